@@ -1,0 +1,404 @@
+"""The line configuration: one YAML file that describes a production line.
+
+It names the stations, how each is reached (adapter kind and address), every tag by its ISA-95 path
+(``site/area/line/station/tag``) with units, spec limits (LSL/target/USL), alarm limits, and for
+setpoints whether they are writable plus min, max, max step and max rate. The file is validated on
+load; every error names the file, the key path and what would be valid, on one line.
+
+Example
+-------
+>>> from workbench.config import load_line_config, default_config_path
+>>> line = load_line_config(default_config_path())
+>>> line.tag("plant1/electrode/coat1/coater/pump_rate_setpoint").setpoint.writable
+True
+
+A tag entry may stand for several tags: ``each: {lane: [1, 24]}`` expands ``{lane:02d}`` in the path,
+description and name for lane = 1..24 (inclusive).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.units import parse_unit, ureg
+
+ISA95_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+){4}$")
+STATION_KINDS = ("coating", "dryroom", "welding", "formation", "generic")
+
+
+class ConfigError(ValueError):
+    """A line configuration that cannot be used; the message names file, key and fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpecLimits(_Strict):
+    """Specification limits in the tag's units. At least one of lsl/usl."""
+
+    lsl: float | None = None
+    target: float | None = None
+    usl: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.lsl is None and self.usl is None:
+            raise ValueError("give at least one of lsl, usl")
+        vals = [v for v in (self.lsl, self.target, self.usl) if v is not None]
+        if vals != sorted(vals) or (self.lsl is not None and self.usl is not None and self.lsl >= self.usl):
+            raise ValueError(f"need lsl <= target <= usl and lsl < usl, got {self.lsl}, {self.target}, {self.usl}")
+        return self
+
+
+class AlarmLimits(_Strict):
+    """Alarm limits in the tag's units (low/high, optional low_low/high_high)."""
+
+    low_low: float | None = None
+    low: float | None = None
+    high: float | None = None
+    high_high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        vals = [v for v in (self.low_low, self.low, self.high, self.high_high) if v is not None]
+        if not vals:
+            raise ValueError("give at least one of low_low, low, high, high_high")
+        if vals != sorted(vals):
+            raise ValueError("need low_low <= low <= high <= high_high")
+        return self
+
+
+class Setpoint(_Strict):
+    """Write permissions and guard limits of a setpoint, in the tag's units (rate per second)."""
+
+    writable: bool = False
+    min: float
+    max: float
+    max_step: float = Field(gt=0, description="largest change from the current readback in one write")
+    max_rate: float = Field(gt=0, description="largest change per second between accepted writes")
+    readback: str | None = Field(None, description="ISA-95 path of the process value that follows this setpoint")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max}); swap them")
+        return self
+
+
+class Tag(_Strict):
+    """One signal of a station, addressed by its ISA-95 path."""
+
+    path: str
+    units: str
+    name: str | None = None
+    description: str = ""
+    reports: Literal["dew_point", "frost_point"] | None = None
+    resolution: float | None = Field(None, gt=0, description="quantisation step of the instrument")
+    spec: SpecLimits | None = None
+    alarm: AlarmLimits | None = None
+    setpoint: Setpoint | None = None
+    stale_after_s: float = Field(30.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _isa95(cls, v: str) -> str:
+        if not ISA95_PATH.match(v):
+            raise ValueError(f"{v!r} is not an ISA-95 path site/area/line/station/tag (5 parts, no spaces)")
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _unit(cls, v: str) -> str:
+        try:
+            parse_unit(v)
+        except ValueError:
+            raise ValueError(f"unknown unit {v!r}; use a pint unit such as 'mg/cm^2', 'degC', 'ppmv', 'uohm'") from None
+        return v
+
+    @property
+    def short_name(self) -> str:
+        return self.name or self.path.rsplit("/", 1)[-1]
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.setpoint and self.setpoint.writable)
+
+
+class SimAdapter(_Strict):
+    kind: Literal["sim"]
+    seed: int = 0
+    speed: float = Field(1.0, gt=0, description="simulated seconds per wall-clock second")
+
+
+class OpcUaAdapter(_Strict):
+    kind: Literal["opcua"]
+    url: str = Field(pattern=r"^opc\.tcp://")
+    security: Literal["None", "Basic256Sha256_SignAndEncrypt"] = "None"
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    certificate: str | None = None
+    private_key: str | None = None
+    server_certificate: str | None = None
+    namespace: str = "urn:line-workbench:virtual-line"
+    publishing_interval_ms: float = Field(100.0, gt=0)
+    queue_size: int = Field(1000, gt=0)
+
+
+class MqttAdapter(_Strict):
+    kind: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(1883, gt=0, lt=65536)
+    client_id: str = "line-workbench"
+    username: str | None = None
+    password_env: str | None = None
+    tls: bool = False
+    qos: Literal[0, 1, 2] = 1
+    command_prefix: str = "cmd"
+
+
+class RestAdapter(_Strict):
+    kind: Literal["rest"]
+    url: str = Field(pattern=r"^https?://")
+    poll_interval_s: float = Field(1.0, gt=0)
+    token_env: str | None = None
+
+
+class ReplayAdapter(_Strict):
+    kind: Literal["replay"]
+    path: str
+    format: Literal["auto", "csv", "parquet", "bdf", "novonix"] = "auto"
+    speed: float = Field(1.0, gt=0)
+
+
+AdapterConfig = Annotated[
+    Union[SimAdapter, OpcUaAdapter, MqttAdapter, RestAdapter, ReplayAdapter], Field(discriminator="kind")
+]
+
+
+class Station(_Strict):
+    """A station of the line and how to reach it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["coating", "dryroom", "welding", "formation", "generic"]
+    title: str = ""
+    adapter: AdapterConfig
+    tags: list[Tag]
+
+    @model_validator(mode="after")
+    def _unique(self):
+        seen: set[str] = set()
+        for t in self.tags:
+            if t.path in seen:
+                raise ValueError(f"tag path {t.path!r} is listed twice")
+            seen.add(t.path)
+        return self
+
+
+class LineConfig(_Strict):
+    """A whole line: stations with their tags. Load with :func:`load_line_config`."""
+
+    version: Literal[1] = 1
+    name: str
+    site: str
+    stations: list[Station]
+    source: str | None = Field(None, description="file this config was loaded from")
+
+    @model_validator(mode="after")
+    def _checks(self):
+        names = [s.name for s in self.stations]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"station names must be unique, repeated: {sorted(dup)}")
+        paths = [t.path for s in self.stations for t in s.tags]
+        dup = {p for p in paths if paths.count(p) > 1}
+        if dup:
+            raise ValueError(f"tag paths must be unique across stations, repeated: {sorted(dup)[:3]}")
+        known = set(paths)
+        for s in self.stations:
+            for t in s.tags:
+                if t.setpoint and t.setpoint.readback and t.setpoint.readback not in known:
+                    raise ValueError(f"setpoint {t.path} names readback {t.setpoint.readback!r}, which is not a tag")
+        return self
+
+    # --- lookups -------------------------------------------------------------------------------------
+    def station(self, name: str) -> Station:
+        for s in self.stations:
+            if s.name == name:
+                return s
+        raise KeyError(f"no station {name!r} in line {self.name!r}; stations: {[s.name for s in self.stations]}")
+
+    @property
+    def tags(self) -> dict[str, Tag]:
+        return {t.path: t for s in self.stations for t in s.tags}
+
+    def tag(self, path: str) -> Tag:
+        try:
+            return self.tags[path]
+        except KeyError:
+            raise KeyError(f"no tag {path!r} in line {self.name!r} (source {self.source})") from None
+
+    def station_of(self, path: str) -> Station:
+        for s in self.stations:
+            if any(t.path == path for t in s.tags):
+                return s
+        raise KeyError(f"no tag {path!r} in line {self.name!r}")
+
+    def writable_tags(self) -> dict[str, Tag]:
+        return {p: t for p, t in self.tags.items() if t.writable}
+
+
+def _expand_each(entry: dict, where: str) -> list[dict]:
+    """Expand ``each: {var: [first, last]}`` templates in a tag entry."""
+    each = entry.get("each")
+    if each is None:
+        return [entry]
+    if not isinstance(each, dict) or not each:
+        raise ConfigError(f"{where}.each: expected a mapping like {{lane: [1, 24]}}, got {each!r}")
+    names, ranges = [], []
+    for var, span in each.items():
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)):
+            raise ConfigError(f"{where}.each.{var}: expected [first, last] integers, got {span!r}")
+        names.append(var)
+        ranges.append(range(span[0], span[1] + 1))
+    out = []
+    base = {k: v for k, v in entry.items() if k != "each"}
+    for combo in itertools.product(*ranges):
+        values = dict(zip(names, combo))
+        out.append(_format_strings(base, values, where))
+    return out
+
+
+def _format_strings(obj: Any, values: dict, where: str) -> Any:
+    if isinstance(obj, str):
+        try:
+            return obj.format(**values)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ConfigError(f"{where}: cannot expand template {obj!r} with {values}: {exc}") from None
+    if isinstance(obj, dict):
+        return {k: _format_strings(v, values, where) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_format_strings(v, values, where) for v in obj]
+    return obj
+
+
+def _expand(raw: dict) -> tuple[dict, dict]:
+    """Expand tag templates; return the expanded mapping and {(station, expanded index): original index}."""
+    origin: dict[tuple[int, int], int] = {}
+    stations = raw.get("stations")
+    if not isinstance(stations, list):
+        return raw, origin
+    expanded_stations = []
+    for i, st in enumerate(stations):
+        if isinstance(st, dict) and isinstance(st.get("tags"), list):
+            tags = []
+            for j, entry in enumerate(st["tags"]):
+                where = f"stations[{i}].tags[{j}]"
+                for one in (_expand_each(entry, where) if isinstance(entry, dict) else [entry]):
+                    origin[(i, len(tags))] = j
+                    tags.append(one)
+            st = {**st, "tags": tags}
+        expanded_stations.append(st)
+    return {**raw, "stations": expanded_stations}, origin
+
+
+def _key_path(loc: tuple, raw: dict, origin: dict) -> str:
+    """Render a pydantic location as a key path of the file as written (templates not expanded)."""
+    loc = list(loc)
+    if len(loc) >= 4 and loc[0] == "stations" and loc[2] == "tags" and isinstance(loc[3], int):
+        loc[3] = origin.get((loc[1], loc[3]), loc[3])
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = ""
+            if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
+                ident = node[item].get("name") or node[item].get("path")
+                label = f"({ident})" if ident else ""
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]{label}"]
+            node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+        else:
+            if item in ("sim", "opcua", "mqtt", "rest", "replay") and parts and parts[-1] == "adapter":
+                continue  # pydantic's discriminator tag, not a key the user wrote
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _one_line(err: dict, raw: dict, origin: dict, source: str) -> str:
+    key = _key_path(tuple(err["loc"]), raw, origin)
+    kind = err["type"]
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        msg = "unknown key; remove it or check the spelling (see workbench/config.py for valid keys)"
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind == "union_tag_invalid":
+        msg = "adapter kind must be one of sim, opcua, mqtt, rest, replay"
+    elif kind == "literal_error":
+        msg = f"invalid value {err.get('input')!r}; {msg}"
+    return f"{source}: {key}: {msg}"
+
+
+def parse_line_config(raw: Any, *, source: str = "<config>") -> LineConfig:
+    """Validate an already-parsed YAML mapping. Raises :class:`ConfigError` with one line per problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping with keys name, site, stations")
+    expanded, origin = _expand(dict(raw))
+    try:
+        cfg = LineConfig.model_validate({**expanded, "source": source})
+    except ValidationError as exc:
+        lines = list(dict.fromkeys(_one_line(e, raw, origin, source) for e in exc.errors()))
+        raise ConfigError("\n".join(lines)) from None
+    return cfg
+
+
+def load_line_config(path: str | Path) -> LineConfig:
+    """Load and validate a line configuration YAML file.
+
+    Errors (unknown key, unknown unit, min > max, bad ISA-95 path, bad YAML) raise :class:`ConfigError`
+    whose message starts with ``<file>: <key path>: <what is wrong and what would be valid>``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read line config: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_line_config(raw, source=str(path))
+
+
+def default_config_path() -> Path:
+    """The shipped configuration of the virtual line."""
+    return Path(__file__).with_name("configs") / "virtual_line.yaml"
+
+
+def unit_of(tag: Tag):
+    """The pint unit of a tag."""
+    return ureg.Unit(tag.units)
+
+
+__all__ = [
+    "ConfigError",
+    "LineConfig",
+    "Station",
+    "Tag",
+    "Setpoint",
+    "SpecLimits",
+    "AlarmLimits",
+    "load_line_config",
+    "parse_line_config",
+    "default_config_path",
+    "STATION_KINDS",
+]
