@@ -1,0 +1,457 @@
+"""Dry-room humidity: saturation vapour pressure, dew point, frost point, ppmv, humidity ratio.
+
+Equations (see docs/DOMAIN.md):
+
+- Hardy, B. (1998) "ITS-90 formulations for vapor pressure, frostpoint temperature, dewpoint temperature,
+  and enhancement factors in the range -100 to +100 C", Proc. 3rd Int. Symp. Humidity & Moisture.
+  Over water (valid -100...+100 degC, supercooled below 0) and over ice (-100...0.01 degC), T in K, e in Pa.
+- Magnus form with Sonntag (1990) constants, the quick form for streaming and cross-checks:
+  e_w = 611.2 Pa * exp(17.62 t / (243.12 + t)), e_i = 611.2 Pa * exp(22.46 t / (272.62 + t)), t in degC.
+  It agrees with Hardy to better than 0.35 % over water (-40...+60 degC) and 0.15 % over ice
+  (-60...0 degC); it drifts beyond that (about -2.4 % over water at -60 degC).
+
+Dew point and frost point are found by inverting e_w / e_i with Newton's method (|dT| < 1e-9 K at exit),
+vectorised over arrays; the Magnus forms invert in closed form.
+
+Every argument carries units: a pint Quantity, a quantified DataArray, or a DataArray with
+``attrs["units"]``. A bare number raises :class:`~workbench.units.MissingUnitError`; a wrong dimension
+raises pint's ``DimensionalityError`` naming the argument. DataArray inputs give DataArray outputs
+(lazy on dask, quantified if an input was quantified); Quantity inputs give Quantities.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pint
+import xarray as xr
+
+from workbench.units import as_quantity, magnitude_in, to_units, ureg
+
+__all__ = [
+    "STANDARD_PRESSURE",
+    "ENHANCEMENT_FACTOR",
+    "HumidityValueError",
+    "saturation_vapour_pressure",
+    "dew_point",
+    "frost_point",
+    "dew_point_from_rh",
+    "frost_point_from_rh",
+    "dew_point_from_frost_point",
+    "frost_point_from_dew_point",
+    "ppmv_from_frost_point",
+    "frost_point_from_ppmv",
+    "humidity_ratio",
+    "to_basis",
+    "excursions",
+    "minutes_above",
+]
+
+STANDARD_PRESSURE = ureg.Quantity(101.325, "kPa")
+#: Water-vapour enhancement factor in air near 1 atm and -40 degC (Hardy 1998 gives f = 1.004-1.005
+#: between -60 and 0 degC at 101.325 kPa). Pass ``enhancement_factor=`` for other conditions.
+ENHANCEMENT_FACTOR = 1.004
+
+# Hardy (1998) ITS-90 coefficients.
+_G = np.array([-2.8365744e3, -6.028076559e3, 1.954263612e1, -2.737830188e-2,
+               1.6261698e-5, 7.0229056e-10, -1.8680009e-13, 2.7150305])
+_K = np.array([-5.8666426e3, 2.232870244e1, 1.39387003e-2, -3.4262402e-5,
+               2.7040955e-8, 6.7063522e-1])
+# Magnus / Sonntag (1990): (a [Pa], b, c [degC]).
+_MAGNUS = {"water": (611.2, 17.62, 243.12), "ice": (611.2, 22.46, 272.62)}
+_ZERO_C = 273.15
+_BASES = ("frost_point", "dew_point")
+
+
+class HumidityValueError(ValueError):
+    """A humidity input is outside its physical range (RH outside 0-100 %, T <= 0 K, e < 0)."""
+
+
+# ----------------------------------------------------------------------------- numeric kernels (K, Pa)
+
+def _check_choice(value: str, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {allowed}")
+
+
+def _ln_es_hardy(T: np.ndarray, over: str) -> tuple[np.ndarray, np.ndarray]:
+    """ln e_s(T) [ln Pa] and its derivative d ln e_s / dT [1/K] (Hardy 1998)."""
+    if over == "water":
+        powers = np.arange(7) - 2
+        terms = [_G[i] * T ** float(p) for i, p in enumerate(powers)]
+        dterms = [_G[i] * p * T ** float(p - 1) for i, p in enumerate(powers)]
+        return sum(terms) + _G[7] * np.log(T), sum(dterms) + _G[7] / T
+    powers = np.arange(5) - 1
+    terms = [_K[i] * T ** float(p) for i, p in enumerate(powers)]
+    dterms = [_K[i] * p * T ** float(p - 1) for i, p in enumerate(powers)]
+    return sum(terms) + _K[5] * np.log(T), sum(dterms) + _K[5] / T
+
+
+def _saturation_pa(T: Any, over: str, method: str) -> np.ndarray:
+    T = np.asarray(T, dtype=float)
+    if np.any(T <= 0):
+        bad = T[T <= 0].ravel()[0]
+        raise HumidityValueError(f"temperature {bad} K is at or below absolute zero; check the units")
+    if method == "magnus":
+        a, b, c = _MAGNUS[over]
+        t = T - _ZERO_C
+        return a * np.exp(b * t / (c + t))
+    return np.exp(_ln_es_hardy(T, over)[0])
+
+
+def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
+    """Temperature [K] at which e_s(T) = e. e = 0 (bone-dry, dew point -> -inf) gives NaN."""
+    e = np.asarray(e, dtype=float)
+    if np.any(e < 0):
+        bad = e[e < 0].ravel()[0]
+        raise HumidityValueError(f"vapour pressure {bad} Pa is negative; it must be >= 0")
+    a, b, c = _MAGNUS[over]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.log(e / a)
+        T = c * x / (b - x) + _ZERO_C  # Magnus inverse, also the Newton start
+        T = np.where(e > 0, T, np.nan)
+    if method == "magnus":
+        return T
+    ln_e = np.log(np.where(e > 0, e, np.nan))
+    for _ in range(50):  # Newton on ln e_s(T) - ln e; 3-4 steps from the Magnus start
+        f, df = _ln_es_hardy(T, over)
+        step = (f - ln_e) / df
+        T = T - step
+        if not np.any(np.abs(step) > 1e-9):
+            break
+    else:  # pragma: no cover - Hardy's ln e_s is smooth and monotonic on (0, inf)
+        raise RuntimeError("Newton inversion of Hardy's formula did not converge")
+    return T
+
+
+def _check_rh(rh: np.ndarray) -> np.ndarray:
+    rh = np.asarray(rh, dtype=float)
+    bad = (rh < 0) | (rh > 100)
+    if np.any(bad):
+        values = rh[bad].ravel()
+        raise HumidityValueError(
+            f"relative humidity {values[0]:g} % is outside 0-100 % ({values.size} value(s) out of range); "
+            "RH must be over water, in percent (e.g. ureg.Quantity(45, '%'))")
+    return rh
+
+
+# ----------------------------------------------------------------------------- boundary: units in/out
+
+def _apply(func: Callable, out_units: str, attrs: dict | None = None, **args: tuple[Any, str]) -> Any:
+    """Convert each ``name=(value, units)`` at the boundary, run ``func`` on magnitudes, re-attach units.
+
+    DataArray in -> DataArray out (via apply_ufunc, lazy on dask); otherwise -> pint Quantity.
+    """
+    mags, arrays, quantified = [], False, False
+    for name, (value, units) in args.items():
+        if isinstance(value, xr.DataArray):
+            arrays = True
+            quantified |= isinstance(value.data, pint.Quantity)
+            mags.append(to_units(value, units, name=name))
+        else:
+            mags.append(magnitude_in(value, units, name=name))
+    if not arrays:
+        result = func(*mags)
+        return ureg.Quantity(float(result) if np.ndim(result) == 0 else result, out_units)
+    out = xr.apply_ufunc(func, *mags, dask="parallelized", output_dtypes=[float], keep_attrs=False)
+    out.attrs = {**(attrs or {}), "units": out_units}
+    return out.pint.quantify() if quantified else out
+
+
+def _basis_attrs(basis: str) -> dict:
+    return {"reports": basis}
+
+
+# ----------------------------------------------------------------------------- public conversions
+
+def saturation_vapour_pressure(temperature: Any, over: str = "water", method: str = "hardy") -> Any:
+    """Saturation vapour pressure [Pa] over plane water (also supercooled) or ice.
+
+    ``temperature``: any temperature unit. ``over``: "water" | "ice". ``method``: "hardy" (1998, ITS-90)
+    | "magnus" (Sonntag 1990 constants).
+
+    >>> from workbench.units import ureg
+    >>> round(float(saturation_vapour_pressure(ureg.Quantity(-40, "degC"), over="ice").m), 2)
+    12.84
+    """
+    _check_choice(over, ("water", "ice"), "over")
+    _check_choice(method, ("hardy", "magnus"), "method")
+    return _apply(lambda T: _saturation_pa(T, over, method), "Pa", temperature=(temperature, "K"))
+
+
+def dew_point(vapour_pressure: Any, method: str = "hardy") -> Any:
+    """Dew point [degC] (over plane, possibly supercooled, water) of air with this vapour pressure.
+
+    >>> from workbench.units import ureg
+    >>> round(float(dew_point(ureg.Quantity(12.84, "Pa")).m), 2)
+    -43.74
+    """
+    _check_choice(method, ("hardy", "magnus"), "method")
+    return _apply(lambda e: _invert_pa(e, "water", method) - _ZERO_C, "degC", _basis_attrs("dew_point"),
+                  vapour_pressure=(vapour_pressure, "Pa"))
+
+
+def frost_point(vapour_pressure: Any, method: str = "hardy") -> Any:
+    """Frost point [degC] (over ice) of air with this vapour pressure.
+
+    >>> from workbench.units import ureg
+    >>> round(float(frost_point(ureg.Quantity(12.84, "Pa")).m), 2)
+    -40.0
+    """
+    _check_choice(method, ("hardy", "magnus"), "method")
+    return _apply(lambda e: _invert_pa(e, "ice", method) - _ZERO_C, "degC", _basis_attrs("frost_point"),
+                  vapour_pressure=(vapour_pressure, "Pa"))
+
+
+def _from_rh(rh: Any, temperature: Any, over: str, method: str) -> Any:
+    _check_choice(method, ("hardy", "magnus"), "method")
+
+    def kernel(rh_pct, T):
+        e = _check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
+        return _invert_pa(e, over, method) - _ZERO_C
+
+    return _apply(kernel, "degC", _basis_attrs(f"{'dew' if over == 'water' else 'frost'}_point"),
+                  rh=(rh, "percent"), temperature=(temperature, "K"))
+
+
+def dew_point_from_rh(rh: Any, temperature: Any, method: str = "hardy") -> Any:
+    """Dew point [degC] from relative humidity (over water, in %, 0-100) at air temperature.
+
+    >>> from workbench.units import ureg
+    >>> round(float(dew_point_from_rh(ureg.Quantity(0.5488, "%"), ureg.Quantity(20, "degC")).m), 1)
+    -43.7
+    """
+    return _from_rh(rh, temperature, "water", method)
+
+
+def frost_point_from_rh(rh: Any, temperature: Any, method: str = "hardy") -> Any:
+    """Frost point [degC] from relative humidity (over water, in %, 0-100) at air temperature.
+
+    >>> from workbench.units import ureg
+    >>> round(float(frost_point_from_rh(ureg.Quantity(0.5488, "%"), ureg.Quantity(20, "degC")).m), 1)
+    -40.0
+    """
+    return _from_rh(rh, temperature, "ice", method)
+
+
+def dew_point_from_frost_point(frost_point: Any, method: str = "hardy") -> Any:
+    """Dew point [degC] of air whose frost point is given (same water content, e_w(Td) = e_i(Tf)).
+
+    >>> from workbench.units import ureg
+    >>> round(float(dew_point_from_frost_point(ureg.Quantity(-40, "degC")).m), 2)
+    -43.74
+    """
+    _check_choice(method, ("hardy", "magnus"), "method")
+    return _apply(lambda T: _invert_pa(_saturation_pa(T, "ice", method), "water", method) - _ZERO_C,
+                  "degC", _basis_attrs("dew_point"), frost_point=(frost_point, "K"))
+
+
+def frost_point_from_dew_point(dew_point: Any, method: str = "hardy") -> Any:
+    """Frost point [degC] of air whose dew point (over supercooled water) is given.
+
+    >>> from workbench.units import ureg
+    >>> round(float(frost_point_from_dew_point(ureg.Quantity(-43.74, "degC")).m), 2)
+    -40.0
+    """
+    _check_choice(method, ("hardy", "magnus"), "method")
+    return _apply(lambda T: _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C,
+                  "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
+
+
+def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
+                          enhancement_factor: float = ENHANCEMENT_FACTOR) -> Any:
+    """Water content [ppmv] = 1e6 * f * e_i(Tf) / P, with enhancement factor f (default 1.004).
+
+    >>> from workbench.units import ureg
+    >>> round(float(ppmv_from_frost_point(ureg.Quantity(-40, "degC")).m))
+    127
+    """
+    f = float(enhancement_factor)
+    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy") / P, "ppmv",
+                  frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
+
+
+def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
+                          enhancement_factor: float = ENHANCEMENT_FACTOR) -> Any:
+    """Frost point [degC] of air with this water content [ppmv] at total pressure P (inverse of
+    :func:`ppmv_from_frost_point`, same enhancement factor).
+
+    >>> from workbench.units import ureg
+    >>> round(float(frost_point_from_ppmv(ureg.Quantity(10.7, "ppmv")).m), 1)
+    -60.0
+    """
+    f = float(enhancement_factor)
+    return _apply(lambda x, P: _invert_pa(x * 1e-6 * P / f, "ice", "hardy") - _ZERO_C, "degC",
+                  _basis_attrs("frost_point"), ppmv=(ppmv, "ppmv"), pressure=(pressure, "Pa"))
+
+
+def humidity_ratio(vapour_pressure: Any, pressure: Any = STANDARD_PRESSURE) -> Any:
+    """Humidity ratio w = 0.622 * e / (P - e) [g water per kg dry air].
+
+    0.622 is the molar-mass ratio M_water / M_dry_air (18.015 / 28.965).
+
+    >>> from workbench.units import ureg
+    >>> round(float(humidity_ratio(ureg.Quantity(12.84, "Pa")).m), 4)
+    0.0788
+    """
+    return _apply(lambda e, P: 622.0 * e / (P - e), "g/kg",
+                  vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
+
+
+# ----------------------------------------------------------------------------- dry-room compliance
+
+def _reports(da: xr.DataArray, sensor_dim: str) -> np.ndarray:
+    """What each sensor reports ("frost_point" | "dew_point"): coord `reports`, or attrs["reports"]
+    as one string or a {sensor: basis} mapping."""
+    n = da.sizes.get(sensor_dim, 1)
+    if "reports" in da.coords:
+        out = np.broadcast_to(np.asarray(da.coords["reports"].values, dtype=object), (n,))
+    elif isinstance(da.attrs.get("reports"), str):
+        out = np.full(n, da.attrs["reports"], dtype=object)
+    elif isinstance(da.attrs.get("reports"), dict) and sensor_dim in da.dims:
+        mapping = da.attrs["reports"]
+        missing = [s for s in da[sensor_dim].values if s not in mapping]
+        if missing:
+            raise ValueError(f"{da.name!r}: attrs['reports'] has no entry for sensor(s) {missing}")
+        out = np.array([mapping[s] for s in da[sensor_dim].values], dtype=object)
+    else:
+        raise ValueError(
+            f"{da.name!r}: unknown whether the sensors report frost point or dew point; set "
+            "attrs['reports'] = 'frost_point' | 'dew_point' (or a {sensor: ...} dict, or a coord "
+            "'reports' along the sensor dim). At -40 degC they differ by ~3.7 K.")
+    bad = sorted({str(b) for b in out if b not in _BASES})
+    if bad:
+        raise ValueError(f"{da.name!r}: reports={bad} not understood; use one of {_BASES}")
+    return out
+
+
+def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = "sensor") -> xr.DataArray:
+    """Readings of every sensor on one basis [degC]: dew-point sensors converted to frost point or
+    the reverse (Hardy). The result keeps a coord ``reported`` with what each sensor reported.
+
+    >>> import xarray as xr
+    >>> da = xr.DataArray([[-40.0, -43.74]], dims=("time", "sensor"),
+    ...                   coords={"sensor": ["s1", "s4"]},
+    ...                   attrs={"units": "degC", "reports": {"s1": "frost_point", "s4": "dew_point"}})
+    >>> to_basis(da).round(2).values.tolist()
+    [[-40.0, -40.0]]
+    """
+    _check_choice(basis, _BASES, "basis")
+    reports = _reports(da, sensor_dim)
+    plain = to_units(da, "degC", name=str(da.name))
+    convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
+    if sensor_dim in da.dims:
+        other = xr.DataArray(reports != basis, dims=(sensor_dim,))
+        out = xr.where(other, convert(plain), plain) if other.any() else plain
+        out = out.assign_coords(reported=(sensor_dim, reports.astype(str)))
+    else:
+        out = convert(plain) if reports[0] != basis else plain
+    out = out.transpose(*da.dims)
+    out.attrs = {**{k: v for k, v in da.attrs.items() if k != "reports"}, "units": "degC", "reports": basis}
+    out.name = da.name
+    return out
+
+
+def _sample_intervals(times: np.ndarray, max_gap: pd.Timedelta | None) -> np.ndarray:
+    """Each sample stands for the interval to the next one (the last: the median interval), capped at
+    ``max_gap`` (default 3x the median) so a sensor outage is not counted as time above a limit."""
+    if times.size < 2:
+        raise ValueError("need at least two time samples to measure durations")
+    dt = np.diff(times)
+    median = np.median(dt)
+    cap = np.timedelta64(pd.Timedelta(max_gap)) if max_gap is not None else 3 * median
+    return np.minimum(np.append(dt, median), cap)
+
+
+def _duration(value: Any, name: str) -> pd.Timedelta:
+    if isinstance(value, (pint.Quantity, xr.DataArray)):
+        return pd.Timedelta(seconds=float(magnitude_in(value, "s", name=name)))
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} is a bare number; pass '5min', a pd.Timedelta or a Quantity")
+    return pd.Timedelta(value)
+
+
+def _prepare(da: xr.DataArray, limit: Any, dim: str, basis: str, sensor_dim: str):
+    if dim not in da.dims or not np.issubdtype(da[dim].dtype, np.datetime64):
+        raise ValueError(f"{da.name!r}: needs a datetime64 dim {dim!r}; has dims {da.dims}")
+    lim = float(magnitude_in(limit, "degC", name="limit"))
+    common = to_basis(da, basis, sensor_dim=sensor_dim)
+    if sensor_dim not in common.dims:
+        common = common.expand_dims({sensor_dim: [da.name or "sensor"]}).assign_coords(
+            reported=(sensor_dim, [str(_reports(da, sensor_dim)[0])]))
+    common = common.transpose(sensor_dim, dim).compute()
+    return common, lim
+
+
+def excursions(da: xr.DataArray, limit: Any, *, dim: str = "time", min_duration: Any = "0s",
+               basis: str = "frost_point", sensor_dim: str = "sensor",
+               max_gap: Any = None) -> pd.DataFrame:
+    """Excursions above a dew/frost-point ``limit`` as events, one row per sensor and event.
+
+    Readings are first put on ``basis`` (the basis the limit is written in, default frost point) with
+    :func:`to_basis`, then runs of samples strictly above the limit are events. ``start`` is the first
+    sample above; ``end`` is the start of the first sample back at or below (for an event still open at
+    the end of the data: last sample + its interval, ``ongoing=True``); ``duration = end - start``.
+    NaN readings count as not above. Events shorter than ``min_duration`` are dropped.
+
+    Columns: sensor, start, end, duration, peak [degC on ``basis``], peak_time, basis, reported, ongoing.
+
+    >>> import pandas as pd, xarray as xr
+    >>> from workbench.units import ureg
+    >>> t = pd.date_range("2026-01-05", periods=6, freq="1min")
+    >>> da = xr.DataArray([-45, -39, -38, -45, -45, -45.0], dims="time", coords={"time": t},
+    ...                   name="s1", attrs={"units": "degC", "reports": "frost_point"})
+    >>> ev = excursions(da, ureg.Quantity(-40, "degC"))
+    >>> ev[["sensor", "duration", "peak"]].values.tolist()
+    [['s1', Timedelta('0 days 00:02:00'), -38.0]]
+    """
+    common, lim = _prepare(da, limit, dim, basis, sensor_dim)
+    min_dur = _duration(min_duration, "min_duration")
+    times = common[dim].values
+    intervals = _sample_intervals(times, None if max_gap is None else _duration(max_gap, "max_gap"))
+    rows = []
+    for i, sensor in enumerate(common[sensor_dim].values):
+        vals = common.values[i]
+        with np.errstate(invalid="ignore"):
+            above = np.nan_to_num(vals, nan=-np.inf) > lim
+        edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
+        for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            end = times[e] if e < times.size else times[e - 1] + intervals[e - 1]
+            k = s + int(np.nanargmax(vals[s:e]))
+            rows.append({"sensor": sensor, "start": pd.Timestamp(times[s]), "end": pd.Timestamp(end),
+                         "duration": pd.Timedelta(end - times[s]), "peak": float(vals[k]),
+                         "peak_time": pd.Timestamp(times[k]), "basis": basis,
+                         "reported": str(common["reported"].values[i]), "ongoing": e >= times.size})
+    cols = ["sensor", "start", "end", "duration", "peak", "peak_time", "basis", "reported", "ongoing"]
+    out = pd.DataFrame(rows, columns=cols)
+    out = out[out["duration"] >= min_dur].reset_index(drop=True)
+    out.attrs = {"units": "degC", "basis": basis, "limit": lim}
+    return out
+
+
+def minutes_above(da: xr.DataArray, limit: Any, *, dim: str = "time", basis: str = "frost_point",
+                  sensor_dim: str = "sensor", max_gap: Any = None) -> xr.DataArray:
+    """Minutes each sensor spent above a dew/frost-point ``limit`` [min], after putting all sensors on
+    ``basis`` (see :func:`to_basis`). Each sample counts for the interval to the next one (capped at
+    ``max_gap``, default 3x the median interval), so the total equals the sum of
+    :func:`excursions` durations.
+
+    >>> import pandas as pd, xarray as xr
+    >>> from workbench.units import ureg
+    >>> t = pd.date_range("2026-01-05", periods=6, freq="1min")
+    >>> da = xr.DataArray([-45, -39, -38, -45, -45, -45.0], dims="time", coords={"time": t},
+    ...                   name="s1", attrs={"units": "degC", "reports": "frost_point"})
+    >>> float(minutes_above(da, ureg.Quantity(-40, "degC"))[0])
+    2.0
+    """
+    common, lim = _prepare(da, limit, dim, basis, sensor_dim)
+    intervals = _sample_intervals(common[dim].values, None if max_gap is None else _duration(max_gap, "max_gap"))
+    with np.errstate(invalid="ignore"):
+        above = np.nan_to_num(common.values, nan=-np.inf) > lim
+    minutes = (above * (intervals / np.timedelta64(1, "s"))).sum(axis=1) / 60.0
+    out = xr.DataArray(minutes, dims=(sensor_dim,), coords={sensor_dim: common[sensor_dim].values,
+                                                             "reported": (sensor_dim, common["reported"].values)},
+                       name="minutes_above", attrs={"units": "min", "basis": basis, "limit_degC": lim})
+    return out
