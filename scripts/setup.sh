@@ -54,7 +54,9 @@ fi
 stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages (pinned by constraints.txt); the first time takes a few minutes"
+  # (the filter hides one machine's harmless notes about local package mirrors)
   .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]" \
+      2> >(grep -v "^WARNING: Location 'file:" >&2) \
     || die "pip could not install the packages; see the messages above (network? a proxy needs HTTPS_PROXY)"
   rm -f .venv/.installed-*
   touch "$stamp"
