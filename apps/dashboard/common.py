@@ -1,0 +1,209 @@
+"""Building blocks shared by the dashboard pages: units, station key tags, tiles, streaming trend charts.
+
+Pages only *read* the process-wide :class:`data_adapters.live.LiveStore`; every chart keeps the buffer
+total it last saw and streams only the new samples (``ColumnDataSource.stream`` with rollover).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from datetime import datetime
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, Span
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
+
+from data_adapters.base import Quality
+from data_adapters.live import LiveStore
+from workbench.config import Station, Tag
+from workbench.units import ureg
+
+CSS = (Path(__file__).resolve().parents[1] / "assets" / "dashboard.css").read_text(encoding="utf-8")
+GOOD = 0  # quality code of Quality.GOOD in the ring buffers
+STATE_WORDS = {"running": "LIVE", "stale": "STALE", "disconnected": "DISCONNECTED", "waiting": "WAITING"}
+
+
+def pretty_units(units: str) -> str:
+    """'mg/cm^2' -> 'mg/cm²', 'uohm' -> 'µΩ', 'degC' -> '°C' (pint's short pretty form)."""
+    if units in ("dimensionless", ""):
+        return ""
+    try:
+        return f"{ureg.Unit(units):~P}"
+    except Exception:  # a unit pint knows but cannot pretty-print: show it as written
+        return units
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def age_text(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "no data yet"
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def html_pane(obj: str = "", **kw) -> pn.pane.HTML:
+    """An HTML pane with the dashboard's stylesheet (panes live in shadow DOM: global CSS does not reach)."""
+    kw.setdefault("sizing_mode", "stretch_width")
+    return pn.pane.HTML(obj, stylesheets=[CSS], **kw)
+
+
+def tags_named(station: Station, leaf: str) -> list[Tag]:
+    return [t for t in station.tags if t.path.rsplit("/", 1)[-1].startswith(leaf)]
+
+
+def trend_tags(station: Station, limit: int = 8) -> list[Tag]:
+    """The tags a station's trend shows, chosen from the line config by station kind."""
+    if station.kind == "coating":
+        lanes = [t for t in station.tags if t.spec is not None]
+        if len(lanes) > 5:  # edges, quarter points and centre tell the CD story at a glance
+            idx = sorted({0, len(lanes) // 4, len(lanes) // 2, 3 * len(lanes) // 4, len(lanes) - 1})
+            lanes = [lanes[i] for i in idx]
+        return lanes or station.tags[:limit]
+    if station.kind == "dryroom":
+        return [t for t in station.tags if t.reports] or station.tags[:limit]
+    if station.kind == "welding":
+        return [t for t in station.tags if t.spec is not None] or station.tags[:1]
+    if station.kind == "formation":
+        return tags_named(station, "voltage")[:limit] or station.tags[:limit]
+    return station.tags[:limit]
+
+
+def key_value(store: LiveStore, station: Station) -> tuple[str, float, str]:
+    """(label, value, units) of the one number a station tile shows."""
+    if station.kind == "coating":
+        lanes = [t for t in station.tags if t.spec is not None]
+        if lanes:
+            v = store.latest_values([t.path for t in lanes])
+            return "areal mass, lane mean", float(np.nanmean(v)) if np.isfinite(v).any() else math.nan, lanes[0].units
+    if station.kind == "dryroom":
+        sensors = [t for t in station.tags if t.reports]
+        if sensors:
+            v = store.latest_values([t.path for t in sensors])
+            return "worst dew/frost point", float(np.nanmax(v)) if np.isfinite(v).any() else math.nan, sensors[0].units
+    if station.kind == "welding":
+        res = [t for t in station.tags if t.spec is not None]
+        if res:
+            return "last weld resistance", float(store.latest_values([res[0].path])[0]), res[0].units
+    if station.kind == "formation":
+        volts = tags_named(station, "voltage")
+        if volts:
+            v = store.latest_values([t.path for t in volts])
+            return "mean cell voltage", float(np.nanmean(v)) if np.isfinite(v).any() else math.nan, volts[0].units
+    t = station.tags[0]
+    return t.short_name, float(store.latest_values([t.path])[0]), t.units
+
+
+def tile_html(store: LiveStore, station: Station, now: datetime | None = None) -> str:
+    """A station tile: state badge, key value with units, alarm state, freshness (all in the DOM)."""
+    st = store.station_status(station, now)
+    label, value, units = key_value(store, station)
+    alarm = (f'<span class="lw-badge lw-alarm">{st.unacked} UNACK / {st.alarms} ALARMS</span>' if st.alarms
+             else '<span class="lw-badge lw-running">NO ALARMS</span>')
+    classes = f"lw-tile lw-state-{st.state}" + (" lw-has-alarm" if st.alarms else "")
+    return (f'<div class="{classes}" data-station="{html.escape(station.name)}" data-state="{st.state}">'
+            f'<h3>{html.escape(st.title)}</h3>'
+            f'<span class="lw-badge lw-{st.state}" data-role="state">{STATE_WORDS[st.state]}</span> '
+            f'<span class="lw-sub" data-role="freshness">updated {age_text(st.freshness_s)}</span>'
+            f'<div class="lw-sub">{html.escape(label)}</div>'
+            f'<div><span class="lw-kv" data-role="value" data-station="{html.escape(station.name)}">{fmt(value)}'
+            f'</span><span class="lw-units">{html.escape(pretty_units(units))}</span></div>'
+            f'<div data-role="alarms">{alarm}</div></div>')
+
+
+class Tile:
+    """A station tile as a Panel pane that refreshes itself from the store."""
+
+    def __init__(self, store: LiveStore, station: Station, **kw):
+        self.store, self.station = store, station
+        self.pane = html_pane(tile_html(store, station), **kw)
+
+    def update(self) -> None:
+        self.pane.object = tile_html(self.store, self.station)
+
+
+def new_figure(title: str, units: str = "", *, height: int = 320, x_datetime: bool = True, **kw):
+    fig = figure(title=title, height=height, sizing_mode="stretch_width",
+                 x_axis_type="datetime" if x_datetime else "linear", tools="pan,xwheel_zoom,box_zoom,reset,save",
+                 toolbar_location="right", **kw)
+    fig.title.text_font_size = "20px"
+    fig.xaxis.major_label_text_font_size = fig.yaxis.major_label_text_font_size = "15px"
+    fig.yaxis.axis_label = pretty_units(units)
+    fig.yaxis.axis_label_text_font_size = "16px"
+    return fig
+
+
+def limit_spans(fig, tag: Tag) -> None:
+    """Spec limits (dashed red) and alarm limits (dotted orange) as horizontal lines."""
+    if tag.spec is not None:
+        for v in (tag.spec.lsl, tag.spec.usl):
+            if v is not None:
+                fig.add_layout(Span(location=v, dimension="width", line_color="#d33", line_dash="dashed", line_width=2))
+        if tag.spec.target is not None:
+            fig.add_layout(Span(location=tag.spec.target, dimension="width", line_color="#2e9e44", line_alpha=0.6))
+    if tag.alarm is not None:
+        for v in (tag.alarm.low_low, tag.alarm.low, tag.alarm.high, tag.alarm.high_high):
+            if v is not None:
+                fig.add_layout(Span(location=v, dimension="width", line_color="#d98a00", line_dash="dotted", line_width=2))
+
+
+class TrendChart:
+    """Live trend of some tags: one line per tag, streamed from the shared buffers (only new samples).
+
+    Samples whose quality is not good are drawn as gaps, never as fresh values.
+    """
+
+    def __init__(self, store: LiveStore, tags: list[Tag], title: str, *, height: int = 320,
+                 window: int = 1200, markers: bool = False, limits: bool = True):
+        self.store, self.tags, self.window = store, tags, window
+        units = tags[0].units if tags else ""
+        self.fig = new_figure(title, units, height=height)
+        self.sources: dict[str, ColumnDataSource] = {}
+        self.totals: dict[str, int] = {}
+        for i, tag in enumerate(tags):
+            src = ColumnDataSource({"t": [], "v": []})
+            color = Category10_10[i % 10]
+            label = tag.short_name.replace("areal_mass_", "").replace("_", " ")
+            self.fig.line("t", "v", source=src, color=color, line_width=2, legend_label=label)
+            if markers:
+                self.fig.scatter("t", "v", source=src, color=color, size=5)
+            self.sources[tag.path] = src
+            self.totals[tag.path] = 0
+        if tags:
+            self.fig.legend.location = "top_left"
+            self.fig.legend.label_text_font_size = "14px"
+            self.fig.legend.background_fill_alpha = 0.4
+            self.fig.legend.click_policy = "hide"
+            if len(tags) > 4:
+                self.fig.legend.orientation = "horizontal"
+        if limits and tags:
+            limit_spans(self.fig, tags[0])
+        self.pane = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width")
+
+    def update(self) -> int:
+        """Stream what is new since the last call; returns the number of new samples."""
+        n = 0
+        for path, src in self.sources.items():
+            t, v, q, total = self.store.since(path, self.totals[path])
+            self.totals[path] = total
+            if len(t):
+                v = np.where(q == GOOD, v, np.nan)
+                src.stream({"t": t * 1000.0, "v": v}, rollover=self.window)
+                n += len(t)
+        return n
+
+
+def quality_word(q: Quality) -> str:
+    return {Quality.GOOD: "good", Quality.STALE: "STALE", Quality.DISCONNECTED: "DISCONNECTED",
+            Quality.BAD: "BAD", Quality.UNCERTAIN: "uncertain"}[q]

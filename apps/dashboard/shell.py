@@ -1,0 +1,125 @@
+"""The dashboard shell: template, navigation between pages, kiosk cycling, dark theme, live refresh.
+
+URL options: ``?page=overview|trends|coating|dryroom|welding|formation|alarms``, ``?theme=dark``,
+``?kiosk=20`` (cycle the pages every 20 s). The template and every style are served by the app itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import importlib
+
+import panel as pn
+
+from data_adapters.live import Acquisition, shared_acquisition
+
+from .alarms import AlarmsPage
+from .common import CSS
+from .overview import OverviewPage
+from .trends import TrendsPage
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 500
+
+
+STATION_PAGES = {  # station kind -> (page key, title, module, class)
+    "coating": ("coating", "Coating", "coating", "CoatingPage"),
+    "dryroom": ("dryroom", "Dry room", "dryroom", "DryRoomPage"),
+    "welding": ("welding", "Tab welding", "welding", "WeldingPage"),
+    "formation": ("formation", "Formation", "formation", "FormationPage"),
+}
+
+
+def station_pages(kinds: set[str]) -> dict[str, tuple[str, type]]:
+    """Pages for the station kinds present in the line config, in line order of kinds above."""
+    pages: dict[str, tuple[str, type]] = {}
+    for kind, (key, title, module, cls) in STATION_PAGES.items():
+        if kind not in kinds:
+            continue
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ImportError as exc:  # the page's model module has not landed: leave it out, say so in the log
+            log.warning("dashboard: %s page unavailable: %s", title, exc)
+            continue
+        pages[key] = (title, getattr(mod, cls))
+    return pages
+
+
+def page_registry(acq: Acquisition) -> dict[str, tuple[str, type]]:
+    kinds = {s.kind for s in acq.line.stations}
+    pages = {"overview": ("Overview", OverviewPage), "trends": ("Live trends", TrendsPage)}
+    pages.update(station_pages(kinds))
+    pages["alarms"] = ("Alarms", AlarmsPage)
+    return pages
+
+
+def _arg(name: str, default: str) -> str:
+    vals = pn.state.session_args.get(name) if pn.state.session_args else None
+    return vals[0].decode() if vals else default
+
+
+class Dashboard:
+    """One browser session: builds pages lazily, refreshes the visible one from the shared store."""
+
+    def __init__(self, acq: Acquisition | None = None):
+        self.acq = acq or shared_acquisition()
+        self.store = self.acq.store
+        self.pages = page_registry(self.acq)
+        first = _arg("page", "overview")
+        first = first if first in self.pages else "overview"
+        self._built: dict[str, object] = {}
+        self.nav = pn.widgets.RadioButtonGroup(
+            options={title: key for key, (title, _) in self.pages.items()}, value=first,
+            orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
+            stylesheets=[":host { font-size: 20px; } .bk-btn { font-size: 20px; padding: 10px; }"])
+        self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
+        self.clock = pn.pane.HTML("", stylesheets=[CSS])
+        self.nav.param.watch(lambda e: self.show(e.new), "value")
+        kiosk = _arg("kiosk", "")
+        self.kiosk_s = float(kiosk) if kiosk.replace(".", "", 1).isdigit() and float(kiosk) > 0 else None
+        self._last_switch = time.monotonic()
+        theme = _arg("theme", "default")
+        self.template = pn.template.BootstrapTemplate(
+            title=f"Line Workbench · {self.acq.line.name}", theme="dark" if theme == "dark" else "default",
+            sidebar=[self.nav, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
+            collapsed_sidebar=self.kiosk_s is not None)
+        self.show(first)
+        self.callback = pn.state.add_periodic_callback(self.tick, period=REFRESH_MS)
+
+    def page(self, key: str):
+        if key not in self._built:
+            self._built[key] = self.pages[key][1](self.store)
+        return self._built[key]
+
+    def show(self, key: str) -> None:
+        self.container.loading = True
+        try:
+            page = self.page(key)
+            self.container.objects = [pn.pane.HTML(f"<h1 style='margin:4px 0'>{self.pages[key][0]}</h1>",
+                                                   stylesheets=[CSS]), page.view]
+            page.update()
+        finally:
+            self.container.loading = False
+        if pn.state.location is not None:
+            pn.state.location.update_query(page=key)
+        self.current = key
+
+    def tick(self) -> None:
+        try:
+            if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
+                keys = list(self.pages)
+                self._last_switch = time.monotonic()
+                self.nav.value = keys[(keys.index(self.current) + 1) % len(keys)]
+            self.page(self.current).update()
+            self.clock.object = (f'<div class="lw-sub">{self.store.ingested} readings received<br>'
+                                 f'{len(self.store.alarms.unacknowledged())} unacknowledged alarm(s)</div>')
+        except Exception:  # a failing refresh must not kill the session's callback
+            log.exception("dashboard refresh failed")
+
+
+def serve_dashboard():
+    pn.extension(reconnect=True, notifications=False, loading_indicator=True, design="bootstrap",
+                 raw_css=[CSS])
+    return Dashboard().template
