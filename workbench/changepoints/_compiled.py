@@ -1,0 +1,461 @@
+"""All compiled (numba) code of the change-point package, in one module on purpose.
+
+numba's on-disk cache (``cache=True``) is invalidated only when the *defining* module's file changes, not
+when a compiled function it calls from another module does; keeping every njit function here means an
+edit can never leave a stale compiled caller behind.
+
+Sections: robust noise profile and despiking (see ``noise.py`` for the why), exact searches (see
+``search.py``), and the row drivers that apply the NaN/scale/spike policy (see ``rows.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+# ---------------------------------------------------------------- noise profile
+_MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4)
+_MAX_PAIRS = 8192
+PHI_MAX = 0.95  # beyond this the series is a random walk for our purposes; cap the inflation (x39)
+
+
+_TRIM_KEEP = 0.98
+_TRIM_VAR = 0.87347  # variance of N(0,1) truncated to its central 98 %
+
+
+@nb.njit(cache=True, nogil=True)
+def _robust_scale(a):
+    """MAD scale; for quantised data (>= 10 % exact zeros, where the MAD collapses) a 2 %-trimmed RMS."""
+    n = a.shape[0]
+    if n == 0:
+        return 0.0
+    zeros = 0
+    for i in range(n):
+        if a[i] == 0.0:
+            zeros += 1
+    if zeros < 0.1 * n:
+        med = np.median(a)
+        return _MAD_TO_SIGMA * np.median(np.abs(a - med))
+    mag = np.abs(a)
+    k = min(int(_TRIM_KEEP * n), n - 1)
+    cut = np.partition(mag, k)[k]
+    acc = 0.0
+    m = 0
+    for i in range(n):
+        if mag[i] <= cut:
+            acc += a[i] * a[i]
+            m += 1
+    return math.sqrt(acc / max(m, 1) / _TRIM_VAR)
+
+
+@nb.njit(cache=True, nogil=True)
+def noise_profile(x):
+    """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring)."""
+    n = x.shape[0]
+    if n < 4:
+        return 0.0, 0.0, 0.0, 0.0
+    step = max(1, (n - 2) // _MAX_PAIRS)
+    k = (n - 2 + step - 1) // step
+    d0 = np.empty(k)
+    u = np.empty(k)
+    v = np.empty(k)
+    for i in range(k):
+        t = 2 + i * step
+        a = x[t] - x[t - 1]
+        b = x[t - 1] - x[t - 2]
+        d0[i] = a
+        u[i] = a + b
+        v[i] = a - b
+    res = np.inf
+    for i in range(1, n):
+        g = abs(x[i] - x[i - 1])
+        if 0.0 < g < res:
+            res = g
+    if not np.isfinite(res):
+        res = 0.0
+    s_d = _robust_scale(d0)
+    su = _robust_scale(u)
+    sv = _robust_scale(v)
+    den = su * su + sv * sv
+    moving = 0
+    for i in range(k):
+        if d0[i] != 0.0:
+            moving += 1
+    phi = 0.0
+    # a signal pinned at one code (< 10 % of steps move) has no estimable autocorrelation: keep phi = 0
+    if den > 0.0 and moving >= 0.1 * k:
+        rho = (su * su - sv * sv) / den
+        phi = min(max(1.0 + 2.0 * rho, 0.0), PHI_MAX)
+    sigma = s_d / math.sqrt(2.0 * (1.0 - phi))
+    floor = res / math.sqrt(12.0)
+    if sigma < floor:
+        sigma = floor
+    long_run = sigma * math.sqrt((1.0 + phi) / (1.0 - phi))
+    return sigma, phi, long_run, res
+
+
+@nb.njit(cache=True, nogil=True)
+def despike(x, sigma, width, threshold):
+    """Replace samples further than threshold*sigma from the running median of ``width`` (odd) samples."""
+    n = x.shape[0]
+    out = x.copy()
+    h = width // 2
+    if h < 1 or n < width or sigma <= 0.0:
+        return out
+    w = np.empty(width)
+    lim = threshold * sigma
+    for i in range(h, n - h):
+        for j in range(width):
+            w[j] = x[i - h + j]
+        # insertion sort: width is 3 or 5
+        for j in range(1, width):
+            key = w[j]
+            kk = j - 1
+            while kk >= 0 and w[kk] > key:
+                w[kk + 1] = w[kk]
+                kk -= 1
+            w[kk + 1] = key
+        med = w[h]
+        if abs(x[i] - med) > lim:
+            out[i] = med
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _auto_penalty(n, d, factor):
+    if n < 2:
+        return 1.0
+    x = factor * math.log(n)
+    d = max(d, 1)
+    return d + 2.0 * math.sqrt(d * x) + 2.0 * x
+
+
+# ---------------------------------------------------------------- exact searches
+@nb.njit(cache=True, nogil=True)
+def _cumsums(x):
+    n = x.shape[0]
+    s1 = np.empty(n + 1)
+    s2 = np.empty(n + 1)
+    s1[0] = 0.0
+    s2[0] = 0.0
+    for i in range(n):
+        s1[i + 1] = s1[i] + x[i]
+        s2[i + 1] = s2[i] + x[i] * x[i]
+    return s1, s2
+
+
+@nb.njit(cache=True, nogil=True)
+def _backtrack(last, n):
+    """True at the first sample of every segment after the first (the start index of each new segment)."""
+    out = np.zeros(n, np.bool_)
+    s = n
+    while s > 0:
+        t = last[s]
+        if t > 0:
+            out[t] = True
+        s = t
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def fpop_l2(x, penalty, min_size):
+    """Exact penalised L2 segmentation of a 1-D float64 array; returns a bool array, True at new segments."""
+    n = x.shape[0]
+    m = max(int(min_size), 1)
+    if n < 2 * m:
+        return np.zeros(n, np.bool_)
+    s1a, s2a = _cumsums(x)
+    cap = n + 2
+    inv = np.empty(cap)  # 1/k table: multiplications instead of divisions in the hot loops
+    inv[0] = 0.0
+    for i in range(1, cap):
+        inv[i] = 1.0 / i
+    f = np.empty(n + 1)
+    f[0] = 0.0
+    last = np.zeros(n + 1, np.int64)
+    # candidate slots: start index, S1 at start, F - S2 at start
+    ct = np.empty(cap, np.int64)
+    cs = np.empty(cap)
+    cg = np.empty(cap)
+    cl = np.empty(cap)  # interval of means where the candidate still beats the newcomer
+    ch = np.empty(cap)
+    slot = np.empty(cap, np.int64)
+    # the mean axis split into pieces, each owned by the candidate that is best there
+    pb = np.empty(2 * cap)
+    po = np.empty(2 * cap, np.int64)
+    qb = np.empty(2 * cap)
+    qo = np.empty(2 * cap, np.int64)
+    nc = 0
+    npc = 0
+    for s in range(m, n + 1):
+        tn = s - m
+        if tn == 0 or tn >= m:  # a start with min_size samples behind it (0 is always allowed)
+            gn = f[tn] - s2a[tn]
+            s1n = s1a[tn]
+            if nc == 0:
+                ct[0] = tn
+                cs[0] = s1n
+                cg[0] = gn
+                nc = 1
+                pb[0] = -np.inf
+                pb[1] = np.inf
+                po[0] = 0
+                npc = 1
+            else:
+                # old candidate j beats the newcomer where a*mu^2 - 2*b*mu + c <= 0 (time-invariant)
+                for j in range(nc):
+                    a = tn - ct[j]
+                    b = s1n - cs[j]
+                    c = cg[j] - gn
+                    disc = b * b - a * c
+                    if disc < 0.0:
+                        cl[j] = np.inf
+                        ch[j] = -np.inf
+                    else:
+                        r = math.sqrt(disc)
+                        ia = inv[a]
+                        cl[j] = (b - r) * ia
+                        ch[j] = (b + r) * ia
+                    slot[j] = -1
+                slot[nc] = -1
+                nq = 0
+                qb[0] = -np.inf
+                prev = -1
+                for p in range(npc):
+                    a0 = pb[p]
+                    b0 = pb[p + 1]
+                    o = po[p]
+                    lo = cl[o]
+                    hi = ch[o]
+                    e = min(b0, lo)
+                    if e > a0:  # left part goes to the newcomer
+                        if prev != nc:
+                            qo[nq] = nc
+                            nq += 1
+                            prev = nc
+                        qb[nq] = e
+                    k0 = max(a0, lo)
+                    k1 = min(b0, hi)
+                    if k1 > k0:  # the owner keeps the middle
+                        if prev != o:
+                            qo[nq] = o
+                            nq += 1
+                            prev = o
+                        qb[nq] = k1
+                    st = max(a0, hi)
+                    if b0 > st:  # right part goes to the newcomer
+                        if prev != nc:
+                            qo[nq] = nc
+                            nq += 1
+                            prev = nc
+                        qb[nq] = b0
+                for p in range(nq):
+                    slot[qo[p]] = 0
+                ct[nc] = tn
+                cs[nc] = s1n
+                cg[nc] = gn
+                k = 0
+                for j in range(nc + 1):  # keep only candidates that still own a piece
+                    if slot[j] == 0:
+                        slot[j] = k
+                        ct[k] = ct[j]
+                        cs[k] = cs[j]
+                        cg[k] = cg[j]
+                        k += 1
+                nc = k
+                for p in range(nq):
+                    po[p] = slot[qo[p]]
+                    pb[p] = qb[p]
+                pb[0] = -np.inf
+                pb[nq] = np.inf
+                npc = nq
+        best = np.inf
+        arg = 0
+        s1 = s1a[s]
+        for i in range(nc):
+            d = s1 - cs[i]
+            v = cg[i] - d * d * inv[s - ct[i]]
+            if v < best:
+                best = v
+                arg = i
+        f[s] = best + s2a[s] + penalty
+        last[s] = ct[arg]
+    return _backtrack(last, n)
+
+
+@nb.njit(cache=True, nogil=True)
+def pelt_l2_joint(x, penalty, min_size):
+    """Exact penalised L2 segmentation shared by the columns of a 2-D float64 array (n, d)."""
+    n, d = x.shape
+    m = max(int(min_size), 1)
+    if n < 2 * m:
+        return np.zeros(n, np.bool_)
+    s1 = np.zeros((n + 1, d))
+    q = np.zeros(n + 1)
+    for i in range(n):
+        acc = 0.0
+        for k in range(d):
+            s1[i + 1, k] = s1[i, k] + x[i, k]
+            acc += x[i, k] * x[i, k]
+        q[i + 1] = q[i] + acc
+    f = np.empty(n + 1)
+    f[0] = 0.0
+    last = np.zeros(n + 1, np.int64)
+    ct = np.empty(n + 2, np.int64)
+    lo = np.empty((n + 2, d))  # bounding box of the means where the candidate can still win
+    hi = np.empty((n + 2, d))
+    nc = 0
+    for s in range(m, n + 1):
+        tn = s - m
+        if tn == 0 or tn >= m:
+            k = 0
+            for j in range(nc):
+                t = ct[j]
+                a = float(tn - t)
+                # candidate beats the newcomer inside the ball |mu - b/a|^2 <= (|b|^2 - a c) / a^2
+                b2 = 0.0
+                for kk in range(d):
+                    b = s1[tn, kk] - s1[t, kk]
+                    b2 += b * b
+                c = f[t] - f[tn] + q[tn] - q[t]
+                r2 = (b2 - a * c) / (a * a)
+                if r2 < 0.0:
+                    continue
+                r = math.sqrt(r2)
+                dist2 = 0.0
+                empty = False
+                for kk in range(d):
+                    centre = (s1[tn, kk] - s1[t, kk]) / a
+                    l0 = max(lo[j, kk], centre - r)
+                    h0 = min(hi[j, kk], centre + r)
+                    if l0 > h0:
+                        empty = True
+                        break
+                    lo[j, kk] = l0
+                    hi[j, kk] = h0
+                    if centre < l0:
+                        dist2 += (l0 - centre) ** 2
+                    elif centre > h0:
+                        dist2 += (centre - h0) ** 2
+                if empty or dist2 > r2:
+                    continue
+                ct[k] = t
+                for kk in range(d):
+                    lo[k, kk] = lo[j, kk]
+                    hi[k, kk] = hi[j, kk]
+                k += 1
+            nc = k
+            ct[nc] = tn
+            for kk in range(d):
+                lo[nc, kk] = -np.inf
+                hi[nc, kk] = np.inf
+            nc += 1
+        best = np.inf
+        arg = 0
+        for i in range(nc):
+            t = ct[i]
+            acc = 0.0
+            for kk in range(d):
+                dd = s1[s, kk] - s1[t, kk]
+                acc += dd * dd
+            v = f[t] + (q[s] - q[t]) - acc / (s - t)
+            if v < best:
+                best = v
+                arg = t
+        f[s] = best + penalty
+        last[s] = arg
+    return _backtrack(last, n)
+
+
+
+# ---------------------------------------------------------------- row drivers
+@nb.njit(cache=True, nogil=True)
+def _spike_width(min_size):
+    if min_size >= 5:
+        return 5
+    if min_size >= 3:
+        return 3
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
+def prepare(xv, min_size, factor, penalty, spike_threshold, n_series):
+    """Centre, scale (auto penalty) and despike one valid-only series; returns (z, penalty, ok)."""
+    sigma, phi, long_run, res = noise_profile(xv)
+    med = np.median(xv)
+    scale = 1.0
+    if math.isnan(penalty):
+        if not long_run > 0.0:
+            return xv - med, 1.0, False  # constant series: nothing can change
+        scale = long_run
+        beta = _auto_penalty(xv.shape[0], n_series, factor)
+    else:
+        beta = penalty
+    z = (xv - med) / scale
+    if spike_threshold > 0.0:
+        z = despike(z, sigma / scale, _spike_width(min_size), spike_threshold)
+    return z, beta, True
+
+
+@nb.njit(cache=True, nogil=True)
+def detect_rows(x, min_size, factor, penalty, spike_threshold):
+    """Flags for each row of a 2-D float64 array (rows = series, columns = samples in order).
+
+    ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
+    """
+    rows, n = x.shape
+    out = np.zeros((rows, n), np.bool_)
+    for r in range(rows):
+        row = x[r]
+        valid = np.flatnonzero(np.isfinite(row))
+        if valid.shape[0] < 2 * max(min_size, 1):
+            continue
+        z, beta, ok = prepare(row[valid], min_size, factor, penalty, spike_threshold, 1)
+        if not ok:
+            continue
+        flags = fpop_l2(z, beta, min_size)
+        for i in range(flags.shape[0]):
+            if flags[i]:
+                out[r, valid[i]] = True
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def detect_rows_joint(x, min_size, factor, penalty, spike_threshold):
+    """One segmentation shared by the d series of each block x[r] (shape rows, d, n); flags per row.
+
+    Samples where any of the d series is NaN are dropped. Each series is scaled by its own long-run
+    sigma (auto penalty), so a joint change is the sum of evidence in noise units; constant series are
+    ignored.
+    """
+    rows, d, n = x.shape
+    out = np.zeros((rows, n), np.bool_)
+    for r in range(rows):
+        ok_t = np.ones(n, np.bool_)
+        for k in range(d):
+            for t in range(n):
+                if not np.isfinite(x[r, k, t]):
+                    ok_t[t] = False
+        valid = np.flatnonzero(ok_t)
+        nv = valid.shape[0]
+        if nv < 2 * max(min_size, 1):
+            continue
+        z = np.zeros((nv, d))
+        used = 0
+        for k in range(d):
+            zk, beta_k, ok = prepare(x[r, k][valid], min_size, factor, penalty, spike_threshold, 1)
+            if ok:
+                z[:, k] = zk
+                used += 1
+        if used == 0:
+            continue
+        beta = _auto_penalty(nv, used, factor) if math.isnan(penalty) else penalty
+        flags = pelt_l2_joint(z, beta, min_size)
+        for i in range(nv):
+            if flags[i]:
+                out[r, valid[i]] = True
+    return out
+
+
