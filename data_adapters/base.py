@@ -192,6 +192,7 @@ class Adapter:
         self.name = name
         self.clock = clock
         self._last_writes: dict[str, LastWrite] = {}
+        self._read_error: str | None = None
         self._write_lock = asyncio.Lock()
 
     # --- construction helpers ------------------------------------------------------------------
@@ -291,8 +292,10 @@ class Adapter:
         """The setpoint's present value as the station reports it (None when it cannot be read)."""
         try:
             got = await self.backend.read([tag.path])
-        except (BackendError, OSError, asyncio.TimeoutError):
+        except (BackendError, OSError, asyncio.TimeoutError) as exc:
+            self._read_error = f"{type(exc).__name__}: {exc}"
             return None
+        self._read_error = None
         r = got.get(tag.path)
         if r is None or r.quality in (Quality.DISCONNECTED, Quality.BAD) or math.isnan(r.value):
             return None
@@ -323,7 +326,10 @@ class Adapter:
             current = await self._current(tag) if tag else None
             decision = self.check(path, requested, session=session, current=current, now=now)
             if not decision.ok:
-                res = WriteResult(path, requested, units, False, "refused", decision.reason, old_value=current)
+                reason = decision.reason
+                if decision.rule == "readback" and self._read_error:
+                    reason = f"{reason} ({self._read_error})"  # e.g. the server refused our login
+                res = WriteResult(path, requested, units, False, "refused", reason, old_value=current)
                 return self._finish(res, session, raise_=True)
             try:
                 await self.backend.write(path, requested)

@@ -64,10 +64,12 @@ class SimBackend:
 
     async def connect(self) -> None:
         if self.live is None:
-            from workbench.simulate import virtual_line
+            vl = self._vl
+            if vl is None:  # import only when needed: a given vl must work without the simulator
+                from workbench.simulate import virtual_line
 
-            vl = self._vl or virtual_line(seed=self.seed, **({"start": self.start} if self.start else {}),
-                                          events=self.events)
+                vl = virtual_line(seed=self.seed, **({"start": self.start} if self.start else {}),
+                                  events=self.events)
             self.live = vl.live(speed=self.speed)
         self._connected = True
         if self._task is None or self._task.done():

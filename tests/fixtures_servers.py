@@ -1,3 +1,239 @@
 """Fixtures that start real peers on 127.0.0.1: an asyncua OPC UA server, a mosquitto broker.
 
+Servers run in their own thread with their own event loop (as a plant server is its own process), so a
+test's loop only holds the client under test, and a server can be stopped and restarted mid-test.
+Every wait is bounded; nothing sleeps a fixed time. A missing mosquitto binary fails, never skips.
+
 Owned by the adapters engineer."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from workbench.config import LineConfig, default_config_path, load_line_config
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+OPCUA_USERS = {"operator": "correct horse battery staple"}
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; ``run(coro)`` executes there and returns its result."""
+
+    def __init__(self, name: str):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+# --- a stand-in for the virtual line until workbench.simulate lands --------------------------------
+class SyntheticLive:
+    """Deterministic line: setpoints hold what was written, their readbacks follow at once, the rest
+    are smooth signals around the middle of their EU range; the source time is the wall clock."""
+
+    def __init__(self, line: LineConfig):
+        self.line = line
+        self.t = datetime.now(timezone.utc)
+        self.setpoints = {p: round((t.setpoint.min + t.setpoint.max) / 2, 3)
+                          for p, t in line.tags.items() if t.setpoint}
+        self.readback_of = {t.setpoint.readback: p for p, t in line.tags.items()
+                            if t.setpoint and t.setpoint.readback}
+
+    def now(self):
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t = datetime.now(timezone.utc)
+
+    def read(self, paths):
+        from data_adapters.opcua_model import eu_range
+
+        out = {}
+        for p in paths:
+            tag = self.line.tags[p]
+            if p in self.setpoints:
+                v = self.setpoints[p]
+            elif p in self.readback_of:
+                v = self.setpoints[self.readback_of[p]]
+            else:
+                r = eu_range(tag)
+                v = (r.Low + r.High) / 2 + (r.High - r.Low) * 0.01 * math.sin(self.t.timestamp())
+            out[p] = (v, tag.units, self.t)
+        return out
+
+    def write(self, path, value):
+        if path not in self.setpoints:
+            raise KeyError(f"{path} is not a setpoint")
+        self.setpoints[path] = float(value)
+
+
+class SyntheticLine:
+    def __init__(self, line: LineConfig):
+        self.line = line
+
+    def live(self, speed: float = 1.0):
+        return SyntheticLive(self.line)
+
+
+def line_source(line: LineConfig, seed: int = 0, tick_s: float = 0.25):
+    """The backend that the test servers publish: the virtual line's live object."""
+    from data_adapters.sim import SimBackend
+
+    return SimBackend(line, seed=seed, tick_s=tick_s, vl=SyntheticLine(line))
+
+
+# --- OPC UA ----------------------------------------------------------------------------------------
+@dataclass
+class OpcUaLine:
+    """A running OPC UA server of the line (in its own thread)."""
+
+    server: object
+    loop: LoopThread
+    pki: object
+    users: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        self.loop.run(self.server.stop())
+
+    def start(self) -> None:
+        self.loop.run(self.server.start(), timeout=60)
+
+    def settings(self, *, secure: bool = False, username: str | None = None, **kw):
+        from workbench.config import OpcUaAdapter
+
+        if not secure:
+            return OpcUaAdapter(kind="opcua", url=self.url, username=username, **kw)
+        return OpcUaAdapter(kind="opcua", url=self.url, security="Basic256Sha256_SignAndEncrypt",
+                            username=username, certificate=str(self.pki.client_cert),
+                            private_key=str(self.pki.client_key), server_certificate=str(self.pki.server_cert), **kw)
+
+
+@pytest.fixture(scope="session")
+def line_config() -> LineConfig:
+    return load_line_config(default_config_path())
+
+
+@pytest.fixture(scope="session")
+def opcua_pki(tmp_path_factory):
+    from data_adapters.opcua_pki import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def opcua_line(line_config, opcua_pki):
+    """The virtual line served over OPC UA (None + Basic256Sha256 endpoints) on a free port."""
+    from data_adapters.opcua_server import LineOpcUaServer
+
+    loop = LoopThread("opcua-server")
+    server = LineOpcUaServer(line_config.tags.values(), line_source(line_config), port=0, pki=opcua_pki,
+                             users=OPCUA_USERS, close_source=True)
+    running = OpcUaLine(server, loop, opcua_pki, OPCUA_USERS)
+    try:
+        running.start()
+        yield running
+    finally:
+        try:
+            loop.run(server.stop())
+        finally:
+            loop.close()
+
+
+# --- mosquitto ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll until ``host:port`` accepts TCP connections; fail with the reason after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"mosquitto exited with code {proc.returncode}: {out[-2000:]}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout} s")
+
+
+class Mosquitto:
+    """A mosquitto broker on 127.0.0.1 with persistence, startable and stoppable (same port, same store)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        if not Path(MOSQUITTO).is_file() and not shutil.which("mosquitto"):
+            pytest.fail(f"mosquitto broker not found at {MOSQUITTO}: install the Debian package "
+                        "(apt-get install mosquitto, or run scripts/setup.sh); the MQTT tests need a real broker",
+                        pytrace=False)
+        self.binary = MOSQUITTO if Path(MOSQUITTO).is_file() else shutil.which("mosquitto")
+        self.workdir = Path(workdir)
+        self.port = port or _free_port()
+        self.host = "127.0.0.1"
+        self.conf = self.workdir / "mosquitto.conf"
+        self.log = self.workdir / "mosquitto.log"
+        (self.workdir / "store").mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir / 'store'}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 100000\n"
+            "max_inflight_messages 0\n"
+            "persistent_client_expiration 1h\n"
+            f"log_dest file {self.log}\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        wait_for_port(self.host, self.port, timeout, self.proc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: mosquitto saves its persistent store (sessions, queued QoS 1 messages) and exits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory):
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

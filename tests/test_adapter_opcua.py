@@ -1,0 +1,223 @@
+"""The OPC UA adapter against a real asyncua server of the virtual line on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+
+import pytest
+from asyncua import Client, ua
+
+from data_adapters.audit import AuditLog, verify
+from data_adapters.base import Adapter, ArmedSession, Quality, WriteRefused
+from data_adapters.opcua import OpcUaBackend, OpcUaRefused
+from workbench.config import Tag
+
+LASER = "plant1/assembly/weld1/welder/laser_power_setpoint"
+LASER_PV = "plant1/assembly/weld1/welder/laser_power"
+PUMP = "plant1/electrode/coat1/coater/pump_rate_setpoint"
+FROST = "plant1/dryroom/room1/hygrometer/frost_point_s1"
+AREAL = "plant1/electrode/coat1/gauge/areal_mass_lane03"
+DRYROOM_SP = "plant1/dryroom/room1/ahu/frost_point_setpoint"
+
+
+def _adapter(opcua_line, line_config, audit=None, *, tags=None, secure=False, username=None, password=None, **kw):
+    tags = list(tags or line_config.tags.values())
+    settings = opcua_line.settings(secure=secure, username=username, **kw)
+    backend = OpcUaBackend(tags, settings, password=password, reconnect_s=0.25)
+    return Adapter(tags, backend, audit=audit, name="opcua-test")
+
+
+async def _collect(queue: asyncio.Queue, until, timeout: float):
+    """Readings from ``queue`` until ``until(reading)`` is true; fails after ``timeout`` seconds."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"condition not met within {timeout} s; last readings: {got[-3:]}")
+        try:
+            r = await asyncio.wait_for(queue.get(), left)
+        except asyncio.TimeoutError:
+            continue
+        got.append(r)
+        if until(r):
+            return got
+
+
+async def test_read_with_engineering_units(opcua_line, line_config):
+    async with _adapter(opcua_line, line_config) as adapter:
+        got = await adapter.read([FROST, AREAL, LASER])
+    assert got[FROST].units == "degC" and got[AREAL].units == "mg/cm^2" and got[LASER].units == "W"
+    assert all(r.quality is Quality.GOOD for r in got.values())
+    assert -80 < got[FROST].value < 150
+    assert got[LASER].value == pytest.approx(2500.0)  # the line's setpoint, not a default zero
+    assert got[FROST].age() < 5.0  # source timestamp from the line
+
+
+async def test_units_are_converted_from_the_servers_engineering_units(opcua_line, line_config):
+    """The config may ask for other units than the server's EUInformation: values are converted."""
+    in_kelvin = Tag(path=FROST, units="K")
+    async with _adapter(opcua_line, line_config, tags=[in_kelvin]) as adapter:
+        r = (await adapter.read([FROST]))[FROST]
+    async with _adapter(opcua_line, line_config, tags=[line_config.tag(FROST)]) as adapter:
+        c = (await adapter.read([FROST]))[FROST]
+    assert r.units == "K" and r.value == pytest.approx(c.value + 273.15, abs=0.05)
+
+
+async def test_incompatible_units_are_a_clear_error(opcua_line, line_config):
+    wrong = Tag(path=FROST, units="V")
+    adapter = _adapter(opcua_line, line_config, tags=[wrong])
+    with pytest.raises(ValueError, match=r"reports 'degC' but the line config says 'V'"):
+        await adapter.connect()
+    await adapter.close()
+
+
+async def test_subscribe_delivers_changes_with_units(opcua_line, line_config):
+    queue: asyncio.Queue = asyncio.Queue()
+    async with _adapter(opcua_line, line_config, publishing_interval_ms=50) as adapter:
+        sub = await adapter.subscribe([FROST, AREAL], queue.put_nowait)
+        seen: dict[str, int] = {}
+
+        def enough(r):
+            seen[r.path] = seen.get(r.path, 0) + 1
+            return min(seen.get(FROST, 0), seen.get(AREAL, 0)) >= 3
+        got = await _collect(queue, enough, 10.0)
+        await sub.cancel()
+    assert {r.units for r in got if r.path == AREAL} == {"mg/cm^2"}
+    assert all(r.quality is Quality.GOOD for r in got)
+    frost_times = [r.source_time for r in got if r.path == FROST]
+    assert frost_times == sorted(frost_times) and len(set(frost_times)) == len(frost_times)
+
+
+async def test_plain_client_browses_from_objects_and_reads_units(opcua_line):
+    """A client that knows only the OPC UA standard: browse Objects level by level, read EU and range."""
+    async with Client(opcua_line.url) as client:
+        node = client.nodes.objects
+        for name in FROST.split("/"):
+            children = await node.get_children()
+            names = {(await c.read_browse_name()).Name: c for c in children}
+            assert name in names, f"{name} not under {node}: {sorted(names)[:10]}"
+            node = names[name]
+        assert await node.read_node_class() == ua.NodeClass.Variable
+        type_def = await node.read_type_definition()
+        assert type_def == ua.NodeId(ua.ObjectIds.AnalogItemType)
+        props = {(await p.read_browse_name()).Name: p for p in await node.get_properties()}
+        eu = await props["EngineeringUnits"].read_value()
+        rng = await props["EURange"].read_value()
+        dv = await node.read_data_value()
+    assert isinstance(eu, ua.EUInformation) and eu.DisplayName.Text == "degC"
+    assert eu.UnitId == 4408652  # UNECE 'CEL'
+    assert isinstance(rng, ua.Range) and rng.Low < dv.Value.Value < rng.High
+    assert dv.StatusCode.is_good() and dv.SourceTimestamp is not None
+
+
+async def test_guarded_write_with_readback(opcua_line, line_config, tmp_path):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    session = ArmedSession.for_minutes("ana", "laser power step trial", 5)
+    async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
+                        password=opcua_line.users["operator"]) as adapter:
+        before = (await adapter.read([LASER]))[LASER].value
+        res = await adapter.write(LASER, before + 50, session=session)
+        written_at = time.time()
+        for _ in range(100):  # bounded: until the line itself has reported the setpoint after the write
+            later = (await adapter.read([LASER]))[LASER]
+            if later.source_time.timestamp() > written_at:
+                break
+            await asyncio.sleep(0.05)
+    assert res.accepted and res.result == "written"
+    assert res.readback == pytest.approx(before + 50) and res.old_value == pytest.approx(before)
+    assert later.source_time.timestamp() > written_at
+    assert later.value == pytest.approx(before + 50)  # the line holds it, not only the server's node
+    [entry] = audit.entries(tag=LASER)
+    assert entry["result"] == "written" and entry["user"] == "ana" and entry["readback"] == pytest.approx(before + 50)
+    assert verify(audit.path).ok
+
+
+@pytest.mark.parametrize("case, value, session, rule_words", [
+    ("not armed", +10, None, "not armed"),
+    ("not writable", None, "armed", "not declared writable"),
+    ("out of range", 3500 - 2500, "armed", "outside [2500, 3400]"),
+    ("step too large", +120, "armed", "exceeds max_step 90"),
+])
+async def test_refused_writes_are_audited(opcua_line, line_config, tmp_path, case, value, session, rule_words):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    armed = ArmedSession.for_minutes("ana", "pump trial", 5) if session else None
+    async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
+                        password=opcua_line.users["operator"]) as adapter:
+        path = "plant1/electrode/coat1/coater/pump_rate" if value is None else PUMP
+        current = (await adapter.read([PUMP]))[PUMP].value
+        with pytest.raises(WriteRefused, match=re.escape(rule_words)) as err:
+            await adapter.write(path, current + (value or 1), session=armed)
+        after = (await adapter.read([PUMP]))[PUMP].value
+    assert after == current  # nothing reached the server
+    [entry] = audit.entries()
+    assert entry["result"] == "refused" and rule_words in entry["message"] and entry["tag"] == path
+    assert err.value.result.audit_seq == entry["seq"]
+
+
+async def test_too_fast_is_refused(opcua_line, line_config, tmp_path):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    session = ArmedSession.for_minutes("ana", "dry room setpoint trial", 5)
+    async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
+                        password=opcua_line.users["operator"]) as adapter:
+        start = (await adapter.read([DRYROOM_SP]))[DRYROOM_SP].value
+        await adapter.write(DRYROOM_SP, start - 1.0, session=session)
+        with pytest.raises(WriteRefused, match=r"exceeds max_rate 0.5 degC/s; wait"):
+            await adapter.write(DRYROOM_SP, start - 2.0, session=session)
+    assert [e["result"] for e in audit.entries()] == ["written", "refused"]
+
+
+async def test_anonymous_session_cannot_write_even_when_armed(opcua_line, line_config, tmp_path):
+    """The guard says yes, the server says no: security None is read-only. Audited as failed."""
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    session = ArmedSession.for_minutes("ana", "weld trial", 5)
+    async with _adapter(opcua_line, line_config, audit) as adapter:
+        current = (await adapter.read([LASER]))[LASER].value
+        with pytest.raises(WriteRefused, match="BadUserAccessDenied.*Basic256Sha256_SignAndEncrypt"):
+            await adapter.write(LASER, current + 10, session=session)
+        assert (await adapter.read([LASER]))[LASER].value == current
+    [entry] = audit.entries()
+    assert entry["result"] == "failed" and "may not write setpoints" in entry["message"]
+
+
+async def test_wrong_credentials_are_refused_clearly_and_audited(opcua_line, line_config, tmp_path):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    adapter = _adapter(opcua_line, line_config, audit, secure=True, username="operator", password="guess")
+    with pytest.raises(OpcUaRefused, match="refused user 'operator': wrong username or password"):
+        await adapter.connect()
+    with pytest.raises(WriteRefused, match="wrong username or password"):
+        await adapter.write(LASER, 2510.0, session=ArmedSession.for_minutes("ana", "weld trial", 5))
+    got = await adapter.read([LASER])  # reads never raise: they say disconnected
+    await adapter.close()
+    assert got[LASER].quality is Quality.DISCONNECTED
+    [entry] = audit.entries()
+    assert entry["result"] == "refused" and "wrong username or password" in entry["message"]
+
+
+def test_username_without_encryption_is_a_config_error(opcua_line, line_config):
+    with pytest.raises(ValueError, match="username login needs security 'Basic256Sha256_SignAndEncrypt'"):
+        _adapter(opcua_line, line_config, username="operator", password="x")
+
+
+async def test_server_restart_mid_subscription_is_flagged_and_recovered(opcua_line, line_config):
+    queue: asyncio.Queue = asyncio.Queue()
+    adapter = _adapter(opcua_line, line_config, publishing_interval_ms=50)
+    await adapter.connect()
+    try:
+        await adapter.subscribe([FROST, LASER], queue.put_nowait)
+        await _collect(queue, lambda r: r.path == FROST and r.quality is Quality.GOOD, 10.0)
+        await asyncio.to_thread(opcua_line.stop)
+        gap = await _collect(queue, lambda r: r.quality is Quality.DISCONNECTED, 10.0)
+        assert not adapter.connected and math.isnan(gap[-1].value)
+        await asyncio.to_thread(opcua_line.start)
+        back_at = time.monotonic()
+        await _collect(queue, lambda r: r.path == FROST and r.quality is Quality.GOOD, 10.0)
+        recovered_in = time.monotonic() - back_at
+        assert recovered_in < 5.0, f"took {recovered_in:.1f} s after the server came back"
+        assert adapter.connected and adapter.backend.reconnects >= 1
+        assert (await adapter.read([LASER]))[LASER].quality is Quality.GOOD
+    finally:
+        await adapter.close()
