@@ -1,0 +1,112 @@
+"""The live clock of the virtual line agrees with the batch history, bit for bit."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.simulate import virtual_line
+
+warnings.filterwarnings("ignore", message="virtual line: formation results unavailable")
+GAUGE = "plant1/electrode/coat1/gauge/areal_mass_lane{:02d}"
+
+
+@pytest.fixture(scope="module")
+def line_and_history():
+    vl = virtual_line(seed=21)
+    return vl, vl.history(start="1h", end="3h")
+
+
+def test_live_equals_batch_at_the_same_timestamps(line_and_history):
+    vl, h = line_and_history
+    live = vl.live(speed=0, start="1h")
+    c, d, w = h.coating, h.dryroom, h.welding
+    for i in (5, 100, 333):  # a few scans: put the clock a few seconds after the scan and read
+        ts = pd.Timestamp(c.time.values[i])
+        live.advance((ts - live.now()).total_seconds() + 3)
+        got = live.read([GAUGE.format(lane) for lane in (1, 12, 24)] + [
+            "plant1/electrode/coat1/coater/pump_rate", "plant1/electrode/coat1/slurry/solids_fraction"])
+        for lane in (1, 12, 24):
+            value, units, src = got[GAUGE.format(lane)]
+            assert (units, src) == ("mg/cm^2", ts)
+            assert value == float(c.areal_mass.isel(time=i).sel(lane=lane))
+        # 1 Hz process values three seconds later differ; at the scan second they equal the dataset.
+        live_at_scan = vl.live(speed=0, start=ts)
+        pv = live_at_scan.read(["plant1/electrode/coat1/coater/pump_rate"])
+        assert pv["plant1/electrode/coat1/coater/pump_rate"][0] == float(c.pump_rate.isel(time=i))
+    for j in (7, 500):
+        ts = pd.Timestamp(d.time.values[j])
+        got = vl.live(speed=0, start=ts + pd.Timedelta("4s")).read()
+        for k, sensor in enumerate(d.sensor.values):
+            path = str(d.tag.values[k])
+            assert got[path][0] == float(d.dew_frost_point.isel(time=j, sensor=k)), sensor
+            assert got[path][2] == ts
+    for j in (3, 200):
+        ts = pd.Timestamp(w.time.values[j])
+        got = vl.live(speed=0, start=ts + pd.Timedelta("5s")).read()
+        assert got["plant1/assembly/weld1/welder/weld_resistance"][0] == float(w.weld_resistance[j])
+        assert got["plant1/assembly/weld1/welder/laser_energy"][0] == float(w.laser_energy[j])
+        assert got["plant1/assembly/weld1/welder/weld_resistance"][2] == ts
+
+
+def test_live_clock_advance_speed_and_tags():
+    vl = virtual_line(seed=0)
+    live = vl.live(speed=0)
+    t0 = live.now()
+    assert t0 == vl.start
+    live.advance(90.5)
+    assert live.now() - t0 == pd.Timedelta(seconds=90.5)
+    tags = live.tags()
+    assert len(tags) == 24 + 5 + 5 + 4 + 4 * 16 * 3
+    assert all(t.count("/") == 4 for t in tags)
+    fast = vl.live(speed=1000.0)
+    a = fast.now()
+    b = fast.now()
+    assert b >= a
+    with pytest.raises(ValueError, match="speed"):
+        vl.live(speed=-1)
+    with pytest.raises(ValueError, match="advance"):
+        live.advance(-5)
+    with pytest.raises(KeyError, match="no tag"):
+        live.read(["plant1/nowhere/x/y/z"])
+
+
+def test_live_welder_before_first_weld_reads_nan():
+    live = virtual_line(seed=0).live(speed=0, start="10min")
+    v, units, ts = live.read(["plant1/assembly/weld1/welder/weld_resistance"])[
+        "plant1/assembly/weld1/welder/weld_resistance"]
+    assert math.isnan(v) and units == "uohm"
+
+
+def test_live_values_move_for_every_station():
+    live = virtual_line(seed=1).live(speed=0, start="4h")
+    paths = [GAUGE.format(3), "plant1/dryroom/room1/hygrometer/frost_point_s1",
+             "plant1/assembly/weld1/welder/weld_resistance", "plant1/formation/rack1/ch01/voltage",
+             "plant1/formation/rack1/ch01/current"]
+    a = live.read(paths)
+    live.advance(60)
+    b = live.read(paths)
+    for p in paths[:-1]:
+        assert np.isfinite(a[p][0]) and a[p][0] != b[p][0], p
+    assert a[paths[-1]][0] != 0.0  # a cell is on the channel, current flowing
+
+
+def test_live_formation_matches_formation_curves():
+    from workbench.simulate.formation import formation_curves
+
+    vl = virtual_line(seed=2)
+    h = vl.history(hours=3)
+    cell = h.genealogy.cells.query("rack == 2 and channel == 5").iloc[0]
+    curves = formation_curves(h.genealogy.cells.loc[[cell.name]], seed=vl.seed, events=h.truth)[cell.cell_id]
+    start = pd.Timestamp(cell.formation_start)
+    k = 200
+    t = start + pd.Timedelta(seconds=float(curves.time[k]))
+    assert t == t.floor("s")
+    live = vl.live(speed=0, start=t)
+    got = live.read(["plant1/formation/rack2/ch05/voltage", "plant1/formation/rack2/ch05/current"])
+    assert got["plant1/formation/rack2/ch05/voltage"][0] == float(curves.voltage[k])
+    assert got["plant1/formation/rack2/ch05/current"][0] == float(curves.current[k])

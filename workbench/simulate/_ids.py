@@ -1,0 +1,13 @@
+"""Identifier strings (roll, lot, cell ids) from integer counters, vectorised."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ids(prefix: str, numbers, width: int) -> np.ndarray:
+    """``prefix`` + zero-padded numbers, e.g. ids("CR", [5000], 6) -> ['CR005000'] (empty input -> empty)."""
+    n = np.asarray(numbers, dtype=np.int64)
+    if n.size == 0:
+        return np.zeros(n.shape, dtype=f"U{len(prefix) + width}")
+    return np.char.add(prefix, np.char.zfill(n.astype(str), width))

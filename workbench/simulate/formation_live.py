@@ -1,0 +1,47 @@
+"""Live formation channels: glue between the live clock and ``formation.FormationLine``.
+
+The cells on the live racks at time t went on their channel within the last formation slot
+(≈ 22.8 h), so for each hour bucket we build the genealogy of the cells welded in the 26 h before it
+(only those on racks with live tags) and hand them to ``FormationLine`` (formation engineer's
+module). Values are a pure function of time, so they equal ``formation_curves`` at the same times.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BUCKET_S = 3600.0
+
+
+def _formation_line(live, bucket: int):
+    cache = live.__dict__.setdefault("_formation_lines", {})
+    if bucket in cache:
+        return cache[bucket]
+    from . import genealogy
+    from .formation import FormationLine
+
+    line = live.line
+    t_end = (bucket + 1) * BUCKET_S
+    lookback = genealogy.formation_slot_s(line.flow, line.welder.p.cell_takt_s) + line.flow.soak_s + 2 * BUCKET_S
+    gen = genealogy.build(line, max(0.0, t_end - lookback), t_end)
+    cells = gen.cells[gen.cells.rack <= line.live_racks].reset_index(drop=True)
+    truth = line.truth(t_end - lookback, t_end + BUCKET_S)
+    fl = FormationLine(cells, seed=line.seed, events=truth)
+    cache.clear()  # keep one bucket: the live clock only moves forward
+    cache[bucket] = fl
+    return fl
+
+
+def channel_value(live, sig, sec: int, cache: dict) -> float:
+    """The value of a formation tag (voltage, current, temperature, capacity) at whole second ``sec``."""
+    try:
+        from . import formation  # noqa: F401
+    except ImportError:
+        return math.nan
+    key = ("formation", sig.rack, sig.channel)
+    if key not in cache:
+        fl = _formation_line(live, int(np.floor(sec / BUCKET_S)))
+        cache[key] = fl.channel_values(sig.rack, sig.channel, [live.line.time(float(sec))])
+    return float(cache[key][sig.variable][0])

@@ -1,0 +1,248 @@
+"""The virtual line: four stations, their setpoints, the injected events and the batch history.
+
+>>> from workbench.simulate import virtual_line
+>>> vl = virtual_line(seed=0)
+>>> h = vl.history(hours=1)
+>>> h.coating.sizes["lane"], sorted(h.truth.kind)[:2]
+(24, ['dewpoint_excursion', 'pump_wear'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.config import LineConfig, default_config_path, load_line_config
+
+from . import datasets, events as ev, genealogy, rng
+from .coating import Coater, CoaterParams
+from .dryroom import DryRoom, DryRoomParams
+from .dynamics import Lag, SetpointSchedule
+from .tagmap import SETPOINTS, Signal, signals
+from .welding import Welder, WelderParams
+
+DEFAULT_START = "2026-01-05T06:00:00"
+LAGS = {  # setpoint -> process value: dead time and first-order time constant (s)
+    "pump": Lag(dead_time_s=3.0, tau_s=10.0),        # gear pump + line volume
+    "speed": Lag(dead_time_s=2.0, tau_s=20.0),       # web drive ramp
+    "power": Lag(dead_time_s=0.2, tau_s=1.0),        # laser source
+    "setpoint": Lag(dead_time_s=60.0, tau_s=600.0),  # desiccant rotor + room volume
+}
+
+
+class EventBook:
+    """The events of a line: a fixed list, or the default scenario generated day by day (cached)."""
+
+    def __init__(self, line: "VirtualLine", spec):
+        self.line = line
+        self.default = isinstance(spec, str) and spec == "default"
+        if isinstance(spec, str) and not self.default:
+            raise ev.EventError(f"events={spec!r}: use 'default', None, or a list of events")
+        self._days: set[int] = set()
+        self._events: list[ev.Event] = [] if self.default else [e.resolved(line.epoch) for e in ev.events_from(spec)]
+        for e in self._events:
+            self._check(e)
+
+    def _check(self, e: ev.Event):
+        n_lanes = self.line.coater.p.n_lanes
+        if e.lane is not None and not 1 <= e.lane <= n_lanes:
+            raise ev.EventError(f"{e.kind}: lane {e.lane} is not in 1..{n_lanes}")
+
+    def ensure(self, t0_s: float, t1_s: float) -> None:
+        """Generate the default events of every day that can affect [t0, t1)."""
+        if not self.default:
+            return
+        for day in range(int(np.floor(t0_s / ev.DAY_S)) - 1, int(np.floor(t1_s / ev.DAY_S)) + 1):
+            if day in self._days:
+                continue
+            self._days.add(day)
+            for d in ev.default_day(day, uniform_at=self.line.uniform_at, lot_boundary=self.line.coater.lot_boundary,
+                                    n_lanes=self.line.coater.p.n_lanes, n_racks=self.line.live_racks,
+                                    n_channels=self.line.flow.n_channels):
+                start_s, end_s = d.pop("start_s"), d.pop("end_s")
+                e = ev.Event(**d, start=pd.Timedelta(seconds=float(start_s)), end=pd.Timedelta(seconds=float(end_s)))
+                self._events.append(e.resolved(self.line.epoch))
+        self._events.sort(key=lambda e: (e.start_s, e.kind))
+
+    def __call__(self, kind: str) -> list[ev.Event]:
+        return [e for e in self._events if e.kind == kind]
+
+    def overlapping(self, t0_s: float, t1_s: float) -> list[ev.Event]:
+        self.ensure(t0_s, t1_s)
+        return [e for e in self._events if e.start_s < t1_s and e.end_s > t0_s]
+
+
+@dataclass
+class History:
+    """A batch history of the virtual line over [start, end) (tz-naive UTC)."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    coating: xr.Dataset
+    dryroom: xr.Dataset
+    welding: xr.Dataset
+    genealogy: genealogy.Genealogy
+    truth: pd.DataFrame
+    formation: xr.Dataset | None = None
+    line: "VirtualLine | None" = field(default=None, repr=False)
+
+    def formation_curves(self, cell_ids):
+        """Per-cell formation curves, from workbench.simulate.formation (None while it is absent)."""
+        return self.line.formation_curves(cell_ids) if self.line is not None else None
+
+    def __repr__(self) -> str:
+        f = "None" if self.formation is None else f"{self.formation.sizes.get('cell', 0)} cells"
+        return (f"History({self.start} .. {self.end}: coating {dict(self.coating.sizes)}, dryroom "
+                f"{dict(self.dryroom.sizes)}, welding {dict(self.welding.sizes)}, formation {f}, "
+                f"{len(self.genealogy.cells)} cells in genealogy, {len(self.truth)} events)")
+
+
+class VirtualLine:
+    """A deterministic, causal virtual cell line. Build with :func:`virtual_line`."""
+
+    def __init__(self, seed: int = 0, *, start=DEFAULT_START, events="default",
+                 config: LineConfig | str | Path | None = None):
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise TypeError(f"virtual_line: seed must be an int, got {type(seed).__name__}")
+        self.seed = int(seed)
+        self.config = config if isinstance(config, LineConfig) else load_line_config(config or default_config_path())
+        self.epoch = np.datetime64(ev.to_timestamp(start, np.datetime64("1970-01-01", "ns")).asm8, "ns")
+        self.signals: dict[str, Signal] = signals(self.config)
+        self.flow = genealogy.FlowParams()
+        cp, wp = CoaterParams(), WelderParams()
+        dp = self._dryroom_params()
+        self.schedules = {
+            "pump": SetpointSchedule(cp.pump_rate_g_min, LAGS["pump"]),
+            "speed": SetpointSchedule(cp.line_speed_m_min, LAGS["speed"]),
+            "power": SetpointSchedule(wp.laser_power_w, LAGS["power"]),
+            "setpoint": SetpointSchedule(dp.supply_setpoint_c, LAGS["setpoint"]),
+        }
+        book = lambda kind: self.events(kind)  # noqa: E731  (stations ask the book, built below)
+        self.coater = Coater(self.seed, cp, self.schedules["pump"], self.schedules["speed"], book,
+                             gauge_resolution=self._resolution("coating", "areal_mass", 0.01))
+        self.dryroom = DryRoom(self.seed, dp, self.schedules["setpoint"], book,
+                               resolution=tuple(self._resolution("dryroom", None, 0.1, sensor=s) for s in dp.sensors))
+        self.welder = Welder(self.seed, wp, self.schedules["power"], book,
+                             resolution=self._resolution("welding", "weld_resistance", 0.1))
+        self.events = EventBook(self, events)
+
+    # --- config helpers ------------------------------------------------------------------------------
+    def _dryroom_params(self) -> DryRoomParams:
+        sig = [s for s in self.signals.values() if s.station == "dryroom" and s.sensor]
+        if not sig:
+            return DryRoomParams()
+        base = DryRoomParams()
+        n = len(sig)
+        cyc = lambda t: tuple(t[i % len(t)] for i in range(n))  # noqa: E731
+        return replace(base, sensors=tuple(s.sensor for s in sig), reports=tuple(s.variable for s in sig),
+                       location_offset_k=cyc(base.location_offset_k),
+                       sensor_sigma_k=tuple(0.25 if s.variable == "dew_point" else 0.12 for s in sig))
+
+    def _resolution(self, station, variable, default, sensor=None) -> float | None:
+        for path, s in self.signals.items():
+            if s.station == station and (variable is None or s.variable == variable) and (
+                    sensor is None or s.sensor == sensor):
+                return self.config.tag(path).resolution or default
+        return default
+
+    @property
+    def live_racks(self) -> int:
+        """Number of formation racks with live tags (racks 1..n); the weak channel is among them."""
+        racks = [s.rack for s in self.signals.values() if s.station == "formation"]
+        return max(racks) if racks else self.flow.n_racks
+
+    def uniform_at(self, name: str, i) -> np.ndarray:
+        """Seeded uniforms for line-level choices (event jitter, magazine lanes)."""
+        return rng.uniform(rng.stream_key(self.seed, "line", name), i)
+
+    def seconds(self, when) -> float:
+        """Seconds since the line's start for a Timestamp, ISO string or offset ("2h")."""
+        return float((np.datetime64(ev.to_timestamp(when, self.epoch).asm8, "ns") - self.epoch)
+                     / np.timedelta64(1, "s"))
+
+    def time(self, seconds) -> np.ndarray:
+        """datetime64[ns] (UTC) for seconds since the line's start."""
+        return self.epoch + np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype("timedelta64[ns]")
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.epoch)
+
+    # --- setpoints -----------------------------------------------------------------------------------
+    def write(self, path: str, value: float, *, at) -> float:
+        """Schedule a setpoint write at time ``at``; returns the value applied (clamped to the config's
+        min/max). History and live both see it. Raises KeyError for an unknown or read-only tag."""
+        sig = self.signals.get(path)
+        if sig is None:
+            raise KeyError(f"no tag {path!r} on the virtual line; see live.tags()")
+        tag = self.config.tag(path)
+        name = path.rsplit("/", 1)[-1]
+        if not tag.writable or name not in SETPOINTS:
+            writable = sorted(self.config.writable_tags())
+            raise KeyError(f"tag {path!r} is not a writable setpoint; writable: {writable}")
+        if not np.isfinite(float(value)):
+            raise ValueError(f"write {path}: value must be a finite number, got {value!r}")
+        applied = float(np.clip(float(value), tag.setpoint.min, tag.setpoint.max))
+        return self.schedules[SETPOINTS[name][1]].write(self.seconds(at), applied)
+
+    # --- batch history -------------------------------------------------------------------------------
+    def history(self, hours: float | None = None, *, start=None, end=None) -> History:
+        """Batch history over [start, end) (default start: the line start; give ``hours`` or ``end``).
+
+        >>> h = virtual_line(seed=1, events=None).history(hours=0.5)
+        >>> h.coating.areal_mass.attrs["units"], h.dryroom.sizes["sensor"]
+        ('mg/cm^2', 4)
+        """
+        t0 = self.seconds(start) if start is not None else 0.0
+        if end is not None:
+            t1 = self.seconds(end)
+        elif hours is not None:
+            t1 = t0 + float(hours) * 3600.0
+        else:
+            raise ValueError("history: give hours=... or end=...")
+        if not t1 > t0:
+            raise ValueError(f"history: end must be after start (got {t1 - t0:.0f} s)")
+        self.events.ensure(t0 - ev.DAY_S, t1)
+        gen = genealogy.build(self, t0, t1)
+        truth = self.truth(t0, t1)
+        return History(
+            start=pd.Timestamp(self.time(t0)), end=pd.Timestamp(self.time(t1)),
+            coating=datasets.coating(self, t0, t1), dryroom=datasets.dryroom(self, t0, t1),
+            welding=datasets.welding(self, t0, t1), genealogy=gen, truth=truth,
+            formation=datasets.formation(self, gen, truth), line=self,
+        )
+
+    def truth(self, t0_s: float, t1_s: float) -> pd.DataFrame:
+        """Truth table of the events overlapping [t0, t1) (seconds since start); see :mod:`.events`."""
+        return datasets.truth_table(self, self.events.overlapping(t0_s, t1_s))
+
+    def formation_curves(self, cell_ids):
+        from . import datasets as _d
+        return _d.formation_curves(self, cell_ids)
+
+    def live(self, speed: float = 1.0, *, start=None):
+        """A live clock over this line (see :class:`workbench.simulate.live.LiveLine`)."""
+        from .live import LiveLine
+        return LiveLine(self, speed=speed, start=start)
+
+    def tags(self) -> list[str]:
+        return list(self.signals)
+
+
+def virtual_line(seed: int = 0, *, start=DEFAULT_START, events="default", config=None) -> VirtualLine:
+    """The virtual cell line: coating, dry room, tab welding, formation, with injected events.
+
+    ``seed``: all noise and event jitter; ``start``: the line's start (tz-naive UTC or aware, default
+    2026-01-05 06:00); ``events``: "default" (one set per day), None (no events), or a list of
+    :class:`~workbench.simulate.events.Event` / dicts (times absolute or offsets like "3h");
+    ``config``: a LineConfig or YAML path (default: the shipped virtual line).
+
+    >>> vl = virtual_line(seed=0, events=None)
+    >>> len(vl.history(hours=1).truth)
+    0
+    """
+    return VirtualLine(seed, start=start, events=events, config=config)

@@ -1,0 +1,144 @@
+"""The live clock over the virtual line: read tags at the simulated "now", write setpoints.
+
+``speed`` is simulated seconds per wall-clock second (0 = the clock moves only by :meth:`advance`,
+which is what tests use: no sleeps). A read returns each tag's latest sample at or before now, with
+the sample's own source timestamp; values equal the batch history's at the same timestamps.
+
+>>> from workbench.simulate import virtual_line
+>>> live = virtual_line(seed=0, events=None).live(speed=0)
+>>> live.advance(7200)
+>>> live.write("plant1/electrode/coat1/coater/pump_rate_setpoint", 2969.0)
+2969.0
+>>> str(live.now())
+'2026-01-05 08:00:00'
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+
+import numpy as np
+import pandas as pd
+
+from workbench.units import ureg
+
+INTERNAL_UNITS = {
+    ("coating", "areal_mass"): "mg/cm^2", ("coating", "pump_rate"): "g/min",
+    ("coating", "pump_rate_setpoint"): "g/min", ("coating", "line_speed"): "m/min",
+    ("coating", "line_speed_setpoint"): "m/min", ("coating", "solids_fraction"): "dimensionless",
+    ("dryroom", "frost_point"): "degC", ("dryroom", "dew_point"): "degC",
+    ("dryroom", "frost_point_setpoint"): "degC", ("dryroom", "temperature"): "degC",
+    ("welding", "weld_resistance"): "uohm", ("welding", "laser_energy"): "J",
+    ("welding", "laser_power"): "W", ("welding", "laser_power_setpoint"): "W",
+    ("formation", "voltage"): "V", ("formation", "current"): "A", ("formation", "temperature"): "degC",
+    ("formation", "capacity"): "A*h",
+}
+
+
+class LiveLine:
+    """Live view of a :class:`~workbench.simulate.line.VirtualLine` (shares its setpoint schedule)."""
+
+    def __init__(self, line, *, speed: float = 1.0, start=None):
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed >= 0):
+            raise ValueError(f"live: speed must be a number >= 0 (simulated s per wall s), got {speed!r}")
+        self.line = line
+        self.speed = float(speed)
+        self._t0 = line.seconds(start) if start is not None else 0.0
+        self._offset = 0.0
+        self._wall0 = _time.monotonic()
+        self._formation = None
+
+    # --- clock ---------------------------------------------------------------------------------------
+    def seconds(self) -> float:
+        """Simulated seconds since the line's start."""
+        return self._t0 + self._offset + self.speed * (_time.monotonic() - self._wall0)
+
+    def now(self) -> pd.Timestamp:
+        """Simulated now (tz-naive UTC)."""
+        return pd.Timestamp(self.line.time(self.seconds()))
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward by ``seconds`` (no waiting)."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"advance: seconds must be finite and >= 0, got {seconds!r}")
+        self._offset += float(seconds)
+
+    # --- tags ----------------------------------------------------------------------------------------
+    def tags(self) -> list[str]:
+        """Every tag path the live line serves (config order)."""
+        return list(self.line.signals)
+
+    def write(self, path: str, value: float) -> float:
+        """Write a setpoint now; returns the value applied (clamped to the config's min/max)."""
+        return self.line.write(path, value, at=self.now())
+
+    def read(self, paths=None) -> dict:
+        """{path: (value, units, source_timestamp)} for ``paths`` (default: all tags) at now.
+
+        Values are floats in the tag's configured units; NaN with the line start as timestamp when a
+        station has produced nothing yet (e.g. the welder before its first weld).
+        """
+        t = self.seconds()
+        paths = self.tags() if paths is None else ([paths] if isinstance(paths, str) else list(paths))
+        cache: dict = {}
+        out = {}
+        for p in paths:
+            sig = self.line.signals.get(p)
+            if sig is None:
+                raise KeyError(f"no tag {p!r} on the virtual line; see live.tags()")
+            value, t_s = self._value(sig, t, cache)
+            units = self.line.config.tag(p).units
+            value = _convert(value, INTERNAL_UNITS[(sig.station, sig.variable)], units)
+            out[p] = (value, units, pd.Timestamp(self.line.time(t_s)))
+        return out
+
+    def _value(self, sig, t: float, cache: dict) -> tuple[float, float]:
+        line = self.line
+        if sig.station == "coating":
+            if sig.variable == "areal_mass":
+                if "gauge" not in cache:
+                    k = line.coater.last_scan(t)
+                    cache["gauge"] = line.coater.gauge([k])
+                g = cache["gauge"]
+                return float(g["areal_mass"][0, sig.lane - 1]), float(g["t"][0])
+            sec = math.floor(t)
+            if "coater_pv" not in cache:
+                cache["coater_pv"] = line.coater.process_values([sec])
+            return float(cache["coater_pv"][sig.variable][0]), float(sec)
+        if sig.station == "dryroom":
+            dt = line.dryroom.p.sample_period_s
+            k = math.floor(t / dt)
+            if "room" not in cache:
+                cache["room"] = line.dryroom.samples([k])
+            v = cache["room"]
+            if sig.sensor:
+                i = line.dryroom.p.sensors.index(sig.sensor)
+                return float(v["dew_frost_point"][0, i]), float(k * dt)
+            return float(v[sig.variable][0]), float(k * dt)
+        if sig.station == "welding":
+            if sig.variable == "laser_power":
+                sec = math.floor(t)
+                return float(line.welder.laser_power([sec])[0]), float(sec)
+            if sig.variable == "laser_power_setpoint":
+                return float(line.welder.power.setpoint(t)), t
+            i = line.welder.last_weld(t)
+            if i < 0:
+                return math.nan, 0.0
+            if "weld" not in cache:
+                cache["weld"] = line.welder.welds([i])
+            return float(cache["weld"][sig.variable][0]), float(cache["weld"]["t"][0])
+        if sig.station == "formation":
+            return self._formation_value(sig, t, cache)
+        raise KeyError(sig.path)
+
+    def _formation_value(self, sig, t: float, cache: dict) -> tuple[float, float]:
+        from . import formation_live
+        sec = math.floor(t)
+        return formation_live.channel_value(self, sig, sec, cache), float(sec)
+
+
+def _convert(value: float, src: str, dst: str) -> float:
+    if src == dst or math.isnan(value):
+        return value
+    return float(ureg.Quantity(value, src).to(dst).magnitude)
