@@ -1,0 +1,575 @@
+"""The virtual line's formation racks: per-cell formation curves and results from a cell model.
+
+Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
+
+- OCV: cathode minus anode open-circuit potential, Chen et al. 2020 (J. Electrochem. Soc. 167 080534,
+  LG M50 NMC811 and graphite fits), with stoichiometry windows 0.9084 -> 0.2661 (cathode) and
+  0.0279 -> 0.9014 (anode) mapped to a state of charge ``s`` in 0..1 (2.50 -> 4.19 V).
+- Capacity: the first charge delithiates the cathode, ``C_ch = K_AREA * areal_mass`` (2 x 420 cm²,
+  96 % active, 210 mAh/g to 4.2 V), so capacity is proportional to the areal mass. A fraction
+  ``f_irr`` (9 % + moisture) of that charge is lost to SEI during the first charge; the reversible
+  capacity is ``C_rev = C_ch (1 - f_irr)``. SEI forms early: of the first Q (Ah) charged,
+  ``Q_irr (1 - exp(-Q/Q_irr))`` goes to SEI.
+- Overpotential: an ohmic part R0 (cell + weld), one RC branch (R1, 8 s) and a slow diffusion
+  branch (Rd = 0.1 V·h / C_nom, 30 min); the current is piecewise constant except in CV, so every
+  segment has a closed form. The curves are a pure function of time: the same seed and time give
+  the same sample in batch curves, results and live channel reads.
+- Moisture (ppmv·h above the dry-room baseline) raises SEI loss (lower first-cycle CE and discharge
+  capacity), self-discharge (K) and resistance; weld resistance adds 1:1 to the ohmic part (DCIR).
+- A weak channel (event ``weak_formation_channel``) reads current and capacity low by ``magnitude``.
+
+Protocol on the channel (segments): rest 10 min, CC C/10 to 4.2 V, CV to C/50, rest 30 min,
+CC C/5 discharge to 3.0 V, rest 30 min, CC C/5 to 50 % SOC (by capacity), rest 1 h, DCIR pulse
+3C discharge 12 s, rest 10 min; then off the channel, aging on the shelf for 3 days where an OCV
+tester reads the open-circuit voltage (K-value from +1 day and +3 days).
+
+Example
+-------
+>>> import pandas as pd
+>>> cells = pd.DataFrame({"cell_id": ["C1"], "rack": [1], "channel": [1],
+...     "formation_start": [pd.Timestamp("2026-01-05T06:00Z")], "areal_mass": [20.0],
+...     "moisture_exposure": [0.0], "weld_resistance": [45.0]})
+>>> res = formation_results(cells, seed=0, events=None)
+>>> round(float(res.discharge_capacity[0]), 1), res.dcir.attrs["units"]
+(2.9, 'mohm')
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.simulate.rng import normal, quantise, stream_key
+
+__all__ = [
+    "ocv",
+    "formation_results",
+    "formation_curves",
+    "on_channel_hours",
+    "FormationLine",
+    "NOMINAL_CAPACITY_AH",
+    "SEGMENTS",
+]
+
+# --- cell and protocol constants (each a plant fact or a stated modelling choice) ---------------
+NOMINAL_CAPACITY_AH = 3.0          # sets the C-rates of the protocol
+K_AREA = 2 * 420.0 * 1e-3 * 0.96 * 0.210   # Ah per (mg/cm² per side): 2 sides x 420 cm², 96 % active, 210 mAh/g
+F_IRR_BASE = 0.090                 # first-cycle SEI loss of a dry cell (NMC811/graphite: CE ≈ 88-90 %)
+MOISTURE_LOSS_MAX = 0.08           # saturating extra SEI loss from moisture
+MOISTURE_SCALE = 4000.0            # ppmv·h; initial slope 0.08/4000 = 2e-5 per ppmv·h
+R0_MOHM, R1_MOHM, TAU1_S = 0.70, 0.40, 8.0
+RD_VH, TAUD_S = 0.10, 1800.0       # diffusion branch: Rd = 0.1 V·h / C_nom
+K_BASE_MV_DAY, K_MOISTURE = 0.8, 0.6e-3   # mV/day, and mV/day per ppmv·h
+RELAX_MV, RELAX_TAU_S = 3.0, 6 * 3600.0   # slow post-formation relaxation seen on the aging shelf
+V_MAX, V_MIN, V_FRESH_DROP, Q_FRESH_FRAC = 4.2, 3.0, 2.2, 0.004
+T_RACK_C, T_AGING_C = 35.0, 25.0
+PULSE_C_RATE, PULSE_S = 3.0, 12.0
+DCIR_DT_S = 1.0                    # reported DCIR: 1 s after the pulse edge (ohmic + fast charge transfer)
+AGING_S = 3 * 86400.0 + 3600.0
+K_T1_S, K_T2_S = 86400.0, 3 * 86400.0     # OCV readings after the start of aging
+V_RES, I_RES, T_RES = 1e-4, 1e-4, 0.01    # channel logger resolution (V, A, degC)
+V_NOISE, I_NOISE, T_NOISE = 1e-4, 1e-4, 0.03
+OCV_RES, OCV_NOISE = 1e-5, 2e-5           # aging-shelf OCV tester (V)
+
+REST, CC, CV = 0, 1, 2
+# name, mode, cycle, logging interval (s)
+SEGMENTS = (
+    ("rest_initial", REST, 1, 10.0),
+    ("cc_charge", CC, 1, 60.0),
+    ("cv_charge", CV, 1, 30.0),
+    ("rest_after_charge", REST, 1, 30.0),
+    ("cc_discharge", CC, 1, 30.0),
+    ("rest_after_discharge", REST, 2, 30.0),
+    ("cc_charge_to_soc", CC, 2, 60.0),
+    ("rest_before_pulse", REST, 2, 60.0),
+    ("dcir_pulse", CC, 2, 0.1),
+    ("rest_after_pulse", REST, 2, 1.0),
+    ("aging_ocv", REST, 2, 3600.0),
+)
+NSEG = len(SEGMENTS)
+ON_CHANNEL_SEGMENTS = NSEG - 1     # the aging segment is on the shelf, not on the channel
+PULSE_SEG, AGING_SEG = 8, 10
+
+# --- OCV -------------------------------------------------------------------------------------
+
+
+def _u_graphite(x):
+    return (1.9793 * np.exp(-39.3631 * x) + 0.2482 - 0.0909 * np.tanh(29.8538 * (x - 0.1234))
+            - 0.04478 * np.tanh(14.9159 * (x - 0.2769)) - 0.0205 * np.tanh(30.4444 * (x - 0.6103)))
+
+
+def _u_nmc811(y):
+    return (-0.8090 * y + 4.4875 - 0.0428 * np.tanh(18.5138 * (y - 0.5542))
+            - 17.7326 * np.tanh(15.7890 * (y - 0.3117)) + 17.5842 * np.tanh(15.9308 * (y - 0.3120)))
+
+
+def ocv(soc):
+    """Open-circuit voltage (V) of the virtual cell at state of charge ``soc`` (0..1, fraction).
+
+    >>> round(float(ocv(0.5)), 3)
+    3.708
+    """
+    s = np.asarray(soc, dtype=float)
+    return _u_nmc811(0.9084 - s * (0.9084 - 0.2661)) - _u_graphite(0.0279 + s * (0.9014 - 0.0279))
+
+
+_S_TABLE = np.linspace(0.0, 1.1, 4401)
+_V_TABLE = ocv(_S_TABLE)
+
+
+def _ocv_table(s):
+    return np.interp(s, _S_TABLE, _V_TABLE)
+
+
+def _soc_at(v):
+    return np.interp(v, _V_TABLE, _S_TABLE)
+
+
+def _ocv_slope(s):
+    return np.interp(s, _S_TABLE, np.gradient(_V_TABLE, _S_TABLE))
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+_REQUIRED = ("cell_id", "rack", "channel", "formation_start", "areal_mass", "moisture_exposure",
+             "weld_resistance")
+
+
+def _cell_keys(seed: int, cell_ids) -> np.ndarray:
+    """One 64-bit random-stream key per cell: depends on (seed, cell_id) only, not on the other cells."""
+    base = int(stream_key(seed, "formation"))
+    return np.array([int.from_bytes(hashlib.blake2b(str(c).encode(), digest_size=8,
+                                                    key=base.to_bytes(8, "little")).digest(), "little")
+                     for c in cell_ids], dtype=np.uint64)
+
+
+def _rack_temperature(seed: int, racks: np.ndarray) -> np.ndarray:
+    """Ambient temperature (degC) of each rack: 35 °C plus a fixed per-rack offset (σ 0.3 K)."""
+    uniq, inv = np.unique(racks, return_inverse=True)
+    offs = np.array([0.3 * float(normal(stream_key(seed, "formation_rack", int(r)), 0)) for r in uniq])
+    return T_RACK_C + offs[inv.reshape(-1)] if uniq.size else np.zeros(0)
+
+
+def _as_int(values, prefix: str, column: str) -> np.ndarray:
+    if pd.api.types.is_integer_dtype(values):
+        return np.asarray(values, dtype=np.int64)
+    out = []
+    for i, v in enumerate(values):
+        text = str(v).strip().lower()
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+        try:
+            out.append(int(text))
+        except ValueError:
+            raise ValueError(f"cells.{column} row {i}: {v!r} is not a {column} number "
+                             f"(use an int such as 2 or a label such as '{prefix}2')") from None
+    return np.asarray(out, dtype=np.int64)
+
+
+def _check_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(cells, pd.DataFrame):
+        raise TypeError(f"cells must be a pandas DataFrame with columns {_REQUIRED}, got {type(cells).__name__}")
+    missing = [c for c in _REQUIRED if c not in cells.columns]
+    if missing:
+        raise ValueError(f"cells is missing column(s) {missing}; required: {list(_REQUIRED)}")
+    df = cells.reset_index(drop=True).copy()
+    for col in ("areal_mass", "moisture_exposure", "weld_resistance"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        bad = np.flatnonzero(~np.isfinite(df[col].to_numpy()))
+        if bad.size:
+            raise ValueError(f"cells.{col} row {bad[0]} (cell {df.cell_id.iloc[bad[0]]!r}) is NaN or not a "
+                             f"number; give a value for every cell")
+    if (df.areal_mass <= 0).any():
+        i = int(np.flatnonzero(df.areal_mass.to_numpy() <= 0)[0])
+        raise ValueError(f"cells.areal_mass row {i} is {df.areal_mass[i]} mg/cm²; it must be > 0 (cathode, per side)")
+    if df.cell_id.duplicated().any():
+        raise ValueError(f"cells.cell_id has duplicates, e.g. {df.cell_id[df.cell_id.duplicated()].iloc[0]!r}")
+    start = pd.to_datetime(df.formation_start, utc=True, errors="coerce")
+    if start.isna().any():
+        i = int(np.flatnonzero(start.isna().to_numpy())[0])
+        raise ValueError(f"cells.formation_start row {i} is missing or not a time; give a UTC Timestamp")
+    df["formation_start"] = start
+    df["rack"] = _as_int(df.rack, "rack", "rack")
+    df["channel"] = _as_int(df.channel, "ch", "channel")
+    df["moisture_exposure"] = df.moisture_exposure.clip(lower=0.0)
+    return df
+
+
+def _weak_channel_gain(df: pd.DataFrame, events: pd.DataFrame | None) -> np.ndarray:
+    """Measured/true current ratio per cell: 1 - magnitude on a weak channel during the event."""
+    gain = np.ones(len(df))
+    if events is None or len(events) == 0:
+        return gain
+    weak = events[events["kind"] == "weak_formation_channel"]
+    for _, ev in weak.iterrows():
+        try:
+            rack_txt, ch_txt = str(ev["target"]).split("/")[-2:]
+            rack, ch = int(rack_txt.lower().removeprefix("rack")), int(ch_txt.lower().removeprefix("ch"))
+        except ValueError:
+            raise ValueError(f"events: weak_formation_channel target {ev['target']!r} is not like 'rack2/ch07'") from None
+        mag = abs(float(ev["magnitude"]))
+        if str(ev.get("units", "1")).strip() in ("%", "percent"):
+            mag /= 100.0
+        start = pd.Timestamp(ev["start"]).tz_convert("UTC") if pd.Timestamp(ev["start"]).tzinfo else pd.Timestamp(ev["start"], tz="UTC")
+        end = pd.Timestamp(ev["end"]).tz_convert("UTC") if pd.Timestamp(ev["end"]).tzinfo else pd.Timestamp(ev["end"], tz="UTC")
+        hit = (df.rack.to_numpy() == rack) & (df.channel.to_numpy() == ch) & \
+              (df.formation_start >= start).to_numpy() & (df.formation_start < end).to_numpy()
+        gain[hit] *= 1.0 - mag
+    return gain
+
+
+# --- per-cell model: segment table in closed form ---------------------------------------------
+
+
+class _Cells:
+    """Per-cell parameters and the closed-form segment table (arrays over cells)."""
+
+    def __init__(self, cells: pd.DataFrame, seed: int, events: pd.DataFrame | None):
+        df = _check_cells(cells)
+        self.df, self.seed, n = df, int(seed), len(df)
+        self.keys = _cell_keys(seed, df.cell_id)
+        z = normal(self.keys[:, None], np.arange(8)[None, :]) if n else np.zeros((0, 8))
+        m, wet, weld = (df[c].to_numpy(float) for c in ("areal_mass", "moisture_exposure", "weld_resistance"))
+        self.t_cell = _rack_temperature(seed, df.rack.to_numpy()) + 0.1 * z[:, 5]
+        self.c_ch = K_AREA * m * (1.0 + 0.003 * z[:, 0])
+        moist = MOISTURE_LOSS_MAX * (1.0 - np.exp(-wet / MOISTURE_SCALE))
+        self.q_irr = self.c_ch * (F_IRR_BASE + 0.003 * z[:, 1] + moist)
+        self.c_rev = self.c_ch - self.q_irr
+        arrh = np.exp(2400.0 * (1.0 / (self.t_cell + 273.15) - 1.0 / 308.15))
+        self.r0 = (R0_MOHM * (1.0 + 0.03 * z[:, 2]) + weld * 1e-3) * 1e-3               # ohm
+        self.r1 = R1_MOHM * (1.0 + 0.03 * z[:, 3]) * arrh * (1.0 + 0.02 * wet / 1000.0) * 1e-3
+        self.rd = np.full(n, RD_VH / NOMINAL_CAPACITY_AH)
+        self.r_slow = self.r0 + self.r1 + self.rd
+        self.k_true = K_BASE_MV_DAY * np.exp(0.15 * z[:, 4]) + K_MOISTURE * wet
+        self.gain = _weak_channel_gain(df, events)
+        self.start_ns = pd.DatetimeIndex(df.formation_start).as_unit("ns").asi8
+        self._build()
+
+    def _build(self):
+        """Segment durations (rounded to the logger's 0.1 s tick) and the state at each segment start."""
+        n = len(self.df)
+        c_nom = NOMINAL_CAPACITY_AH
+        dur, cur = np.zeros((n, NSEG)), np.zeros((n, NSEG))
+        s0, v1, vd = np.zeros((n, NSEG)), np.zeros((n, NSEG)), np.zeros((n, NSEG))
+        i_c, i_d, i_p = c_nom / 10, -c_nom / 5, -PULSE_C_RATE * c_nom
+        tick = lambda x: np.round(np.asarray(x, dtype=float) * 10.0) / 10.0  # noqa: E731
+        dur[:, 0] = 600.0
+        cur[:, 1] = i_c                                   # CC C/10 until the steady voltage hits V_MAX
+        dur[:, 1] = tick(self._solve_cc_charge(i_c) * 3600.0 / i_c)
+        self.q_cc = i_c * dur[:, 1] / 3600.0
+        s_cc = self._s_first(self.q_cc)
+        s0[:, 2], cur[:, 2] = s_cc, i_c                   # CV at V_MAX: I = i_c exp(-t/tau)
+        v1[:, 2], vd[:, 2] = self._cc_end(0.0, 0.0, i_c, dur[:, 1])
+        self.tau_cv = self.r_slow * self.c_rev * 3600.0 / _ocv_slope(s_cc)
+        dur[:, 2] = tick(self.tau_cv * np.log(i_c / (c_nom / 50)))
+        i_end = i_c * np.exp(-dur[:, 2] / self.tau_cv)
+        self.q_cv = (i_c - i_end) * self.tau_cv / 3600.0
+        s_top = s_cc + self.q_cv / self.c_rev
+        s0[:, 3], v1[:, 3], vd[:, 3], dur[:, 3] = s_top, i_end * self.r1, i_end * self.rd, 1800.0
+        s0[:, 4], cur[:, 4] = s_top, i_d                  # CC C/5 discharge to V_MIN
+        v1[:, 4], vd[:, 4] = self._decay(v1[:, 3], vd[:, 3], 1800.0)
+        s_end = _soc_at(V_MIN - i_d * self.r_slow)
+        dur[:, 4] = tick(np.maximum(s_top - s_end, 0.0) * self.c_rev * 3600.0 / -i_d)
+        self.q_dis = -i_d * dur[:, 4] / 3600.0
+        s_end = s_top - self.q_dis / self.c_rev
+        s0[:, 5], dur[:, 5] = s_end, 1800.0
+        v1[:, 5], vd[:, 5] = self._cc_end(v1[:, 4], vd[:, 4], i_d, dur[:, 4])
+        s0[:, 6], cur[:, 6] = s_end, 2 * i_c              # C/5 charge to 50 % of the discharge capacity
+        v1[:, 6], vd[:, 6] = self._decay(v1[:, 5], vd[:, 5], 1800.0)
+        dur[:, 6] = tick(0.5 * self.q_dis * 3600.0 / (2 * i_c))
+        s_mid = s_end + 2 * i_c * dur[:, 6] / 3600.0 / self.c_rev
+        s0[:, 7], dur[:, 7] = s_mid, 3600.0
+        v1[:, 7], vd[:, 7] = self._cc_end(v1[:, 6], vd[:, 6], 2 * i_c, dur[:, 6])
+        s0[:, 8], cur[:, 8], dur[:, 8] = s_mid, i_p, PULSE_S
+        v1[:, 8], vd[:, 8] = self._decay(v1[:, 7], vd[:, 7], 3600.0)
+        s0[:, 9], dur[:, 9] = s_mid + i_p * PULSE_S / 3600.0 / self.c_rev, 600.0
+        v1[:, 9], vd[:, 9] = self._cc_end(v1[:, 8], vd[:, 8], i_p, PULSE_S)
+        s0[:, 10], dur[:, 10] = s0[:, 9], AGING_S
+        v1[:, 10], vd[:, 10] = self._decay(v1[:, 9], vd[:, 9], 600.0)
+        self.dur, self.cur, self.s0, self.v1, self.vd = dur, cur, s0, v1, vd
+        self.bounds = tick(np.concatenate([np.zeros((n, 1)), np.cumsum(dur, axis=1)], axis=1))
+
+    def _s_first(self, q):
+        """Reversible SOC after charging q (Ah) on the first charge (SEI takes its share first)."""
+        q_irr = self.q_irr if np.ndim(q) == 1 else self.q_irr[:, None]
+        c_rev = self.c_rev if np.ndim(q) == 1 else self.c_rev[:, None]
+        return np.maximum(q - q_irr * (1.0 - np.exp(-q / q_irr)), 0.0) / c_rev
+
+    def _v_first_ocv(self, q):
+        c_ch = self.c_ch if np.ndim(q) == 1 else self.c_ch[:, None]
+        return _ocv_table(self._s_first(q)) - V_FRESH_DROP * np.exp(-q / (Q_FRESH_FRAC * c_ch))
+
+    def _solve_cc_charge(self, i_c):
+        """Charge (Ah) at which the steady CC voltage reaches V_MAX: bisection over all cells at once."""
+        lo, hi = np.zeros(len(self.c_ch)), 1.3 * self.c_ch
+        target = V_MAX - i_c * self.r_slow
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            above = self._v_first_ocv(mid) >= target
+            hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+        return 0.5 * (lo + hi)
+
+    def _decay(self, v1, vd, dt):
+        return v1 * np.exp(-dt / TAU1_S), vd * np.exp(-dt / TAUD_S)
+
+    def _cc_end(self, v1, vd, i, dt):
+        e1, ed = np.exp(-dt / TAU1_S), np.exp(-dt / TAUD_S)
+        return i * self.r1 + (v1 - i * self.r1) * e1, i * self.rd + (vd - i * self.rd) * ed
+
+    # --- evaluation at arbitrary times (pure function of cell and time) ---
+
+    def true_state(self, idx: np.ndarray, t: np.ndarray) -> dict:
+        """Noise-free voltage (V), true current (A), step throughput (Ah) and segment at (cell idx, t s)."""
+        idx, t = np.asarray(idx, dtype=np.int64), np.asarray(t, dtype=float)
+        b = self.bounds[idx]
+        seg = np.clip(np.sum(t[:, None] >= b[:, :NSEG], axis=1) - 1, 0, NSEG - 1)
+        dt = np.clip(t - b[np.arange(len(t)), seg], 0.0, None)
+        g = (idx, seg)
+        i_set, s0, v1_0, vd_0 = self.cur[g], self.s0[g], self.v1[g], self.vd[g]
+        r0, r1, rd = self.r0[idx], self.r1[idx], self.rd[idx]
+        mode = np.array([m for _, m, _, _ in SEGMENTS])[seg]
+        volt, curr, cap = np.zeros(len(t)), np.zeros(len(t)), np.zeros(len(t))
+        # constant current (and rest, i = 0): s linear in time, RC branches relax towards i*R
+        e1, ed = np.exp(-dt / TAU1_S), np.exp(-dt / TAUD_S)
+        s = s0 + i_set * dt / 3600.0 / self.c_rev[idx]
+        cc = mode != CV
+        i_cc = np.where(mode == REST, 0.0, i_set)
+        over = i_cc * r0 + i_cc * r1 + (v1_0 - i_cc * r1) * e1 + i_cc * rd + (vd_0 - i_cc * rd) * ed
+        volt[cc] = _ocv_table(s[cc]) + over[cc]
+        curr[cc], cap[cc] = i_cc[cc], np.abs(i_cc[cc]) * dt[cc] / 3600.0
+        first = seg <= 1                       # fresh cell and first CC charge follow the SEI curve
+        q = np.where(seg == 1, i_set * dt / 3600.0, 0.0)
+        volt[first] = self._v_first_ocv_idx(idx[first], q[first]) + over[first]
+        cv = mode == CV
+        tau = self.tau_cv[idx[cv]]
+        curr[cv] = i_set[cv] * np.exp(-dt[cv] / tau)
+        cap[cv] = i_set[cv] * tau * (1.0 - np.exp(-dt[cv] / tau)) / 3600.0
+        volt[cv] = V_MAX
+        aging = seg == AGING_SEG
+        volt[aging] += (RELAX_MV * np.exp(-dt[aging] / RELAX_TAU_S) - RELAX_MV
+                        - self.k_true[idx[aging]] * dt[aging] / 86400.0) * 1e-3
+        return {"voltage": volt, "current": curr, "capacity": cap, "segment": seg}
+
+    def _v_first_ocv_idx(self, idx, q):
+        s = np.maximum(q - self.q_irr[idx] * (1.0 - np.exp(-q / self.q_irr[idx])), 0.0) / self.c_rev[idx]
+        return _ocv_table(s) - V_FRESH_DROP * np.exp(-q / (Q_FRESH_FRAC * self.c_ch[idx]))
+
+    def measured(self, idx: np.ndarray, t: np.ndarray) -> dict:
+        """What the channel logs at (cell idx, t s since formation_start): noise, resolution, gain."""
+        idx, t = np.asarray(idx, dtype=np.int64), np.asarray(t, dtype=float)
+        st = self.true_state(idx, t)
+        k = np.round(t * 10.0).astype(np.int64)          # noise index: 0.1 s ticks since the start
+        key = self.keys[idx]
+        gain = self.gain[idx]
+        aging = st["segment"] == AGING_SEG
+        v = quantise(st["voltage"] + V_NOISE * normal(key, k), V_RES)
+        v[aging] = quantise(st["voltage"][aging] + OCV_NOISE * normal(key[aging], k[aging]), OCV_RES)
+        i_true = st["current"]
+        i = quantise(i_true * gain + np.where(i_true != 0, I_NOISE * normal(key ^ np.uint64(0xA5A5), k), 0.0), I_RES)
+        temp_base = np.where(st["segment"] == AGING_SEG, T_AGING_C, self.t_cell[idx])
+        heat = 0.15 * np.abs(i_true) / NOMINAL_CAPACITY_AH   # small self-heating, °C
+        temp = quantise(temp_base + heat + T_NOISE * normal(key ^ np.uint64(0x5A5A), k), T_RES)
+        return {"voltage": v, "current": i, "temperature": temp, "capacity": st["capacity"] * gain,
+                "segment": st["segment"]}
+
+    def sample_times(self, j: int) -> np.ndarray:
+        """The logger's sample times (s) for cell j: per-segment intervals plus each step's last point."""
+        parts = []
+        for k, (_, _, _, step) in enumerate(SEGMENTS):
+            a, b = self.bounds[j, k], self.bounds[j, k + 1]
+            grid = a + np.arange(0.0, max(b - a, 0.0), step)
+            if k == 1:   # log the fresh-cell voltage rise finely (the cycler's ΔV trigger)
+                grid = np.union1d(grid, a + np.arange(0.0, min(1200.0, b - a), 10.0))
+            if k == AGING_SEG:  # OCV tester: hourly readings from the start of aging
+                grid = a + np.arange(0.0, b - a, step)
+            end = np.round((b - 0.1) * 10.0) / 10.0
+            parts.append(np.unique(np.round(np.append(grid[grid < end], end) * 10.0) / 10.0))
+        return np.concatenate(parts)
+
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def on_channel_hours(cells: pd.DataFrame, seed: int) -> pd.Series:
+    """Hours each cell occupies its channel (rest .. DCIR pulse .. rest; aging is off-channel).
+
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"cell_id": ["C1"], "rack": [1], "channel": [1], "formation_start":
+    ...     [pd.Timestamp("2026-01-05", tz="UTC")], "areal_mass": [20.0], "moisture_exposure": [0.0],
+    ...     "weld_resistance": [45.0]})
+    >>> 17 < float(on_channel_hours(c, seed=0).iloc[0]) < 22
+    True
+    """
+    m = _Cells(cells, seed, None)
+    return pd.Series(m.bounds[:, ON_CHANNEL_SEGMENTS] / 3600.0, index=m.df.cell_id.to_numpy(),
+                     name="on_channel_hours")
+
+
+def formation_results(cells: pd.DataFrame, *, seed: int, events: pd.DataFrame | None = None) -> xr.Dataset:
+    """First-cycle formation results per cell (what the cycler and the OCV tester report).
+
+    Inputs (``cells`` columns): cell_id, rack, channel, formation_start (UTC), areal_mass (mg/cm²,
+    cathode per side), moisture_exposure (ppmv·h above baseline), weld_resistance (µΩ).
+    Returns a Dataset with dim ``cell``: charge_capacity, discharge_capacity (Ah), coulombic_efficiency
+    (1), first_cycle_loss (Ah), dcir (mΩ, Δt = 1 s at 50 % SOC, 3C discharge pulse), ocv (V, aging
+    day 1), k_value (mV/day, days 1..3), temperature (degC), grade. The values are the ones the
+    curves of :func:`formation_curves` carry (same samples), so analysing the curves gives them back.
+
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"cell_id": ["A", "B"], "rack": [1, 1], "channel": [1, 2],
+    ...     "formation_start": pd.Timestamp("2026-01-05", tz="UTC"), "areal_mass": [20.0, 22.0],
+    ...     "moisture_exposure": 0.0, "weld_resistance": 45.0})
+    >>> r = formation_results(c, seed=1)
+    >>> bool(r.discharge_capacity[1] > r.discharge_capacity[0])
+    True
+    """
+    from workbench.models.formation import grade
+
+    m = _Cells(cells, seed, events)
+    n = len(m.df)
+    idx = np.arange(n)
+    t_pulse = m.bounds[:, PULSE_SEG]
+    before = m.measured(idx, np.round((t_pulse - 0.1) * 10) / 10)   # last sample of the rest before the pulse
+    after = m.measured(idx, t_pulse + DCIR_DT_S)
+    dcir = (after["voltage"] - before["voltage"]) / (after["current"] - before["current"]) * 1e3
+    t_age = m.bounds[:, AGING_SEG]
+    ocv1 = m.measured(idx, t_age + K_T1_S)["voltage"]
+    ocv2 = m.measured(idx, t_age + K_T2_S)["voltage"]
+    k_value = (ocv1 - ocv2) * 1e3 / ((K_T2_S - K_T1_S) / 86400.0)
+    ch, dis = (m.q_cc + m.q_cv) * m.gain, m.q_dis * m.gain
+    start = m.df.formation_start.dt.tz_localize(None).to_numpy()
+    coords = {
+        "cell": np.arange(n),
+        "cell_id": ("cell", m.df.cell_id.astype(str).to_numpy()),
+        "rack": ("cell", m.df.rack.to_numpy()),
+        "channel": ("cell", m.df.channel.to_numpy()),
+        "formation_start": ("cell", start),
+        "formation_end": ("cell", start + (m.bounds[:, ON_CHANNEL_SEGMENTS] * 1e9).astype("timedelta64[ns]")),
+    }
+    ds = xr.Dataset(
+        {
+            "charge_capacity": ("cell", ch, {"units": "A*h", "long_name": "first charge capacity (CC-CV to 4.2 V)"}),
+            "discharge_capacity": ("cell", dis, {"units": "A*h", "long_name": "first discharge capacity (C/5 to 3.0 V)"}),
+            "coulombic_efficiency": ("cell", dis / ch, {"units": "1", "definition": "discharge / charge, cycle 1"}),
+            "first_cycle_loss": ("cell", ch - dis, {"units": "A*h"}),
+            "dcir": ("cell", dcir, {"units": "mohm", "dt_s": DCIR_DT_S, "soc_percent": 50.0,
+                                    "current_A": -PULSE_C_RATE * NOMINAL_CAPACITY_AH,
+                                    "definition": "(V(t0+dt) - V_before) / (I(t0+dt) - I_before)"}),
+            "ocv": ("cell", ocv1, {"units": "V", "long_name": "OCV after 1 day of aging"}),
+            "k_value": ("cell", k_value, {"units": "mV/day", "definition": "(OCV day 1 - OCV day 3) / 2 day"}),
+            "temperature": ("cell", m.t_cell, {"units": "degC", "long_name": "formation temperature"}),
+        },
+        coords=coords,
+        attrs={"source": "workbench.simulate.formation", "seed": int(seed)},
+    )
+    ds["grade"] = grade(ds)
+    return ds
+
+
+def _curve_dataset(m: _Cells, j: int) -> xr.Dataset:
+    t = m.sample_times(j)
+    meas = m.measured(np.full(len(t), j), t)
+    seg = meas["segment"]
+    names = np.array([s[0] for s in SEGMENTS], dtype=object)[seg].astype(str)
+    cycle = np.array([s[2] for s in SEGMENTS])[seg]
+    start = m.df.formation_start.iloc[j]
+    return xr.Dataset(
+        {
+            "time": ("sample", t, {"units": "s", "long_name": "time since formation_start"}),
+            "voltage": ("sample", meas["voltage"], {"units": "V"}),
+            "current": ("sample", meas["current"], {"units": "A", "sign": "positive = charge"}),
+            "capacity": ("sample", meas["capacity"], {"units": "A*h", "long_name": "throughput within the step"}),
+            "temperature": ("sample", meas["temperature"], {"units": "degC"}),
+            "step": ("sample", seg + 1, {"units": "1"}),
+            "cycle": ("sample", cycle, {"units": "1"}),
+            "step_name": ("sample", names),
+        },
+        attrs={"cell_id": str(m.df.cell_id.iloc[j]), "rack": int(m.df.rack.iloc[j]),
+               "channel": int(m.df.channel.iloc[j]), "start": start.isoformat(),
+               "on_channel_s": float(m.bounds[j, ON_CHANNEL_SEGMENTS]),
+               "nominal_capacity_Ah": NOMINAL_CAPACITY_AH, "source": "workbench.simulate.formation"},
+    )
+
+
+def formation_curves(cells: pd.DataFrame, *, seed: int, events: pd.DataFrame | None = None) -> dict:
+    """Per-cell formation curves: a dict cell_id -> Dataset (dim ``sample``; lengths differ per cell).
+
+    Variables: time (s since formation_start, attrs["start"] ISO UTC), voltage (V), current (A,
+    positive = charge), capacity (Ah, throughput within the step), temperature (degC), step, cycle,
+    step_name. About 2,000 samples per cell; ask for the cells you need, not 100,000.
+
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"cell_id": ["A"], "rack": [1], "channel": [1], "formation_start":
+    ...     [pd.Timestamp("2026-01-05", tz="UTC")], "areal_mass": [20.0], "moisture_exposure": [0.0],
+    ...     "weld_resistance": [45.0]})
+    >>> cur = formation_curves(c, seed=0)["A"]
+    >>> float(cur.voltage.max()) <= 4.2 + 1e-3
+    True
+    """
+    m = _Cells(cells, seed, events)
+    return {str(m.df.cell_id.iloc[j]): _curve_dataset(m, j) for j in range(len(m.df))}
+
+
+class FormationLine:
+    """The formation racks as live channels: values of the cell on a channel at any time.
+
+    ``channel_values(rack, channel, times)`` is a pure function of (seed, cells, events, time) and
+    equals the samples of :func:`formation_curves` at the same times. A channel with no cell on it
+    reads voltage NaN, current 0, capacity NaN and the rack temperature.
+
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"cell_id": ["A"], "rack": [1], "channel": [1], "formation_start":
+    ...     [pd.Timestamp("2026-01-05T06:00", tz="UTC")], "areal_mass": [20.0],
+    ...     "moisture_exposure": [0.0], "weld_resistance": [45.0]})
+    >>> line = FormationLine(c, seed=0)
+    >>> v = line.channel_values(1, 1, [pd.Timestamp("2026-01-05T08:00", tz="UTC")])["voltage"]
+    >>> 3.0 < float(v[0]) < 4.2
+    True
+    """
+
+    def __init__(self, cells: pd.DataFrame, seed: int, events: pd.DataFrame | None = None):
+        self._m = _Cells(cells, seed, events)
+        df = self._m.df
+        end_ns = self._m.start_ns + (self._m.bounds[:, ON_CHANNEL_SEGMENTS] * 1e9).astype(np.int64)
+        self._by_channel = {}
+        for (rack, ch), grp in df.groupby(["rack", "channel"]):
+            order = grp.index.to_numpy()[np.argsort(self._m.start_ns[grp.index.to_numpy()], kind="stable")]
+            starts, ends = self._m.start_ns[order], end_ns[order]
+            clash = np.flatnonzero(starts[1:] < ends[:-1])
+            if clash.size:
+                a, b = df.cell_id[order[clash[0]]], df.cell_id[order[clash[0] + 1]]
+                raise ValueError(f"formation rack{rack}/ch{ch:02d}: cell {b!r} starts before cell {a!r} leaves "
+                                 f"the channel; space formation_start by >= on_channel_hours(cells, seed)")
+            self._by_channel[(int(rack), int(ch))] = (order, starts, ends)
+
+    def paths(self, site: str = "plant1") -> list[str]:
+        """Live tag paths served by this line (voltage, current, temperature per channel)."""
+        return [f"{site}/formation/rack{r}/ch{c:02d}/{v}" for (r, c) in sorted(self._by_channel)
+                for v in ("voltage", "current", "temperature")]
+
+    def rack_temperature(self, rack: int) -> float:
+        """Ambient temperature (degC) of a rack (the idle-channel reading)."""
+        return float(_rack_temperature(self._m.seed, np.array([int(rack)]))[0])
+
+    def channel_values(self, rack: int, channel: int, times) -> dict:
+        """Voltage (V), current (A), temperature (degC), capacity (Ah) on a channel at ``times`` (UTC)."""
+        t_ns = pd.to_datetime(pd.Index(np.atleast_1d(times)), utc=True).as_unit("ns").asi8
+        n = len(t_ns)
+        out = {"voltage": np.full(n, np.nan), "current": np.zeros(n),
+               "temperature": np.full(n, self.rack_temperature(rack)), "capacity": np.full(n, np.nan)}
+        entry = self._by_channel.get((int(rack), int(channel)))
+        if entry is None:
+            return out
+        order, starts, ends = entry
+        pos = np.searchsorted(starts, t_ns, side="right") - 1
+        on = (pos >= 0) & (t_ns < ends[np.clip(pos, 0, None)])
+        if on.any():
+            idx = order[pos[on]]
+            t_rel = (t_ns[on] - self._m.start_ns[idx]) / 1e9
+            meas = self._m.measured(idx, t_rel)
+            for k in out:
+                out[k][on] = meas[k]
+        return out
