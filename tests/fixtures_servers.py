@@ -237,3 +237,35 @@ def mosquitto(tmp_path_factory):
         yield broker
     finally:
         broker.stop()
+
+
+@dataclass
+class MqttLine:
+    """The line published to a running mosquitto (publisher in its own thread)."""
+
+    broker: Mosquitto
+    publisher: object
+    loop: LoopThread
+
+    def settings(self, client_id: str, **kw):
+        from workbench.config import MqttAdapter
+
+        return MqttAdapter(kind="mqtt", host=self.broker.host, port=self.broker.port, client_id=client_id, **kw)
+
+
+@pytest.fixture(scope="module")
+def mqtt_line(mosquitto, line_config):
+    """The virtual line published on the test broker, executing write commands."""
+    from data_adapters.mqtt_publisher import LineMqttPublisher
+
+    loop = LoopThread("mqtt-station")
+    pub = LineMqttPublisher(line_config.tags.values(), line_source(line_config), host=mosquitto.host,
+                            port=mosquitto.port, client_id=f"station-{mosquitto.port}", close_source=True)
+    try:
+        loop.run(pub.start())
+        yield MqttLine(mosquitto, pub, loop)
+    finally:
+        try:
+            loop.run(pub.stop())
+        finally:
+            loop.close()

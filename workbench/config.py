@@ -160,7 +160,8 @@ class MqttAdapter(_Strict):
     password_env: str | None = None
     tls: bool = False
     qos: Literal[0, 1, 2] = 1
-    command_prefix: str = "cmd"
+    command_prefix: str = Field("cmd", description="writes are published to <command_prefix>/<tag path>")
+    ack_prefix: str = Field("ack", description="the station acknowledges on <ack_prefix>/<tag path>")
 
 
 class RestAdapter(_Strict):
