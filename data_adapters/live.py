@@ -344,8 +344,16 @@ class LimitDetector:
         return dict(self.state)
 
 
+def focus_shift(result: dict) -> float:
+    """The estimated shift (data units) in a StreamingFocus result (key 'mean_shift'; 'shift' in early versions)."""
+    return float(result["mean_shift"] if "mean_shift" in result else result["shift"])
+
+
 class SpcMonitor:
     """Streaming SPC on one tag with spec limits: a CUSUM alarm and FOCuS change points.
+
+    The FOCuS threshold is above the SPC default (6.08, ARL0 ~ 490 samples) because a line screen watches
+    dozens of lanes at once: a change point there must be credible, not one false call per lane-hour.
 
     Phase I: the first ``warmup`` good samples estimate sigma from the average moving range (MR-bar/d2)
     and, where the spec gives no target, the mean; then :class:`workbench.spc.streaming.StreamingCusum`
@@ -353,15 +361,20 @@ class SpcMonitor:
     """
 
     D2 = 1.128  # d2 for moving ranges of two
+    # CUSUM k = 0.5 sigma with h for an in-control ARL of ~20,000 samples per tag: a line screen watches
+    # dozens of tags, and the textbook h = 5 (ARL0 465) would alarm every few minutes across 24 lanes.
+    # h from workbench.spc.arl.cusum_h_for_arl0(0.5, 20000) = 8.746; tests check cusum_arl(0.5, 8.75) >= 20000.
+    CUSUM_K, CUSUM_H = 0.5, 8.75
 
-    def __init__(self, tag: Tag, warmup: int = 30):
-        self.tag, self.warmup = tag, warmup
+    def __init__(self, tag: Tag, warmup: int = 100, focus_threshold: float = 9.0, settle: int = 20):
+        self.tag, self.warmup, self.focus_threshold, self.settle = tag, warmup, focus_threshold, settle
+        self._settling: list[float] | None = None
         self._seed: list[float] = []
         self.cusum = self.focus = None
         self.sigma = self.target = self.level = None
 
     def _start(self) -> None:
-        from workbench.spc.streaming import StreamingCusum, StreamingFocus
+        from workbench.spc.streaming import StreamingCusum
 
         x = np.asarray(self._seed)
         mr = np.abs(np.diff(x)).mean()
@@ -369,8 +382,15 @@ class SpcMonitor:
         self.sigma = max(mr / self.D2, floor)
         spec = self.tag.spec
         self.target = spec.target if spec and spec.target is not None else float(x.mean())
-        self.cusum = StreamingCusum(target=self.target, sigma=self.sigma, k=0.5, h=5.0, reset_on_alarm=False)
-        self.focus = StreamingFocus(target=self.target, sigma=self.sigma, reset_on_alarm=True)
+        self.cusum = StreamingCusum(target=self.target, sigma=self.sigma, k=self.CUSUM_K, h=self.CUSUM_H,
+                                     reset_on_alarm=False)
+        self.level = self.target
+        self.focus = self._new_focus(self.level)
+
+    def _new_focus(self, level: float):
+        from workbench.spc.streaming import StreamingFocus
+
+        return StreamingFocus(target=level, sigma=self.sigma, threshold=self.focus_threshold, reset_on_alarm=True)
 
     def update(self, value: float, t: datetime) -> tuple[dict | None, dict | None]:
         """Feed one sample; returns (cusum result, focus result), both None during the warm-up."""
@@ -382,13 +402,18 @@ class SpcMonitor:
                 return None, None
             self._start()
         ts = t.astimezone(timezone.utc).replace(tzinfo=None)
-        cus, foc = self.cusum.update(value, ts), self.focus.update(value, ts)
+        cus = self.cusum.update(value, ts)
+        if self._settling is not None:
+            # after a change point, learn the new level from `settle` samples before looking again
+            self._settling.append(value)
+            if len(self._settling) >= self.settle:
+                self.level = float(np.mean(self._settling))
+                self._settling = None
+                self.focus = self._new_focus(self.level)
+            return cus, None
+        foc = self.focus.update(value, ts)
         if foc["alarm"]:
-            # a change point splits the series: look for the next one around the new level
-            from workbench.spc.streaming import StreamingFocus
-
-            self.level = self.focus.target + float(foc["shift"])
-            self.focus = StreamingFocus(target=self.level, sigma=self.sigma, reset_on_alarm=True)
+            self._settling = []
         return cus, foc
 
 
@@ -426,7 +451,7 @@ class LiveStore:
     a refresh when nothing happened.
     """
 
-    def __init__(self, line: LineConfig, *, capacity: int = 3600, spc: bool = True, spc_warmup: int = 30,
+    def __init__(self, line: LineConfig, *, capacity: int = 3600, spc: bool = True, spc_warmup: int = 100,
                  changepoint_history: int = 200, clock: Callable[[], datetime] = utcnow):
         if not isinstance(line, LineConfig):
             raise LiveError(f"LiveStore needs a LineConfig (workbench.config.load_line_config), got {type(line)}")
@@ -500,12 +525,12 @@ class LiveStore:
                     self.alarms.raise_alarm(path, station, "spc_cusum", value, mon.target, now, priority="low",
                                             message=f"{tag.short_name}: CUSUM shift {side} from target "
                                                     f"{mon.target:.4g} {tag.units}")
-                elif cus["upper"] < 0.5 * mon.sigma * 5 and cus["lower"] < 0.5 * mon.sigma * 5:
+                elif max(cus["upper"], cus["lower"]) < 0.5 * mon.CUSUM_H * mon.sigma:  # back well inside
                     self.alarms.clear_alarm(path, "spc_cusum", now)
             if foc is not None and foc["alarm"]:
                 times = self.buffers[path].arrays(last=max(int(foc["since"]), 1))[0]
                 since = datetime.fromtimestamp(float(times[0]), tz=timezone.utc) if len(times) else t
-                self.changepoints.append(ChangePoint(path, station, since, t, float(foc["shift"]), tag.units))
+                self.changepoints.append(ChangePoint(path, station, since, t, focus_shift(foc), tag.units))
 
     def mark_disconnected(self, station: str, now: datetime | None = None, reason: str = "") -> None:
         """The transport of ``station`` is lost: its tags show 'disconnected' until data flows again."""
