@@ -4,6 +4,7 @@ The cells on the live racks at time t went on their channel within the last form
 (≈ 22.8 h), so for each hour bucket we build the genealogy of the cells welded in the 26 h before it
 (only those on racks with live tags) and hand them to ``FormationLine`` (formation engineer's
 module). Values are a pure function of time, so they equal ``formation_curves`` at the same times.
+Channels are sampled every ``SAMPLE_S`` seconds (a cycler's logging interval).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import numpy as np
 
 BUCKET_S = 3600.0
+SAMPLE_S = 10  # the cyclers log every 10 s: live channel values sit on a 10 s grid
 
 
 def _formation_line(live, bucket: int):
@@ -41,7 +43,8 @@ def channel_value(live, sig, sec: int, cache: dict) -> float:
     except ImportError:
         return math.nan
     key = ("formation", sig.rack, sig.channel)
-    if key not in cache:
+    if cache.get(key + ("t",)) != sec:
+        cache[key + ("t",)] = sec
         fl = _formation_line(live, int(np.floor(sec / BUCKET_S)))
         cache[key] = fl.channel_values(sig.rack, sig.channel, [live.line.time(float(sec))])
     return float(cache[key][sig.variable][0])

@@ -129,6 +129,7 @@ class VirtualLine:
         self.welder = Welder(self.seed, wp, self.schedules["power"], book,
                              resolution=self._resolution("welding", "weld_resistance", 0.1))
         self.events = EventBook(self, events)
+        self.write_count = 0  # live clocks drop their cached samples when this changes
 
     # --- config helpers ------------------------------------------------------------------------------
     def _dryroom_params(self) -> DryRoomParams:
@@ -187,6 +188,7 @@ class VirtualLine:
         if not np.isfinite(float(value)):
             raise ValueError(f"write {path}: value must be a finite number, got {value!r}")
         applied = float(np.clip(float(value), tag.setpoint.min, tag.setpoint.max))
+        self.write_count += 1
         return self.schedules[SETPOINTS[name][1]].write(self.seconds(at), applied)
 
     # --- batch history -------------------------------------------------------------------------------

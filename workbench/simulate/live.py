@@ -47,7 +47,9 @@ class LiveLine:
         self._t0 = line.seconds(start) if start is not None else 0.0
         self._offset = 0.0
         self._wall0 = _time.monotonic()
-        self._formation = None
+        self._units = {p: self.line.config.tag(p).units for p in line.signals}
+        self._memo: dict = {}          # last sample per source, reused while the clock stays on it
+        self._memo_version = -1
 
     # --- clock ---------------------------------------------------------------------------------------
     def seconds(self) -> float:
@@ -81,14 +83,16 @@ class LiveLine:
         """
         t = self.seconds()
         paths = self.tags() if paths is None else ([paths] if isinstance(paths, str) else list(paths))
-        cache: dict = {}
+        if self._memo_version != self.line.write_count:  # a write may change samples: start afresh
+            self._memo, self._memo_version = {}, self.line.write_count
+        cache = self._memo
         out = {}
         for p in paths:
             sig = self.line.signals.get(p)
             if sig is None:
                 raise KeyError(f"no tag {p!r} on the virtual line; see live.tags()")
             value, t_s = self._value(sig, t, cache)
-            units = self.line.config.tag(p).units
+            units = self._units[p]
             value = _convert(value, INTERNAL_UNITS[(sig.station, sig.variable)], units)
             out[p] = (value, units, pd.Timestamp(self.line.time(t_s)))
         return out
@@ -97,20 +101,20 @@ class LiveLine:
         line = self.line
         if sig.station == "coating":
             if sig.variable == "areal_mass":
-                if "gauge" not in cache:
-                    k = line.coater.last_scan(t)
-                    cache["gauge"] = line.coater.gauge([k])
+                k = line.coater.last_scan(t)
+                if cache.get("gauge_k") != k:
+                    cache["gauge"], cache["gauge_k"] = line.coater.gauge([k]), k
                 g = cache["gauge"]
                 return float(g["areal_mass"][0, sig.lane - 1]), float(g["t"][0])
             sec = math.floor(t)
-            if "coater_pv" not in cache:
-                cache["coater_pv"] = line.coater.process_values([sec])
+            if cache.get("coater_pv_s") != sec:
+                cache["coater_pv"], cache["coater_pv_s"] = line.coater.process_values([sec]), sec
             return float(cache["coater_pv"][sig.variable][0]), float(sec)
         if sig.station == "dryroom":
             dt = line.dryroom.p.sample_period_s
             k = math.floor(t / dt)
-            if "room" not in cache:
-                cache["room"] = line.dryroom.samples([k])
+            if cache.get("room_k") != k:
+                cache["room"], cache["room_k"] = line.dryroom.samples([k]), k
             v = cache["room"]
             if sig.sensor:
                 i = line.dryroom.p.sensors.index(sig.sensor)
@@ -125,8 +129,8 @@ class LiveLine:
             i = line.welder.last_weld(t)
             if i < 0:
                 return math.nan, 0.0
-            if "weld" not in cache:
-                cache["weld"] = line.welder.welds([i])
+            if cache.get("weld_i") != i:
+                cache["weld"], cache["weld_i"] = line.welder.welds([i]), i
             return float(cache["weld"][sig.variable][0]), float(cache["weld"]["t"][0])
         if sig.station == "formation":
             return self._formation_value(sig, t, cache)
@@ -134,7 +138,7 @@ class LiveLine:
 
     def _formation_value(self, sig, t: float, cache: dict) -> tuple[float, float]:
         from . import formation_live
-        sec = math.floor(t)
+        sec = math.floor(t / formation_live.SAMPLE_S) * formation_live.SAMPLE_S
         return formation_live.channel_value(self, sig, sec, cache), float(sec)
 
 

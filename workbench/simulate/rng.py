@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -25,6 +26,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
 
 
+@functools.lru_cache(maxsize=65536)
 def stream_key(seed: int, *names) -> np.uint64:
     """A 64-bit key for one named random stream of one seed (stable across runs and platforms)."""
     digest = hashlib.blake2b(repr((int(seed),) + tuple(names)).encode(), digest_size=8).digest()
