@@ -60,6 +60,13 @@ def decode_payload(payload: bytes) -> dict:
         raise PayloadError(f"payload is not JSON ({exc}); expected {{value, unit, ts, quality}}") from None
     if not isinstance(data, dict) or "value" not in data:
         raise PayloadError(f"payload {payload[:80]!r} has no 'value'; expected {{value, unit, ts, quality}}")
+    return decode_fields(data)
+
+
+def decode_fields(data: dict) -> dict:
+    """Validate a parsed ``{value, unit, ts, quality}`` object: value float (NaN for null), ts aware, Quality."""
+    if not isinstance(data, dict) or "value" not in data:
+        raise PayloadError(f"expected an object {{value, unit, ts, quality}}, got {str(data)[:80]}")
     value = data["value"]
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise PayloadError(f"'value' must be a number or null, got {value!r}")
@@ -343,4 +350,4 @@ def mqtt_adapter(tags: Iterable[Tag], settings: MqttAdapter, *, audit=None, name
     return Adapter(tags, MqttBackend(tags, settings, **kw), audit=audit, name=name)
 
 
-__all__ = ["MqttBackend", "mqtt_adapter", "encode_reading", "decode_payload", "PayloadError"]
+__all__ = ["MqttBackend", "mqtt_adapter", "encode_reading", "decode_payload", "decode_fields", "PayloadError"]
