@@ -4,6 +4,7 @@
 - :func:`segments` -> one row per segment per series (start, end, level).
 - :func:`link_events` -> which lot/roll/... began near each change point.
 - :func:`noise_level` -> the robust noise profile behind the default penalty.
+- :func:`f1_score` -> detected vs true change points within a margin.
 - :func:`optimal_breakpoints` -> the exact L2 search on a plain array (ruptures' convention).
 
 >>> import numpy as np, xarray as xr
@@ -15,6 +16,7 @@
 from .detect import ChangepointInputError, detect, min_size_from_duration
 from .events import link_events
 from .noise import auto_penalty, noise_level
+from .scoring import f1_score
 from .search import optimal_breakpoints
 from .segments import segments
 
@@ -22,6 +24,7 @@ __all__ = [
     "ChangepointInputError",
     "auto_penalty",
     "detect",
+    "f1_score",
     "link_events",
     "min_size_from_duration",
     "noise_level",

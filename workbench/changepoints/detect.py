@@ -161,9 +161,11 @@ def _compute(lazy: xr.DataArray, client, progress: bool) -> xr.DataArray:
             dist_progress(fut)
         return fut.result()
     if progress:
+        import sys
+
         from dask.diagnostics import ProgressBar
 
-        with ProgressBar():
+        with ProgressBar(out=sys.stderr):  # stderr: keeps stdout clean for tables (CLI) and shows in notebooks
             return lazy.compute(scheduler="threads")
     return lazy.compute(scheduler="threads")
 

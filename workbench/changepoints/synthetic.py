@@ -1,0 +1,72 @@
+"""Series with known change points and realistic noise (AR(1), quantised, spiky), for tests and benchmarks.
+
+Every generator is seeded and returns the truth (indices of the first sample of each new segment) with
+the values, in the style of ruptures' ``pw_constant``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+
+def ar1_noise(shape, phi: float, rng: np.random.Generator, sigma: float = 1.0) -> np.ndarray:
+    """Stationary AR(1) noise along the last axis with marginal sd ``sigma`` (x_t = phi x_{t-1} + e_t).
+
+    >>> x = ar1_noise((4, 20_000), 0.7, np.random.default_rng(0))
+    >>> round(float(x.std()), 1), round(float(np.corrcoef(x[0, 1:], x[0, :-1])[0, 1]), 1)
+    (1.0, 0.7)
+    """
+    if not -1.0 < phi < 1.0:
+        raise ValueError(f"ar1_noise: phi must be in (-1, 1) for a stationary series, got {phi}")
+    shape = tuple(np.atleast_1d(shape))
+    e = rng.normal(size=shape) * np.sqrt(1.0 - phi**2)
+    e[..., 0] = rng.normal(size=shape[:-1])  # start in the stationary distribution
+    return sigma * lfilter([1.0], [1.0, -phi], e, axis=-1)
+
+
+def quantise(x: np.ndarray, step: float) -> np.ndarray:
+    """Round to a gauge/ADC resolution ``step`` (same unit as x).
+
+    >>> quantise(np.array([0.04, 0.06, -0.14]), 0.1).round(2).tolist()
+    [0.0, 0.1, -0.1]
+    """
+    if not step > 0:
+        raise ValueError(f"quantise: step must be positive, got {step}")
+    return np.round(np.asarray(x) / step) * step
+
+
+def piecewise_constant(
+    n_series: int,
+    n_samples: int,
+    n_changes: int,
+    *,
+    jump: float = 3.0,
+    phi: float = 0.0,
+    min_gap: int = 50,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(values (n_series, n_samples), truth per series) with ``n_changes`` steps of +-``jump`` noise sds.
+
+    Change positions are uniform but at least ``min_gap`` samples apart and from both ends; the noise is
+    AR(1) with coefficient ``phi`` and marginal sd 1 (``phi=0``: white).
+
+    >>> x, truth = piecewise_constant(2, 1000, 3, seed=1)
+    >>> x.shape, [len(t) for t in truth]
+    ((2, 1000), [3, 3])
+    """
+    rng = np.random.default_rng(seed)
+    free = n_samples - 2 * min_gap - (n_changes - 1) * min_gap
+    if free < n_changes:
+        raise ValueError(f"piecewise_constant: {n_changes} changes {min_gap} apart do not fit in {n_samples} samples")
+    values = ar1_noise((n_series, n_samples), phi, rng) if phi else rng.normal(size=(n_series, n_samples))
+    truth = []
+    for r in range(n_series):
+        pos = np.sort(rng.choice(free, size=n_changes, replace=False)) + min_gap + np.arange(n_changes) * min_gap
+        steps = jump * rng.choice([-1.0, 1.0], size=n_changes)
+        level = np.zeros(n_samples)
+        for p, s in zip(pos, steps):
+            level[p:] += s
+        values[r] += level
+        truth.append(pos)
+    return values, truth

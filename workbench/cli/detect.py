@@ -1,0 +1,136 @@
+"""`workbench detect FILE`: change points in every series of a CSV/Parquet table or a NetCDF/Zarr dataset.
+
+Tables are wide: one time column (``--time-col``, default: the first column named time/timestamp, else the
+first column) and one numeric column per series. Datasets: every numeric variable with the ``--dim``
+dimension, or those named with ``--var``. Prints (or writes with ``-o``) one row per segment, or per
+change with ``--changes``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+DATASET_SUFFIXES = {".nc", ".nc4", ".netcdf", ".zarr"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("detect", help="change points in every series of a file (CSV/Parquet/NetCDF/Zarr)")
+    p.add_argument("file", help="input: .csv, .parquet, .nc or .zarr (a stored history dataset)")
+    p.add_argument("--var", action="append", help="dataset variable to analyse (repeatable; default: all numeric)")
+    p.add_argument("--dim", default="time", help="dimension to detect along (default: time)")
+    p.add_argument("--time-col", help="time column of a table (default: 'time'/'timestamp' or the first column)")
+    p.add_argument("--penalty", default="auto", help="'auto' (robust, unit-free) or a number in unit^2")
+    p.add_argument("--penalty-factor", type=float, default=1.0, help="scale the auto penalty (>1: fewer changes)")
+    p.add_argument("--min-size", type=int, default=5, help="minimum segment length in samples (default 5)")
+    p.add_argument("--min-duration", help="minimum segment length in time, e.g. 10min (converted with the median interval)")
+    p.add_argument("--joint", help="one segmentation shared along this dim (e.g. lane)")
+    p.add_argument("--changes", action="store_true", help="list change points instead of segments")
+    p.add_argument("-o", "--output", help="write .csv or .parquet instead of printing CSV")
+    p.add_argument("--progress", action=argparse_bool(), default=True, help="progress bar (default on; --no-progress)")
+    p.set_defaults(func=run)
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+def run(args) -> int:
+    import pandas as pd
+
+    from workbench.changepoints import detect, segments
+
+    penalty = args.penalty if args.penalty == "auto" else _number(args.penalty, "--penalty")
+    frames = []
+    for name, da in load_series(args.file, variables=args.var, dim=args.dim, time_col=args.time_col).items():
+        flags = detect(da, args.dim, penalty=penalty, penalty_factor=args.penalty_factor, min_size=args.min_size,
+                       min_duration=args.min_duration, joint=args.joint, progress=args.progress)
+        if flags.chunks is not None:  # lazy (Zarr/NetCDF via dask): compute here, with the bar if asked
+            flags = _compute_with_progress(flags, args.progress)
+        if args.changes:
+            df = flags.to_dataframe(name="change").reset_index()
+            df = df[df["change"]].drop(columns="change")
+        else:
+            df = segments(da.compute() if da.chunks is not None else da, flags, args.dim)
+        df.insert(0, "variable", name)
+        df["units"] = da.attrs.get("units")
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if args.output:
+        dest = Path(args.output)
+        if dest.suffix in (".parquet", ".pq"):
+            out.to_parquet(dest, index=False)
+        elif dest.suffix == ".csv":
+            out.to_csv(dest, index=False)
+        else:
+            raise ValueError(f"--output {dest}: use a .csv or .parquet file name")
+        print(f"{dest}: {len(out)} rows")
+    else:
+        print(out.to_csv(index=False), end="")
+    return 0
+
+
+def _compute_with_progress(lazy, progress: bool):
+    import contextlib
+    import sys
+
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(out=sys.stderr) if progress else contextlib.nullcontext():
+        return lazy.compute()
+
+
+def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
+    """{name: DataArray along ``dim``} from a CSV/Parquet table or a NetCDF/Zarr dataset (see module doc)."""
+    import xarray as xr
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    suffix = p.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return {"table": _table_series(p, dim, time_col, variables)}
+    if suffix not in DATASET_SUFFIXES:
+        raise ValueError(f"{p}: unknown input type {suffix!r}; use one of {sorted(TABLE_SUFFIXES | DATASET_SUFFIXES)}")
+    ds = xr.open_zarr(p) if suffix == ".zarr" else xr.open_dataset(p)
+    names = variables or [v for v, da in ds.data_vars.items() if dim in da.dims and da.dtype.kind in "fiu"]
+    missing = [v for v in names if v not in ds.data_vars]
+    if missing:
+        raise ValueError(f"{p}: no variable(s) {missing}; it has {list(ds.data_vars)} (choose with --var)")
+    if not names:
+        raise ValueError(f"{p}: no numeric variable with dimension {dim!r} (dims: {dict(ds.sizes)}); try --dim")
+    return {v: ds[v] for v in names}
+
+
+def _table_series(p: Path, dim: str, time_col, variables):
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
+    if df.empty:
+        raise ValueError(f"{p}: the table has no rows")
+    if time_col is None:
+        named = [c for c in df.columns if str(c).lower() in ("time", "timestamp", dim)]
+        time_col = named[0] if named else df.columns[0]
+    if time_col not in df.columns:
+        raise ValueError(f"{p}: no column {time_col!r} (columns: {list(df.columns)}); set --time-col")
+    t = df[time_col]
+    if not pd.api.types.is_numeric_dtype(t):
+        t = pd.to_datetime(t, utc=True).dt.tz_localize(None)
+    cols = variables or [c for c in df.columns if c != time_col and pd.api.types.is_numeric_dtype(df[c])]
+    if not cols:
+        raise ValueError(f"{p}: no numeric series columns beside {time_col!r}")
+    values = df[cols].to_numpy(dtype=float)
+    da = xr.DataArray(values, dims=(dim, "series"), coords={dim: t.to_numpy(), "series": [str(c) for c in cols]},
+                      name=p.stem)
+    return da.sortby(dim)
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: use 'auto' or a positive number") from None
