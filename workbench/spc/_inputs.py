@@ -138,5 +138,5 @@ def apply_rows(kernel: Callable, x: xr.DataArray, dim: str, per_row: Sequence[An
         block, x, *per_row,
         input_core_dims=[[dim]] + [[] for _ in per_row],
         output_core_dims=[[dim] for _ in dtypes],
-        dask="parallelized", output_dtypes=list(dtypes),
+        dask="parallelized", output_dtypes=list(dtypes), keep_attrs=False,
     )
