@@ -736,9 +736,10 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     before by more than 10 %. With t0 = its first sample and "before" = the last sample of the
     previous step: DCIR(Δt) = (V(t0+Δt) − V_before) / (I(t0+Δt) − I_before), positive for charge and
     discharge pulses (current positive = charge); V(t0+Δt) is interpolated within the pulse, NaN
-    if the pulse is shorter than Δt. Also reported: SOC (%) by coulomb counting from the most
-    discharged point before the pulse, over ``nominal_capacity`` (or attrs["nominal_capacity_Ah"],
-    else the largest discharge capacity in the record), temperature (degC) and current at t0.
+    if the pulse is shorter than Δt. Also reported: SOC (%) by coulomb counting from the end of the
+    last full discharge before the pulse (else from the record start), over ``nominal_capacity`` (or
+    attrs["nominal_capacity_Ah"], else the largest discharge capacity in the record), temperature
+    (degC) and current at t0.
 
     >>> import numpy as np
     >>> t = np.r_[np.arange(0, 60.0, 1.0), 60 + np.arange(0, 10.01, 0.1)]
@@ -776,7 +777,9 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
                 continue
             vd, idd = np.interp(t0 + d, t[a:b + 1], v[a:b + 1]), np.interp(t0 + d, t[a:b + 1], i[a:b + 1])
             r.append((vd - v[before]) / (idd - i[before]) * 1e3)
-        soc = 100.0 * (net[before] - np.min(net[:before + 1])) / ref
+        full = tab[(tab.direction == "discharge") & (tab.duration > max_pulse_s) & (tab.end < a)]
+        bottom = int(full.end.iloc[-1]) if len(full) else 0    # last full discharge, else the record start
+        soc = 100.0 * (net[before] - net[bottom]) / ref
         rows.append((r, t0, soc, temp[a], i[a], v[before], int(p.step)))
     r, t0, soc, tc, ic, vb, stp = (list(x) for x in zip(*rows))
     return xr.Dataset(
@@ -784,8 +787,8 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
             "dcir": (("pulse", "dt"), np.array(r), {"units": "mohm",
                                                    "definition": "(V(t0+dt) - V_before) / (I(t0+dt) - I_before)"}),
             "t0": ("pulse", np.array(t0), {"units": "s"}),
-            "soc": ("pulse", np.array(soc), {"units": "percent", "method": "coulomb counting from the most "
-                                                                           "discharged point before the pulse"}),
+            "soc": ("pulse", np.array(soc), {"units": "percent", "method": "coulomb counting from the end of "
+                                                                           "the last full discharge"}),
             "temperature": ("pulse", np.array(tc), {"units": "degC"}),
             "current": ("pulse", np.array(ic), {"units": "A"}),
             "v_before": ("pulse", np.array(vb), {"units": "V"}),

@@ -5,8 +5,8 @@ Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
 - OCV: cathode minus anode open-circuit potential, Chen et al. 2020 (J. Electrochem. Soc. 167 080534,
   LG M50 NMC811 and graphite fits), with stoichiometry windows 0.9084 -> 0.2661 (cathode) and
   0.0279 -> 0.9014 (anode) mapped to a state of charge ``s`` in 0..1 (2.50 -> 4.19 V).
-- Capacity: the first charge delithiates the cathode, ``C_ch = K_AREA * areal_mass`` (2 x 420 cm²,
-  96 % active, 210 mAh/g to 4.2 V), so capacity is proportional to the areal mass. A fraction
+- Capacity: the first charge delithiates the cathode, ``C_ch = K_AREA * areal_mass`` (2 x 490 cm²,
+  96 % active, 210 mAh/g to 4.2 V; 3.4 Ah at the coater's 17.2 mg/cm²), so capacity is proportional to the areal mass. A fraction
   ``f_irr`` (9 % + moisture) of that charge is lost to SEI during the first charge; the reversible
   capacity is ``C_rev = C_ch (1 - f_irr)``. SEI forms early: of the first Q (Ah) charged,
   ``Q_irr (1 - exp(-Q/Q_irr))`` goes to SEI.
@@ -18,7 +18,8 @@ Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
   capacity), self-discharge (K) and resistance; weld resistance adds 1:1 to the ohmic part (DCIR).
 - A weak channel (event ``weak_formation_channel``) reads current and capacity low by ``magnitude``.
 
-Protocol on the channel (segments): rest 10 min, CC C/10 to 4.2 V, CV to C/50, rest 30 min,
+Protocol on the channel (segments): rest 10 min, CC C/10 for 3 h (SEI formation), CC C/5 to
+4.2 V, CV to C/50, rest 30 min,
 CC C/5 discharge to 3.0 V, rest 30 min, CC C/5 to 50 % SOC (by capacity), rest 1 h, DCIR pulse
 3C discharge 12 s, rest 10 min; then off the channel, aging on the shelf for 3 days where an OCV
 tester reads the open-circuit voltage (K-value from +1 day and +3 days).
@@ -27,16 +28,17 @@ Example
 -------
 >>> import pandas as pd
 >>> cells = pd.DataFrame({"cell_id": ["C1"], "rack": [1], "channel": [1],
-...     "formation_start": [pd.Timestamp("2026-01-05T06:00Z")], "areal_mass": [20.0],
-...     "moisture_exposure": [0.0], "weld_resistance": [45.0]})
+...     "formation_start": [pd.Timestamp("2026-01-05T06:00Z")], "areal_mass": [17.2],
+...     "moisture_exposure": [0.0], "weld_resistance": [90.0]})
 >>> res = formation_results(cells, seed=0, events=None)
 >>> round(float(res.discharge_capacity[0]), 1), res.dcir.attrs["units"]
-(2.9, 'mohm')
+(3.0, 'mohm')
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -56,7 +58,7 @@ __all__ = [
 
 # --- cell and protocol constants (each a plant fact or a stated modelling choice) ---------------
 NOMINAL_CAPACITY_AH = 3.0          # sets the C-rates of the protocol
-K_AREA = 2 * 420.0 * 1e-3 * 0.96 * 0.210   # Ah per (mg/cm² per side): 2 sides x 420 cm², 96 % active, 210 mAh/g
+K_AREA = 2 * 490.0 * 1e-3 * 0.96 * 0.210   # Ah per (mg/cm² per side): 2 sides x 490 cm², 96 % active, 210 mAh/g
 F_IRR_BASE = 0.090                 # first-cycle SEI loss of a dry cell (NMC811/graphite: CE ≈ 88-90 %)
 MOISTURE_LOSS_MAX = 0.08           # saturating extra SEI loss from moisture
 MOISTURE_SCALE = 4000.0            # ppmv·h; initial slope 0.08/4000 = 2e-5 per ppmv·h
@@ -78,7 +80,8 @@ REST, CC, CV = 0, 1, 2
 # name, mode, cycle, logging interval (s)
 SEGMENTS = (
     ("rest_initial", REST, 1, 10.0),
-    ("cc_charge", CC, 1, 60.0),
+    ("cc_charge_sei", CC, 1, 60.0),       # C/10 through SEI formation (first 3 h)
+    ("cc_charge", CC, 1, 30.0),           # C/5 to 4.2 V
     ("cv_charge", CV, 1, 30.0),
     ("rest_after_charge", REST, 1, 30.0),
     ("cc_discharge", CC, 1, 30.0),
@@ -91,7 +94,8 @@ SEGMENTS = (
 )
 NSEG = len(SEGMENTS)
 ON_CHANNEL_SEGMENTS = NSEG - 1     # the aging segment is on the shelf, not on the channel
-PULSE_SEG, AGING_SEG = 8, 10
+FIRST_CHARGE_SEGS, PULSE_SEG, AGING_SEG = (1, 2), 9, 11
+SEI_STAGE_S, SEI_STAGE_MAX_FRAC = 3 * 3600.0, 0.3
 
 # --- OCV -------------------------------------------------------------------------------------
 
@@ -252,44 +256,48 @@ class _Cells:
         """Segment durations (rounded to the logger's 0.1 s tick) and the state at each segment start."""
         n = len(self.df)
         c_nom = NOMINAL_CAPACITY_AH
-        dur, cur = np.zeros((n, NSEG)), np.zeros((n, NSEG))
+        dur, cur, q0 = np.zeros((n, NSEG)), np.zeros((n, NSEG)), np.zeros((n, NSEG))
         s0, v1, vd = np.zeros((n, NSEG)), np.zeros((n, NSEG)), np.zeros((n, NSEG))
-        i_c, i_d, i_p = c_nom / 10, -c_nom / 5, -PULSE_C_RATE * c_nom
+        i_slow, i_c, i_d, i_p = c_nom / 10, c_nom / 5, -c_nom / 5, -PULSE_C_RATE * c_nom
         tick = lambda x: np.round(np.asarray(x, dtype=float) * 10.0) / 10.0  # noqa: E731
         dur[:, 0] = 600.0
-        cur[:, 1] = i_c                                   # CC C/10 until the steady voltage hits V_MAX
-        dur[:, 1] = tick(self._solve_cc_charge(i_c) * 3600.0 / i_c)
-        self.q_cc = i_c * dur[:, 1] / 3600.0
+        cur[:, 1] = i_slow                                 # C/10 through the SEI-forming start
+        dur[:, 1] = tick(np.minimum(SEI_STAGE_S, SEI_STAGE_MAX_FRAC * self.c_ch * 3600.0 / i_slow))
+        q1 = i_slow * dur[:, 1] / 3600.0
+        q0[:, 2], cur[:, 2] = q1, i_c                      # C/5 until the steady voltage hits V_MAX
+        v1[:, 2], vd[:, 2] = self._cc_end(0.0, 0.0, i_slow, dur[:, 1])
+        dur[:, 2] = tick((self._solve_cc_charge(i_c, q1) - q1) * 3600.0 / i_c)
+        self.q_cc = q1 + i_c * dur[:, 2] / 3600.0
         s_cc = self._s_first(self.q_cc)
-        s0[:, 2], cur[:, 2] = s_cc, i_c                   # CV at V_MAX: I = i_c exp(-t/tau)
-        v1[:, 2], vd[:, 2] = self._cc_end(0.0, 0.0, i_c, dur[:, 1])
+        s0[:, 3], cur[:, 3] = s_cc, i_c                    # CV at V_MAX: I = i_c exp(-t/tau)
+        v1[:, 3], vd[:, 3] = self._cc_end(v1[:, 2], vd[:, 2], i_c, dur[:, 2])
         self.tau_cv = self.r_slow * self.c_rev * 3600.0 / _ocv_slope(s_cc)
-        dur[:, 2] = tick(self.tau_cv * np.log(i_c / (c_nom / 50)))
-        i_end = i_c * np.exp(-dur[:, 2] / self.tau_cv)
+        dur[:, 3] = tick(self.tau_cv * np.log(i_c / (c_nom / 50)))
+        i_end = i_c * np.exp(-dur[:, 3] / self.tau_cv)
         self.q_cv = (i_c - i_end) * self.tau_cv / 3600.0
         s_top = s_cc + self.q_cv / self.c_rev
-        s0[:, 3], v1[:, 3], vd[:, 3], dur[:, 3] = s_top, i_end * self.r1, i_end * self.rd, 1800.0
-        s0[:, 4], cur[:, 4] = s_top, i_d                  # CC C/5 discharge to V_MIN
-        v1[:, 4], vd[:, 4] = self._decay(v1[:, 3], vd[:, 3], 1800.0)
+        s0[:, 4], v1[:, 4], vd[:, 4], dur[:, 4] = s_top, i_end * self.r1, i_end * self.rd, 1800.0
+        s0[:, 5], cur[:, 5] = s_top, i_d                   # CC C/5 discharge to V_MIN
+        v1[:, 5], vd[:, 5] = self._decay(v1[:, 4], vd[:, 4], 1800.0)
         s_end = _soc_at(V_MIN - i_d * self.r_slow)
-        dur[:, 4] = tick(np.maximum(s_top - s_end, 0.0) * self.c_rev * 3600.0 / -i_d)
-        self.q_dis = -i_d * dur[:, 4] / 3600.0
+        dur[:, 5] = tick(np.maximum(s_top - s_end, 0.0) * self.c_rev * 3600.0 / -i_d)
+        self.q_dis = -i_d * dur[:, 5] / 3600.0
         s_end = s_top - self.q_dis / self.c_rev
-        s0[:, 5], dur[:, 5] = s_end, 1800.0
-        v1[:, 5], vd[:, 5] = self._cc_end(v1[:, 4], vd[:, 4], i_d, dur[:, 4])
-        s0[:, 6], cur[:, 6] = s_end, 2 * i_c              # C/5 charge to 50 % of the discharge capacity
-        v1[:, 6], vd[:, 6] = self._decay(v1[:, 5], vd[:, 5], 1800.0)
-        dur[:, 6] = tick(0.5 * self.q_dis * 3600.0 / (2 * i_c))
-        s_mid = s_end + 2 * i_c * dur[:, 6] / 3600.0 / self.c_rev
-        s0[:, 7], dur[:, 7] = s_mid, 3600.0
-        v1[:, 7], vd[:, 7] = self._cc_end(v1[:, 6], vd[:, 6], 2 * i_c, dur[:, 6])
-        s0[:, 8], cur[:, 8], dur[:, 8] = s_mid, i_p, PULSE_S
-        v1[:, 8], vd[:, 8] = self._decay(v1[:, 7], vd[:, 7], 3600.0)
-        s0[:, 9], dur[:, 9] = s_mid + i_p * PULSE_S / 3600.0 / self.c_rev, 600.0
-        v1[:, 9], vd[:, 9] = self._cc_end(v1[:, 8], vd[:, 8], i_p, PULSE_S)
-        s0[:, 10], dur[:, 10] = s0[:, 9], AGING_S
-        v1[:, 10], vd[:, 10] = self._decay(v1[:, 9], vd[:, 9], 600.0)
-        self.dur, self.cur, self.s0, self.v1, self.vd = dur, cur, s0, v1, vd
+        s0[:, 6], dur[:, 6] = s_end, 1800.0
+        v1[:, 6], vd[:, 6] = self._cc_end(v1[:, 5], vd[:, 5], i_d, dur[:, 5])
+        s0[:, 7], cur[:, 7] = s_end, i_c                   # C/5 charge to 50 % of the discharge capacity
+        v1[:, 7], vd[:, 7] = self._decay(v1[:, 6], vd[:, 6], 1800.0)
+        dur[:, 7] = tick(0.5 * self.q_dis * 3600.0 / i_c)
+        s_mid = s_end + i_c * dur[:, 7] / 3600.0 / self.c_rev
+        s0[:, 8], dur[:, 8] = s_mid, 3600.0
+        v1[:, 8], vd[:, 8] = self._cc_end(v1[:, 7], vd[:, 7], i_c, dur[:, 7])
+        s0[:, 9], cur[:, 9], dur[:, 9] = s_mid, i_p, PULSE_S
+        v1[:, 9], vd[:, 9] = self._decay(v1[:, 8], vd[:, 8], 3600.0)
+        s0[:, 10], dur[:, 10] = s_mid + i_p * PULSE_S / 3600.0 / self.c_rev, 600.0
+        v1[:, 10], vd[:, 10] = self._cc_end(v1[:, 9], vd[:, 9], i_p, PULSE_S)
+        s0[:, 11], dur[:, 11] = s0[:, 10], AGING_S
+        v1[:, 11], vd[:, 11] = self._decay(v1[:, 10], vd[:, 10], 600.0)
+        self.dur, self.cur, self.q0, self.s0, self.v1, self.vd = dur, cur, q0, s0, v1, vd
         self.bounds = tick(np.concatenate([np.zeros((n, 1)), np.cumsum(dur, axis=1)], axis=1))
 
     def _s_first(self, q):
@@ -302,9 +310,9 @@ class _Cells:
         c_ch = self.c_ch if np.ndim(q) == 1 else self.c_ch[:, None]
         return _ocv_table(self._s_first(q)) - V_FRESH_DROP * np.exp(-q / (Q_FRESH_FRAC * c_ch))
 
-    def _solve_cc_charge(self, i_c):
+    def _solve_cc_charge(self, i_c, q_from):
         """Charge (Ah) at which the steady CC voltage reaches V_MAX: bisection over all cells at once."""
-        lo, hi = np.zeros(len(self.c_ch)), 1.3 * self.c_ch
+        lo, hi = np.asarray(q_from, dtype=float).copy(), 1.3 * self.c_ch
         target = V_MAX - i_c * self.r_slow
         for _ in range(60):
             mid = 0.5 * (lo + hi)
@@ -340,8 +348,8 @@ class _Cells:
         over = i_cc * r0 + i_cc * r1 + (v1_0 - i_cc * r1) * e1 + i_cc * rd + (vd_0 - i_cc * rd) * ed
         volt[cc] = _ocv_table(s[cc]) + over[cc]
         curr[cc], cap[cc] = i_cc[cc], np.abs(i_cc[cc]) * dt[cc] / 3600.0
-        first = seg <= 1                       # fresh cell and first CC charge follow the SEI curve
-        q = np.where(seg == 1, i_set * dt / 3600.0, 0.0)
+        first = seg <= FIRST_CHARGE_SEGS[-1]   # fresh cell and first CC charge follow the SEI curve
+        q = np.where(seg == 0, 0.0, self.q0[g] + i_set * dt / 3600.0)
         volt[first] = self._v_first_ocv_idx(idx[first], q[first]) + over[first]
         cv = mode == CV
         tau = self.tau_cv[idx[cv]]
@@ -439,7 +447,10 @@ def formation_results(cells: pd.DataFrame, *, seed: int, events: pd.DataFrame | 
     ocv1 = m.measured(idx, t_age + K_T1_S)["voltage"]
     ocv2 = m.measured(idx, t_age + K_T2_S)["voltage"]
     k_value = (ocv1 - ocv2) * 1e3 / ((K_T2_S - K_T1_S) / 86400.0)
-    ch, dis = (m.q_cc + m.q_cv) * m.gain, m.q_dis * m.gain
+    # capacities as the cycler logs them: each step's throughput at its last logged sample (end - 0.1 s)
+    step_end = lambda k: m.measured(idx, np.round((m.bounds[:, k + 1] - 0.1) * 10) / 10)["capacity"]  # noqa: E731
+    ch = step_end(1) + step_end(2) + step_end(3)
+    dis = step_end(5)
     start = m.df.formation_start.dt.tz_localize(None).to_numpy()
     coords = {
         "cell": np.arange(n),
@@ -539,10 +550,12 @@ class FormationLine:
             order = grp.index.to_numpy()[np.argsort(self._m.start_ns[grp.index.to_numpy()], kind="stable")]
             starts, ends = self._m.start_ns[order], end_ns[order]
             clash = np.flatnonzero(starts[1:] < ends[:-1])
-            if clash.size:
+            if clash.size:   # the operator unloads the earlier cell: the later one owns the channel
                 a, b = df.cell_id[order[clash[0]]], df.cell_id[order[clash[0] + 1]]
-                raise ValueError(f"formation rack{rack}/ch{ch:02d}: cell {b!r} starts before cell {a!r} leaves "
-                                 f"the channel; space formation_start by >= on_channel_hours(cells, seed)")
+                warnings.warn(f"formation rack{rack}/ch{ch:02d}: cell {b!r} starts before cell {a!r} leaves the "
+                              f"channel; the channel shows {b!r} from its start (space formation_start by >= "
+                              f"on_channel_hours(cells, seed))", stacklevel=2)
+                ends = np.minimum(ends, np.r_[starts[1:], np.iinfo(np.int64).max])
             self._by_channel[(int(rack), int(ch))] = (order, starts, ends)
 
     def paths(self, site: str = "plant1") -> list[str]:
