@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import workbench.formation as fm
 import workbench.simulate.formation as sim
@@ -90,6 +91,15 @@ def test_weak_channel_is_the_only_channel_flagged():
     assert flagged[flagged].index.tolist() == [(2, 7)]
     clean = fm.channel_imbalance(sim.formation_results(cells, seed=3, events=None), "discharge_capacity")
     assert not bool(clean.flagged.any())
+    # capacity per areal mass (joined from genealogy) removes the coating spread: a sharper z
+    per_mass = (res.discharge_capacity / xr.DataArray(cells.areal_mass.to_numpy(), dims="cell")).rename("q_per_mass")
+    sharp = fm.channel_imbalance(res, per_mass)
+    assert sharp.flagged.to_series().pipe(lambda f: f[f].index.tolist()) == [(2, 7)]
+    assert float(sharp.robust_z.sel(rack=2, channel=7)) < float(out.robust_z.sel(rack=2, channel=7)) < -3.5
+    # one cell per channel (a single day) is reported but not tested: no false alarms, no verdict
+    one_day = cells[cells.cell_id.str.startswith("D0")]
+    single = fm.channel_imbalance(sim.formation_results(one_day, seed=3, events=_weak_event()))
+    assert int(single.n_cells.max()) == 1 and not bool(single.flagged.any()) and bool(single.p_value.isnull().all())
     # the shortfall is the event's magnitude
     weak = res.discharge_capacity.where((res.rack == 2) & (res.channel == 7), drop=True)
     base = sim.formation_results(cells, seed=3).discharge_capacity.where((res.rack == 2) & (res.channel == 7), drop=True)

@@ -954,30 +954,40 @@ def grade(results: xr.Dataset, rules: Mapping | None = None) -> xr.DataArray:
                         attrs={"rules": repr({k: dict(v) for k, v in rules.items()})})
 
 
-def channel_imbalance(results: xr.Dataset, variable: str = "discharge_capacity", *, z_threshold: float = 3.5,
+def channel_imbalance(results: xr.Dataset, variable="discharge_capacity", *, z_threshold: float = 3.5,
                       alpha: float = 0.01, min_cells: int = 3) -> xr.Dataset:
     """Channels whose cells differ from the rest of their rack (dims rack, channel).
 
-    Test, per channel against the other channels of its rack: robust z = (median_channel −
-    median_rest) / (1.4826·MAD_rest · 1.2533/√n_channel) (the standard error of a median), and a
-    two-sided Mann–Whitney U test. Flagged when |z| > ``z_threshold`` AND p < ``alpha`` / (number of
-    channels tested in the rack) (Bonferroni). Channels with fewer than ``min_cells`` cells are not
-    tested (flagged False, z and p NaN).
+    ``variable`` names a variable of ``results`` or is a DataArray over ``cell`` (e.g. capacity per
+    areal mass, which removes the coating's cell-to-cell spread). Test, per channel against the
+    other channels of its rack: robust z = (median_channel − median_rest) / (1.4826·MAD_rest ·
+    1.2533/√n_channel) (the standard error of a median from a robust σ). Flagged when |z| >
+    ``z_threshold`` AND a two-sided Mann–Whitney U test gives p < ``alpha`` / (channels tested in the
+    rack) (Bonferroni). Channels with fewer than ``min_cells`` cells are reported (z) but not tested
+    (p NaN, never flagged): with one cell per channel, 64 single-value z-scores against a MAD from 15
+    cells give false alarms; pool a few days of history instead (a busy line loads each channel
+    about once a day).
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(3.0, 0.01, 64); x[8:12] -= 0.1
     >>> r = xr.Dataset({"discharge_capacity": ("cell", x, {"units": "A*h"})},
     ...                coords={"rack": ("cell", np.ones(64, int)), "channel": ("cell", np.repeat(np.arange(1, 17), 4))})
-    >>> channel_imbalance(r).flagged.sel(rack=1).channel[channel_imbalance(r).flagged.sel(rack=1)].values.tolist()
+    >>> out = channel_imbalance(r)
+    >>> out.channel.values[out.flagged.sel(rack=1).values].tolist()
     [3]
     """
-    for name in ("rack", "channel", variable):
+    for name in ("rack", "channel"):
         if name not in results.variables:
-            raise FormationDataError(f"channel_imbalance: results lack {name!r}; need rack(cell), channel(cell) "
-                                     f"and {variable!r}")
+            raise FormationDataError(f"channel_imbalance: results lack {name!r}; need rack(cell) and channel(cell)")
+    if isinstance(variable, xr.DataArray):
+        values, label, units = variable, str(variable.name), variable.attrs.get("units", "")
+    elif variable in results.variables:
+        values, label, units = results[variable], variable, results[variable].attrs.get("units", "")
+    else:
+        raise FormationDataError(f"channel_imbalance: results lack {variable!r}; have {list(results.data_vars)}")
     df = pd.DataFrame({"rack": results.rack.values, "channel": results.channel.values,
-                       "x": results[variable].values.astype(float)}).dropna()
+                       "x": np.asarray(values.values, dtype=float)}).dropna()
     racks, chans = np.unique(df.rack), np.unique(df.channel)
     shape = (len(racks), len(chans))
     n, med, z, p = np.zeros(shape, int), np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
@@ -986,24 +996,24 @@ def channel_imbalance(results: xr.Dataset, variable: str = "discharge_capacity",
         for b, ch in enumerate(chans):
             mine, rest = d.x[d.channel == ch].to_numpy(), d.x[d.channel != ch].to_numpy()
             n[a, b] = mine.size
-            if mine.size:
-                med[a, b] = np.median(mine)
-            if mine.size < min_cells or rest.size < min_cells:
+            if not mine.size or rest.size < 3:
                 continue
+            med[a, b] = np.median(mine)
             mad = 1.4826 * np.median(np.abs(rest - np.median(rest)))
             se = max(mad, 1e-12 * max(1.0, abs(np.median(rest)))) * 1.2533 / np.sqrt(mine.size)
             z[a, b] = (np.median(mine) - np.median(rest)) / se
-            p[a, b] = stats.mannwhitneyu(mine, rest, alternative="two-sided").pvalue
-    tested = np.isfinite(z).sum(axis=1, keepdims=True)
+            if mine.size >= min_cells:
+                p[a, b] = stats.mannwhitneyu(mine, rest, alternative="two-sided").pvalue
+    tested = np.isfinite(p).sum(axis=1, keepdims=True)
     flagged = (np.abs(np.nan_to_num(z)) > z_threshold) & (np.nan_to_num(p, nan=1.0) < alpha / np.maximum(tested, 1))
-    units = results[variable].attrs.get("units", "")
     return xr.Dataset(
         {"n_cells": (("rack", "channel"), n), "median": (("rack", "channel"), med, {"units": units}),
          "robust_z": (("rack", "channel"), z), "p_value": (("rack", "channel"), p),
          "flagged": (("rack", "channel"), flagged)},
         coords={"rack": racks, "channel": chans},
-        attrs={"variable": variable, "test": f"|robust z| > {z_threshold} and Mann-Whitney p < {alpha}/channels "
-                                             f"tested (Bonferroni); channels with < {min_cells} cells untested"},
+        attrs={"variable": label, "test": f"|robust z| > {z_threshold} and Mann-Whitney p < {alpha}/channels "
+                                          f"tested in the rack (Bonferroni); channels with < {min_cells} cells "
+                                          f"untested"},
     )
 
 
