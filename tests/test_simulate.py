@@ -203,7 +203,7 @@ def test_streak_lane_is_light_by_the_magnitude(h8):
     far = lane + 5 if lane + 5 <= 24 else lane - 5
     assert abs(float(during.sel(lane=far).mean() / before.sel(lane=far).mean() - 1) * 100) < 0.4
     # The streak lane is the lightest lane only during the event.
-    assert int(c.areal_mass.sel(time=during.time).mean("time").argmin()) + 1 == lane
+    assert int(c.areal_mass.sel(time=during.time).mean("time").argmin("lane")) + 1 == lane
 
 
 def test_custom_streak_event_exact_against_counterfactual():

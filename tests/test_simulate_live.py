@@ -110,3 +110,24 @@ def test_live_formation_matches_formation_curves():
     got = live.read(["plant1/formation/rack2/ch05/voltage", "plant1/formation/rack2/ch05/current"])
     assert got["plant1/formation/rack2/ch05/voltage"][0] == float(curves.voltage[k])
     assert got["plant1/formation/rack2/ch05/current"][0] == float(curves.current[k])
+
+
+def test_tag_samples_equal_live_reads():
+    vl = virtual_line(seed=9)
+    paths = [GAUGE.format(7), "plant1/electrode/coat1/coater/line_speed", "plant1/dryroom/room1/hygrometer/dew_point_s4",
+             "plant1/assembly/weld1/welder/laser_energy", "plant1/assembly/weld1/welder/laser_power_setpoint",
+             "plant1/formation/rack3/ch11/voltage", "plant1/formation/rack3/ch11/temperature"]
+    s = vl.tag_samples(start="3h", end="3h20min", paths=paths)
+    assert len(s[GAUGE.format(7)][0]) == pytest.approx(80, abs=2)   # a scan every 15 s
+    assert len(s["plant1/electrode/coat1/coater/line_speed"][0]) == 1200
+    assert len(s["plant1/formation/rack3/ch11/voltage"][0]) == 120
+    rng = np.random.default_rng(0)
+    for p in paths:
+        times, values = s[p]
+        assert np.isfinite(values).all(), p
+        for j in rng.choice(len(times), size=3, replace=False):
+            live = vl.live(speed=0, start=pd.Timestamp(times[j]))
+            v, units, ts = live.read([p])[p]
+            assert (v, ts) == (values[j], pd.Timestamp(times[j])), p
+    with pytest.raises(KeyError, match="no tag"):
+        vl.tag_samples(start="1h", hours=1, paths=["plant1/x/y/z/w"])

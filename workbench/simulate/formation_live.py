@@ -17,23 +17,24 @@ BUCKET_S = 3600.0
 SAMPLE_S = 10  # the cyclers log every 10 s: live channel values sit on a 10 s grid
 
 
-def _formation_line(live, bucket: int):
-    cache = live.__dict__.setdefault("_formation_lines", {})
-    if bucket in cache:
-        return cache[bucket]
+def formation_line_for(line, t0_s: float, t1_s: float):
+    """A FormationLine holding every live-rack cell that can be on a channel during [t0, t1)."""
     from . import genealogy
     from .formation import FormationLine
 
-    line = live.line
-    t_end = (bucket + 1) * BUCKET_S
     lookback = genealogy.formation_slot_s(line.flow, line.welder.p.cell_takt_s) + line.flow.soak_s + 2 * BUCKET_S
-    gen = genealogy.build(line, max(0.0, t_end - lookback), t_end)
+    gen = genealogy.build(line, max(0.0, t0_s - lookback), t1_s)
     cells = gen.cells[gen.cells.rack <= line.live_racks].reset_index(drop=True)
-    truth = line.truth(t_end - lookback, t_end + BUCKET_S)
-    fl = FormationLine(cells, seed=line.seed, events=truth)
-    cache.clear()  # keep one bucket: the live clock only moves forward
-    cache[bucket] = fl
-    return fl
+    truth = line.truth(t0_s - lookback, t1_s + BUCKET_S)
+    return FormationLine(cells, seed=line.seed, events=truth)
+
+
+def _formation_line(live, bucket: int):
+    cache = live.__dict__.setdefault("_formation_lines", {})
+    if bucket not in cache:
+        cache.clear()  # keep one bucket: the live clock mostly moves forward
+        cache[bucket] = formation_line_for(live.line, bucket * BUCKET_S, (bucket + 1) * BUCKET_S)
+    return cache[bucket]
 
 
 def channel_value(live, sig, sec: int, cache: dict) -> float:

@@ -90,6 +90,19 @@ class History:
     formation: xr.Dataset | None = None
     line: "VirtualLine | None" = field(default=None, repr=False)
 
+    def tag_samples(self, *, start=None, end=None, hours: float | None = None, paths=None) -> dict:
+        """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
+
+        See :mod:`workbench.simulate.samples` (for filling a history store without running the clock).
+        """
+        from .samples import tag_samples
+
+        t0 = self.seconds(start) if start is not None else 0.0
+        t1 = self.seconds(end) if end is not None else t0 + float(hours if hours is not None else np.nan) * 3600.0
+        if not t1 > t0:
+            raise ValueError("tag_samples: give end=... (after start) or hours=...")
+        return tag_samples(self, t0, t1, paths)
+
     def formation_curves(self, cell_ids):
         """Per-cell formation curves, from workbench.simulate.formation (None while it is absent)."""
         return self.line.formation_curves(cell_ids) if self.line is not None else None
@@ -221,6 +234,19 @@ class VirtualLine:
     def truth(self, t0_s: float, t1_s: float) -> pd.DataFrame:
         """Truth table of the events overlapping [t0, t1) (seconds since start); see :mod:`.events`."""
         return datasets.truth_table(self, self.events.overlapping(t0_s, t1_s))
+
+    def tag_samples(self, *, start=None, end=None, hours: float | None = None, paths=None) -> dict:
+        """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
+
+        See :mod:`workbench.simulate.samples` (for filling a history store without running the clock).
+        """
+        from .samples import tag_samples
+
+        t0 = self.seconds(start) if start is not None else 0.0
+        t1 = self.seconds(end) if end is not None else t0 + float(hours if hours is not None else np.nan) * 3600.0
+        if not t1 > t0:
+            raise ValueError("tag_samples: give end=... (after start) or hours=...")
+        return tag_samples(self, t0, t1, paths)
 
     def formation_curves(self, cell_ids):
         from . import datasets as _d

@@ -125,7 +125,8 @@ class LiveLine:
                 sec = math.floor(t)
                 return float(line.welder.laser_power([sec])[0]), float(sec)
             if sig.variable == "laser_power_setpoint":
-                return float(line.welder.power.setpoint(t)), t
+                sec = math.floor(t)
+                return float(line.welder.power.setpoint(float(sec))), float(sec)
             i = line.welder.last_weld(t)
             if i < 0:
                 return math.nan, 0.0
