@@ -38,6 +38,7 @@ from workbench.config import RestAdapter, Tag
 from data_adapters.base import Backend, BackendError, Quality, Reading, ReadingCallback, utcnow
 from data_adapters.mqtt import decode_fields
 from data_adapters.opcua_model import unit_converter
+from data_adapters.readback import readback
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ class LineRestServer:
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"ok": False, "message": f"expected {{value, unit}}: {exc}"}, status=400)
         await self.source.write(path, value)
-        rb = (await self.source.read([path]))[path]
+        rb = await readback(self.source, path, value)
         return web.json_response({"ok": True, "message": "written", "readback": reading_json(rb)["value"]})
 
 

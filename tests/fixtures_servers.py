@@ -9,14 +9,12 @@ Owned by the adapters engineer."""
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import socket
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -45,60 +43,14 @@ class LoopThread:
             self.loop.close()
 
 
-# --- a stand-in for the virtual line until workbench.simulate lands --------------------------------
-class SyntheticLive:
-    """Deterministic line: setpoints hold what was written, their readbacks follow at once, the rest
-    are smooth signals around the middle of their EU range; the source time is the wall clock."""
-
-    def __init__(self, line: LineConfig):
-        self.line = line
-        self.t = datetime.now(timezone.utc)
-        self.setpoints = {p: round((t.setpoint.min + t.setpoint.max) / 2, 3)
-                          for p, t in line.tags.items() if t.setpoint}
-        self.readback_of = {t.setpoint.readback: p for p, t in line.tags.items()
-                            if t.setpoint and t.setpoint.readback}
-
-    def now(self):
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t = datetime.now(timezone.utc)
-
-    def read(self, paths):
-        from data_adapters.opcua_model import eu_range
-
-        out = {}
-        for p in paths:
-            tag = self.line.tags[p]
-            if p in self.setpoints:
-                v = self.setpoints[p]
-            elif p in self.readback_of:
-                v = self.setpoints[self.readback_of[p]]
-            else:
-                r = eu_range(tag)
-                v = (r.Low + r.High) / 2 + (r.High - r.Low) * 0.01 * math.sin(self.t.timestamp())
-            out[p] = (v, tag.units, self.t)
-        return out
-
-    def write(self, path, value):
-        if path not in self.setpoints:
-            raise KeyError(f"{path} is not a setpoint")
-        self.setpoints[path] = float(value)
-
-
-class SyntheticLine:
-    def __init__(self, line: LineConfig):
-        self.line = line
-
-    def live(self, speed: float = 1.0):
-        return SyntheticLive(self.line)
-
-
+# --- the virtual line ----------------------------------------------------------------------------------
 def line_source(line: LineConfig, seed: int = 0, tick_s: float = 0.25):
-    """The backend that the test servers publish: the virtual line's live object."""
+    """A virtual line of its own (writes change the line, so servers do not share one), clock from now."""
+    import pandas as pd
+
     from data_adapters.sim import SimBackend
 
-    return SimBackend(line, seed=seed, tick_s=tick_s, vl=SyntheticLine(line))
+    return SimBackend(line, seed=seed, tick_s=tick_s, start=pd.Timestamp.now(tz="UTC").floor("s"))
 
 
 # --- OPC UA ----------------------------------------------------------------------------------------

