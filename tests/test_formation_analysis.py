@@ -312,3 +312,18 @@ def test_accessor_delegates():
     c = _pulse_curve()
     assert float(c.formation.dcir(dt=(1.0,)).dcir[0, 0]) == pytest.approx(float(fm.dcir(c, dt=(1.0,)).dcir[0, 0]))
     assert c.formation.steps().direction.tolist()[:2] == ["discharge", "rest"]
+
+
+def test_parameters_take_quantities_and_refuse_wrong_kinds():
+    from workbench.units import ureg
+
+    curve, _ = _two_plateau_curve()
+    a = fm.dqdv(curve, dv="1 mV", smoothing=ureg.Quantity(10, "mV"))
+    b = fm.dqdv(curve, dv=0.001, smoothing=0.01)
+    np.testing.assert_allclose(a.values, b.values)
+    assert float(fm.k_value(_rest_curve(), t1=pd.Timedelta(days=1), t2="72 h").k_value) == pytest.approx(2.0, abs=0.01)
+    assert float(fm.dcir(_pulse_curve(), dt=["1 s"]).dcir[0, 0]) == pytest.approx(1.0 + 0.5 * (1 - np.exp(-0.2)))
+    with pytest.raises(DimensionalityError, match="t1"):
+        fm.k_value(_rest_curve(), t1="1 V")
+    with pytest.raises(ValueError, match="smoothing"):
+        fm.dqdv(curve, smoothing="ten millivolts")

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pint
 import xarray as xr
 from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import isotonic_regression
 from scipy.signal import find_peaks
 
-from workbench.units import DimensionalityError, parse_unit, to_units, ureg
+from workbench.units import DimensionalityError, magnitude_in, parse_unit, to_units, ureg
 
 __all__ = [
     "FormationDataError",
@@ -388,7 +389,7 @@ def read_bdf(path, *, cell_id: str | None = None, first: str = "auto") -> xr.Dat
 
     >>> from pathlib import Path
     >>> p = Path(__file__).resolve().parents[3] / "shared/data/cycling/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv"
-    >>> read_bdf(p).sizes["sample"] if p.exists() else 25162
+    >>> read_bdf(p).sizes["sample"]
     25162
     """
     path = Path(path)
@@ -438,7 +439,7 @@ def read_novonix(path, *, cell_id: str | None = None) -> xr.Dataset:
 
     >>> from pathlib import Path
     >>> p = Path(__file__).resolve().parents[3] / "shared/data/formation/novonix_formation_ch01_first_charge.csv"
-    >>> read_novonix(p).attrs["nominal_capacity_Ah"] if p.exists() else 0.24
+    >>> read_novonix(p).attrs["nominal_capacity_Ah"]
     0.24
     """
     path = Path(path)
@@ -640,7 +641,7 @@ def dqdv(curve: xr.Dataset, *, cycle: int = 1, direction: str = "charge", dv: fl
     interpolate V(Q) onto a uniform Q grid; make V monotonic in Q (isotonic regression, which
     removes noise reversals); invert to Q(V) on a uniform grid of step ``dv`` (V); differentiate
     (central differences); smooth with a Gaussian of standard deviation ``smoothing`` (V, default
-    0.01 V). ``max_c_rate`` (1/h) refuses fast steps when a nominal capacity (Ah, argument or
+    0.01 V); ``dv`` and ``smoothing`` are volts or Quantities ("10 mV"). ``max_c_rate`` (1/h) refuses fast steps when a nominal capacity (Ah, argument or
     ``attrs["nominal_capacity_Ah"]``) is known; None switches the check off. Accepts a dict of curves
     and returns dims (cell, voltage), NaN outside each cell's range.
 
@@ -658,6 +659,7 @@ def dqdv(curve: xr.Dataset, *, cycle: int = 1, direction: str = "charge", dv: fl
         return xr.concat(parts, dim="cell", join="outer")
     if direction not in ("charge", "discharge"):
         raise ValueError(f"direction must be 'charge' or 'discharge', got {direction!r}")
+    dv, smoothing = _in_units(dv, "V", "dv"), _in_units(smoothing, "V", "smoothing")
     if dv <= 0 or smoothing < 0:
         raise ValueError(f"dv must be > 0 and smoothing >= 0 (volts), got dv={dv}, smoothing={smoothing}")
     c = validate_curve(curve)
@@ -751,7 +753,7 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     c = validate_curve(curve)
     tab = step_table(c)
     t, v, i, temp = c.time.values, c.voltage.values, c.current.values, c.temperature.values
-    dts = np.atleast_1d(np.asarray(dt, dtype=float))
+    dts = np.array([_seconds(d, "dt") for d in np.atleast_1d(np.asarray(dt, dtype=object))])
     pulses = []
     for k in range(1, len(tab)):
         p, prev = tab.iloc[k], tab.iloc[k - 1]
@@ -804,15 +806,23 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
 # ------------------------------------------------------------------------------------------------
 
 
-def _seconds(x, name: str) -> float:
+def _in_units(x, units: str, name: str) -> float:
+    """A float in ``units`` from a bare number (taken as ``units``), a Quantity, a unit string
+    ('12 h', '10 mV') or a pd.Timedelta (durations). Wrong kinds raise DimensionalityError naming ``name``."""
     if isinstance(x, (int, float, np.floating, np.integer)):
         return float(x)
     if isinstance(x, pd.Timedelta):
-        return x.total_seconds()
-    try:
-        return float(ureg.Quantity(x).to("s").magnitude) if isinstance(x, str) else float(x.to("s").magnitude)
-    except (DimensionalityError, AttributeError, Exception) as exc:  # noqa: BLE001 - report any bad duration
-        raise ValueError(f"{name}: {x!r} is not a duration (use seconds, '12 h', '1 day' or a pd.Timedelta): {exc}") from None
+        x = ureg.Quantity(x.total_seconds(), "s")
+    if isinstance(x, str):
+        try:
+            x = ureg.Quantity(x)
+        except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{name}: {x!r} is not a quantity in {units} (e.g. '12 h', '10 mV'): {exc}") from None
+    return float(magnitude_in(x, units, name=name))
+
+
+def _seconds(x, name: str) -> float:
+    return _in_units(x, "s", name)
 
 
 def _ocv_at(t: np.ndarray, v: np.ndarray, at: float, window: float) -> float:

@@ -474,7 +474,7 @@ def formation_results(cells: pd.DataFrame, *, seed: int, events: pd.DataFrame | 
             "temperature": ("cell", m.t_cell, {"units": "degC", "long_name": "formation temperature"}),
         },
         coords=coords,
-        attrs={"source": "workbench.simulate.formation", "seed": int(seed)},
+        attrs={"source": "workbench.simulate.formation", "seed": int(seed), "station": "formation"},
     )
     ds["grade"] = grade(ds)
     return ds
