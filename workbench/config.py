@@ -175,7 +175,10 @@ class ReplayAdapter(_Strict):
     kind: Literal["replay"]
     path: str
     format: Literal["auto", "csv", "parquet", "bdf", "novonix"] = "auto"
-    speed: float = Field(1.0, gt=0)
+    speed: float = Field(1.0, gt=0, description="recorded seconds played per wall-clock second")
+    loop: bool = Field(False, description="start again at the end of the recording")
+    anchor: Literal["now", "recorded"] = Field("now", description="timestamps from the wall clock at start, "
+                                               "or the recording's own times")
 
 
 AdapterConfig = Annotated[
