@@ -1001,10 +1001,11 @@ def channel_imbalance(results: xr.Dataset, variable="discharge_capacity", *, z_t
     racks, chans = np.unique(df.rack), np.unique(df.channel)
     shape = (len(racks), len(chans))
     n, med, z, p = np.zeros(shape, int), np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    rk, chn, xs = df.rack.to_numpy(), df.channel.to_numpy(), df.x.to_numpy()
     for a, rack in enumerate(racks):
-        d = df[df.rack == rack]
+        x_r, ch_r = xs[rk == rack], chn[rk == rack]
         for b, ch in enumerate(chans):
-            mine, rest = d.x[d.channel == ch].to_numpy(), d.x[d.channel != ch].to_numpy()
+            mine, rest = x_r[ch_r == ch], x_r[ch_r != ch]
             n[a, b] = mine.size
             if not mine.size or rest.size < 3:
                 continue
