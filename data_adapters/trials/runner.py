@@ -280,6 +280,8 @@ class TrialController:
                 runner()
                 break
             except RunEngineInterrupted:
+                if self.RE.state != "paused":
+                    break  # aborted or stopped: the RunEngine already ran the finalizer
                 self.recorder.pause(self.now(), "paused by the user")
                 self._set_state("paused", "paused by the user")
                 cmd, arg = self._commands.get()
