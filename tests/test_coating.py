@@ -13,6 +13,7 @@ import workbench.models.coating as co_model
 from workbench.units import MissingUnitError, ureg
 
 Q = ureg.Quantity
+D2 = 2 / np.sqrt(np.pi)  # d2(2) ≈ 1.128
 
 
 def gauge(values, lanes=None, freq="15s", **attrs):
@@ -160,23 +161,36 @@ def test_capability_hand_computed_case():
     lane1 = [17.0, 17.2, 17.1, 17.3, 17.2, 17.4]
     lane2 = [17.3, 17.35, 17.4, 17.35, 17.3, 17.4]
     c = co.capability(gauge(np.column_stack([lane1, lane2])), Q(16.86, "mg/cm^2"), Q(175.4, "g/m^2"))
-    # lane 1: MR = .2 .1 .2 .1 .2 -> MR-bar .16, sigma_w = .16/1.128; mean 17.2, both sides .34 away
-    sw = 0.16 / 1.128
+    # lane 1: MR = .2 .1 .2 .1 .2 -> MR-bar .16, sigma_w = .16/D2; mean 17.2, both sides .34 away
+    sw = 0.16 / D2
     assert c.sigma_within.sel(lane=1).item() == pytest.approx(sw)
     assert c.cpk.sel(lane=1).item() == pytest.approx(0.34 / (3 * sw))
     assert c.cp.sel(lane=1).item() == pytest.approx(0.68 / (6 * sw))
     so = np.sqrt(0.1 / 5)  # squared deviations .04+0+.01+.01+0+.04 over n-1
     assert c.ppk.sel(lane=1).item() == pytest.approx(0.34 / (3 * so))
     # lane 2: mean 17.35, nearer the USL; MR = .05 .05 .05 .05 .1 -> MR-bar .06
-    assert c.cpk.sel(lane=2).item() == pytest.approx(0.19 / (3 * 0.06 / 1.128))
+    assert c.cpk.sel(lane=2).item() == pytest.approx(0.19 / (3 * 0.06 / D2))
     assert c.n.values.tolist() == [6, 6]
     assert "d2" in c.attrs["sigma_within"]
+
+
+def test_capability_matches_the_spc_module_per_lane():
+    from workbench.spc import capability as spc_capability  # the one-series form with stability checks
+
+    rng = np.random.default_rng(7)
+    da = gauge(17.2 + 0.05 * rng.standard_normal((200, 3)) + [0.0, 0.1, -0.15])
+    ours = co.capability(da, Q(16.86, "mg/cm^2"), Q(17.54, "mg/cm^2"))
+    for lane in (1, 2, 3):
+        ref = spc_capability(da.sel(lane=lane), lsl=16.86, usl=17.54, on_unstable="report")
+        assert ours.cpk.sel(lane=lane).item() == pytest.approx(ref.cpk, rel=1e-9)
+        assert ours.ppk.sel(lane=lane).item() == pytest.approx(ref.ppk, rel=1e-9)
+        assert ours.cp.sel(lane=lane).item() == pytest.approx(ref.cp, rel=1e-9)
 
 
 def test_capability_one_sided_and_errors():
     da = gauge(np.array([[40.0, 41, 43, 42, 44]]).T, units="uohm")
     c = co.capability(da, usl=Q(60, "uohm"))
-    sw = np.mean([1, 2, 1, 2]) / 1.128
+    sw = np.mean([1, 2, 1, 2]) / D2
     assert c.cpk.item() == pytest.approx((60 - 42) / (3 * sw))
     assert np.isnan(c.cp.item())
     with pytest.raises(ValueError, match="lsl"):

@@ -62,5 +62,6 @@ def test_heavy_edges_and_md_trend_on_the_virtual_line(quiet_line):
     assert float(prof.smile.mean()) > 0
     tr = quiet_line.coating.coating.md_trend(window="10min")
     assert tr.slope.dims == ("lane",) and np.all(np.isfinite(tr.slope.values))
-    web = quiet_line.coating.coating.along_web(str(quiet_line.coating.roll_id.values[len(quiet_line.coating.time) // 2]))
+    middle_roll = str(quiet_line.coating.roll_id.values[quiet_line.coating.sizes["time"] // 2])
+    web = quiet_line.coating.coating.along_web(middle_roll)
     assert web.position.to_index().is_monotonic_increasing

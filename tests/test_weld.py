@@ -15,6 +15,7 @@ from workbench import simulate
 from workbench.units import MissingUnitError, ureg
 
 Q = ureg.Quantity
+D2 = 2 / np.sqrt(np.pi)  # d2(2) ≈ 1.128
 
 
 def welds(resistance, energy=None, tabs=None, cells=None):
@@ -58,9 +59,9 @@ def test_weld_capability_hand_computed():
     w = welds(r, tabs=["pos"] * 6)
     c = wd.weld_capability(w, Q(60, "uohm"))
     mr = np.mean(np.abs(np.diff(r)))  # (2+1+2+2+1)/5 = 1.6
-    assert c.cpk.sel(tab="pos").item() == pytest.approx((60 - np.mean(r)) / (3 * mr / 1.128))
+    assert c.cpk.sel(tab="pos").item() == pytest.approx((60 - np.mean(r)) / (3 * mr / D2))
     c2 = wd.weld_capability(welds([44.0, 46, 45, 47]), Q(0.06, "mohm"), by=None)
-    assert c2.cpk.item() == pytest.approx((60 - 45.5) / (3 * np.mean([2, 1, 2]) / 1.128))
+    assert c2.cpk.item() == pytest.approx((60 - 45.5) / (3 * np.mean([2, 1, 2]) / D2))
 
 
 def test_cold_joint_rule_is_explicit_and_configurable():

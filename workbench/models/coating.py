@@ -7,9 +7,9 @@ Conventions (docs/DOMAIN.md, ARCHITECTURE.md §3-4):
 - Slot-die coating is pre-metered: the expected dry areal mass is m_A = w_s · ṁ_pump / (W · U).
   The gauge sits downstream of the die (after the dryer), so it sees die conditions one transport
   delay (path / U) later; :func:`mass_balance` shifts the expectation by that delay.
-- Capability: Cpk = min(USL − μ, μ − LSL) / (3 σ_within) with σ_within = MR̄ / d2 (d2 = 1.128, moving
-  ranges of consecutive samples along ``dim``, per lane); Pp/Ppk use the overall sample standard
-  deviation (ddof = 1).
+- Capability: Cpk = min(USL − μ, μ − LSL) / (3 σ_within) with σ_within = MR̄ / d2(2) (moving ranges
+  of consecutive samples along ``dim``, per lane; d2(2) = 2/√π ≈ 1.128); Pp/Ppk use the overall
+  sample standard deviation (ddof = 1).
 - Dims: ``time`` (or ``position``, metres along the web) x ``lane``.
 
 Functions are pure and take DataArrays (``attrs["units"]`` or quantified) or pint Quantities; the
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 AREAL_MASS_UNITS = "mg/cm^2"
-D2 = 1.128  # d2 for moving ranges of n = 2
+D2 = 2 / np.sqrt(np.pi)  # d2(2) = E|X1 - X2| / sigma = 2/sqrt(pi) ≈ 1.128 (the same value workbench.spc uses)
 
 
 class CoatingInputError(ValueError):
@@ -361,10 +361,14 @@ def capability(values: xr.DataArray, lsl: Any = None, usl: Any = None, *, dim: s
     """Cp, Cpk, Pp, Ppk along ``dim`` for every other coordinate (e.g. per lane).
 
     σ_within = MR̄ / d2: the mean absolute difference of consecutive samples along ``dim`` divided by
-    d2 = 1.128 (I-MR chart, short-term variation); σ_overall = sample standard deviation (ddof = 1).
+    d2(2) = 2/√π ≈ 1.128 (I-MR chart, short-term variation); σ_overall = sample standard deviation (ddof = 1).
     Cp = (USL − LSL) / 6σ_within; Cpk = min(USL − μ, μ − LSL) / 3σ_within (one-sided if only one limit
     is given, Cp then NaN); Pp, Ppk the same with σ_overall. ``lsl``/``usl``: Quantities in any unit
     convertible to the data's. NaN samples are skipped (their moving ranges too).
+
+    This is the vectorised (all lanes at once) form of :func:`workbench.spc.capability`, which takes
+    one series and adds the stability check and confidence intervals: use that one for a report on
+    a single lane, this one to rank lanes.
 
     >>> import xarray as xr
     >>> from workbench.units import ureg
@@ -396,7 +400,7 @@ def capability(values: xr.DataArray, lsl: Any = None, usl: Any = None, *, dim: s
     for v in ("process_mean", "sigma_within", "sigma_overall"):
         out[v].attrs = {"units": units}
     out.attrs = {"lsl": lo, "usl": hi, "units": units, "dim": dim,
-                 "sigma_within": "average moving range / d2 (d2 = 1.128) along dim",
+                 "sigma_within": "average moving range / d2(2) (d2 = 2/sqrt(pi) = 1.1284) along dim",
                  "sigma_overall": "sample standard deviation (ddof = 1)"}
     return out
 

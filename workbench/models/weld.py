@@ -96,7 +96,7 @@ def resistance_summary(welding: xr.Dataset, *, by: str | None = "tab", freq: str
 def weld_capability(welding: xr.Dataset, usl: Any, lsl: Any = None, *, by: str | None = "tab") -> xr.Dataset:
     """Cpk (and Cp, Pp, Ppk) of weld resistance against the spec, per ``by`` group, in weld order.
 
-    σ_within = average moving range of consecutive welds (of the same group) / 1.128; see
+    σ_within = average moving range of consecutive welds (of the same group) / d2(2) (≈ 1.128); see
     :func:`workbench.models.coating.capability`. Usually only a USL is given (one-sided Cpk = CPU).
 
     >>> import xarray as xr
