@@ -297,3 +297,45 @@ def test_events_none_and_custom_and_errors():
         virtual_line(seed="zero")
     with pytest.raises(ValueError, match="hours"):
         virtual_line().history()
+
+
+def test_truth_targets_and_causes_are_config_tags(h8):
+    from workbench.config import default_config_path, load_line_config
+
+    tags = load_line_config(default_config_path()).tags
+    t = h8.truth.set_index("kind")
+    assert t.loc["die_lip_streak", "target"] == f"plant1/electrode/coat1/gauge/areal_mass_lane{int(t.loc['die_lip_streak', 'lane']):02d}"
+    assert t.loc["slurry_lot_step", "target"] == "plant1/electrode/coat1/gauge/areal_mass_lane*"
+    assert t.loc["slurry_lot_step", "cause"] == "plant1/electrode/coat1/slurry/solids_fraction"
+    assert t.loc["pump_wear", "cause"] == "plant1/electrode/coat1/coater/pump_rate"
+    for kind, row in t.iterrows():
+        if "*" not in row.target and kind != "weak_formation_channel":
+            assert row.target in tags, kind
+        assert row.cause == "" or row.cause in tags
+    # coating causes at the die reach the gauge one transport delay (≈108 s) later
+    lag = (t.loc["slurry_lot_step", "observed_start"] - t.loc["slurry_lot_step", "start"]).total_seconds()
+    assert lag == pytest.approx(36 / (20 / 60), abs=1)
+    wc = t.loc["weak_formation_channel"]
+    assert wc.target == f"plant1/formation/rack{wc.rack}/ch{wc.channel:02d}" and 1 <= wc.rack <= 4
+
+
+def test_private_hardy_matches_workbench_dewpoint():
+    from workbench import dewpoint
+    from workbench.simulate import _hardy
+    from workbench.units import ureg
+
+    fp = np.array([-70.0, -60.0, -40.0, -20.0])
+    ref = dewpoint.dew_point_from_frost_point(ureg.Quantity(fp, "degC")).to("degC").magnitude
+    np.testing.assert_allclose(_hardy.dew_from_frost(fp), ref, atol=0.01)
+    assert _hardy.ppmv_from_frost(-40.0) == pytest.approx(127, abs=1)
+    assert _hardy.e_ice(-60.0) == pytest.approx(1.08, abs=0.01)
+
+
+def test_quantisation_follows_config_resolution(h8):
+    for var, res in (("pump_rate", 0.1), ("line_speed", 0.01), ("solids_fraction", 1e-4)):
+        v = h8.coating[var].values / res
+        np.testing.assert_allclose(v, np.round(v), atol=1e-6, err_msg=var)
+    v = h8.welding.laser_energy.values / 0.01
+    np.testing.assert_allclose(v, np.round(v), atol=1e-6)
+    v = h8.dryroom.dew_frost_point.values / 0.1
+    np.testing.assert_allclose(v, np.round(v), atol=1e-6)

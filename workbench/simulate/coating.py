@@ -14,7 +14,7 @@ seconds since the line's epoch. Everything is per side, coating only.
 >>> c = virtual_line(seed=0, events=None).coater
 >>> p = c.p   # nominal pump rate (g/min) and its mass-balance weight (mg/cm², per side)
 >>> p.pump_rate_g_min, round(p.solids_fraction * p.pump_rate_g_min / (p.coated_width_m * p.line_speed_m_min) / 10, 2)
-(2910, 17.2)
+(2911, 17.2)
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ class Coater:
     """The coater's state: seed, parameters, setpoint schedules and events (see module doc)."""
 
     def __init__(self, seed: int, params: CoaterParams, pump: SetpointSchedule, speed: SetpointSchedule,
-                 events, gauge_resolution: float | None = 0.01):
+                 events, resolution: dict | None = None):
         self.seed, self.p = seed, params
         self.pump, self.speed, self.events = pump, speed, events
-        self.gauge_resolution = gauge_resolution
+        # instrument resolution per signal (from the config's tag ``resolution``)
+        self.resolution = {"areal_mass": 0.01, "pump_rate": 0.1, "line_speed": 0.01, "solids_fraction": 1e-4,
+                           **(resolution or {})}
         self.lanes = np.arange(1, params.n_lanes + 1)
         self.lane_centre_mm = (self.lanes - 0.5) * params.coated_width_m * 1000 / params.n_lanes
         self.profile = self._profile()
@@ -112,9 +114,10 @@ class Coater:
         return ws
 
     def solids_lab(self, t_s) -> np.ndarray:
-        """The lab value of the lot in the feed tank (the solids_fraction tag), resolution 1e-4."""
+        """The lab value of the lot in the feed tank (the solids_fraction tag)."""
         k = self.lot_index(t_s)
-        return rng.quantise(self.solids_fraction(t_s) + self.p.solids_lab_sd * rng.normal(self._k("lab"), k), 1e-4)
+        lab = self.solids_fraction(t_s) + self.p.solids_lab_sd * rng.normal(self._k("lab"), k)
+        return rng.quantise(lab, self.resolution["solids_fraction"])
 
     # --- flows and speeds (true values) ----------------------------------------------------------------
     def pump_flow(self, tau_s) -> np.ndarray:
@@ -201,7 +204,7 @@ class Coater:
         s_web = self.web_length(tau)
         roll = np.floor(s_web / self.p.roll_length_m).astype(np.int64)
         return dict(
-            t=t, tau=tau, areal_mass=rng.quantise(true + noise, self.gauge_resolution),
+            t=t, tau=tau, areal_mass=rng.quantise(true + noise, self.resolution["areal_mass"]),
             roll=roll, position=s_web - roll * self.p.roll_length_m, lot=self.lot_index(tau),
         )
 
@@ -216,7 +219,7 @@ class Coater:
         pump = self.pump_flow(t) * (1 + rng.ar1(self._k("meter"), sec, phi=0.5, sigma=self.p.meter_sigma))
         speed = self.speed.response(t) * (1 + rng.ar1(self._k("speed"), sec, phi=0.5, sigma=self.p.speed_sigma))
         return dict(
-            pump_rate=rng.quantise(pump, 0.1), pump_rate_setpoint=self.pump.setpoint(t),
-            line_speed=rng.quantise(speed, 0.01), line_speed_setpoint=self.speed.setpoint(t),
+            pump_rate=rng.quantise(pump, self.resolution["pump_rate"]), pump_rate_setpoint=self.pump.setpoint(t),
+            line_speed=rng.quantise(speed, self.resolution["line_speed"]), line_speed_setpoint=self.speed.setpoint(t),
             solids_fraction=self.solids_lab(t),
         )

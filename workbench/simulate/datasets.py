@@ -155,8 +155,13 @@ def formation_curves(line, cell_ids):
 
 
 def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
-    """One row per event: kind, station, target, lane/sensor/rack/channel, start, end, observed_start,
-    observed_end, magnitude, units, description (times tz-naive UTC)."""
+    """One row per event: kind, station, target, cause, lane/sensor/rack/channel, start, end,
+    observed_start, observed_end, magnitude, units, description (times tz-naive UTC).
+
+    ``target`` is the signal that carries the signature (ISA path, ``*`` for a group), and
+    observed_start/observed_end are when it shows there; ``cause`` is the tag where the cause itself
+    is visible at start/end, if any (e.g. the pump_rate for pump wear, the solids lab value for a lot).
+    """
     rows = []
     c = line.coater
     for e in events:
@@ -168,13 +173,13 @@ def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
         elif e.kind == "dewpoint_excursion":  # decays after the cause ends, until < 0.2 K above normal
             obs1 = e.end_s + ev.EXCURSION_DECAY_S * np.log(max(abs(e.magnitude), 0.2) / 0.2)
         rows.append(dict(
-            kind=e.kind, station=e.station, target=_target(line, e),
+            kind=e.kind, station=e.station, target=_target(line, e), cause=_cause(line, e),
             lane=e.lane, sensor=e.sensor, rack=e.rack, channel=e.channel,
             start=e.start, end=e.end,
             observed_start=pd.Timestamp(line.time(obs0)), observed_end=pd.Timestamp(line.time(obs1)),
             magnitude=float(e.magnitude), units=e.units, description=e.description,
         ))
-    cols = ["kind", "station", "target", "lane", "sensor", "rack", "channel", "start", "end",
+    cols = ["kind", "station", "target", "cause", "lane", "sensor", "rack", "channel", "start", "end",
             "observed_start", "observed_end", "magnitude", "units", "description"]
     df = pd.DataFrame(rows, columns=cols)
     for col in ("lane", "rack", "channel"):
@@ -186,14 +191,10 @@ def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
 
 def _target(line, e: ev.Event) -> str:
     t = lambda st, var, **ix: _tag_of(line, st, var, **ix)  # noqa: E731
-    if e.kind == "pump_wear":
-        return t("coating", "pump_rate")
-    if e.kind == "slurry_lot_step":
-        return t("coating", "solids_fraction")
+    if e.kind in ("pump_wear", "slurry_lot_step", "gauge_drift"):
+        return t("coating", "areal_mass", lane=1).replace("lane01", "lane*")
     if e.kind == "die_lip_streak":
         return t("coating", "areal_mass", lane=e.lane)
-    if e.kind == "gauge_drift":
-        return t("coating", "areal_mass", lane=1).replace("lane01", "lane*")
     if e.kind == "dewpoint_excursion":
         first = next((p for p, s in line.signals.items() if s.station == "dryroom" and s.sensor), "")
         return first.rsplit("/", 1)[0] + "/*"
@@ -202,3 +203,9 @@ def _target(line, e: ev.Event) -> str:
     if e.kind == "weak_formation_channel":
         return f"{line.config.site}/formation/rack{e.rack}/ch{e.channel:02d}"
     return ""
+
+
+def _cause(line, e: ev.Event) -> str:
+    var = {"pump_wear": ("coating", "pump_rate"), "slurry_lot_step": ("coating", "solids_fraction"),
+           "laser_window_contamination": ("welding", "laser_energy")}.get(e.kind)
+    return _tag_of(line, *var) if var else ""

@@ -136,11 +136,11 @@ class VirtualLine:
         }
         book = lambda kind: self.events(kind)  # noqa: E731  (stations ask the book, built below)
         self.coater = Coater(self.seed, cp, self.schedules["pump"], self.schedules["speed"], book,
-                             gauge_resolution=self._resolution("coating", "areal_mass", 0.01))
+                             resolution=self._resolutions("coating"))
         self.dryroom = DryRoom(self.seed, dp, self.schedules["setpoint"], book,
                                resolution=tuple(self._resolution("dryroom", None, 0.1, sensor=s) for s in dp.sensors))
         self.welder = Welder(self.seed, wp, self.schedules["power"], book,
-                             resolution=self._resolution("welding", "weld_resistance", 0.1))
+                             resolution=self._resolutions("welding"))
         self.events = EventBook(self, events)
         self.write_count = 0  # live clocks drop their cached samples when this changes
 
@@ -155,6 +155,15 @@ class VirtualLine:
         return replace(base, sensors=tuple(s.sensor for s in sig), reports=tuple(s.variable for s in sig),
                        location_offset_k=cyc(base.location_offset_k),
                        sensor_sigma_k=tuple(0.25 if s.variable == "dew_point" else 0.12 for s in sig))
+
+    def _resolutions(self, station) -> dict:
+        """{variable: resolution} for the station's tags that state one in the config."""
+        out = {}
+        for path, s in self.signals.items():
+            res = self.config.tag(path).resolution
+            if s.station == station and res and s.variable not in out:
+                out[s.variable] = res
+        return out
 
     def _resolution(self, station, variable, default, sensor=None) -> float | None:
         for path, s in self.signals.items():

@@ -56,9 +56,9 @@ class Welder:
     """Welder state: seed, parameters, the laser-power setpoint schedule and events."""
 
     def __init__(self, seed: int, params: WelderParams, power: SetpointSchedule, events,
-                 resolution: float | None = 0.1):
+                 resolution: dict | None = None):
         self.seed, self.p, self.power, self.events = seed, params, power, events
-        self.resolution = resolution
+        self.resolution = {"weld_resistance": 0.1, "laser_energy": 0.01, "laser_power": 1.0, **(resolution or {})}
         self._k = lambda *names: rng.stream_key(seed, "welding", *names)
 
     def weld_time(self, i) -> np.ndarray:
@@ -88,7 +88,7 @@ class Welder:
         """Measured laser power (W) at whole seconds."""
         sec = np.asarray(sec, dtype=np.int64)
         noise = rng.ar1(self._k("power"), sec, phi=0.5, sigma=self.p.power_sigma)
-        return rng.quantise(self.power.response(sec.astype(np.float64)) * (1 + noise), 1.0)
+        return rng.quantise(self.power.response(sec.astype(np.float64)) * (1 + noise), self.resolution["laser_power"])
 
     def welds(self, i) -> dict:
         """Weld records for weld indices ``i``: time, cell, tab, energy (J), resistance (µΩ), power (W)."""
@@ -107,7 +107,8 @@ class Welder:
         r = r + np.where(cold, lo + (hi - lo) * rng.uniform(self._k("cold_size"), i), 0.0)
         return dict(
             t=t, cell=i // n_tabs, tab=np.asarray(self.p.tabs)[tab],
-            weld_resistance=rng.quantise(r, self.resolution), laser_energy=rng.quantise(energy, 0.01),
+            weld_resistance=rng.quantise(r, self.resolution["weld_resistance"]),
+            laser_energy=rng.quantise(energy, self.resolution["laser_energy"]),
             laser_power=self.laser_power(t.astype(np.int64)), laser_power_setpoint=self.power.setpoint(t),
             cold_joint=cold,
         )
