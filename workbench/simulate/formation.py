@@ -61,10 +61,11 @@ NOMINAL_CAPACITY_AH = 3.0          # sets the C-rates of the protocol
 K_AREA = 2 * 490.0 * 1e-3 * 0.96 * 0.210   # Ah per (mg/cm² per side): 2 sides x 490 cm², 96 % active, 210 mAh/g
 F_IRR_BASE = 0.090                 # first-cycle SEI loss of a dry cell (NMC811/graphite: CE ≈ 88-90 %)
 MOISTURE_LOSS_MAX = 0.08           # saturating extra SEI loss from moisture
-MOISTURE_SCALE = 4000.0            # ppmv·h; initial slope 0.08/4000 = 2e-5 per ppmv·h
+MOISTURE_SCALE = 1300.0            # ppmv·h; initial slope 0.08/1300 ≈ 6e-5 per ppmv·h (300 ppmv·h: -1.7 %-pt CE)
 R0_MOHM, R1_MOHM, TAU1_S = 0.70, 0.40, 8.0
 RD_VH, TAUD_S = 0.10, 1800.0       # diffusion branch: Rd = 0.1 V·h / C_nom
-K_BASE_MV_DAY, K_MOISTURE = 0.8, 0.6e-3   # mV/day, and mV/day per ppmv·h
+K_BASE_MV_DAY, K_MOISTURE = 0.8, 3.0e-3   # mV/day, and mV/day per ppmv·h (HF/water side reactions)
+R_MOISTURE = 0.05e-3               # relative rise of cell resistance (SEI film, charge transfer) per ppmv·h
 RELAX_MV, RELAX_TAU_S = 3.0, 6 * 3600.0   # slow post-formation relaxation seen on the aging shelf
 V_MAX, V_MIN, V_FRESH_DROP, Q_FRESH_FRAC = 4.2, 3.0, 2.2, 0.004
 T_RACK_C, T_AGING_C = 35.0, 25.0
@@ -243,8 +244,9 @@ class _Cells:
         self.q_irr = self.c_ch * (F_IRR_BASE + 0.003 * z[:, 1] + moist)
         self.c_rev = self.c_ch - self.q_irr
         arrh = np.exp(2400.0 * (1.0 / (self.t_cell + 273.15) - 1.0 / 308.15))
-        self.r0 = (R0_MOHM * (1.0 + 0.03 * z[:, 2]) + weld * 1e-3) * 1e-3               # ohm
-        self.r1 = R1_MOHM * (1.0 + 0.03 * z[:, 3]) * arrh * (1.0 + 0.02 * wet / 1000.0) * 1e-3
+        sei = 1.0 + R_MOISTURE * wet                       # a thicker SEI film: seen within 1 s
+        self.r0 = (R0_MOHM * (1.0 + 0.03 * z[:, 2]) * sei + weld * 1e-3) * 1e-3         # ohm
+        self.r1 = R1_MOHM * (1.0 + 0.03 * z[:, 3]) * arrh * (1.0 + R_MOISTURE * wet) * 1e-3
         self.rd = np.full(n, RD_VH / NOMINAL_CAPACITY_AH)
         self.r_slow = self.r0 + self.r1 + self.rd
         self.k_true = K_BASE_MV_DAY * np.exp(0.15 * z[:, 4]) + K_MOISTURE * wet
@@ -524,6 +526,11 @@ def formation_curves(cells: pd.DataFrame, *, seed: int, events: pd.DataFrame | N
     return {str(m.df.cell_id.iloc[j]): _curve_dataset(m, j) for j in range(len(m.df))}
 
 
+def _to_ns(times) -> np.ndarray:
+    """UTC nanoseconds of a time or times (tz-naive values are taken as UTC)."""
+    return pd.to_datetime(pd.Index(np.atleast_1d(times)), utc=True).as_unit("ns").asi8
+
+
 class FormationLine:
     """The formation racks as live channels: values of the cell on a channel at any time.
 
@@ -567,22 +574,56 @@ class FormationLine:
         """Ambient temperature (degC) of a rack (the idle-channel reading)."""
         return float(_rack_temperature(self._m.seed, np.array([int(rack)]))[0])
 
-    def channel_values(self, rack: int, channel: int, times) -> dict:
-        """Voltage (V), current (A), temperature (degC), capacity (Ah) on a channel at ``times`` (UTC)."""
-        t_ns = pd.to_datetime(pd.Index(np.atleast_1d(times)), utc=True).as_unit("ns").asi8
-        n = len(t_ns)
-        out = {"voltage": np.full(n, np.nan), "current": np.zeros(n),
-               "temperature": np.full(n, self.rack_temperature(rack)), "capacity": np.full(n, np.nan)}
+    @property
+    def channels(self) -> list[tuple[int, int]]:
+        """The (rack, channel) pairs that have cells, sorted: the order of :meth:`values_at`."""
+        return sorted(self._by_channel)
+
+    def _cell_at(self, rack: int, channel: int, t_ns: np.ndarray):
+        """(on-channel mask, cell index) of the cell on a channel at each time."""
         entry = self._by_channel.get((int(rack), int(channel)))
         if entry is None:
-            return out
+            return np.zeros(len(t_ns), bool), np.zeros(len(t_ns), np.int64)
         order, starts, ends = entry
         pos = np.searchsorted(starts, t_ns, side="right") - 1
         on = (pos >= 0) & (t_ns < ends[np.clip(pos, 0, None)])
-        if on.any():
-            idx = order[pos[on]]
-            t_rel = (t_ns[on] - self._m.start_ns[idx]) / 1e9
-            meas = self._m.measured(idx, t_rel)
+        return on, order[np.clip(pos, 0, None)]
+
+    def _fill(self, pairs_on, idx, t_ns, temps) -> dict:
+        n = len(t_ns)
+        out = {"voltage": np.full(n, np.nan), "current": np.zeros(n), "temperature": temps.astype(float),
+               "capacity": np.full(n, np.nan)}
+        if pairs_on.any():
+            sel = idx[pairs_on]
+            meas = self._m.measured(sel, (t_ns[pairs_on] - self._m.start_ns[sel]) / 1e9)
             for k in out:
-                out[k][on] = meas[k]
+                out[k][pairs_on] = meas[k]
         return out
+
+    def channel_values(self, rack: int, channel: int, times) -> dict:
+        """Voltage (V), current (A), temperature (degC), capacity (Ah) on a channel at ``times`` (UTC)."""
+        t_ns = _to_ns(times)
+        on, idx = self._cell_at(rack, channel, t_ns)
+        return self._fill(on, idx, t_ns, np.full(len(t_ns), self.rack_temperature(rack)))
+
+    def values_at(self, time) -> dict:
+        """All channels at one time (UTC): dict of arrays in :attr:`channels` order (one measure call).
+
+        >>> import pandas as pd
+        >>> c = pd.DataFrame({"cell_id": ["A", "B"], "rack": [1, 1], "channel": [1, 2], "formation_start":
+        ...     pd.Timestamp("2026-01-05T06:00", tz="UTC"), "areal_mass": 17.2, "moisture_exposure": 0.0,
+        ...     "weld_resistance": 90.0})
+        >>> line = FormationLine(c, seed=0)
+        >>> t = pd.Timestamp("2026-01-05T09:00", tz="UTC")
+        >>> bool(line.values_at(t)["voltage"][1] == line.channel_values(1, 2, [t])["voltage"][0])
+        True
+        """
+        t_ns = _to_ns(time)
+        if t_ns.size != 1:
+            raise ValueError(f"values_at takes one time; use channel_values for a series (got {t_ns.size})")
+        pairs = self.channels
+        cells = [self._cell_at(r, c, t_ns) for r, c in pairs]
+        on = np.array([o[0] for o, _ in cells], dtype=bool)
+        idx = np.array([i[0] for _, i in cells], dtype=np.int64)
+        temps = _rack_temperature(self._m.seed, np.array([r for r, _ in pairs], dtype=np.int64))
+        return self._fill(on, idx, np.repeat(t_ns, len(pairs)), temps)
