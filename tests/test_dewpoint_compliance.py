@@ -124,3 +124,18 @@ def test_bad_inputs():
         excursions(da, LIMIT, min_duration=5)
     with pytest.raises(ValueError, match="datetime64"):
         minutes_above(da.assign_coords(time=np.arange(da.sizes["time"])), LIMIT)
+
+
+def test_dataset_input_and_kelvin_readings():
+    da = dryroom()
+    ds = xr.Dataset({"dew_frost_point": da, "temperature": ("time", np.full(da.sizes["time"], 21.0),
+                                                            {"units": "degC"})})
+    assert len(excursions(ds, LIMIT)) == 4
+    kelvin = da.copy(data=da.values + 273.15)
+    kelvin.attrs["units"] = "K"
+    assert minutes_above(kelvin, ureg.Quantity(233.15, "K")).sel(sensor="s2").item() == 10.0
+    ds["other"] = da
+    with pytest.raises(ValueError, match="2 variables"):
+        excursions(ds, LIMIT)
+    with pytest.raises(TypeError, match="DataArray or Dataset"):
+        excursions(da.values, LIMIT)

@@ -327,6 +327,19 @@ def _reports(da: xr.DataArray, sensor_dim: str) -> np.ndarray:
     return out
 
 
+def _readings(obj: xr.DataArray | xr.Dataset) -> xr.DataArray:
+    """The dew/frost-point variable of a dry-room Dataset (the one that says what it reports)."""
+    if isinstance(obj, xr.DataArray):
+        return obj
+    if isinstance(obj, xr.Dataset):
+        found = [v for v, da in obj.data_vars.items() if "reports" in da.coords or "reports" in da.attrs]
+        if len(found) == 1:
+            return obj[found[0]]
+        raise ValueError(f"dry-room Dataset: {len(found)} variables say what they report ({found}); "
+                         "pass the DataArray, e.g. ds['dew_frost_point']")
+    raise TypeError(f"expected an xarray DataArray or Dataset of dew/frost points, not {type(obj).__name__}")
+
+
 def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = "sensor") -> xr.DataArray:
     """Readings of every sensor on one basis [degC]: dew-point sensors converted to frost point or
     the reverse (Hardy). The result keeps a coord ``reported`` with what each sensor reported.
@@ -339,6 +352,7 @@ def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = 
     [[-40.0, -40.0]]
     """
     _check_choice(basis, _BASES, "basis")
+    da = _readings(da)
     reports = _reports(da, sensor_dim)
     plain = to_units(da, "degC", name=str(da.name))
     convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
@@ -374,6 +388,7 @@ def _duration(value: Any, name: str) -> pd.Timedelta:
 
 
 def _prepare(da: xr.DataArray, limit: Any, dim: str, basis: str, sensor_dim: str):
+    da = _readings(da)
     if dim not in da.dims or not np.issubdtype(da[dim].dtype, np.datetime64):
         raise ValueError(f"{da.name!r}: needs a datetime64 dim {dim!r}; has dims {da.dims}")
     lim = float(magnitude_in(limit, "degC", name="limit"))
@@ -389,6 +404,9 @@ def excursions(da: xr.DataArray, limit: Any, *, dim: str = "time", min_duration:
                basis: str = "frost_point", sensor_dim: str = "sensor",
                max_gap: Any = None) -> pd.DataFrame:
     """Excursions above a dew/frost-point ``limit`` as events, one row per sensor and event.
+
+    ``da``: readings (time x sensor, degC or any temperature unit) saying what each sensor reports
+    (see :func:`to_basis`), or a dry-room Dataset holding one such variable.
 
     Readings are first put on ``basis`` (the basis the limit is written in, default frost point) with
     :func:`to_basis`, then runs of samples strictly above the limit are events. ``start`` is the first
