@@ -40,7 +40,8 @@ def as_dataarray(x: Any, dim: str, *, where: str) -> xr.DataArray:
 def delta_units(units: str) -> str:
     """The unit of a *difference* of values in ``units`` (degC -> delta_degC; others unchanged)."""
     q = ureg.Quantity(1.0, parse_unit(units, where="data units"))
-    return str((q - q).units)
+    diff = (q - q).units
+    return units if diff == q.units else f"{diff:D}"
 
 
 def param(value: Any, units: str | None, *, name: str, where: str, difference: bool) -> Any:
@@ -126,17 +127,18 @@ def apply_rows(kernel: Callable, x: xr.DataArray, dim: str, per_row: Sequence[An
         x2 = np.ascontiguousarray(xb, dtype=np.float64).reshape(-1, n)
         rows = [np.ascontiguousarray(np.broadcast_to(np.asarray(p, np.float64), lead)).reshape(-1)
                 for p in pb]
-        outs = kernel(x2, *rows, **kernel_kwargs)
-        return tuple(o.reshape(lead + (n,)) for o in outs)
+        outs = tuple(o.reshape(lead + (n,)) for o in kernel(x2, *rows, **kernel_kwargs))
+        return outs if len(outs) > 1 else outs[0]  # apply_ufunc wants a bare array for one output
 
     for p in per_row:
         if isinstance(p, xr.DataArray) and dim in p.dims:
             raise SPCInputError(f"per-row parameters must not vary along {dim!r}")
     if x.chunks is not None:
         x = x.chunk({dim: -1})
-    return xr.apply_ufunc(
+    result = xr.apply_ufunc(
         block, x, *per_row,
         input_core_dims=[[dim]] + [[] for _ in per_row],
         output_core_dims=[[dim] for _ in dtypes],
         dask="parallelized", output_dtypes=list(dtypes), keep_attrs=False,
     )
+    return result if len(dtypes) > 1 else (result,)

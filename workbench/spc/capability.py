@@ -12,6 +12,8 @@
   ``on_unstable="raise"`` (default) raises :class:`ProcessNotStableError` naming rule and sample,
   ``"report"`` returns the numbers with ``stable=False``.
 - Missing values are dropped (their count is reported).
+- ``ppm_within``/``ppm_overall``: expected parts per million out of spec under a normal model
+  (a centred Cpk of 1.33 is ~64 ppm, 1.67 ~0.6 ppm).
 
 >>> import numpy as np
 >>> r = capability(np.array([10.0, 12.0, 11.0, 13.0, 12.0]), lsl=6.0, usl=18.0)
@@ -59,6 +61,8 @@ class Capability:
     cpk_ci: tuple[float, float]
     pp_ci: tuple[float, float]
     ppk_ci: tuple[float, float]
+    ppm_within: float
+    ppm_overall: float
     confidence: float
     stable: bool
     violations: tuple[tuple[str, int], ...]
@@ -70,6 +74,13 @@ def _indices(mean: float, sigma: float, lsl: float | None, usl: float | None):
     sides = [(usl - mean) / (3 * sigma)] if usl is not None else []
     sides += [(mean - lsl) / (3 * sigma)] if lsl is not None else []
     return pot, min(sides)
+
+
+def _ppm(mean: float, sigma: float, lsl: float | None, usl: float | None) -> float:
+    """Expected parts per million outside the spec limits under a normal model."""
+    below = stats.norm.cdf((lsl - mean) / sigma) if lsl is not None else 0.0
+    above = stats.norm.sf((usl - mean) / sigma) if usl is not None else 0.0
+    return float(1e6 * (below + above))
 
 
 def _bissell(k: float, n: int, z: float) -> tuple[float, float]:
@@ -143,6 +154,7 @@ def capability(x: Any, *, lsl: Any = None, usl: Any = None, limits: ChartLimits 
         sigma_within=s_within, sigma_within_method=limits.sigma_method, sigma_overall=s_overall,
         sigma_overall_method="sample standard deviation (n-1)", cp=cp, cpk=cpk, pp=pp, ppk=ppk,
         cp_ci=_chi2_ci(cp, n, alpha), cpk_ci=_bissell(cpk, n, z), pp_ci=_chi2_ci(pp, n, alpha),
-        ppk_ci=_bissell(ppk, n, z), confidence=confidence, stable=not violations,
+        ppk_ci=_bissell(ppk, n, z), ppm_within=_ppm(mean, s_within, lo, hi),
+        ppm_overall=_ppm(mean, s_overall, lo, hi), confidence=confidence, stable=not violations,
         violations=violations, units=units,
     )

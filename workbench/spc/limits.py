@@ -196,12 +196,14 @@ def apply(limits: ChartLimits, data: Any, *, rules: Iterable[str] | str | None =
         stats.dispersion < limits.dispersion_lcl)
     ds["missing"] = ~np.isfinite(stats.location)
     alarm = ds["alarm_location"] | ds["alarm_dispersion"]
+    ds.attrs["rules"] = ""
     if rules is not None:
         rds = check_rules(stats.location, center=limits.center, sigma=limits.sigma_plotted,
                           rules=rules, dim=limits.dim)
         for name in rds.attrs["rules"].split(","):
             ds[name] = rds[name]
             alarm = alarm | rds[name]
+        ds.attrs["rules"] = rds.attrs["rules"]
     ds["alarm"] = alarm
     if limits.units is not None:
         for v in ("value", "center", "lcl", "ucl"):
