@@ -195,3 +195,21 @@ def test_bad_cells_and_events_are_named():
         sim.formation_results(_cells(2), seed=0, events=_weak_event(target="rack two"))
     ok = _cells(2).assign(rack="rack1", channel=["ch01", "ch02"])
     assert sim.formation_results(ok, seed=0).channel.values.tolist() == [1, 2]
+
+
+def test_virtual_line_formation_carries_moisture_and_weld_causes():
+    from scipy.stats import spearmanr
+
+    from workbench.schema import validate
+    from workbench.simulate import virtual_line
+
+    h = virtual_line(seed=0).history(hours=8)
+    f = validate(h.formation, station="formation")
+    cells = h.genealogy.cells.set_index("cell_id").loc[f.cell_id.values]
+    # the dew-point excursion's cells (100-300 ppmv·h) have lower first-cycle CE and higher K
+    assert spearmanr(cells.moisture_exposure, f.coulombic_efficiency).statistic < -0.25
+    assert spearmanr(cells.moisture_exposure, f.k_value).statistic > 0.25
+    # welds in series with the cell: higher weld resistance, higher DCIR (slope ≈ 1 µΩ per µΩ)
+    assert spearmanr(cells.weld_resistance, f.dcir).statistic > 0.2
+    slope = np.polyfit(cells.weld_resistance.to_numpy(), f.dcir.to_numpy(), 1)[0]
+    assert slope == pytest.approx(1e-3, rel=0.35)                 # mΩ per µΩ
