@@ -95,7 +95,7 @@ def opcua_pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def opcua_line(line_config, opcua_pki):
     """The virtual line served over OPC UA (None + Basic256Sha256 endpoints) on a free port."""
     from data_adapters.opcua_server import LineOpcUaServer
@@ -181,7 +181,7 @@ class Mosquitto:
         self.proc = None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory):
     broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
     broker.start()
@@ -205,7 +205,7 @@ class MqttLine:
         return MqttAdapter(kind="mqtt", host=self.broker.host, port=self.broker.port, client_id=client_id, **kw)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mqtt_line(mosquitto, line_config):
     """The virtual line published on the test broker, executing write commands."""
     from data_adapters.mqtt_publisher import LineMqttPublisher

@@ -1,0 +1,129 @@
+"""``workbench sim-server``: serve the virtual line over OPC UA, MQTT and/or REST on this machine.
+
+Examples::
+
+    workbench sim-server --opcua 4840                      # read-only OPC UA on 127.0.0.1:4840
+    WORKBENCH_SIM_PASSWORD=... workbench sim-server --opcua 4840 --pki ~/.line-workbench/pki --user operator
+    workbench sim-server --mqtt 127.0.0.1:1883 --rest 8081 --speed 10 --seed 3
+
+Writes over OPC UA need ``--pki`` (Basic256Sha256 SignAndEncrypt certificates, generated there if
+missing; the client certificate to use is ``client_cert.der``/``client_key.pem`` in that directory) and a
+user whose password is in the environment variable named by ``--password-env``. REST writes need the
+bearer token in ``--token-env``. This module imports only the standard library at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+
+def _endpoint(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """'PORT' or 'HOST:PORT' -> (host, port)."""
+    host, _, port = text.rpartition(":")
+    try:
+        p = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PORT or HOST:PORT, got {text!r}") from None
+    if not 0 <= p < 65536:
+        raise argparse.ArgumentTypeError(f"port {p} is out of range 0..65535")
+    return host or default_host, p
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("sim-server", help="serve the virtual line over OPC UA / MQTT / REST",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="line config YAML (default: the shipped virtual line)")
+    p.add_argument("--opcua", type=_endpoint, metavar="[HOST:]PORT", help="serve OPC UA here")
+    p.add_argument("--mqtt", type=_endpoint, metavar="[HOST:]PORT", help="publish to the MQTT broker here")
+    p.add_argument("--rest", type=_endpoint, metavar="[HOST:]PORT", help="serve the HTTP JSON API here")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="virtual line seed (default 0)")
+    p.add_argument("--pki", metavar="DIR", help="certificates for Basic256Sha256 (created if missing); enables writes")
+    p.add_argument("--user", action="append", default=[], metavar="NAME",
+                   help="OPC UA user allowed to write (repeatable; needs --pki)")
+    p.add_argument("--password-env", default="WORKBENCH_SIM_PASSWORD",
+                   help="environment variable holding the users' password (default WORKBENCH_SIM_PASSWORD)")
+    p.add_argument("--token-env", default="WORKBENCH_SIM_TOKEN",
+                   help="environment variable holding the REST bearer token for writes")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> None:
+    if not (args.opcua or args.mqtt or args.rest):
+        raise ValueError("nothing to serve: give at least one of --opcua, --mqtt, --rest")
+    if args.speed <= 0:
+        raise ValueError(f"--speed must be > 0 simulated seconds per second, got {args.speed}")
+    if args.user and not args.pki:
+        raise ValueError("--user needs --pki: passwords are accepted only over Basic256Sha256 SignAndEncrypt")
+    if args.user and not os.environ.get(args.password_env):
+        raise ValueError(f"--user given but environment variable {args.password_env} (--password-env) is empty")
+
+
+async def serve(args, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run the servers until ``args.duration`` passes or ``stop`` is set (or forever); ``ready`` is set when up."""
+    import pandas as pd
+
+    from data_adapters.sim import SimBackend
+    from workbench.config import default_config_path, load_line_config
+
+    line = load_line_config(args.config or default_config_path())
+    tags = list(line.tags.values())
+    source = SimBackend(line, seed=args.seed, speed=args.speed, start=pd.Timestamp.now(tz="UTC").floor("s"))
+    await source.connect()
+    servers = []
+    try:
+        if args.opcua:
+            from data_adapters.opcua_pki import make_pki
+            from data_adapters.opcua_server import LineOpcUaServer
+
+            pki = make_pki(args.pki) if args.pki else None
+            users = {u: os.environ[args.password_env] for u in args.user}
+            srv = LineOpcUaServer(tags, source, host=args.opcua[0], port=args.opcua[1], pki=pki, users=users)
+            await srv.start()
+            servers.append(srv)
+            mode = f"writes: users {', '.join(users)} over Basic256Sha256" if users else "read-only"
+            print(f"OPC UA  {srv.url}  ({mode}; namespace {srv.namespace})", flush=True)
+            if pki:
+                print(f"        server certificate {pki.server_cert}; client certificate {pki.client_cert}", flush=True)
+        if args.mqtt:
+            from data_adapters.mqtt_publisher import LineMqttPublisher
+
+            pub = LineMqttPublisher(tags, source, host=args.mqtt[0], port=args.mqtt[1])
+            await pub.start()
+            servers.append(pub)
+            print(f"MQTT    publishing to {args.mqtt[0]}:{args.mqtt[1]} (topics = tag paths; commands on cmd/<path>)",
+                  flush=True)
+        if args.rest:
+            from data_adapters.rest import LineRestServer
+
+            rest = LineRestServer(tags, source, host=args.rest[0], port=args.rest[1],
+                                  token=os.environ.get(args.token_env))
+            await rest.start()
+            servers.append(rest)
+            print(f"REST    {rest.url}  (writes {'need the bearer token' if rest.token else 'disabled: no token set'})",
+                  flush=True)
+        print(f"serving {len(tags)} tags of {line.name!r}, seed {args.seed}, speed x{args.speed:g}", flush=True)
+        if ready is not None:
+            ready.set()
+        stop = stop or asyncio.Event()
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except asyncio.TimeoutError:
+            pass
+    finally:
+        for srv in reversed(servers):
+            await srv.stop()
+        await source.close()
+
+
+def run(args) -> int:
+    _check(args)
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return 0
