@@ -327,3 +327,24 @@ def test_parameters_take_quantities_and_refuse_wrong_kinds():
         fm.k_value(_rest_curve(), t1="1 V")
     with pytest.raises(ValueError, match="smoothing"):
         fm.dqdv(curve, smoothing="ten millivolts")
+
+
+def test_a_cc_step_cut_short_by_a_voltage_limit_is_not_a_pulse(shared_data):
+    # the Novonix run's first CC-CV step reaches 1.5 V after 4 s and goes on in CV: no DCIR from it
+    with pytest.raises(fm.NoPulseError):
+        fm.dcir(fm.read_curve(_real(shared_data, NOVONIX)))
+
+
+def test_cli_summarises_real_files(shared_data, capsys):
+    import argparse
+
+    from workbench.cli import formation as cli
+
+    parser = argparse.ArgumentParser(prog="workbench")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["formation", str(_real(shared_data, SINTEF)), "--first", "discharge"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "0.003200      0.006300   0.5079" in out and "no current pulse" in out
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        args.func(parser.parse_args(["formation", "/no/such.bdf.csv"]))
