@@ -20,7 +20,7 @@ def h():
 
 def test_every_cell_resolves(h):
     cells, g = h.genealogy.cells, h.genealogy
-    assert len(cells) == (6 - 1) * 3600 // 40  # welding starts 1 h after the coater, one cell per 40 s
+    assert len(cells) == 6 * 3600 // 40  # one cell per 40 s, both tab welds inside the window
     assert cells.cell_id.is_unique
     # welds: both tabs of every cell are in the welding Dataset, under that cell's id
     w = h.welding
@@ -30,28 +30,37 @@ def test_every_cell_resolves(h):
     assert (cells.weld_time >= h.start).all()
     # roll/lane/position: the roll is in the coating data, and its scans cover the position
     c = h.coating
-    scans = pd.DataFrame({"roll_id": c.roll_id.values, "position": c.position.values,
-                          "coated_at": c.coated_at.values})
-    span = scans.groupby("roll_id").position.agg(["min", "max"])
-    assert cells.roll_id.isin(span.index).all()
-    lo, hi = span.loc[cells.roll_id, "min"].values, span.loc[cells.roll_id, "max"].values
-    assert (cells.position_start_m.values >= lo - 6).all() and (cells.position_end_m.values <= hi + 6).all()
+    # Every roll and lot is in the genealogy tables, and the roll's coating window holds the coating time.
     assert cells.lane.between(1, 24).all()
-    assert cells.roll_id.isin(g.rolls.roll_id).all()
-    # the lot of the cell is the lot the coating data shows at that coating time
-    nearest = np.searchsorted(c.coated_at.values, cells.coated_at.values)
-    assert (c.lot_id.values[nearest] == cells.lot_id.values).mean() > 0.99  # except within a scan of a change
-    assert cells.lot_id.isin(g.lots.lot_id).all()
-    # dry-room window inside the dry-room data; formation after welding
-    assert (cells.dryroom_in >= h.dryroom.time.values[0]).all()
-    assert (cells.dryroom_out <= h.dryroom.time.values[-1] + np.timedelta64(10, "s")).all()
+    rolls = g.rolls.set_index("roll_id")
+    assert cells.roll_id.isin(rolls.index).all()
+    assert (cells.coated_at.values >= rolls.loc[cells.roll_id, "start"].values).all()
+    assert (cells.coated_at.values < rolls.loc[cells.roll_id, "end"].values).all()
+    lots = g.lots.set_index("lot_id")
+    assert cells.lot_id.isin(lots.index).all()
+    assert (cells.coated_at.values >= lots.loc[cells.lot_id, "start"].values).all()
+    assert (cells.coated_at.values < lots.loc[cells.lot_id, "end"].values).all()
+    # The electrode of cells welded in the first 50 min was coated before the window; the rest resolve
+    # in the coating data itself: the roll's scans cover the position, and the lot is the scanned one.
+    inside = cells[cells.coated_at >= c.coated_at.values[0]]
+    assert len(inside) > 0.8 * len(cells)
+    scans = pd.DataFrame({"roll_id": c.roll_id.values, "position": c.position.values})
+    span = scans.groupby("roll_id").position.agg(["min", "max"])
+    assert inside.roll_id.isin(span.index).all()
+    lo, hi = span.loc[inside.roll_id, "min"].values, span.loc[inside.roll_id, "max"].values
+    assert (inside.position_start_m.values >= lo - 6).all() and (inside.position_end_m.values <= hi + 6).all()
+    nearest = np.searchsorted(c.coated_at.values, inside.coated_at.values)
+    assert (c.lot_id.values[nearest] == inside.lot_id.values).mean() > 0.99  # except within a scan of a change
+    # The dry-room window ends at the cell's last weld; formation after welding.
+    assert (cells.dryroom_out <= h.end).all() and (cells.dryroom_out - cells.dryroom_in == pd.Timedelta("45min 20s")).all()
     assert (cells.dryroom_in < cells.weld_time).all() and (cells.weld_time < cells.dryroom_out).all()
     assert cells.rack.between(1, 128).all() and cells.channel.between(1, 16).all()
     assert (cells.formation_start > cells.weld_time).all()
 
 
 def test_cell_areal_mass_is_the_gauge_value_at_its_lane(h):
-    cells, c = h.genealogy.cells, h.coating
+    c = h.coating
+    cells = h.genealogy.cells.query("coated_at >= @c.coated_at.values[0]")
     idx = np.searchsorted(c.coated_at.values, cells.coated_at.values).clip(0, c.sizes["time"] - 1)
     gauge = c.areal_mass.values[idx, cells.lane.values - 1]
     # the cell's value is the true weight; the gauge adds noise (σ 0.045) and drift (≤ 0.15)

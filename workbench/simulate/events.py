@@ -127,7 +127,7 @@ class Event:
 def to_timestamp(value, epoch: np.datetime64) -> pd.Timestamp:
     """A naive-UTC Timestamp from a Timestamp/datetime/ISO string, or an offset ("3h", Timedelta) from ``epoch``."""
     if isinstance(value, (pd.Timedelta, np.timedelta64)) or (
-        isinstance(value, str) and not any(c in value for c in "-:T")
+        isinstance(value, str) and not any(c in value.lstrip().lstrip("-") for c in "-:T")
     ):
         return pd.Timestamp(epoch) + pd.Timedelta(value)
     ts = pd.Timestamp(value)

@@ -23,7 +23,7 @@ def formation_line_for(line, t0_s: float, t1_s: float):
     from .formation import FormationLine
 
     lookback = genealogy.formation_slot_s(line.flow, line.welder.p.cell_takt_s) + line.flow.soak_s + 2 * BUCKET_S
-    gen = genealogy.build(line, max(0.0, t0_s - lookback), t1_s)
+    gen = genealogy.build(line, t0_s - lookback, t1_s)
     cells = gen.cells[gen.cells.rack <= line.live_racks].reset_index(drop=True)
     truth = line.truth(t0_s - lookback, t1_s + BUCKET_S)
     return FormationLine(cells, seed=line.seed, events=truth)

@@ -8,8 +8,8 @@ Material flow of the virtual line (times in seconds since the epoch):
   slurry lot is the lot at the die at that time;
 - it was in the dry room from ``dryroom_before_s`` before its first weld until its last weld (stacking,
   welding; filled and sealed right after); moisture exposure = ∫ (room ppmv − baseline ppmv) dt over it;
-- formation: racks are loaded with a full batch of ``n_channels`` consecutive cells, racks in turn,
-  ``soak_s`` after the batch's last weld. A channel is reused every ``n_racks·n_channels`` cells
+- formation: racks are loaded with a full batch of ``n_channels`` consecutive cells, racks in turn
+  (:func:`rack_of_batch`), ``soak_s`` after the batch's last weld. A channel is reused every ``n_racks·n_channels`` cells
   (the formation *slot*, see :func:`formation_slot_s`).
 
 >>> from workbench.simulate import virtual_line
@@ -34,6 +34,8 @@ class FlowParams:
     dryroom_before_s: float = 2700.0  # electrodes enter the dry room 45 min before the first weld
     dryroom_sensor: str = "s2"        # nearest sensor to the stacking/welding cell
     n_racks: int = 128                # the formation hall; racks 1-4 are the ones with live tags
+    n_live_racks: int = 4             # spread evenly over the loading cycle so most are busy at any time
+    rack_phase: int = 34              # batch offset: the live racks are mid-run at the line's start
     n_channels: int = 16
     soak_s: float = 3600.0            # electrolyte wetting before formation
 
@@ -58,6 +60,14 @@ class Genealogy:
 
     def keys(self):
         return ["cells", "welds", "rolls", "lots"]
+
+
+def rack_of_batch(f: FlowParams, batch) -> np.ndarray:
+    """Rack (1..n_racks) loaded with ``batch``: racks take batches in turn, and the live racks 1..n_live
+    sit at evenly spaced places in that turn (so their formation runs are staggered, not simultaneous)."""
+    p = (np.asarray(batch, dtype=np.int64) + f.rack_phase) % f.n_racks
+    stride = f.n_racks // f.n_live_racks
+    return (1 + (p % stride) * f.n_live_racks + p // stride).astype(np.int64)
 
 
 def formation_slot_s(flow: FlowParams, cell_takt_s: float) -> float:
@@ -123,7 +133,7 @@ def build(line, t0_s: float, t1_s: float) -> Genealogy:
         "coated_at": _to_time(line, tau), "lot_id": c.lot_id(lot),
         "dryroom_in": _to_time(line, t_in), "dryroom_out": _to_time(line, t_out), "sensor": f.dryroom_sensor,
         "moisture_exposure": _exposure(line, t_in, t_out),
-        "rack": (batch % f.n_racks + 1).astype(np.int64), "channel": (n % f.n_channels + 1).astype(np.int64),
+        "rack": rack_of_batch(f, batch), "channel": (n % f.n_channels + 1).astype(np.int64),
         "formation_start": _to_time(line, last_weld_of_batch + f.soak_s),
         "areal_mass": areal, "weld_resistance": r.sum(axis=1),
     })

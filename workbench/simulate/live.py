@@ -78,8 +78,7 @@ class LiveLine:
     def read(self, paths=None) -> dict:
         """{path: (value, units, source_timestamp)} for ``paths`` (default: all tags) at now.
 
-        Values are floats in the tag's configured units; NaN with the line start as timestamp when a
-        station has produced nothing yet (e.g. the welder before its first weld).
+        Values are floats in the tag's configured units (NaN for an idle formation channel's voltage).
         """
         t = self.seconds()
         paths = self.tags() if paths is None else ([paths] if isinstance(paths, str) else list(paths))
@@ -128,8 +127,6 @@ class LiveLine:
                 sec = math.floor(t)
                 return float(line.welder.power.setpoint(float(sec))), float(sec)
             i = line.welder.last_weld(t)
-            if i < 0:
-                return math.nan, 0.0
             if cache.get("weld_i") != i:
                 cache["weld"], cache["weld_i"] = line.welder.welds([i]), i
             return float(cache["weld"][sig.variable][0]), float(cache["weld"]["t"][0])

@@ -6,7 +6,8 @@ the protective window). Less energy, less fused area, higher resistance:
     R = R0_tab · (E_nom / E)^2.2 · lognormal(σ = 3.5 %)   (+ rare cold joints, +25…80 µΩ)
 
 R0 ≈ 45 µΩ for a good weld of a Cu foil stack (DOMAIN.md). Welds happen on a fixed takt: cell n's
-positive tab at ``start_s + n·cell_takt_s``, its negative tab half a takt later.
+positive tab at ``start_s + n·cell_takt_s``, its negative tab half a takt later. The line is warm:
+welds (and cells) before the line's start have negative numbers internally; ids stay positive.
 
 >>> from workbench.simulate import virtual_line
 >>> w = virtual_line(seed=0, events=None).welder
@@ -28,7 +29,7 @@ from .dynamics import SetpointSchedule
 
 @dataclass(frozen=True)
 class WelderParams:
-    start_s: int = 3600                # welding starts 1 h after the coater (electrode lead time)
+    start_s: int = 0                   # phase of the takt (s since the line's start)
     cell_takt_s: int = 40
     tabs: tuple = ("pos", "neg")
     r0_uohm: tuple = (44.0, 45.0)
@@ -41,7 +42,7 @@ class WelderParams:
     window_transmission: float = 0.97
     energy_sigma: float = 0.006
     power_sigma: float = 0.002
-    first_cell: int = 1
+    first_cell: int = 1_000_000        # cell ids VC1000000, VC1000001, ... from the line's start
 
     @property
     def weld_period_s(self) -> int:
@@ -66,13 +67,13 @@ class Welder:
         return self.p.start_s + np.asarray(i, dtype=np.int64) * self.p.weld_period_s
 
     def welds_between(self, t0_s: float, t1_s: float) -> np.ndarray:
-        lo = max(0, int(np.ceil((t0_s - self.p.start_s) / self.p.weld_period_s)))
+        lo = int(np.ceil((t0_s - self.p.start_s) / self.p.weld_period_s))
         hi = int(np.ceil((t1_s - self.p.start_s) / self.p.weld_period_s))
         return np.arange(lo, max(lo, hi), dtype=np.int64)
 
     def last_weld(self, t_s: float) -> int:
-        """Index of the last weld at or before ``t_s`` (−1 if welding has not started)."""
-        return int(np.floor((t_s - self.p.start_s) / self.p.weld_period_s)) if t_s >= self.p.start_s else -1
+        """Index of the last weld at or before ``t_s`` (negative before the line's start)."""
+        return int(np.floor((t_s - self.p.start_s) / self.p.weld_period_s))
 
     def cell_id(self, n) -> np.ndarray:
         return ids("VC", np.asarray(n) + self.p.first_cell, 7)
