@@ -53,6 +53,16 @@ CELL_COLUMNS = ("cell_id", "roll_id", "lane", "position_start_m", "position_end_
 _TIME_COLUMNS = ("dryroom_in", "dryroom_out", "weld_time", "coated_at", "formation_start", "time", "start", "end")
 
 
+def _example_cells() -> pd.DataFrame:
+    """Two cells, for the examples in this module."""
+    return pd.DataFrame({
+        "cell_id": ["C1", "C2"], "roll_id": ["R1", "R2"], "lane": [3, 3], "position_start_m": [10.0, 20.0],
+        "position_end_m": [10.9, 20.9], "lot_id": ["SL1", "SL2"],
+        "dryroom_in": pd.to_datetime(["2026-01-05 06:00", "2026-01-05 07:00"]),
+        "dryroom_out": pd.to_datetime(["2026-01-05 07:00", "2026-01-05 08:00"]),
+        "rack": [1, 1], "channel": [1, 2]})
+
+
 class TraceInputError(ValueError):
     """A genealogy table or a query that cannot be used (missing column, unknown cell, bad window)."""
 
@@ -119,6 +129,10 @@ class GenealogyIndex:
     """Genealogy tables with the lookups that make queries on 100,000+ cells fast.
 
     Build with :func:`index_genealogy`; the tables are kept as given (times made tz-naive UTC).
+
+    >>> g = index_genealogy(_example_cells())
+    >>> g.cells.cell_id.tolist()
+    ['C1', 'C2']
     """
 
     cells: pd.DataFrame
@@ -152,7 +166,11 @@ class GenealogyIndex:
         self._roll_rows = _Inverted(self.rolls["roll_id"]) if self.rolls is not None else None
 
     def rows(self, cell_ids: Iterable[Any]) -> np.ndarray:
-        """Row positions of ``cell_ids`` in ``cells`` (raises naming unknown ids)."""
+        """Row positions of ``cell_ids`` in ``cells`` (raises naming unknown ids).
+
+        >>> index_genealogy(_example_cells()).rows(["C2"]).tolist()
+        [1]
+        """
         ids = list(cell_ids)
         if len(ids) == 1 and ids[0] in self._row_of_cell:
             return np.array([self._row_of_cell.get_loc(ids[0])])
@@ -313,6 +331,10 @@ class CellHistory:
     """Where one cell's materials and process history came from (see :func:`history_of`).
 
     Each section is a plain dict (numbers in the units listed in ``units``), ``welds`` a DataFrame.
+
+    >>> h = history_of(_example_cells(), "C1")
+    >>> h.electrode["roll_id"], h.dryroom["in"]
+    ('R1', Timestamp('2026-01-05 06:00:00'))
     """
 
     cell_id: str
@@ -325,7 +347,11 @@ class CellHistory:
     units: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """One flat dict (section.key -> value) for tables and reports."""
+        """One flat dict (section.key -> value) for tables and reports.
+
+        >>> history_of(_example_cells(), "C2").summary()["materials.lot_id"]
+        'SL2'
+        """
         out = {"cell_id": self.cell_id}
         for section in ("materials", "electrode", "dryroom", "formation"):
             out.update({f"{section}.{k}": v for k, v in getattr(self, section).items()})

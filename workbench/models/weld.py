@@ -148,7 +148,11 @@ class ColdJointRule:
                 magnitude_in(getattr(self, name), units, name=f"ColdJointRule.{name}")
 
     def describe(self) -> str:
-        """The rule in words, for reports and dashboards."""
+        """The rule in words, for reports and dashboards.
+
+        >>> ColdJointRule(mad_k=None, energy_floor=ureg.Quantity(17.5, "J")).describe()
+        'laser energy < 17.5 J'
+        """
         parts = []
         if self.usl is not None:
             parts.append(f"resistance > {float(magnitude_in(self.usl, RESISTANCE_UNITS)):g} {RESISTANCE_UNITS}")
@@ -205,6 +209,10 @@ class EnergyResistanceFit:
     ``model="power"``: R = a · E^b (fit of ln R on ln E; b is the exponent, negative: less energy, less
     fused area, higher R). ``model="linear"``: R = a + b · E. ``r``/``r2``: Pearson correlation and R²
     on the scale that was fitted; ``n``: welds used.
+
+    >>> f = EnergyResistanceFit("power", a=45 * 19.4**2.2, b=-2.2, r=-0.9, r2=0.81, n=100)
+    >>> round(float(f.predict(ureg.Quantity(17.46, "J")).m), 1)  # 10 % less energy
+    56.7
     """
 
     model: str
@@ -215,7 +223,12 @@ class EnergyResistanceFit:
     n: int
 
     def predict(self, energy: Any) -> pint.Quantity:
-        """Resistance [µΩ] the fit expects at ``energy`` (a Quantity in J or convertible)."""
+        """Resistance [µΩ] the fit expects at ``energy`` (a Quantity in J or convertible).
+
+        >>> EnergyResistanceFit("linear", a=100.0, b=-3.0, r=-0.8, r2=0.64, n=50).predict(
+        ...     ureg.Quantity(19000, "mJ")).m.item()
+        43.0
+        """
         e = np.asarray(magnitude_in(energy, "J", name="energy"), dtype=float)
         r = self.a * e**self.b if self.model == "power" else self.a + self.b * e
         return ureg.Quantity(r, RESISTANCE_UNITS)
@@ -260,6 +273,11 @@ class WeldDcirJoin:
     resistance / DCIR, dimensionless) and any other formation columns along ``cell`` (rack, channel...).
     ``pearson``/``spearman``: correlation of weld_resistance with dcir; ``slope``: least-squares dDCIR /
     dR_weld [mΩ/µΩ] (1e-3 if the welds add in series 1:1); ``n``: cells in both tables.
+
+    >>> import pandas as pd
+    >>> j = WeldDcirJoin(pd.DataFrame({"cell_id": ["A"], "dcir": [0.95]}), 0.3, 0.25, 1e-3, 1)
+    >>> j.table.dcir.item(), j.slope
+    (0.95, 0.001)
     """
 
     table: pd.DataFrame
