@@ -224,7 +224,7 @@ def test_bdf_bad_input_names_column_row_and_fix():
         fm.curve_from_bdf(_bdf_frame().rename(columns={"Voltage / V": "Voltage / A"}))
     df = _bdf_frame()
     df.loc[3, "Test Time / s"] = np.nan
-    with pytest.raises(fm.FormationDataError, match="NaN/missing at row 5"):   # file line: header is line 1
+    with pytest.raises(fm.FormationDataError, match="'Test Time / s'.*NaN/missing at row 5"):   # header = line 1
         fm.curve_from_bdf(df)
     df = _bdf_frame()
     df.loc[2, "Test Time / s"] = 10.0
@@ -233,6 +233,10 @@ def test_bdf_bad_input_names_column_row_and_fix():
     df = _bdf_frame()
     df.loc[2, "Test Time / s"] = 5.0
     with pytest.raises(fm.FormationDataError, match="backwards at row 4"):
+        fm.curve_from_bdf(df)
+    df = _bdf_frame()
+    df["Cycle Count / 1"] = [1, 1, np.nan, 1, 1]
+    with pytest.raises(fm.FormationDataError, match="cycle number is missing at row 4"):
         fm.curve_from_bdf(df)
     df = _bdf_frame().astype({"Voltage / V": object})
     df.loc[1, "Voltage / V"] = "3,61"

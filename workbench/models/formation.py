@@ -232,6 +232,11 @@ def curve_from_arrays(*, time, voltage, current, capacity=None, temperature=None
     if n < 2:
         raise FormationDataError(f"{source}: a curve needs at least 2 samples, got {n}")
     _check_time(t, source, row0)
+    for name, arr in (("step", step), ("cycle", cycle)):
+        if arr is not None and not np.all(np.isfinite(np.asarray(arr, dtype=float))):
+            bad = _first_bad(~np.isfinite(np.asarray(arr, dtype=float)))
+            raise FormationDataError(f"{source}: {name} number is missing at row {bad + row0}; fill it or drop "
+                                     f"the column (steps/cycles are then derived from the current)")
     if first not in ("auto", "charge", "discharge"):
         raise ValueError(f"first must be 'auto', 'charge' or 'discharge', got {first!r}")
     st = _renumber(np.asarray(step)) if step is not None else _segments_from_mode(i)
@@ -372,6 +377,7 @@ def curve_from_bdf(frame: pd.DataFrame, *, cell_id: str | None = None, source: s
         return values * factor + offset
 
     t = get("time")
+    _check_time(t, f"{source} column {cols['time'][0]!r}", row0)
     attrs = {}
     if "unix_time" in cols:
         ut = get("unix_time")
@@ -473,6 +479,7 @@ def read_novonix(path, *, cell_id: str | None = None) -> xr.Dataset:
              "channel": summary.get("Channel", ""), "protocol": summary.get("Protocol", "")}
     if "Started" in summary:
         attrs["start"] = pd.Timestamp(summary["Started"]).isoformat()
+    _check_time(num["time"], f"{path} column 'Run Time (h)'", row0)
     ds = curve_from_arrays(time=num["time"] * 3600.0, voltage=num["voltage"], current=num["current"],
                            capacity=num["capacity"], temperature=None if temp is None else temp.to_numpy(float),
                            step=step_id, cycle=num["cycle"].astype(np.int64),
