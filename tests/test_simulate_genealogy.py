@@ -96,3 +96,19 @@ def test_tables_both_ways(h):
     assert roll.end > roll.start and roll.length_m == 1500.0
     assert g.welds.weld_resistance.between(20, 300).all()
     assert g.cells.attrs["units"]["moisture_exposure"] == "ppmv*h"
+
+
+def test_history_formation_curves_agree_with_results(h):
+    cells = h.genealogy.cells
+    ids = list(cells.cell_id.iloc[[3, 200]])
+    curves = h.formation_curves(ids)
+    assert sorted(curves) == sorted(ids)
+    res = h.formation.set_coords("cell_id").swap_dims(cell="cell_id")
+    for cid in ids:
+        cur = curves[cid]
+        assert float(cur.voltage.max()) <= 4.2 + 1e-3
+        # the charge throughput logged on the channel is what the results report (same samples)
+        charged = float(cur.capacity.where(cur.current > 0).max())
+        assert 0.5 * float(res.charge_capacity.sel(cell_id=cid)) < charged <= float(res.charge_capacity.sel(cell_id=cid)) + 1e-3
+    with pytest.raises(KeyError, match="not in this history"):
+        h.formation_curves(["VC9999999"])

@@ -147,11 +147,18 @@ def formation(line, gen, truth: pd.DataFrame) -> xr.Dataset | None:
     return ds
 
 
-def formation_curves(line, cell_ids):
+def formation_curves(history, cell_ids: list[str]) -> dict:
+    """Curves of ``cell_ids`` (cells of ``history``'s genealogy) from formation.py."""
     mod = _formation_module()
     if mod is None or not hasattr(mod, "formation_curves"):
-        return None
-    return mod.formation_curves(line, cell_ids)
+        raise RuntimeError("formation curves need workbench/simulate/formation.py (formation_curves)")
+    cells = history.genealogy.cells
+    unknown = sorted(set(cell_ids) - set(cells.cell_id))
+    if unknown:
+        raise KeyError(f"cell(s) {unknown[:3]} are not in this history's genealogy "
+                       f"({history.start} .. {history.end}); take a history that covers their weld time")
+    rows = cells[cells.cell_id.isin(cell_ids)]
+    return mod.formation_curves(rows, seed=history.line.seed, events=history.truth)
 
 
 def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:

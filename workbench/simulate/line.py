@@ -103,9 +103,15 @@ class History:
             raise ValueError("tag_samples: give end=... (after start) or hours=...")
         return tag_samples(self, t0, t1, paths)
 
-    def formation_curves(self, cell_ids):
-        """Per-cell formation curves, from workbench.simulate.formation (None while it is absent)."""
-        return self.line.formation_curves(cell_ids) if self.line is not None else None
+    def formation_curves(self, cell_ids) -> dict:
+        """Formation curves {cell_id: Dataset (dim sample)} of cells of this history (a few at a time).
+
+        >>> h = virtual_line(seed=0).history(hours=1)
+        >>> cid = h.genealogy.cells.cell_id.iloc[0]
+        >>> sorted(h.formation_curves([cid])[cid].data_vars)[:3]
+        ['capacity', 'current', 'cycle']
+        """
+        return datasets.formation_curves(self, [cell_ids] if isinstance(cell_ids, str) else list(cell_ids))
 
     def __repr__(self) -> str:
         f = "None" if self.formation is None else f"{self.formation.sizes.get('cell', 0)} cells"
@@ -256,10 +262,6 @@ class VirtualLine:
         if not t1 > t0:
             raise ValueError("tag_samples: give end=... (after start) or hours=...")
         return tag_samples(self, t0, t1, paths)
-
-    def formation_curves(self, cell_ids):
-        from . import datasets as _d
-        return _d.formation_curves(self, cell_ids)
 
     def live(self, speed: float = 1.0, *, start=None):
         """A live clock over this line (see :class:`workbench.simulate.live.LiveLine`)."""
