@@ -22,6 +22,7 @@ from workbench.models.coating import (  # noqa: F401
     coating_only,
     convert_sides,
     dry_thickness,
+    example_dataset,
     expected_areal_mass,
     mass_balance,
     md_trend,
@@ -43,4 +44,5 @@ __all__ = [
     "along_web",
     "dry_thickness",
     "areal_capacity",
+    "example_dataset",
 ]

@@ -1,5 +1,7 @@
 """Public dew-point / frost-point API of Line Workbench (re-exported from :mod:`workbench.models.dewpoint`).
 
+Importing it registers the ``ds.dewpoint`` Dataset accessor (to_basis, excursions, minutes_above).
+
 >>> from workbench.dewpoint import ppmv_from_frost_point
 >>> from workbench.units import ureg
 >>> round(float(ppmv_from_frost_point(ureg.Quantity(-40, "degC")).m))
@@ -9,6 +11,7 @@
 from workbench.models.dewpoint import (  # noqa: F401
     ENHANCEMENT_FACTOR,
     STANDARD_PRESSURE,
+    DewpointAccessor,
     HumidityValueError,
     dew_point,
     dew_point_from_frost_point,
@@ -42,4 +45,5 @@ __all__ = [
     "to_basis",
     "excursions",
     "minutes_above",
+    "DewpointAccessor",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "to_basis",
     "excursions",
     "minutes_above",
+    "DewpointAccessor",
 ]
 
 STANDARD_PRESSURE = ureg.Quantity(101.325, "kPa")
@@ -473,3 +474,56 @@ def minutes_above(da: xr.DataArray, limit: Any, *, dim: str = "time", basis: str
                                                              "reported": (sensor_dim, common["reported"].values)},
                        name="minutes_above", attrs={"units": "min", "basis": basis, "limit_degC": lim})
     return out
+
+
+@xr.register_dataset_accessor("dewpoint")
+class DewpointAccessor:
+    """``ds.dewpoint``: dry-room compliance on a dry-room Dataset (its one dew/frost-point variable).
+
+    >>> import pandas as pd, xarray as xr
+    >>> t = pd.date_range("2026-01-05", periods=4, freq="1min")
+    >>> ds = xr.Dataset({"dew_frost_point": (("time", "sensor"), [[-45.0], [-38], [-45], [-45]],
+    ...                  {"units": "degC"})}, coords={"time": t, "sensor": ["s1"],
+    ...                  "reports": ("sensor", ["frost_point"])})
+    >>> float(ds.dewpoint.minutes_above(ureg.Quantity(-40, "degC"))[0])
+    1.0
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    def to_basis(self, basis: str = "frost_point") -> xr.DataArray:
+        """All sensors on one basis [degC]; see :func:`to_basis`.
+
+        >>> from workbench.models.dewpoint import _example_dryroom
+        >>> _example_dryroom().dewpoint.to_basis().sel(sensor="s4").round(1).values.tolist()
+        [-40.0, -50.0]
+        """
+        return to_basis(self._ds, basis)
+
+    def excursions(self, limit: Any, **kwargs) -> pd.DataFrame:
+        """Excursion events above ``limit``; see :func:`excursions`.
+
+        >>> from workbench.models.dewpoint import _example_dryroom
+        >>> _example_dryroom().dewpoint.excursions(ureg.Quantity(-42, "degC")).sensor.tolist()
+        ['s1', 's4']
+        """
+        return excursions(self._ds, limit, **kwargs)
+
+    def minutes_above(self, limit: Any, **kwargs) -> xr.DataArray:
+        """Minutes above ``limit`` per sensor; see :func:`minutes_above`.
+
+        >>> from workbench.models.dewpoint import _example_dryroom
+        >>> _example_dryroom().dewpoint.minutes_above(ureg.Quantity(-42, "degC")).values.tolist()
+        [1.0, 1.0]
+        """
+        return minutes_above(self._ds, limit, **kwargs)
+
+
+def _example_dryroom() -> xr.Dataset:
+    """Two sensors, two 1-min samples: s1 reports frost point, s4 dew point (the same air)."""
+    t = pd.date_range("2026-01-05", periods=2, freq="1min")
+    frost = np.array([-40.0, -50.0])
+    dew = np.asarray(dew_point_from_frost_point(ureg.Quantity(frost, "degC")).m)
+    return xr.Dataset({"dew_frost_point": (("time", "sensor"), np.column_stack([frost, dew]), {"units": "degC"})},
+                      coords={"time": t, "sensor": ["s1", "s4"], "reports": ("sensor", ["frost_point", "dew_point"])})
