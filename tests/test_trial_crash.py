@@ -1,0 +1,128 @@
+"""A trial runner process killed mid-trial (SIGKILL) against the OPC UA server: the next start restores baseline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data_adapters.audit import AuditLog, verify
+from data_adapters.trials import Journal, TrialController
+from data_adapters.trials.stations import trial_adapter
+from workbench.config import default_config_path, load_line_config
+
+LASER_SP = "plant1/assembly/weld1/welder/laser_power_setpoint"
+LASER = "plant1/assembly/weld1/welder/laser_power"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _opcua_config(tmp_path, opcua_line) -> Path:
+    raw = yaml.safe_load(default_config_path().read_text())
+    for st in raw["stations"]:
+        if st["name"] == "welding":
+            st["adapter"] = {"kind": "opcua", "url": opcua_line.url, "security": "Basic256Sha256_SignAndEncrypt",
+                             "username": "operator", "password_env": "TRIAL_TEST_OPCUA_PASSWORD",
+                             "certificate": str(opcua_line.pki.client_cert),
+                             "private_key": str(opcua_line.pki.client_key),
+                             "server_certificate": str(opcua_line.pki.server_cert)}
+    path = tmp_path / "line.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _plan(tmp_path) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "laser step over OPC UA", "responses": [LASER], "baseline": {"hold_s": 0.5},
+        "sequence": [{"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 120}],
+        "arming": {"reason": "crash test", "expires_minutes": 10}}))
+    return path
+
+
+def _wait(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_mid_trial_then_next_start_restores_baseline(tmp_path, opcua_line, monkeypatch):
+    monkeypatch.setenv("TRIAL_TEST_OPCUA_PASSWORD", opcua_line.users["operator"])
+    cfg, plan = _opcua_config(tmp_path, opcua_line), _plan(tmp_path)
+    journal, audit_path = tmp_path / "trials.sqlite", tmp_path / "audit.sqlite"
+    line = load_line_config(cfg)
+    adapter, _ = trial_adapter(line, __import__("data_adapters.trials", fromlist=["load_plan"]).load_plan(plan),
+                               audit=AuditLog(audit_path))
+    probe = TrialController(adapter, line, journal=tmp_path / "probe.sqlite")
+    probe.connect()
+    baseline = probe.call(adapter.read([LASER_SP]))[LASER_SP].value
+
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "trial", "run", str(plan), "--config", str(cfg),
+                             "--journal", str(journal), "--audit", str(audit_path), "--user", "dan",
+                             "--reason", "crash test"], cwd=REPO, env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        try:
+            _wait(lambda: any(e["result"] == "written" and e["user"] == "dan" for e in AuditLog(audit_path).entries())
+                  or proc.poll() is not None, 60, "the runner's first write")
+        except AssertionError:
+            proc.kill()
+            raise AssertionError("runner did not write; its output:\n" + proc.stdout.read().decode()[-3000:])
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert probe.call(adapter.read([LASER_SP]))[LASER_SP].value == pytest.approx(baseline + 100)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the station is left at the trial's level; the journal knows it
+    assert probe.call(adapter.read([LASER_SP]))[LASER_SP].value == pytest.approx(baseline + 100)
+    [rec] = Journal(journal).unfinished()
+    assert rec.baseline == {LASER_SP: pytest.approx(baseline)} and rec.user == "dan"
+    probe.close()
+
+    # the next start finds it, says so, and (policy auto) restores baseline through the guard
+    adapter2, _ = trial_adapter(line, __import__("data_adapters.trials", fromlist=["load_plan"]).load_plan(plan),
+                                audit=AuditLog(audit_path))
+    ctl = TrialController(adapter2, line, journal=journal, recovery="auto", recovery_user="controller")
+    assert len(ctl.unfinished) == 1
+    msgs = ctl.connect()
+    try:
+        assert any("was left 'running'" in m for m in msgs) and any("baseline restored" in m for m in msgs)
+        assert ctl.call(adapter2.read([LASER_SP]))[LASER_SP].value == pytest.approx(baseline)
+        assert Journal(journal).unfinished() == []
+        last = AuditLog(audit_path).entries()[-1]
+        assert last["user"] == "controller" and last["trial_id"] == rec.trial_id and last["result"] == "written"
+        assert verify(audit_path).ok
+    finally:
+        ctl.close()
+
+
+def test_confirm_policy_waits_for_recover(tmp_path, line_config):
+    j = Journal(tmp_path / "t.sqlite")
+    j.begin("t9", plan_name="p", plan_json="{}", user="eve", reason="r")
+    j.set_baseline("t9", {LASER_SP: 2500.0})
+    from data_adapters.trials.simline import trial_sim_adapter
+
+    ctl = TrialController(trial_sim_adapter(line_config, speed=50, audit=AuditLog(tmp_path / "a.sqlite")),
+                          line_config, journal=j, recovery="confirm")
+    try:
+        msgs = ctl.connect()
+        assert msgs and "t9" in msgs[0] and ctl.unfinished  # said so, did nothing
+        from data_adapters.trials import TrialError, parse_plan
+
+        ctl.load(parse_plan({"name": "x", "responses": [LASER], "sequence": [{"hold": {"seconds": 1}}]}))
+        with pytest.raises(TrialError, match="unfinished trial must be recovered"):
+            ctl.arm("eve", "again", 5)
+        assert "baseline restored" in ctl.recover(user="eve")[0]
+        assert j.unfinished() == []
+    finally:
+        ctl.close()
