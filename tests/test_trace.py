@@ -164,6 +164,8 @@ def test_errors_name_what_is_wrong():
     with pytest.raises(tr.TraceInputError, match="tables"):
         tr.cells_from(42, lot="SL000")
     assert tr.cells_from(tables, lot="NO-SUCH-LOT").empty
+    no_events = pd.DataFrame({"sensor": [], "start": pd.to_datetime([]), "end": pd.to_datetime([])})
+    assert tr.cells_from(tables, excursion=no_events).empty  # a compliant day: no exposed cells
 
 
 def test_docstring_examples_run():

@@ -235,6 +235,11 @@ def _windows(value: Any, name: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     return out
 
 
+def _union(parts: list[np.ndarray]) -> np.ndarray:
+    """Row positions in any of ``parts`` (an empty list -> no rows, e.g. an empty excursions table)."""
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _rows_for_lot(g: GenealogyIndex, lots: list) -> np.ndarray:
     slurry = set(lots)
     if g.lots is not None:  # a material lot (binder, active material...) maps to the slurry lots it fed
@@ -303,15 +308,15 @@ def cells_from(genealogy: Any, *, lot: Any = None, roll: Any = None, lane: Any =
         a, b = position
         selections.append(np.flatnonzero(((c["position_end_m"] > a) & (c["position_start_m"] < b)).to_numpy()))
     if excursion is not None:
-        selections.append(np.concatenate([_rows_exposed(g, s, e) for s, e in _windows(excursion, "excursion")]))
+        selections.append(_union([_rows_exposed(g, s, e) for s, e in _windows(excursion, "excursion")]))
     if weld_window is not None:
-        selections.append(np.concatenate([_rows_welded(g, s, e) for s, e in _windows(weld_window, "weld_window")]))
+        selections.append(_union([_rows_welded(g, s, e) for s, e in _windows(weld_window, "weld_window")]))
     if coated_window is not None:
         if "coated_at" not in c:
             raise TraceInputError("coated_window needs a cells.coated_at column (when the electrode was coated)")
         t = c["coated_at"].to_numpy("datetime64[ns]")
-        selections.append(np.concatenate([np.flatnonzero((t >= np.datetime64(a)) & (t < np.datetime64(b)))
-                                          for a, b in _windows(coated_window, "coated_window")]))
+        selections.append(_union([np.flatnonzero((t >= np.datetime64(a)) & (t < np.datetime64(b)))
+                                  for a, b in _windows(coated_window, "coated_window")]))
     for col, value in (("rack", rack), ("channel", channel)):
         if value is not None:
             selections.append(np.flatnonzero(c[col].isin(_as_list(value)).to_numpy()))
