@@ -69,6 +69,7 @@ R_MOISTURE = 0.05e-3               # relative rise of cell resistance (SEI film,
 RELAX_MV, RELAX_TAU_S = 3.0, 6 * 3600.0   # slow post-formation relaxation seen on the aging shelf
 V_MAX, V_MIN, V_FRESH_DROP, Q_FRESH_FRAC = 4.2, 3.0, 2.2, 0.004
 T_RACK_C, T_AGING_C = 35.0, 25.0
+R_TH_K_PER_W, TAU_TH_S = 5.0, 600.0   # cell-to-rack thermal resistance and time constant (pouch in a fixture)
 PULSE_C_RATE, PULSE_S = 3.0, 12.0
 DCIR_DT_S = 1.0                    # reported DCIR: 1 s after the pulse edge (ohmic + fast charge transfer)
 AGING_S = 3 * 86400.0 + 3600.0
@@ -301,6 +302,13 @@ class _Cells:
         v1[:, 11], vd[:, 11] = self._decay(v1[:, 10], vd[:, 10], 600.0)
         self.dur, self.cur, self.q0, self.s0, self.v1, self.vd = dur, cur, q0, s0, v1, vd
         self.bounds = tick(np.concatenate([np.zeros((n, 1)), np.cumsum(dur, axis=1)], axis=1))
+        # self-heating I²R (first order, τ 10 min); in CV the step's first current sets the level; the
+        # slow diffusion branch only heats in steps long enough to build its overpotential
+        r_heat = (self.r0 + self.r1)[:, None] + self.rd[:, None] * np.minimum(1.0, dur / TAUD_S)
+        self.th_ss = R_TH_K_PER_W * cur ** 2 * r_heat
+        self.th0 = np.zeros((n, NSEG))
+        for k in range(NSEG - 1):
+            self.th0[:, k + 1] = self.th_ss[:, k] + (self.th0[:, k] - self.th_ss[:, k]) * np.exp(-dur[:, k] / TAU_TH_S)
 
     def _s_first(self, q):
         """Reversible SOC after charging q (Ah) on the first charge (SEI takes its share first)."""
@@ -361,7 +369,8 @@ class _Cells:
         aging = seg == AGING_SEG
         volt[aging] += (RELAX_MV * np.exp(-dt[aging] / RELAX_TAU_S) - RELAX_MV
                         - self.k_true[idx[aging]] * dt[aging] / 86400.0) * 1e-3
-        return {"voltage": volt, "current": curr, "capacity": cap, "segment": seg}
+        heat = self.th_ss[g] + (self.th0[g] - self.th_ss[g]) * np.exp(-dt / TAU_TH_S)
+        return {"voltage": volt, "current": curr, "capacity": cap, "segment": seg, "heat": heat}
 
     def _v_first_ocv_idx(self, idx, q):
         s = np.maximum(q - self.q_irr[idx] * (1.0 - np.exp(-q / self.q_irr[idx])), 0.0) / self.c_rev[idx]
@@ -380,7 +389,7 @@ class _Cells:
         i_true = st["current"]
         i = quantise(i_true * gain + np.where(i_true != 0, I_NOISE * normal(key ^ np.uint64(0xA5A5), k), 0.0), I_RES)
         temp_base = np.where(st["segment"] == AGING_SEG, T_AGING_C, self.t_cell[idx])
-        heat = 0.15 * np.abs(i_true) / NOMINAL_CAPACITY_AH   # small self-heating, °C
+        heat = np.where(st["segment"] == AGING_SEG, 0.0, st["heat"])
         temp = quantise(temp_base + heat + T_NOISE * normal(key ^ np.uint64(0x5A5A), k), T_RES)
         return {"voltage": v, "current": i, "temperature": temp, "capacity": st["capacity"] * gain,
                 "segment": st["segment"]}
