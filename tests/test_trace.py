@@ -142,6 +142,20 @@ def test_cells_table_alone_and_weld_time_fallback():
     assert coated.cell_id.tolist() == cells.cell_id[:5].tolist()
 
 
+def test_genealogy_recorded_in_the_history_store_answers_the_same(tmp_path):
+    from workbench.history.catalog import load_genealogy, write_genealogy
+
+    tables = genealogy(3000)
+    write_genealogy(tmp_path, tables)
+    stored = load_genealogy(tmp_path)  # SQLite round trip: times come back as datetime64[us]
+    window = (T0 + pd.Timedelta("5h"), T0 + pd.Timedelta("5h30min"))
+    for query in ({"excursion": window}, {"weld_window": window}, {"lot": "AM-0", "lane": [3, 4]}):
+        assert (tr.cells_from(stored, **query).cell_id.tolist()
+                == tr.cells_from(tables, **query).cell_id.tolist()), query
+    a, b = tr.history_of(stored, "C0001234").summary(), tr.history_of(tables, "C0001234").summary()
+    assert a == b
+
+
 # ---------------------------------------------------------------- errors
 
 def test_errors_name_what_is_wrong():
