@@ -175,7 +175,8 @@ def default_day(day: int, *, uniform_at, lot_boundary, n_lanes: int, n_racks: in
 
     Layout (hours into the day, ±10 min jitter) so that an 8-hour history shows every kind once:
     pump wear 0.5–7.8 h, dew-point excursion 1.0–2.0 h, laser window 1.5–6.5 h, slurry-lot step on the
-    lot that begins after 2 h, die-lip streak 3.2–6.0 h, gauge drift 5.5–7.5 h, weak channel all day.
+    lot that begins after 2 h, die-lip streak 3.2–6.0 h, gauge drift 5.5–7.5 h; every 7th day a weak formation
+    channel (rack 1–4) that lasts the week.
     ``uniform_at(name, i)`` gives seeded uniforms; ``lot_boundary(k)`` the start (s) of lot k.
     """
     base = day * DAY_S
@@ -201,9 +202,12 @@ def default_day(day: int, *, uniform_at, lot_boundary, n_lanes: int, n_racks: in
              magnitude=-3.0, lane=lane, description="die-lip build-up starves one lane"),
         dict(kind="gauge_drift", start_s=jit("gauge0", 5.5), end_s=jit("gauge1", 7.5),
              magnitude=0.15, description="beta-gauge source/detector drift, recalibrated at end"),
-        dict(kind="weak_formation_channel", start_s=base, end_s=base + DAY_S, magnitude=-3.0,
-             rack=rack, channel=channel, description="channel with a bad contact / current calibration"),
-    ]
+    ] + ([dict(kind="weak_formation_channel", start_s=base, end_s=base + WEAK_CHANNEL_DAYS * DAY_S,
+               magnitude=-3.0, rack=rack, channel=channel,
+               description="channel with a bad contact / current calibration, found at weekly maintenance")]
+         if day % WEAK_CHANNEL_DAYS == 0 else [])
 
 
-LOT_PERIOD_GUESS_S = 9000.0  # the coater's nominal lot period; only used to pick which lot steps
+LOT_PERIOD_GUESS_S = 9000.0
+WEAK_CHANNEL_DAYS = 7  # a channel loads one cell per ≈22.8 h: a week gives 7 cells to compare with its rack
+LOOKBACK_DAYS = WEAK_CHANNEL_DAYS  # the coater's nominal lot period; only used to pick which lot steps

@@ -43,9 +43,14 @@ def channel_value(live, sig, sec: int, cache: dict) -> float:
         from . import formation  # noqa: F401
     except ImportError:
         return math.nan
-    key = ("formation", sig.rack, sig.channel)
-    if cache.get(key + ("t",)) != sec:
-        cache[key + ("t",)] = sec
+    if cache.get("formation_t") != sec:  # all channels at once (one vectorised call per sample time)
         fl = _formation_line(live, int(np.floor(sec / BUCKET_S)))
-        cache[key] = fl.channel_values(sig.rack, sig.channel, [live.line.time(float(sec))])
-    return float(cache[key][sig.variable][0])
+        values = fl.values_at(live.line.time(float(sec)))
+        cache["formation"] = (fl, {pair: j for j, pair in enumerate(fl.channels)}, values)
+        cache["formation_t"] = sec
+    fl, where, values = cache["formation"]
+    j = where.get((sig.rack, sig.channel))
+    if j is None:  # no cell ever on this channel in the window: idle
+        return {"voltage": math.nan, "current": 0.0, "capacity": math.nan,
+                "temperature": fl.rack_temperature(sig.rack)}[sig.variable]
+    return float(values[sig.variable][j])

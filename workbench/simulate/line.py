@@ -56,7 +56,8 @@ class EventBook:
         """Generate the default events of every day that can affect [t0, t1)."""
         if not self.default:
             return
-        for day in range(int(np.floor(t0_s / ev.DAY_S)) - 1, int(np.floor(t1_s / ev.DAY_S)) + 1):
+        first = int(np.floor(t0_s / ev.DAY_S)) - ev.LOOKBACK_DAYS  # multi-day events start earlier
+        for day in range(first, int(np.floor(t1_s / ev.DAY_S)) + 1):
             if day in self._days:
                 continue
             self._days.add(day)
