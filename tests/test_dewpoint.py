@@ -192,3 +192,23 @@ def test_every_public_callable_has_an_example():
                                    if isinstance(obj, type) and not m.startswith("_")]
         missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
     assert not missing, f"public callables without a docstring example: {missing}"
+
+
+def test_round_trips_hold_for_arbitrary_temperatures():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.floats(-80, 0), st.floats(-40, 60), st.floats(0.5, 99.5), st.floats(-20, 40))
+    def check(tf, td, rh, t_air):
+        e_i = dp.saturation_vapour_pressure(Q(tf, "degC"), over="ice")
+        assert abs(m(dp.frost_point(e_i)) - tf) < 1e-6
+        e_w = dp.saturation_vapour_pressure(Q(td, "degC"))
+        assert abs(m(dp.dew_point(e_w)) - td) < 1e-6
+        # dew point from RH reproduces e = RH * e_w(T) and never exceeds the air temperature
+        d = dp.dew_point_from_rh(Q(rh, "%"), Q(t_air, "degC"))
+        e = m(dp.saturation_vapour_pressure(d))
+        assert e == pytest.approx(rh / 100 * m(dp.saturation_vapour_pressure(Q(t_air, "degC"))), rel=1e-9)
+        assert m(d) <= t_air + 1e-9
+
+    check()
