@@ -352,3 +352,31 @@ def test_cli_summarises_real_files(shared_data, capsys):
     assert "0.003200      0.006300   0.5079" in out and "no current pulse" in out
     with pytest.raises(FileNotFoundError, match="does not exist"):
         args.func(parser.parse_args(["formation", "/no/such.bdf.csv"]))
+
+
+@pytest.mark.parametrize("convention", ["per_step", "per_cycle", "running_total"])
+def test_capacity_column_conventions_give_the_same_cycle_capacities(convention):
+    """Cyclers reset capacity per step (Landt), per cycle (Novonix, Arbin) or never: same answer."""
+    steps = [(+1.0, 1800), (+0.5, 600), (0.0, 300), (-1.0, 1500), (0.0, 300),     # cycle 1
+             (+1.0, 1200), (0.0, 300), (-1.0, 1020)]                               # cycle 2
+    t, i, cyc, stp, cap = [], [], [], [], []
+    now, total, cycle_total, cycle = 0.0, 0.0, 0.0, 1
+    for k, (amps, dur) in enumerate(steps):
+        if k == 5:
+            cycle, cycle_total = 2, 0.0
+        start_total, start_cycle = total, cycle_total
+        for s in np.arange(0.0, dur + 1e-9, 60.0):
+            q = abs(amps) * s / 3600.0
+            t.append(now + s)
+            i.append(amps)
+            cyc.append(cycle)
+            stp.append(k + 1)
+            cap.append({"per_step": q, "per_cycle": start_cycle + q, "running_total": start_total + q}[convention])
+        now += dur + 60.0
+        total += abs(amps) * dur / 3600.0
+        cycle_total += abs(amps) * dur / 3600.0
+    curve = fm.curve_from_arrays(time=t, voltage=np.full(len(t), 3.7), current=i, capacity=cap, step=stp,
+                                 cycle=cyc)
+    s = fm.cycle_summary(curve)
+    np.testing.assert_allclose(s.charge_capacity.values, [0.5 + 1 / 12, 1 / 3], rtol=1e-12)
+    np.testing.assert_allclose(s.discharge_capacity.values, [1500 / 3600, 1020 / 3600], rtol=1e-12)
