@@ -28,7 +28,7 @@ import pandas as pd
 import pint
 import xarray as xr
 
-from workbench.units import as_quantity, magnitude_in, to_units, ureg
+from workbench.units import magnitude_in, to_units, ureg
 
 __all__ = [
     "STANDARD_PRESSURE",
