@@ -339,3 +339,34 @@ def test_quantisation_follows_config_resolution(h8):
     np.testing.assert_allclose(v, np.round(v), atol=1e-6)
     v = h8.dryroom.dew_frost_point.values / 0.1
     np.testing.assert_allclose(v, np.round(v), atol=1e-6)
+
+
+def test_dryroom_setpoint_step_dead_time_and_lag():
+    sp = "plant1/dryroom/room1/ahu/frost_point_setpoint"
+    a, b = virtual_line(seed=6, events=None), virtual_line(seed=6, events=None)
+    assert a.write(sp, -56.0, at="2h") == -56.0
+    ha, hb = a.history(start="1h", end="4h"), b.history(start="1h", end="4h")
+    diff = (ha.dryroom.dew_frost_point - hb.dryroom.dew_frost_point).sel(sensor="s1")
+    write = np.datetime64("2026-01-05T08:00:00")
+    t = (diff.time.values - write) / np.timedelta64(1, "s")
+    np.testing.assert_array_equal(diff.values[t <= 60], 0.0)  # dead time 60 s: nothing before
+    # first-order lag, τ = 600 s: 63 % of the -4 K step after one τ, ~all of it after 6 τ
+    one_tau = float(diff.sel(time=slice(write + np.timedelta64(630, "s"), write + np.timedelta64(690, "s"))).mean())
+    assert one_tau == pytest.approx(-4 * (1 - np.exp(-1)), abs=0.15)
+    assert float(diff.sel(time=slice("2026-01-05T09:10", None)).mean()) == pytest.approx(-4.0, abs=0.1)
+    # the dew-point sensor follows through Hardy's conversion (a bit more than 4 K lower at -50 °C)
+    d4 = (ha.dryroom.dew_frost_point - hb.dryroom.dew_frost_point).sel(sensor="s4", time=slice("2026-01-05T09:10", None))
+    assert float(d4.mean()) == pytest.approx(-4.2, abs=0.25)
+    np.testing.assert_array_equal(ha.dryroom.frost_point_setpoint.sel(time=slice("2026-01-05T08:00", None)), -56.0)
+
+
+def test_laser_power_step_raises_energy_and_lowers_resistance():
+    sp = "plant1/assembly/weld1/welder/laser_power_setpoint"
+    a, b = virtual_line(seed=6, events=None), virtual_line(seed=6, events=None)
+    a.write(sp, 2600.0, at="1h")
+    wa, wb = a.history(start="1h", end="2h").welding, b.history(start="1h", end="2h").welding
+    ratio_e = (wa.laser_energy / wb.laser_energy).values
+    np.testing.assert_allclose(ratio_e[1:], 2600 / 2500, atol=0.001)   # the weld at the write sees the dead time
+    ratio_r = float((wa.weld_resistance / wb.weld_resistance)[1:].median())
+    assert ratio_r == pytest.approx((2500 / 2600) ** 2.2, abs=0.004)
+    assert float(wa.laser_power[1:].mean()) == pytest.approx(2600, abs=2)
