@@ -44,8 +44,9 @@ class SimBackend:
 
     def __init__(self, line: LineConfig, *, seed: int = 0, speed: float = 1.0, tick_s: float = 0.25,
                  events: Any = "default", start: Any = None, vl: Any = None):
-        if speed <= 0:
-            raise ValueError(f"speed must be > 0 simulated seconds per second, got {speed}")
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0 simulated seconds per second (0: only live.advance() moves "
+                             f"the clock), got {speed}")
         self.line = line
         self.seed, self.speed, self.tick_s = seed, speed, tick_s
         self.events, self.start = events, start

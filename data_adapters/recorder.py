@@ -1,0 +1,290 @@
+"""The recorder: subscribe to a line through its adapters and append what arrives to the history store.
+
+Behaviour, stated once (and tested):
+
+- **Bounded memory**: samples wait in a buffer until the next flush (``flush_interval_s``); when the
+  buffer holds ``max_buffer`` samples it is flushed at once.
+- **Arrival order**: a sample waits ``grace_s`` (source time, behind the newest sample of its station)
+  before it is flushed, so samples that arrive out of order within that window are stored in time order.
+- **Idempotent**: the store keeps only samples newer than a station's high-water mark; anything at or
+  before it is a duplicate (same timestamp) or late (older) and is counted, not stored twice. A late
+  sample is logged with its tag.
+- **Crash-safe**: every accepted sample is written to a write-ahead log (``STORE/wal/``) with one
+  unbuffered ``os.write`` before it is buffered, so a SIGKILL loses nothing that arrived; the next start
+  replays the log. Where the source keeps history (``backfill``), the gap while the recorder was down is
+  fetched from the high-water mark on.
+- **Units and quality**: a sample in other units than the stored ones is converted; one whose units cannot
+  be converted is rejected with a log line naming the tag. Disconnected and bad readings are not samples
+  (they mark a gap) and are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import struct
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from workbench.config import LineConfig
+from workbench.history.fill import declare_line
+from workbench.history.store import HistoryStore
+from workbench.units import ureg
+
+from data_adapters.base import Quality, Reading
+
+log = logging.getLogger(__name__)
+
+_RECORD = struct.Struct("<Iqd")  # tag index, source time (ns since epoch, UTC), value
+_STORABLE = (Quality.GOOD, Quality.UNCERTAIN, Quality.STALE)
+
+
+@dataclass
+class RecorderStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    late: int = 0
+    rejected_units: int = 0
+    not_samples: int = 0
+    flushes: int = 0
+    replayed: int = 0
+    backfilled: int = 0
+
+
+class WriteAheadLog:
+    """Append-only binary log of accepted samples, one segment per recorder process run."""
+
+    def __init__(self, folder: Path, paths: list[str]):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.paths = paths
+        self._fd: int | None = None
+        self._segment: Path | None = None
+
+    def _open_segment(self) -> None:
+        stamp = f"{time.time_ns()}-{os.getpid()}"
+        self._segment = self.folder / f"{stamp}.bin"
+        (self.folder / f"{stamp}.tags.json").write_text(json.dumps(self.paths))
+        self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, index: int, ts_ns: int, value: float) -> None:
+        if self._fd is None:
+            self._open_segment()
+        os.write(self._fd, _RECORD.pack(index, ts_ns, value))
+
+    def rotate(self, keep: list[tuple[int, int, float]]) -> None:
+        """Start a new segment holding ``keep`` (the samples not yet stored); drop the older segments."""
+        old = sorted(self.folder.glob("*.bin"))
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._open_segment()
+        if keep:
+            os.write(self._fd, b"".join(_RECORD.pack(i, t, v) for i, t, v in keep))
+        for seg in old:
+            if seg != self._segment:
+                seg.unlink(missing_ok=True)
+                seg.with_suffix(".tags.json").unlink(missing_ok=True)
+
+    def replay(self) -> list[tuple[str, int, float]]:
+        """Samples left by earlier runs (path, ts_ns, value); a torn last record is ignored."""
+        out = []
+        for seg in sorted(self.folder.glob("*.bin")):
+            try:
+                paths = json.loads(seg.with_suffix(".tags.json").read_text())
+            except (OSError, ValueError):
+                log.error("%s: write-ahead log segment without a readable tag list; left in place", seg)
+                continue
+            data = seg.read_bytes()
+            usable = len(data) - len(data) % _RECORD.size
+            for i, ts, v in _RECORD.iter_unpack(data[:usable]):
+                if i < len(paths):
+                    out.append((paths[i], ts, v))
+        return out
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Recorder:
+    """Record every tag of ``line`` from ``source`` (an Adapter or LineAdapters) into the store at ``root``.
+
+    ``backfill(paths, start, end) -> {path: (times, values)}`` (optional) fetches the samples a source kept
+    in [start, end) while the recorder was down.
+
+    >>> rec = Recorder(line, source, "var/history", flush_interval_s=5)   # doctest: +SKIP
+    >>> await rec.start(); ...; await rec.stop()                            # doctest: +SKIP
+    """
+
+    def __init__(self, line: LineConfig, source, root: str | Path, *, flush_interval_s: float = 5.0,
+                 grace_s: float = 2.0, max_buffer: int = 1_000_000,
+                 backfill: Callable | None = None, clock: Callable[[], pd.Timestamp] | None = None):
+        if flush_interval_s <= 0 or grace_s < 0 or max_buffer <= 0:
+            raise ValueError("flush_interval_s > 0, grace_s >= 0 and max_buffer > 0 are required")
+        self.line, self.source = line, source
+        self.store = HistoryStore(root)
+        self.stations = declare_line(self.store, line)
+        self.paths = [p for paths in self.stations.values() for p in paths]
+        self._index = {p: i for i, p in enumerate(self.paths)}
+        self._station_of = {p: s for s, paths in self.stations.items() for p in paths}
+        names = list(self.stations)
+        self._station_idx = np.array([names.index(self._station_of[p]) for p in self.paths], dtype=np.int64)
+        self._units = {p: line.tag(p).units for p in self.paths}
+        self.flush_interval_s, self.grace_s, self.max_buffer = flush_interval_s, grace_s, max_buffer
+        self.backfill = backfill
+        self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
+        self.stats = RecorderStats()
+        self.wal = WriteAheadLog(self.store.root / "wal", self.paths)
+        self._buffer: list[tuple[int, int, float]] = []
+        self._newest: dict[str, int] = {}
+        self._sub = None
+        self._task: asyncio.Task | None = None
+        self._flush_lock = asyncio.Lock()
+
+    # --- receiving ---------------------------------------------------------------------------------
+    def _convert(self, path: str, value: float, units: str) -> float | None:
+        want = self._units[path]
+        if units == want or not units:
+            return value
+        try:
+            return float(ureg.Quantity(value, units).to(want).magnitude)
+        except Exception as exc:  # pint raises several types for unknown/incompatible units
+            self.stats.rejected_units += 1
+            log.warning("recorder: rejected a sample of %s in %r: cannot convert to the stored %r (%s)",
+                        path, units, want, exc)
+            return None
+
+    def accept(self, path: str, ts_ns: int, value: float, units: str | None = None) -> bool:
+        """Take one sample (WAL first, then the buffer). Returns False if it is not stored."""
+        if path not in self._index:
+            return False
+        value = self._convert(path, value, units or self._units[path])
+        if value is None or not math.isfinite(value):
+            return False
+        idx = self._index[path]
+        self.wal.write(idx, ts_ns, value)
+        self._buffer.append((idx, ts_ns, value))
+        station = self._station_of[path]
+        if ts_ns > self._newest.get(station, -(2**63)):
+            self._newest[station] = ts_ns
+        return True
+
+    def on_reading(self, reading: Reading) -> None:
+        """Subscription callback."""
+        self.stats.received += 1
+        if reading.quality not in _STORABLE:
+            self.stats.not_samples += 1
+            return
+        ts = pd.Timestamp(reading.source_time)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        self.accept(reading.path, ts.value, reading.value, reading.units)
+        if len(self._buffer) >= self.max_buffer:
+            asyncio.get_running_loop().create_task(self.flush(force=True))
+
+    # --- flushing ----------------------------------------------------------------------------------
+    async def flush(self, *, force: bool = False) -> int:
+        """Store buffered samples older than the grace window (all of them with ``force``)."""
+        async with self._flush_lock:
+            if not self._buffer:
+                return 0
+            data = np.array(self._buffer, dtype=[("i", "u4"), ("t", "i8"), ("v", "f8")])
+            st = self._station_idx[data["i"]]
+            keep = np.zeros(len(data), dtype=bool)
+            stored = 0
+            for k, station in enumerate(self.stations):
+                mine = st == k
+                if not mine.any():
+                    continue
+                cutoff = np.iinfo(np.int64).max if force else self._newest[station] - int(self.grace_s * 1e9)
+                due = mine & (data["t"] <= cutoff)
+                keep |= mine & ~due
+                if due.any():
+                    stored += self._append(station, data[due])
+            self._buffer = [tuple(x) for x in data[keep].tolist()]
+            self.wal.rotate(self._buffer)
+            self.stats.flushes += 1
+            return stored
+
+    def _append(self, station: str, rows: np.ndarray) -> int:
+        times, inverse = np.unique(rows["t"], return_inverse=True)
+        values = {}
+        for idx in np.unique(rows["i"]):
+            col = np.full(len(times), np.nan)
+            sel = rows["i"] == idx
+            col[inverse[sel]] = rows["v"][sel]  # the last sample of a repeated (tag, time) wins
+            values[self.paths[idx]] = col
+        res = self.store.append(station, pd.to_datetime(times, utc=True), values)
+        self.stats.stored += res.stored
+        self.stats.duplicates += res.duplicates
+        self.stats.late += res.late
+        if res.late:
+            log.warning("recorder: %d row(s) of station %s older than the stored high-water mark were not "
+                        "stored (re-delivered or late samples)", res.late, station)
+        return res.stored
+
+    # --- life cycle --------------------------------------------------------------------------------
+    async def _recover(self) -> None:
+        replayed = self.wal.replay()
+        for path, ts, v in replayed:
+            self.accept(path, ts, v)
+        self.stats.replayed = len(replayed)
+        if replayed:
+            log.warning("recorder: replayed %d sample(s) from the write-ahead log of an earlier run", len(replayed))
+        if self.backfill is not None:
+            now = self.clock()
+            for station, paths in self.stations.items():
+                mark = self.store.high_water_mark(station)
+                if mark is None:
+                    continue
+                got = self.backfill(paths, mark, now + pd.Timedelta(1, "ns"))  # [mark, now] as half-open
+                for path, (times, values) in got.items():
+                    ns = pd.to_datetime(times, utc=True).asi8
+                    for t, v in zip(ns, values):
+                        if t > mark.value and self.accept(path, int(t), float(v)):
+                            self.stats.backfilled += 1
+        await self.flush(force=True)
+
+    async def start(self) -> None:
+        """Recover (WAL replay, backfill), subscribe, and start the periodic flush."""
+        await self._recover()
+        self._sub = await self.source.subscribe(self.paths, self.on_reading)
+        self._task = asyncio.get_running_loop().create_task(self._flush_loop(), name="recorder-flush")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("recorder: flush failed; samples stay in the buffer and the write-ahead log")
+
+    async def stop(self) -> RecorderStats:
+        """Unsubscribe, store everything buffered, close the log."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._sub is not None:
+            await self._sub.cancel()
+        await self.flush(force=True)
+        self.wal.close()
+        return self.stats
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.stats).items())
+
+
+__all__ = ["Recorder", "RecorderStats", "WriteAheadLog"]
