@@ -137,6 +137,10 @@ def test_parameters_with_units_are_converted_to_the_data_units():
     d = ewma(t, target=-40.0, sigma=0.5)  # a sigma in K is a temperature difference: 0.5 delta_degC
     np.testing.assert_allclose(c.ewma.values, d.ewma.values)
     assert float(c.ucl) == pytest.approx(float(d.ucl))
+    # a spread labelled in an offset unit (as t.std() keeps attrs) is a difference: 0.9 F = 0.5 K
+    for spread in (ureg.Quantity(0.9, "degF"), ureg.Quantity(0.5, "degC"),
+                   xr.DataArray(0.5, attrs={"units": "degC"})):
+        assert float(ewma(t, target=-40.0, sigma=spread).ucl) == pytest.approx(float(d.ucl))
     with pytest.raises(SPCInputError, match="sigma"):
         cusum(x, target=20.0, sigma=ureg.Quantity(1.0, "degC"))
     quantified = x.pint.quantify()

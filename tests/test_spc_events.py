@@ -76,3 +76,26 @@ def test_not_a_detector_dataset_is_refused():
         alarm_events(xr.Dataset({"alarm": ("time", [True])}))
     with pytest.raises(TypeError):
         alarm_events(xr.DataArray([True], dims="time"))
+
+
+def test_events_use_the_time_coord_of_per_weld_data():
+    x = xr.DataArray([0.0, 5.0, 0.0], dims="weld", coords={"weld": [10, 11, 12], "time": ("weld", TIMES[:3])})
+    ev = alarm_events(cusum(x, target=0.0, sigma=1.0, k=0.5, h=4.0, dim="weld"), tag="weld1/r")
+    assert ev.start.tolist() == [TIMES[1]]
+
+
+def test_detection_delays_scores_events_against_truth():
+    events = pd.DataFrame({"tag": ["dry/s1", "dry/s2", "coat/lane03", "coat/lane03"],
+                           "rule": ["shewhart", "shewhart", "cusum", "cusum"],
+                           "start": [TIMES[10], TIMES[12], TIMES[2], TIMES[30]]})
+    truth = pd.DataFrame({"kind": ["excursion", "streak", "gauge_drift"],
+                          "target": ["dry/*", "coat/lane03", "coat/lane07"],
+                          "observed_start": [TIMES[8], TIMES[5], TIMES[0]],
+                          "observed_end": [TIMES[20], TIMES[40], TIMES[50]]})
+    from workbench.spc import detection_delays
+    table = detection_delays(events, truth)
+    assert table.detected.tolist() == [True, True, False]
+    assert table.tag.tolist()[:2] == ["dry/s1", "coat/lane03"]
+    # the lane-3 alarm already running before the streak does not count; the next one does
+    assert table.delay.tolist()[:2] == [TIMES[10] - TIMES[8], TIMES[30] - TIMES[5]]
+    assert pd.isna(table.delay.iloc[2])

@@ -48,7 +48,9 @@ def param(value: Any, units: str | None, *, name: str, where: str, difference: b
     """A parameter (float, Quantity or DataArray) as magnitudes in the data's units.
 
     Bare numbers and unit-less DataArrays are taken to be in the data's units already.
-    ``difference=True`` for spreads (sigma, limits widths): offset units become delta units.
+    ``difference=True`` for spreads (sigma, limit widths): offset units become delta units, and a
+    spread labelled with an offset unit (a sigma "in degC", as ``da.std()`` keeps it) is read as a
+    difference in that unit.
     """
     target = None
     if units is not None:
@@ -59,12 +61,14 @@ def param(value: Any, units: str | None, *, name: str, where: str, difference: b
         u = value.attrs.get("units")
         if u is None or target is None:
             return value.astype(float)
+        u = delta_units(u) if difference else u
         return value.copy(data=_convert(np.asarray(value.data, float), u, target, name, where))
     if isinstance(value, pint.Quantity):
         if target is None:
             raise SPCInputError(f"{where}: {name} has units {value.units} but the data has no "
                                 f"attrs['units']; give the data units or pass {name} as a number")
-        return float(_convert(value.magnitude, str(value.units), target, name, where))
+        u = delta_units(str(value.units)) if difference else str(value.units)
+        return float(_convert(value.magnitude, u, target, name, where))
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -87,27 +91,37 @@ def positive(value: Any, name: str, where: str) -> None:
                             f"from an in-control baseline (workbench.spc.fit)")
 
 
+def sample_times(obj: xr.DataArray | xr.Dataset, dim: str) -> xr.DataArray | None:
+    """The datetime coordinate along ``dim``: ``dim`` itself, else a ``time`` coord on ``dim``
+    (e.g. ``time(weld)`` for per-weld data), else None."""
+    for name in (dim, "time"):
+        c = obj.coords.get(name)
+        if c is not None and c.dims == (dim,) and np.issubdtype(c.dtype, np.datetime64):
+            return c
+    return None
+
+
 def time_ns(da: xr.DataArray, dim: str, max_gap: Any, *, where: str) -> tuple[np.ndarray, int]:
     """Sample times (int64 ns, or sample index without a datetime coord) and max_gap in ns (-1: off).
 
     Raises if the datetime coordinate goes backwards: the detectors are causal and need order.
     """
     n = da.sizes[dim]
-    coord = da.coords.get(dim)
-    is_time = coord is not None and np.issubdtype(coord.dtype, np.datetime64)
+    coord = sample_times(da, dim)
+    is_time = coord is not None
     if is_time:
         t = coord.values.astype("datetime64[ns]").astype(np.int64)
         if n > 1 and np.any(np.diff(t) < 0):
             bad = int(np.argmax(np.diff(t) < 0)) + 1
-            raise SPCInputError(f"{where}: {dim!r} goes backwards at position {bad} "
-                                f"({coord.values[bad]}); sort first: data.sortby({dim!r})")
+            raise SPCInputError(f"{where}: {coord.name!r} goes backwards at position {bad} "
+                                f"({coord.values[bad]}); sort first: data.sortby({coord.name!r})")
     else:
         t = np.arange(n, dtype=np.int64)
     if max_gap is None:
         return t, -1
     if not is_time:
-        raise SPCInputError(f"{where}: max_gap={max_gap!r} needs a datetime64 {dim!r} coordinate; "
-                            f"assign one or leave max_gap=None")
+        raise SPCInputError(f"{where}: max_gap={max_gap!r} needs a datetime64 coordinate {dim!r} "
+                            f"or 'time' along {dim!r}; assign one or leave max_gap=None")
     gap = pd.Timedelta(max_gap)
     if gap <= pd.Timedelta(0):
         raise SPCInputError(f"{where}: max_gap must be a positive duration such as '10min', "

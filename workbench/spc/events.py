@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workbench.spc._inputs import SPCInputError
+from workbench.spc._inputs import SPCInputError, sample_times
 
 COLUMNS = ["tag", "rule", "start", "end", "value", "direction", "samples", "open"]
 _CHARTS = {"imr": "moving_range", "xbar_r": "range", "xbar_s": "stdev"}
@@ -87,8 +87,11 @@ def _alarm_vars(ds: xr.Dataset) -> list[tuple[str, str, str]]:
 def alarm_events(ds: xr.Dataset, *, tag: str = "{name}", dim: str | None = None) -> pd.DataFrame:
     """The alarm events of a detector, rule or chart Dataset as a DataFrame (see module doc).
 
-    ``tag`` may use ``{name}`` (the Dataset's ``attrs["name"]`` or "series") and the other dims'
-    labels, e.g. ``"coat1/areal_mass_lane{lane:02d}"``. Computes dask-backed input.
+    ``tag`` may use ``{name}`` (the Dataset's ``attrs["name"]`` or "series"), the other dims'
+    labels and any coordinate that is a single value per series, e.g.
+    ``"coat1/areal_mass_lane{lane:02d}"`` or ``"{tag}"`` with a ``tag(sensor)`` coord. ``start`` and
+    ``end`` are labels of ``dim``, or of a datetime ``time`` coord along it (``time(weld)``).
+    Computes dask-backed input.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"alarm_events: expected an xr.Dataset from a detector, got {type(ds).__name__}")
@@ -98,13 +101,15 @@ def alarm_events(ds: xr.Dataset, *, tag: str = "{name}", dim: str | None = None)
     ds = ds.compute()
     ds = ds.transpose(..., dim)
     others = [d for d in ds["alarm"].dims if d != dim]
-    labels = ds[dim].values
+    times = sample_times(ds, dim)
+    labels = (times if times is not None else ds[dim]).values
     rows = []
     for var, rule, det in _alarm_vars(ds):
         for pos in itertools.product(*(range(ds.sizes[d]) for d in others)):
             sel = dict(zip(others, pos))
             cur = ds.isel(sel)
-            name = {d: cur[d].item() if d in cur.coords else p for d, p in zip(others, pos)}
+            name = {c: cur[c].item() for c in cur.coords if cur[c].ndim == 0}
+            name.update({d: cur[d].item() if d in cur.coords else p for d, p in zip(others, pos)})
 
             def get(v: str, cur: xr.Dataset = cur) -> np.ndarray:
                 return np.broadcast_to(cur[v].values, (len(labels),))
@@ -169,3 +174,39 @@ class EventTracker:
         """Closed events plus the open one (``open=True``), in :data:`COLUMNS` order."""
         rows = self.closed + ([{**self.current, "open": True}] if self.current else [])
         return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def detection_delays(events: pd.DataFrame, truth: pd.DataFrame, *, start: str = "observed_start",
+                     end: str = "observed_end", match_tags: bool = True) -> pd.DataFrame:
+    """Score alarm events against a truth table of injected events (e.g. the virtual line's).
+
+    For each truth row, the first event that *starts* inside [``start``, ``end``] on a matching
+    tag (shell pattern in the truth's ``target`` column, e.g. ``.../areal_mass_lane*``, when
+    ``match_tags``) is its detection; an event already running before ``start`` does not count.
+    Returns kind, target, truth_start, truth_end, detected, rule, tag, first_alarm, delay.
+
+    >>> ev = pd.DataFrame({"tag": ["a/x"], "rule": ["cusum"], "start": [pd.Timestamp("2026-01-05 07:10")]})
+    >>> truth = pd.DataFrame({"kind": ["drift"], "target": ["a/*"],
+    ...                       "observed_start": [pd.Timestamp("2026-01-05 07:00")],
+    ...                       "observed_end": [pd.Timestamp("2026-01-05 08:00")]})
+    >>> detection_delays(ev, truth).delay.tolist()
+    [Timedelta('0 days 00:10:00')]
+    """
+    import fnmatch
+
+    rows = []
+    for _, t in truth.iterrows():
+        cand = events[(events["start"] >= t[start]) & (events["start"] <= t[end])]
+        if match_tags and "target" in truth.columns:
+            cand = cand[[fnmatch.fnmatchcase(str(tag), str(t["target"])) for tag in cand["tag"]]]
+        first = cand.sort_values("start").head(1)
+        hit = not first.empty
+        rows.append({
+            "kind": t.get("kind"), "target": t.get("target"), "truth_start": t[start],
+            "truth_end": t[end], "detected": hit,
+            "rule": first["rule"].iloc[0] if hit else None,
+            "tag": first["tag"].iloc[0] if hit else None,
+            "first_alarm": first["start"].iloc[0] if hit else pd.NaT,
+            "delay": first["start"].iloc[0] - t[start] if hit else pd.NaT,
+        })
+    return pd.DataFrame(rows)
