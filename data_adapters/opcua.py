@@ -147,6 +147,12 @@ class OpcUaBackend:
         try:
             client.connection_lost_callback = self._on_lost
             await self._resolve(client)
+        except (OpcUaRefused, ValueError):
+            await self._quiet_disconnect(client)
+            raise
+        except (ua.UaError, ConnectionError, asyncio.TimeoutError) as exc:  # transient: the supervisor retries
+            await self._quiet_disconnect(client)
+            raise BackendError(f"browsing OPC UA server {self.url} failed: {type(exc).__name__}: {exc}") from None
         except BaseException:
             await self._quiet_disconnect(client)
             raise
