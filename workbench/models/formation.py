@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -296,7 +297,7 @@ def validate_curve(curve: xr.Dataset, *, name: str = "curve") -> xr.Dataset:
             da = out[var]
             if "units" not in da.attrs and var != "temperature":
                 raise FormationDataError(f"{name}: variable {var!r} has no attrs['units']; set it (expected {unit!r})")
-            if "units" in da.attrs:
+            if "units" in da.attrs and da.attrs["units"] != unit:     # convert only when needed (speed)
                 out[var] = to_units(da, unit, name=f"{name}.{var}")
     _check_time(out.time.values.astype(float), f"{name} ({out.attrs.get('cell_id', '?')})", 0)
     if "capacity" not in out.variables:
@@ -567,7 +568,24 @@ def step_table(curve: xr.Dataset) -> pd.DataFrame:
     >>> step_table(c).direction.tolist()
     ['charge', 'discharge']
     """
+    return _prepare(curve).tab.copy()
+
+
+class _Prepared(NamedTuple):
+    """A validated curve and its step table, computed once and shared by the analyses."""
+
+    c: xr.Dataset
+    tab: pd.DataFrame
+
+
+def _prepare(curve) -> _Prepared:
+    if isinstance(curve, _Prepared):
+        return curve
     c = validate_curve(curve)
+    return _Prepared(c, _steps(c))
+
+
+def _steps(c: xr.Dataset) -> pd.DataFrame:
     t, i, q, st = c.time.values, c.current.values, c.capacity.values, c.step.values
     starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1]])
     ends = np.r_[starts[1:], len(st)] - 1
@@ -599,16 +617,13 @@ def cycle_summary(curve: xr.Dataset, *, first: str = "auto") -> xr.Dataset:
     >>> round(float(cycle_summary(cur).coulombic_efficiency.sel(cycle=1)), 3)
     0.9
     """
-    tab = step_table(curve)
-    c = validate_curve(curve)
+    c, tab = _prepare(curve)
     sign = (1 if first == "charge" else -1) if first != "auto" else _first_direction(c.current.values, c.step.values)
-    g = tab.groupby("cycle")
     cycles = np.array(sorted(tab.cycle.unique()))
-    ch = g.apply(lambda d: d.throughput[d.direction == "charge"].sum(), include_groups=False).reindex(cycles).to_numpy(float)
-    dis = g.apply(lambda d: d.throughput[d.direction == "discharge"].sum(), include_groups=False).reindex(cycles).to_numpy(float)
-    has_ch = g.apply(lambda d: (d.direction == "charge").any(), include_groups=False).reindex(cycles).to_numpy(bool)
-    has_dis = g.apply(lambda d: (d.direction == "discharge").any(), include_groups=False).reindex(cycles).to_numpy(bool)
-    ch, dis = np.where(has_ch, ch, np.nan), np.where(has_dis, dis, np.nan)
+    # sum of step throughputs per (cycle, direction); a direction absent from a cycle stays NaN
+    per = tab.groupby(["cycle", "direction"]).throughput.sum().unstack().reindex(index=cycles)
+    ch = per["charge"].to_numpy(float) if "charge" in per else np.full(cycles.size, np.nan)
+    dis = per["discharge"].to_numpy(float) if "discharge" in per else np.full(cycles.size, np.nan)
     q_in, q_out = (ch, dis) if sign > 0 else (dis, ch)
     with np.errstate(invalid="ignore", divide="ignore"):
         ce = q_out / q_in
@@ -669,8 +684,8 @@ def dqdv(curve: xr.Dataset, *, cycle: int = 1, direction: str = "charge", dv: fl
     dv, smoothing = _in_units(dv, "V", "dv"), _in_units(smoothing, "V", "smoothing")
     if dv <= 0 or smoothing < 0:
         raise ValueError(f"dv must be > 0 and smoothing >= 0 (volts), got dv={dv}, smoothing={smoothing}")
-    c = validate_curve(curve)
-    step = _pick_cc_step(step_table(c), cycle, direction)
+    c, tab = _prepare(curve)
+    step = _pick_cc_step(tab, cycle, direction)
     cap = nominal_capacity or c.attrs.get("nominal_capacity_Ah")
     c_rate = abs(step.current) / cap if cap and np.isfinite(cap) else np.nan
     if max_c_rate is not None and np.isfinite(c_rate) and c_rate > max_c_rate * 1.02:
@@ -757,8 +772,8 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     >>> round(float(dcir(curve_from_arrays(time=t, voltage=v, current=i)).dcir.sel(dt=1.0)[0]), 3)
     1.0
     """
-    c = validate_curve(curve)
-    tab = step_table(c)
+    prep = _prepare(curve)
+    c, tab = prep
     t, v, i, temp = c.time.values, c.voltage.values, c.current.values, c.temperature.values
     dts = np.array([_seconds(d, "dt") for d in np.atleast_1d(np.asarray(dt, dtype=object))])
     pulses = []
@@ -778,7 +793,7 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     net = _net_charge(c, tab)
     ref = nominal_capacity or c.attrs.get("nominal_capacity_Ah")
     if not ref or not np.isfinite(ref):
-        ref = float(np.nanmax(cycle_summary(c).discharge_capacity.values, initial=np.nan))
+        ref = float(np.nanmax(cycle_summary(prep).discharge_capacity.values, initial=np.nan))
     rows = []
     for p, prev in pulses:
         a, b, before = int(p.start), int(p.end), int(prev.end)
@@ -857,8 +872,7 @@ def k_value(curve: xr.Dataset, *, t1="1 day", t2=None, min_relaxation="12 h", mi
     >>> round(float(k_value(c).k_value), 3)
     1.0
     """
-    c = validate_curve(curve)
-    tab = step_table(c)
+    c, tab = _prepare(curve)
     rests = tab[tab.direction == "rest"]
     if rests.empty:
         raise RestTooShortError(f"{c.attrs.get('cell_id', 'curve')}: no open-circuit rest in the record")
@@ -908,6 +922,7 @@ def summarise(curves, *, dt: float = 10.0, k_t1="1 day", k_t2=None) -> xr.Datase
     cells = _as_curves(curves)
     rows = []
     for cid, cur in cells.items():
+        cur = _prepare(cur)                   # validate and tabulate steps once for all analyses
         s = cycle_summary(cur)
         both = s.charge_capacity.notnull() & s.discharge_capacity.notnull()
         s1 = s.isel(cycle=int(np.argmax(both.values))) if bool(both.any()) else s.isel(cycle=0)

@@ -16,7 +16,8 @@ Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
   the same sample in batch curves, results and live channel reads.
 - Moisture (ppmv·h above the dry-room baseline) raises SEI loss (lower first-cycle CE and discharge
   capacity), self-discharge (K) and resistance; weld resistance adds 1:1 to the ohmic part (DCIR).
-- A weak channel (event ``weak_formation_channel``) reads current and capacity low by ``magnitude``.
+- A weak channel (event ``weak_formation_channel``) reads current and capacity low by ``magnitude``
+  (a shunt/contact gain error; so its DCIR, ΔV over a low-read ΔI, reads high by 1/(1 - magnitude)).
 
 Protocol on the channel (segments): rest 10 min, CC C/10 for 3 h (SEI formation), CC C/5 to
 4.2 V, CV to C/50, rest 30 min,
