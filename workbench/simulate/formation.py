@@ -6,13 +6,16 @@ Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
   LG M50 NMC811 and graphite fits), with stoichiometry windows 0.9084 -> 0.2661 (cathode) and
   0.0279 -> 0.9014 (anode) mapped to a state of charge ``s`` in 0..1 (2.50 -> 4.19 V).
 - Capacity: the first charge delithiates the cathode, ``C_ch = K_AREA * areal_mass`` (2 x 490 cm²,
-  96 % active, 210 mAh/g to 4.2 V; 3.4 Ah at the coater's 17.2 mg/cm²), so capacity is proportional to the areal mass. A fraction
+  96 % active, 210 mAh/g to 4.2 V; 3.4 Ah at the coater's 17.2 mg/cm²), so capacity is
+  proportional to the areal mass. A fraction
   ``f_irr`` (9 % + moisture) of that charge is lost to SEI during the first charge; the reversible
   capacity is ``C_rev = C_ch (1 - f_irr)``. SEI forms early: of the first Q (Ah) charged,
   ``Q_irr (1 - exp(-Q/Q_irr))`` goes to SEI.
 - Overpotential: an ohmic part R0 (cell + weld), one RC branch (R1, 8 s) and a slow diffusion
   branch (Rd = 0.1 V·h / C_nom, 30 min); the current is piecewise constant except in CV, so every
-  segment has a closed form. The curves are a pure function of time: the same seed and time give
+  segment has a closed form. DCIR (1 s, 3C pulse) is ≈ 1 mΩ, the proportions of a large-format
+  cell, so that a 100 µΩ cold weld is ~10 % of it (DOMAIN.md); a real 3 Ah energy cell would read
+  10-20 mΩ and hide the weld. The curves are a pure function of time: the same seed and time give
   the same sample in batch curves, results and live channel reads.
 - Moisture (ppmv·h above the dry-room baseline) raises SEI loss (lower first-cycle CE and discharge
   capacity), self-discharge (K) and resistance; weld resistance adds 1:1 to the ohmic part (DCIR).
@@ -20,8 +23,7 @@ Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
   (a shunt/contact gain error; so its DCIR, ΔV over a low-read ΔI, reads high by 1/(1 - magnitude)).
 
 Protocol on the channel (segments): rest 10 min, CC C/10 for 3 h (SEI formation), CC C/5 to
-4.2 V, CV to C/50, rest 30 min,
-CC C/5 discharge to 3.0 V, rest 30 min, CC C/5 to 50 % SOC (by capacity), rest 1 h, DCIR pulse
+4.2 V, CV to C/50, rest 30 min, CC C/5 discharge to 3.0 V, rest 30 min, CC C/5 to 50 % SOC (by capacity), rest 1 h, DCIR pulse
 3C discharge 12 s, rest 10 min; then off the channel, aging on the shelf for 3 days where an OCV
 tester reads the open-circuit voltage (K-value from +1 day and +3 days).
 
