@@ -175,7 +175,7 @@ def default_day(day: int, *, uniform_at, lot_boundary, n_lanes: int, n_racks: in
 
     Layout (hours into the day, ±10 min jitter) so that an 8-hour history shows every kind once:
     pump wear 0.5–7.8 h, dew-point excursion 1.0–2.0 h, laser window 1.5–6.5 h, slurry-lot step on the
-    lot that begins after 2 h, die-lip streak 3.2–6.0 h, gauge drift 5.5–7.5 h; every 7th day a weak formation
+    lot that begins after 2 h, die-lip streak 2.8–6.8 h, gauge drift 5.5–7.5 h; every 7th day a weak formation
     channel (rack 1–4) that lasts the week.
     ``uniform_at(name, i)`` gives seeded uniforms; ``lot_boundary(k)`` the start (s) of lot k.
     """
@@ -198,7 +198,7 @@ def default_day(day: int, *, uniform_at, lot_boundary, n_lanes: int, n_racks: in
              magnitude=-10.0, description="spatter on the protective window, cleaned at end"),
         dict(kind="slurry_lot_step", start_s=lot_start, end_s=lot_end, magnitude=-0.010,
              description="slurry lot mixed light on solids"),
-        dict(kind="die_lip_streak", start_s=jit("streak0", 3.2), end_s=jit("streak1", 6.0),
+        dict(kind="die_lip_streak", start_s=jit("streak0", 2.8), end_s=jit("streak1", 6.8),
              magnitude=-3.0, lane=lane, description="die-lip build-up starves one lane"),
         dict(kind="gauge_drift", start_s=jit("gauge0", 5.5), end_s=jit("gauge1", 7.5),
              magnitude=0.15, description="beta-gauge source/detector drift, recalibrated at end"),

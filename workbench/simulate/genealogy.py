@@ -3,9 +3,10 @@
 Material flow of the virtual line (times in seconds since the epoch):
 
 - cell n gets its tab welds at ``welder.weld_time(2n)`` (pos) and ``+ weld_period`` (neg);
-- its cathode was coated ``electrode_lead_s`` before the first weld, on one slit lane (cells come in
-  magazines of ``magazine_size`` from the same lane), at the web position the die was at then; the
-  slurry lot is the lot at the die at that time;
+- its cathode was coated ``electrode_lead_s`` before the first weld, on one slit lane, at the web
+  position the die was at then; the slurry lot is the lot at the die at that time. Lanes are used in
+  turn, in a seeded random order per cycle of ``n_lanes`` cells, so every lane feeds one cell in 24
+  (a die-lip streak of a few hours reaches a dozen cells or more);
 - it was in the dry room from ``dryroom_before_s`` before its first weld until its last weld (stacking,
   welding; filled and sealed right after); moisture exposure = ∫ (room ppmv − baseline ppmv) dt over it;
 - formation: racks are loaded with a full batch of ``n_channels`` consecutive cells, racks in turn
@@ -29,7 +30,6 @@ import pandas as pd
 @dataclass(frozen=True)
 class FlowParams:
     electrode_lead_s: float = 3000.0
-    magazine_size: int = 24
     electrode_length_m: float = 0.9
     dryroom_before_s: float = 2700.0  # electrodes enter the dry room 45 min before the first weld
     dryroom_sensor: str = "s2"        # nearest sensor to the stacking/welding cell
@@ -68,6 +68,19 @@ def rack_of_batch(f: FlowParams, batch) -> np.ndarray:
     p = (np.asarray(batch, dtype=np.int64) + f.rack_phase) % f.n_racks
     stride = f.n_racks // f.n_live_racks
     return (1 + (p % stride) * f.n_live_racks + p // stride).astype(np.int64)
+
+
+def lane_of_cell(line, n) -> np.ndarray:
+    """Slit lane (1..n_lanes) of cell ``n``: each cycle of n_lanes cells uses every lane once, seeded order."""
+    n = np.asarray(n, dtype=np.int64)
+    n_lanes = line.coater.p.n_lanes
+    cycle, pos = np.divmod(n, n_lanes)
+    out = np.empty(n.shape, dtype=np.int64)
+    for c in np.unique(cycle):
+        order = np.argsort(line.uniform_at("lane_cycle", c * n_lanes + np.arange(n_lanes)), kind="stable")
+        sel = cycle == c
+        out[sel] = order[pos[sel]] + 1
+    return out
 
 
 def formation_slot_s(flow: FlowParams, cell_takt_s: float) -> float:
@@ -117,7 +130,7 @@ def build(line, t0_s: float, t1_s: float) -> Genealogy:
     welds = w.welds(weld_idx) if n.size else w.welds(np.zeros(0, dtype=np.int64))
     t_weld = w.weld_time(n * n_tabs).astype(np.float64)
     tau = t_weld - f.electrode_lead_s
-    lane = 1 + np.floor(line.uniform_at("magazine_lane", n // f.magazine_size) * c.p.n_lanes).astype(np.int64)
+    lane = lane_of_cell(line, n)
     s_web = c.web_length(tau)
     roll = np.floor(s_web / c.p.roll_length_m).astype(np.int64)
     pos = s_web - roll * c.p.roll_length_m
