@@ -139,3 +139,24 @@ def test_dataset_input_and_kelvin_readings():
         excursions(ds, LIMIT)
     with pytest.raises(TypeError, match="DataArray or Dataset"):
         excursions(da.values, LIMIT)
+
+
+def test_per_sensor_limits_in_each_sensors_own_basis():
+    da = dryroom()
+    # the plant's alarm limits: -40 frost on the chilled mirrors, -43.7 dew on the capacitive sensor
+    own = xr.DataArray([-40.0, -40.0, -40.0, -43.7], dims="sensor", coords={"sensor": da.sensor.values},
+                       attrs={"units": "degC"})
+    ev = excursions(da, own, basis="reported")
+    assert list(ev.sensor) == ["s2", "s3", "s3", "s4"]
+    s4 = ev[ev.sensor == "s4"].iloc[0]
+    assert s4.basis == "dew_point" and s4.limit == -43.7 and s4.duration == pd.Timedelta("5min")
+    assert s4.peak == pytest.approx(-41.63, abs=0.01)  # the dew-point reading itself
+    mins = minutes_above(da, own, basis="reported")
+    assert mins.limit.values.tolist() == [-40.0, -40.0, -40.0, -43.7]
+    np.testing.assert_allclose(mins.values, minutes_above(da, LIMIT).values)  # same answer as on frost basis
+    looser = own.copy(data=[-40.0, -35.5, -40.0, -40.0])  # a looser cap on s2 only (its peak is -36)
+    assert "s2" not in set(excursions(da, looser).sensor)
+    with pytest.raises(ValueError, match="s4"):
+        excursions(da, own.sel(sensor=["s1", "s2", "s3"]))
+    with pytest.raises(ValueError, match="basis="):
+        excursions(da, LIMIT, basis="ppmv")

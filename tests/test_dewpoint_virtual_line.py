@@ -3,6 +3,7 @@ dew-point sensor is only comparable with the frost-point cap after conversion.""
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,3 +45,10 @@ def test_dew_point_sensor_needs_the_common_basis(h):
     raw = da.sel(sensor=["s1", "s4"]).isel(time=quiet).mean("time")
     assert abs(float(fp[0] - fp[1])) < 2.0  # sensor-to-sensor spread once on one basis
     assert float(raw[0] - raw[1]) > 3.5  # raw: the dew-point sensor reads ~3.7 K lower at -46 degC
+
+
+def test_each_tags_own_alarm_limit_agrees_with_the_frost_basis(h):
+    alarm = h.dryroom.alarm_high  # per tag, in the tag's own basis: -40 frost, -43.7 dew (s4)
+    own = minutes_above(h.dryroom, alarm, basis="reported")
+    frost = minutes_above(h.dryroom, LIMIT)
+    np.testing.assert_allclose(own.values, frost.values, atol=1.0)  # -43.7 dew ≈ -40.0 frost (±0.05 K)

@@ -388,17 +388,40 @@ def _duration(value: Any, name: str) -> pd.Timedelta:
     return pd.Timedelta(value)
 
 
-def _prepare(da: xr.DataArray, limit: Any, dim: str, basis: str, sensor_dim: str):
-    da = _readings(da)
-    if dim not in da.dims or not np.issubdtype(da[dim].dtype, np.datetime64):
-        raise ValueError(f"{da.name!r}: needs a datetime64 dim {dim!r}; has dims {da.dims}")
-    lim = float(magnitude_in(limit, "degC", name="limit"))
+def _common(da: xr.DataArray, basis: str, sensor_dim: str) -> xr.DataArray:
+    """Readings as (sensor, time) in degC on ``basis``, or as reported for basis="reported"."""
+    if basis == "reported":
+        reports = _reports(da, sensor_dim)
+        common = to_units(da, "degC", name=str(da.name))
+        if sensor_dim in common.dims:
+            return common.assign_coords(reported=(sensor_dim, reports.astype(str)))
+        return common.expand_dims({sensor_dim: [da.name or "sensor"]}).assign_coords(
+            reported=(sensor_dim, [str(reports[0])]))
     common = to_basis(da, basis, sensor_dim=sensor_dim)
     if sensor_dim not in common.dims:
         common = common.expand_dims({sensor_dim: [da.name or "sensor"]}).assign_coords(
             reported=(sensor_dim, [str(_reports(da, sensor_dim)[0])]))
-    common = common.transpose(sensor_dim, dim).compute()
-    return common, lim
+    return common
+
+
+def _limits(limit: Any, common: xr.DataArray, sensor_dim: str) -> np.ndarray:
+    """One limit [degC] per sensor: a scalar for all, or a DataArray along the sensor dim."""
+    if isinstance(limit, xr.DataArray) and sensor_dim in limit.dims:
+        lim = to_units(limit, "degC", name="limit")
+        missing = sorted(set(map(str, common[sensor_dim].values)) - set(map(str, lim[sensor_dim].values)))
+        if missing:
+            raise ValueError(f"limit has no value for sensor(s) {missing}")
+        return np.asarray(lim.sel({sensor_dim: common[sensor_dim].values}).values, dtype=float)
+    return np.full(common.sizes[sensor_dim], float(magnitude_in(limit, "degC", name="limit")))
+
+
+def _prepare(da: xr.DataArray, limit: Any, dim: str, basis: str, sensor_dim: str):
+    da = _readings(da)
+    if dim not in da.dims or not np.issubdtype(da[dim].dtype, np.datetime64):
+        raise ValueError(f"{da.name!r}: needs a datetime64 dim {dim!r}; has dims {da.dims}")
+    _check_choice(basis, _BASES + ("reported",), "basis")
+    common = _common(da, basis, sensor_dim).transpose(sensor_dim, dim).compute()
+    return common, _limits(limit, common, sensor_dim)
 
 
 def excursions(da: xr.DataArray, limit: Any, *, dim: str = "time", min_duration: Any = "0s",
@@ -410,12 +433,15 @@ def excursions(da: xr.DataArray, limit: Any, *, dim: str = "time", min_duration:
     (see :func:`to_basis`), or a dry-room Dataset holding one such variable.
 
     Readings are first put on ``basis`` (the basis the limit is written in, default frost point) with
-    :func:`to_basis`, then runs of samples strictly above the limit are events. ``start`` is the first
+    :func:`to_basis`, then runs of samples strictly above the limit are events. ``limit``: one
+    temperature for all sensors, or a DataArray along ``sensor`` (e.g. each tag's alarm limit); with
+    ``basis="reported"`` each sensor is compared, unconverted, with its own limit in its own basis. ``start`` is the first
     sample above; ``end`` is the start of the first sample back at or below (for an event still open at
     the end of the data: last sample + its interval, ``ongoing=True``); ``duration = end - start``.
     NaN readings count as not above. Events shorter than ``min_duration`` are dropped.
 
-    Columns: sensor, start, end, duration, peak [degC on ``basis``], peak_time, basis, reported, ongoing.
+    Columns: sensor, start, end, duration, peak [degC on ``basis``], peak_time, limit [degC], basis,
+    reported, ongoing.
 
     >>> import pandas as pd, xarray as xr
     >>> from workbench.units import ureg
@@ -434,26 +460,28 @@ def excursions(da: xr.DataArray, limit: Any, *, dim: str = "time", min_duration:
     for i, sensor in enumerate(common[sensor_dim].values):
         vals = common.values[i]
         with np.errstate(invalid="ignore"):
-            above = np.nan_to_num(vals, nan=-np.inf) > lim
+            above = np.nan_to_num(vals, nan=-np.inf) > lim[i]
         edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
         for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
             end = times[e] if e < times.size else times[e - 1] + intervals[e - 1]
             k = s + int(np.nanargmax(vals[s:e]))
             rows.append({"sensor": sensor, "start": pd.Timestamp(times[s]), "end": pd.Timestamp(end),
                          "duration": pd.Timedelta(end - times[s]), "peak": float(vals[k]),
-                         "peak_time": pd.Timestamp(times[k]), "basis": basis,
+                         "peak_time": pd.Timestamp(times[k]), "limit": float(lim[i]),
+                         "basis": str(common["reported"].values[i]) if basis == "reported" else basis,
                          "reported": str(common["reported"].values[i]), "ongoing": e >= times.size})
-    cols = ["sensor", "start", "end", "duration", "peak", "peak_time", "basis", "reported", "ongoing"]
+    cols = ["sensor", "start", "end", "duration", "peak", "peak_time", "limit", "basis", "reported", "ongoing"]
     out = pd.DataFrame(rows, columns=cols)
     out = out[out["duration"] >= min_dur].reset_index(drop=True)
-    out.attrs = {"units": "degC", "basis": basis, "limit": lim}
+    out.attrs = {"units": "degC", "basis": basis}
     return out
 
 
 def minutes_above(da: xr.DataArray, limit: Any, *, dim: str = "time", basis: str = "frost_point",
                   sensor_dim: str = "sensor", max_gap: Any = None) -> xr.DataArray:
     """Minutes each sensor spent above a dew/frost-point ``limit`` [min], after putting all sensors on
-    ``basis`` (see :func:`to_basis`). Each sample counts for the interval to the next one (capped at
+    ``basis`` (see :func:`to_basis`; ``limit`` and ``basis="reported"`` as in :func:`excursions`).
+    Each sample counts for the interval to the next one (capped at
     ``max_gap``, default 3x the median interval), so the total equals the sum of
     :func:`excursions` durations.
 
@@ -468,11 +496,12 @@ def minutes_above(da: xr.DataArray, limit: Any, *, dim: str = "time", basis: str
     common, lim = _prepare(da, limit, dim, basis, sensor_dim)
     intervals = _sample_intervals(common[dim].values, None if max_gap is None else _duration(max_gap, "max_gap"))
     with np.errstate(invalid="ignore"):
-        above = np.nan_to_num(common.values, nan=-np.inf) > lim
+        above = np.nan_to_num(common.values, nan=-np.inf) > lim[:, None]
     minutes = (above * (intervals / np.timedelta64(1, "s"))).sum(axis=1) / 60.0
     out = xr.DataArray(minutes, dims=(sensor_dim,), coords={sensor_dim: common[sensor_dim].values,
                                                              "reported": (sensor_dim, common["reported"].values)},
-                       name="minutes_above", attrs={"units": "min", "basis": basis, "limit_degC": lim})
+                       name="minutes_above", attrs={"units": "min", "basis": basis})
+    out.coords["limit"] = (sensor_dim, lim, {"units": "degC"})
     return out
 
 
