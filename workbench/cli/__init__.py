@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "record",
     "fill_history",
     "detect",
+    "formation",
     "trial",
     "audit",
     "config",

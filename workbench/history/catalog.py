@@ -21,6 +21,8 @@ import pandas as pd
 from workbench.history.store import HistoryError
 
 GENEALOGY_KEYS = {"cells": "cell_id", "welds": "weld", "rolls": "roll_id", "lots": "lot_id"}
+# Other per-store tables the station views use (see views.py), with their keys.
+TABLE_KEYS = {**GENEALOGY_KEYS, "coating_scans": "time", "formation_results": "cell_id", "formation_units": "variable"}
 EVENT_COLUMNS = ["kind", "station", "target", "start", "end", "magnitude", "units", "source", "description"]
 _TIME_COLUMNS = {"weld_time", "coated_at", "dryroom_in", "dryroom_out", "formation_start", "time", "start", "end",
                  "observed_start", "observed_end"}
@@ -41,35 +43,44 @@ def _to_sql_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _is_time_column(name: str) -> bool:
+    return name in _TIME_COLUMNS or name.endswith(("_start", "_end", "_time", "_at", "_in", "_out"))
+
+
 def _from_sql_frame(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns:
-        if col in _TIME_COLUMNS:
+        if _is_time_column(col) and not pd.api.types.is_datetime64_any_dtype(df[col]):
             df[col] = pd.to_datetime(df[col], utc=True).dt.tz_localize(None)
     return df
 
 
-def write_genealogy(root: str | Path, genealogy) -> dict[str, int]:
-    """Store genealogy tables (a mapping of name -> DataFrame); rows with an existing key are replaced."""
+def write_tables(root: str | Path, tables) -> dict[str, int]:
+    """Store tables (a mapping name -> DataFrame, names from TABLE_KEYS); rows with an existing key are replaced."""
     counts = {}
     with _connect(Path(root)) as con:
-        for name, key in GENEALOGY_KEYS.items():
+        for name, key in TABLE_KEYS.items():
             try:
-                df = genealogy[name]
+                df = tables[name]
             except (KeyError, TypeError):
                 continue
             if key not in df.columns:
-                raise HistoryError(f"genealogy table {name!r} has no key column {key!r}; columns: {list(df.columns)}")
+                raise HistoryError(f"table {name!r} has no key column {key!r}; columns: {list(df.columns)}")
             frame = _to_sql_frame(df)
-            table = f"genealogy_{name}"
+            table = f"t_{name}"
             exists = con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone()
             if exists:
-                keys = [str(k) if not isinstance(k, (int,)) else int(k) for k in frame[key].tolist()]
+                keys = [k.item() if hasattr(k, "item") else k for k in frame[key].tolist()]
                 con.executemany(f"DELETE FROM {table} WHERE {key} = ?", [(k,) for k in keys])
             frame.to_sql(table, con, if_exists="append", index=False)
             if not exists:
                 con.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_{key} ON {table} ({key})")
             counts[name] = len(frame)
     return counts
+
+
+def write_genealogy(root: str | Path, genealogy) -> dict[str, int]:
+    """Store genealogy tables (cells, welds, rolls, lots); rows with an existing key are replaced."""
+    return write_tables(root, {k: genealogy[k] for k in GENEALOGY_KEYS if k in genealogy.keys()})
 
 
 def _local_catalog(url: str, storage_options: dict | None) -> Path:
@@ -84,17 +95,23 @@ def _local_catalog(url: str, storage_options: dict | None) -> Path:
     return local
 
 
-def load_genealogy(url: str | Path, *, storage_options: dict | None = None) -> dict[str, pd.DataFrame]:
-    """The stored genealogy as ``{"cells": ..., "welds": ..., "rolls": ..., "lots": ...}`` DataFrames."""
+def load_tables(url: str | Path, names=None, *, storage_options: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Stored tables as DataFrames (all of TABLE_KEYS that exist, or ``names``)."""
     path = _local_catalog(str(url), storage_options)
     out = {}
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
-        for name in GENEALOGY_KEYS:
-            table = f"genealogy_{name}"
+        for name in names or TABLE_KEYS:
+            table = f"t_{name}"
             if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                 out[name] = _from_sql_frame(pd.read_sql(f"SELECT * FROM {table}", con))
+    return out
+
+
+def load_genealogy(url: str | Path, *, storage_options: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The stored genealogy as ``{"cells": ..., "welds": ..., "rolls": ..., "lots": ...}`` DataFrames."""
+    out = load_tables(url, list(GENEALOGY_KEYS), storage_options=storage_options)
     if "cells" not in out:
-        raise HistoryError(f"{url}: the catalog holds no genealogy_cells table")
+        raise HistoryError(f"{url}: the catalog holds no cells genealogy table")
     return out
 
 
@@ -135,4 +152,4 @@ def load_events(url: str | Path, *, kind: str | None = None, source: str | None 
     return _from_sql_frame(df)
 
 
-__all__ = ["write_genealogy", "load_genealogy", "write_events", "load_events", "GENEALOGY_KEYS", "EVENT_COLUMNS"]
+__all__ = ["write_tables", "load_tables", "write_genealogy", "load_genealogy", "write_events", "load_events", "GENEALOGY_KEYS", "EVENT_COLUMNS"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.config import LineConfig, default_config_path, load_line_config
-from workbench.history.catalog import write_events, write_genealogy
+from workbench.history.catalog import write_events, write_genealogy, write_tables
 from workbench.history.store import HistoryStore, TagSpec
 
 
@@ -25,7 +25,7 @@ def declare_line(store: HistoryStore, line: LineConfig) -> dict[str, list[str]]:
     out = {}
     for station in line.stations:
         specs = [TagSpec(t.path, t.units, t.resolution, t.reports) for t in station.tags]
-        store.declare_station(station.name, specs)
+        store.declare_station(station.name, specs, kind=station.kind)
         out[station.name] = [s.path for s in specs]
     return out
 
@@ -42,6 +42,23 @@ def rows_from_samples(samples: dict[str, tuple[np.ndarray, np.ndarray]]):
         col[np.searchsorted(all_t, np.asarray(t, dtype="datetime64[ns]"))] = v
         values[path] = col
     return pd.DatetimeIndex(all_t).tz_localize("UTC"), values
+
+
+def identity_tables(hist) -> dict[str, pd.DataFrame]:
+    """Tables a plant's MES would provide: roll/lot/position per gauge scan, formation results with units."""
+    out = {}
+    c = hist.coating
+    if c is not None:
+        out["coating_scans"] = pd.DataFrame({"time": c.time.values, "roll_id": c.roll_id.values,
+                                             "lot_id": c.lot_id.values, "position": c.position.values})
+    f = hist.formation
+    if f is not None:
+        df = f.reset_coords().to_dataframe().reset_index()
+        keep = [col for col in df.columns if df[col].dtype.kind in "biufMUO"]
+        out["formation_results"] = df[keep]
+        out["formation_units"] = pd.DataFrame([(n, f[n].attrs.get("units", "")) for n in f.variables],
+                                              columns=["variable", "units"])
+    return out
 
 
 def fill_from_virtual_line(root: str | Path, *, days: float = 7.0, seed: int = 0, config: str | Path | None = None,
@@ -77,6 +94,11 @@ def fill_from_virtual_line(root: str | Path, *, days: float = 7.0, seed: int = 0
         bar.close()
     hist = vl.history(hours=hours)
     cells = write_genealogy(store.root, hist.genealogy)
+    write_tables(store.root, identity_tables(hist))
+    for station in line.stations:
+        if station.kind == "coating" and hist.coating is not None:
+            width = hist.coating["coated_width"]
+            store.declare_station(station.name, [], constants={"coated_width": [float(width), width.attrs["units"]]})
     truth = hist.truth.rename(columns={})
     n_events = write_events(store.root, truth, source="virtual-line truth")
     return {"samples": samples, "rows": rows, "cells": cells.get("cells", 0), "events": n_events,

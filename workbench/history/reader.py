@@ -91,15 +91,20 @@ def variable_names(paths: list[str]) -> dict[str, str]:
     return out
 
 
-def station_tags(url: str, station: str, *, storage_options: dict | None = None) -> dict[str, TagSpec]:
-    """The tags a store keeps for ``station`` (path -> TagSpec with units and resolution)."""
+def station_info(url: str, station: str, *, storage_options: dict | None = None) -> dict:
+    """The station's record in the store: kind, constants and tags (as written by declare_station)."""
     fs, root = _fs(url, storage_options)
     path = f"{root}/stations/{station}.json"
     if not fs.exists(path):
         stations = sorted(p.rsplit("/", 1)[-1].removesuffix(".json") for p in fs.glob(f"{root}/stations/*.json"))
         raise HistoryError(f"{url}: no station {station!r} in this store; stations: {stations}")
     with fs.open(path, "r") as fh:
-        return {t["path"]: TagSpec(**t) for t in json.load(fh)["tags"]}
+        return json.load(fh)
+
+
+def station_tags(url: str, station: str, *, storage_options: dict | None = None) -> dict[str, TagSpec]:
+    """The tags a store keeps for ``station`` (path -> TagSpec with units and resolution)."""
+    return {t["path"]: TagSpec(**t) for t in station_info(url, station, storage_options=storage_options)["tags"]}
 
 
 def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, start=None, end=None,
@@ -168,4 +173,4 @@ def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, s
     return ds
 
 
-__all__ = ["open_station", "station_tags"]
+__all__ = ["open_station", "station_tags", "station_info", "variable_names"]

@@ -91,12 +91,18 @@ class HistoryStore:
         self._marks: dict[str, int] = {}
 
     # --- stations ----------------------------------------------------------------------------------
-    def declare_station(self, station: str, tags: Iterable[TagSpec]) -> None:
-        """Record (or extend) a station's tag list. Units of an existing tag may not change."""
+    def declare_station(self, station: str, tags: Iterable[TagSpec], *, kind: str | None = None,
+                        constants: dict | None = None) -> None:
+        """Record (or extend) a station's tag list. Units of an existing tag may not change.
+
+        ``kind`` (coating, dryroom, welding, formation, generic) selects the station view on reading;
+        ``constants`` are values no tag carries, as {name: [value, units]} (e.g. coated_width).
+        """
         if not re.fullmatch(r"[a-z][a-z0-9_]*", station):
             raise HistoryError(f"station name {station!r}: use lower-case letters, digits and _")
         path = self.root / "stations" / f"{station}.json"
-        known = {t["path"]: t for t in json.loads(path.read_text())["tags"]} if path.exists() else {}
+        old_doc = json.loads(path.read_text()) if path.exists() else {}
+        known = {t["path"]: t for t in old_doc.get("tags", [])}
         for tag in tags:
             old = known.get(tag.path)
             if old and old["units"] != tag.units:
@@ -109,7 +115,9 @@ class HistoryStore:
             known[tag.path] = {"path": tag.path, "units": tag.units, "resolution": tag.resolution,
                                "reports": tag.reports}
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"station": station, "tags": list(known.values())}, indent=1))
+        doc = {"station": station, "kind": kind or old_doc.get("kind", "generic"),
+               "constants": {**old_doc.get("constants", {}), **(constants or {})}, "tags": list(known.values())}
+        tmp.write_text(json.dumps(doc, indent=1))
         os.replace(tmp, path)
 
     def tags(self, station: str) -> dict[str, TagSpec]:
