@@ -109,6 +109,17 @@ def test_magnus_agrees_with_hardy_within_stated_tolerance():
                / m(dp.saturation_vapour_pressure(far)) - 1) > 0.02
 
 
+def test_magnus_inverse_is_exact_and_close_to_hardy():
+    t = Q(np.linspace(-60, 0, 13), "degC")
+    e = dp.saturation_vapour_pressure(t, over="ice", method="magnus")
+    np.testing.assert_allclose(m(dp.frost_point(e, method="magnus")), m(t), atol=1e-9)  # closed form
+    ew = dp.saturation_vapour_pressure(Q(np.linspace(-40, 60, 11), "degC"), method="magnus")
+    np.testing.assert_allclose(m(dp.dew_point(ew, method="magnus")), np.linspace(-40, 60, 11), atol=1e-9)
+    # the quick dew point of a -40 degC frost point is within 0.05 K of Hardy's
+    hardy = m(dp.dew_point_from_frost_point(Q(-40, "degC")))
+    assert abs(m(dp.dew_point_from_frost_point(Q(-40, "degC"), method="magnus")) - hardy) < 0.05
+
+
 # ---------------------------------------------------------------- xarray in / out
 
 def test_dataarray_with_attrs_units_and_dask_stays_lazy():
