@@ -145,6 +145,8 @@ class GenealogyIndex:
     _in_sorted: np.ndarray = field(init=False, repr=False)
     _max_exposure: np.timedelta64 = field(init=False, repr=False)
     _weld_rows: _Inverted | None = field(init=False, repr=False, default=None)
+    _lot_rows: _Inverted | None = field(init=False, repr=False, default=None)
+    _roll_rows: _Inverted | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self):
         c = self.cells
