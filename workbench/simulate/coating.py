@@ -48,7 +48,7 @@ class CoaterParams:
     smile: float = 0.002               # centre slightly light
     flow_wander: float = 0.0015        # slow slurry flow wander (relative)
     flow_noise: float = 0.001
-    lane_wander: float = 0.0015
+    lane_wander: float = 0.001         # slow CD-profile drift per lane (relative, 1 h knots)
     gauge_sigma: float = 0.045         # mg/cm², gauge noise (AR(1), phi below)
     gauge_phi: float = 0.6
     gauge_spike_p: float = 0.0005
@@ -153,7 +153,7 @@ class Coater:
         """Lane areal mass (mg/cm²) of material coated at ``tau_s``: (n,) x lanes -> (n, n_lanes)."""
         tau = np.atleast_1d(np.asarray(tau_s, dtype=np.float64))
         sec = np.floor(tau).astype(np.int64)[:, None]
-        wander = rng.smooth_trend(self._lane_keys("lane_wander")[None, :], sec, period_s=1200,
+        wander = rng.smooth_trend(self._lane_keys("lane_wander")[None, :], sec, period_s=3600,
                                   sigma=self.p.lane_wander)
         shape = self.profile[None, :] * (1 + wander - wander.mean(axis=1, keepdims=True))
         for e in self.events("die_lip_streak"):
