@@ -4,7 +4,8 @@ Every tag is published, retained, QoS 1, on its ISA-95 path with ``{value, unit,
 arrive on ``<command_prefix>/<path>`` as ``{id, value, unit, ts}``; the publisher writes the setpoint to the
 line (only tags declared writable; commands older than ``max_command_age_s`` are refused, so a command
 queued while the station was away is never executed late) and acknowledges on ``<ack_prefix>/<path>`` with
-``{id, ok, message, readback}``, the readback being what the line reports once it took the write.
+``{id, ok, message, readback}``, the readback being the setpoint as the line applied it (held against
+samples the line took before the write, see :mod:`data_adapters.readback`).
 
 Example
 -------
@@ -34,7 +35,7 @@ from workbench.config import Tag
 from data_adapters.base import Backend, Reading, utcnow
 from data_adapters.mqtt import encode_reading
 from data_adapters.opcua_model import unit_converter
-from data_adapters.readback import readback
+from data_adapters.readback import WriteHold
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,13 @@ class LineMqttPublisher:
     def __init__(self, tags: Iterable[Tag], source: Backend, *, host: str = "127.0.0.1", port: int = 1883,
                  client_id: str = "line-workbench-station", qos: int = 1, command_prefix: str = "cmd",
                  ack_prefix: str = "ack", retain: bool = True, max_command_age_s: float = 10.0,
-                 close_source: bool = False, username: str | None = None, password: str | None = None,
-                 readback_timeout_s: float = 2.0):
+                 close_source: bool = False, username: str | None = None, password: str | None = None):
         self.tags = {t.path: t for t in tags}
         self.source = source
         self.host, self.port, self.qos, self.retain = host, port, qos, retain
         self.command_prefix, self.ack_prefix = command_prefix, ack_prefix
         self.max_command_age_s, self.close_source = max_command_age_s, close_source
-        self.readback_timeout_s = readback_timeout_s
+        self._hold = WriteHold()
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username:
             self._client.username_pw_set(username, password)
@@ -110,7 +110,7 @@ class LineMqttPublisher:
         self.published += 1
 
     async def _on_reading(self, r: Reading) -> None:
-        self.publish(r)
+        self.publish(self._hold.view(r))
 
     def _ack(self, path: str, cmd_id, ok: bool, message: str, readback: float | None = None) -> None:
         body = {"id": cmd_id, "ok": ok, "message": message,
@@ -139,8 +139,7 @@ class LineMqttPublisher:
         try:
             if cmd.get("unit") and cmd["unit"] != tag.units:
                 value = unit_converter(cmd["unit"], tag.units, path)(value)
-            await self.source.write(path, value)
-            rb = (await readback(self.source, path, value, timeout_s=self.readback_timeout_s)).value
+            rb = await self._hold.write(self.source, path, value)
         except Exception as exc:
             log.warning("write %s = %s failed: %s", path, value, exc)
             return self._ack(path, cmd_id, False, f"{type(exc).__name__}: {exc}")

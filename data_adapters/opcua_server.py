@@ -43,7 +43,7 @@ from workbench.config import Tag
 from data_adapters.base import Backend, Reading
 from data_adapters.opcua_model import DEFAULT_NAMESPACE, eu_information, eu_range, status_of
 from data_adapters.opcua_pki import Pki
-from data_adapters.readback import readback
+from data_adapters.readback import WriteHold
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,7 @@ class LineOpcUaServer:
 
     def __init__(self, tags: Iterable[Tag], source: Backend, *, host: str = "127.0.0.1", port: int = 4840,
                  namespace: str = DEFAULT_NAMESPACE, pki: Pki | None = None, users: dict[str, str] | None = None,
-                 allow_anonymous: bool = True, close_source: bool = False, name: str = "Line Workbench virtual line",
-                 readback_timeout_s: float = 2.0):
+                 allow_anonymous: bool = True, close_source: bool = False, name: str = "Line Workbench virtual line"):
         self.tags = {t.path: t for t in tags}
         if not self.tags:
             raise ValueError("LineOpcUaServer needs at least one tag to serve")
@@ -109,7 +108,7 @@ class LineOpcUaServer:
         self.host, self.port = host, (port or free_port(host))
         self.namespace, self.pki, self.name = namespace, pki, name
         self.users, self.allow_anonymous, self.close_source = users or {}, allow_anonymous, close_source
-        self.readback_timeout_s = readback_timeout_s
+        self._hold = WriteHold()
         self._server: Server | None = None  # set while serving
         self._built: Server | None = None
         self._nodeids: dict[str, ua.NodeId] = {}
@@ -226,7 +225,7 @@ class LineOpcUaServer:
 
     async def _on_reading(self, r: Reading) -> None:
         if self._server is not None:
-            await self._push(self._server, r)
+            await self._push(self._server, self._hold.view(r))
 
     async def _on_client_write(self, event, _dispatcher) -> None:
         """A client wrote: pass accepted setpoint writes to the line (the server checked the user)."""
@@ -236,13 +235,12 @@ class LineOpcUaServer:
                 continue
             value = float(item.Value.Value.Value)
             try:
-                await self.source.write(path, value)
-                log.info("user %s wrote %s = %g", getattr(event.user, "name", None), path, value)
-                # Answer the client once the line itself reports the setpoint (it scans at its own rate),
-                # so its readback is the station's, not a stale sample pushed in between.
-                r = await readback(self.source, path, value, timeout_s=self.readback_timeout_s)
-                if self._server is not None:
-                    await self._push(self._server, r)
+                # The node now holds the value, like a PLC register; older samples of the line must not
+                # overwrite it (the line scans its setpoints at its own rate).
+                applied = await self._hold.write(self.source, path, value)
+                log.info("user %s wrote %s = %g", getattr(event.user, "name", None), path, applied)
+                if applied != value and self._server is not None:  # the line clamped it: show what it took
+                    await self._push(self._server, Reading(path, applied, self.tags[path].units, datetime.now(timezone.utc)))
             except Exception:
                 log.exception("the line refused %s = %g", path, value)
 

@@ -38,7 +38,7 @@ from workbench.config import RestAdapter, Tag
 from data_adapters.base import Backend, BackendError, Quality, Reading, ReadingCallback, utcnow
 from data_adapters.mqtt import decode_fields
 from data_adapters.opcua_model import unit_converter
-from data_adapters.readback import readback
+from data_adapters.readback import WriteHold
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ class LineRestServer:
         self.tags = {t.path: t for t in tags}
         self.source, self.host, self.port, self.token = source, host, port, token
         self.close_source = close_source
+        self._hold = WriteHold()
         self._runner: web.AppRunner | None = None
         app = web.Application()
         app.add_routes([web.get("/api/tags", self._tags), web.get("/api/values", self._values),
@@ -231,7 +232,7 @@ class LineRestServer:
             return web.json_response({"message": f"unknown tag(s): {unknown[:3]}; GET /api/tags lists them"},
                                      status=404)
         got = await self.source.read(paths)
-        return web.json_response({p: reading_json(r) for p, r in got.items()})
+        return web.json_response({p: reading_json(self._hold.view(r)) for p, r in got.items()})
 
     async def _write(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
@@ -249,9 +250,8 @@ class LineRestServer:
                 value = unit_converter(body["unit"], tag.units, path)(value)
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"ok": False, "message": f"expected {{value, unit}}: {exc}"}, status=400)
-        await self.source.write(path, value)
-        rb = await readback(self.source, path, value)
-        return web.json_response({"ok": True, "message": "written", "readback": reading_json(rb)["value"]})
+        applied = await self._hold.write(self.source, path, value)
+        return web.json_response({"ok": True, "message": "written", "readback": applied})
 
 
 def rest_adapter(tags: Iterable[Tag], settings: RestAdapter, *, audit=None, name: str = "rest", **kw):

@@ -110,10 +110,11 @@ class SimBackend:
         self._subs.pop(handle, None)
         self._last_ts.pop(handle, None)
 
-    async def write(self, path: str, value: float) -> None:
+    async def write(self, path: str, value: float) -> float | None:
+        """Write a setpoint; returns the value the virtual line applied (it clamps to its limits)."""
         if not self._connected or self.live is None:
             raise BackendError("virtual line is not connected")
-        self.live.write(path, value)
+        return self.live.write(path, value)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
