@@ -239,3 +239,20 @@ def test_every_public_callable_has_an_example():
                                    if isinstance(obj, type) and not m.startswith("_")]
         missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
     assert not missing, f"public callables without a docstring example: {missing}"
+
+
+def test_lane_metrics_stay_lazy_on_dask_history():
+    import dask
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed eagerly")
+
+    rng = np.random.default_rng(2)
+    da = gauge(17.2 + 0.05 * rng.standard_normal((120, 6))).chunk({"time": 40})
+    with dask.config.set(scheduler=refuse):  # building the graphs must not compute anything
+        prof = co.cd_profile(da)
+        cap = co.capability(da, Q(16.86, "mg/cm^2"), Q(17.54, "mg/cm^2"))
+        trend = co.md_trend(da, window=11)
+    eager = co.capability(da.compute(), Q(16.86, "mg/cm^2"), Q(17.54, "mg/cm^2"))
+    np.testing.assert_allclose(cap.cpk.values, eager.cpk.values)
+    assert prof.smile.chunks is not None and trend.slope.shape == (6,)
