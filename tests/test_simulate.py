@@ -370,3 +370,17 @@ def test_laser_power_step_raises_energy_and_lowers_resistance():
     ratio_r = float((wa.weld_resistance / wb.weld_resistance)[1:].median())
     assert ratio_r == pytest.approx((2500 / 2600) ** 2.2, abs=0.004)
     assert float(wa.laser_power[1:].mean()) == pytest.approx(2600, abs=2)
+
+
+def test_local_excursion_only_in_its_zone():
+    ev = [Event("dewpoint_excursion", start="1h", end="1h30min", magnitude=8.0, sensor="s3")]
+    a = virtual_line(seed=3, events=ev).history(hours=3)
+    b = virtual_line(seed=3, events=None).history(hours=3)
+    diff = (a.dryroom.dew_frost_point - b.dryroom.dew_frost_point).sel(time=slice("2026-01-05T07:25", "2026-01-05T07:30"))
+    assert float(diff.sel(sensor="s3").mean()) == pytest.approx(8.0 * (1 - np.exp(-5)), abs=0.3)
+    assert float(abs(diff.drop_sel(sensor="s3")).max()) == 0.0
+    assert a.truth.target.iloc[0] == "plant1/dryroom/room1/hygrometer/frost_point_s3"
+    # the cells' zone is s2: a leak at s3 does not expose them
+    np.testing.assert_array_equal(a.genealogy.cells.moisture_exposure, b.genealogy.cells.moisture_exposure)
+    with pytest.raises(EventError, match="sensor 's9'"):
+        virtual_line(events=[dict(kind="dewpoint_excursion", start="1h", end="2h", magnitude=5.0, sensor="s9")])

@@ -203,6 +203,8 @@ def _target(line, e: ev.Event) -> str:
     if e.kind == "die_lip_streak":
         return t("coating", "areal_mass", lane=e.lane)
     if e.kind == "dewpoint_excursion":
+        if e.sensor is not None:
+            return next(p for p, s in line.signals.items() if s.station == "dryroom" and s.sensor == e.sensor)
         first = next((p for p, s in line.signals.items() if s.station == "dryroom" and s.sensor), "")
         return first.rsplit("/", 1)[0] + "/*"
     if e.kind == "laser_window_contamination":

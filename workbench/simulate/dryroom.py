@@ -90,19 +90,21 @@ class DryRoom:
             is_open |= happens & (s >= 0) & (s < 45)
         return rise, is_open
 
-    def room_frost_point(self, t_s) -> np.ndarray:
-        """True room frost point (°C) at sensor 1's location."""
+    def room_frost_point(self, t_s, sensor: str | None = None) -> np.ndarray:
+        """True room frost point (°C) without location offsets; with ``sensor``, also the excursions local
+        to that sensor's zone (events with ``sensor=...``), else only room-wide ones."""
         t = np.asarray(t_s, dtype=np.float64)
         ripple = self.supply_frost_point(t) - self.setpoint.response(t)
         fp = self.baseline_frost_point(t) + ripple + self.door_pulses(t)[0]
         for e in self.events("dewpoint_excursion"):
-            fp = fp + e.magnitude * e.excursion(t)
+            if e.sensor is None or e.sensor == sensor:
+                fp = fp + e.magnitude * e.excursion(t)
         return fp
 
-    def excess_ppmv(self, t_s) -> np.ndarray:
-        """Room moisture above baseline, ppmv (≥ 0); exposure = its time integral."""
+    def excess_ppmv(self, t_s, sensor: str | None = None) -> np.ndarray:
+        """Moisture above the room's baseline in ``sensor``'s zone, ppmv (≥ 0); exposure = its time integral."""
         p = self.p.pressure_pa
-        ex = _hardy.ppmv_from_frost(self.room_frost_point(t_s), p) - _hardy.ppmv_from_frost(
+        ex = _hardy.ppmv_from_frost(self.room_frost_point(t_s, sensor), p) - _hardy.ppmv_from_frost(
             self.baseline_frost_point(t_s), p)
         return np.maximum(ex, 0.0)
 
@@ -111,9 +113,10 @@ class DryRoom:
         k = np.atleast_1d(np.asarray(k, dtype=np.int64))
         t = (k * self.p.sample_period_s).astype(np.float64)
         room = self.room_frost_point(t)
+        local = {e.sensor for e in self.events("dewpoint_excursion") if e.sensor is not None}
         cols = []
         for i, name in enumerate(self.p.sensors):
-            fp = room + self.p.location_offset_k[i]
+            fp = (self.room_frost_point(t, name) if name in local else room) + self.p.location_offset_k[i]
             value = _hardy.dew_from_frost(fp) if self.p.reports[i] == "dew_point" else fp
             value = value + rng.ar1(self._k("sensor", name), k, phi=0.7, sigma=self.p.sensor_sigma_k[i])
             value = value + rng.spikes(self._k("spike", name), k, probability=3e-4,

@@ -16,7 +16,8 @@ die_lip_streak              coating    percent         one ``lane`` gets magnitu
 gauge_drift                 coating    mg/cm^2         gauge reading offset ramps to magnitude over [start, end);
                                                        recalibrated at end (measurement only, not the product)
 dewpoint_excursion          dryroom    K               room frost point rises towards +magnitude (τ 5 min) in
-                                                       [start, end), then decays (τ 10 min); all sensors
+                                                       [start, end), then decays (τ 10 min); all sensors, or
+                                                       only ``sensor``'s zone (a local leak) if given
 laser_window_contamination  welding    percent         transmission of the protective window ramps to
                                                        magnitude % over [start, end); window cleaned at end
 weak_formation_channel      formation  percent         one ``rack``/``channel``: effect defined by formation.py

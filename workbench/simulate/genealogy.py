@@ -114,7 +114,7 @@ def _exposure(line, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
     dt = line.dryroom.p.sample_period_s
     k0 = int(np.floor(t_in.min() / dt))
     k = np.arange(k0, int(np.ceil(t_out.max() / dt)) + 1, dtype=np.int64)
-    ex = line.dryroom.excess_ppmv(k * float(dt))
+    ex = line.dryroom.excess_ppmv(k * float(dt), line.flow.dryroom_sensor)
     intervals = np.append((ex[1:] + ex[:-1]) / 2 * (dt / 3600.0), 0.0)
     a = np.floor(t_in / dt).astype(np.int64) - k0
     b = np.maximum(np.floor(t_out / dt).astype(np.int64) - k0, a + 1)

@@ -51,6 +51,9 @@ class EventBook:
         n_lanes = self.line.coater.p.n_lanes
         if e.lane is not None and not 1 <= e.lane <= n_lanes:
             raise ev.EventError(f"{e.kind}: lane {e.lane} is not in 1..{n_lanes}")
+        sensors = self.line.dryroom.p.sensors
+        if e.sensor is not None and e.sensor not in sensors:
+            raise ev.EventError(f"{e.kind}: sensor {e.sensor!r} is not one of {list(sensors)}")
 
     def ensure(self, t0_s: float, t1_s: float) -> None:
         """Generate the default events of every day that can affect [t0, t1)."""
