@@ -74,6 +74,15 @@ def test_station_must_be_known(h):
         validate(h.coating.areal_mass)
 
 
+def test_formation_curves_schema(h):
+    cid = h.genealogy.cells.cell_id.iloc[0]
+    cur = h.formation_curves([cid])[cid]
+    assert validate(cur, station="formation_curves") is cur
+    bad = cur.assign(current=cur.current.assign_attrs(units="V"))
+    with pytest.raises(SchemaError, match="formation_curves Dataset: variable 'current' has units 'V'; expected 'A'"):
+        validate(bad, station="formation_curves")
+
+
 def test_describe_lists_every_station():
     for st in SCHEMAS:
         text = describe(st)

@@ -115,6 +115,19 @@ SCHEMAS: dict[str, Schema] = {
         },
         description="formation results: one row per cell",
     ),
+    "formation_curves": Schema(
+        "formation_curves", ("sample",),
+        data_vars={
+            "time": Field(("sample",), "s", _NUM, "time since the start of formation"),
+            "voltage": Field(("sample",), "V", _NUM, "cell voltage"),
+            "current": Field(("sample",), "A", _NUM, "current, positive = charge"),
+            "capacity": Field(("sample",), "A*h", _NUM, "capacity throughput", required=False),
+            "temperature": Field(("sample",), "degC", _NUM, "cell temperature", required=False),
+            "step": Field(("sample",), None, "iu", "step index", required=False),
+            "cycle": Field(("sample",), None, "iu", "cycle index", required=False),
+        },
+        description="one cell's formation curve (BDF-like columns); lengths differ per cell",
+    ),
 }
 
 
@@ -163,7 +176,7 @@ def validate(ds: xr.Dataset, station: str | None = None) -> xr.Dataset:
     ...     validate(xr.Dataset(), station="paint_shop")
     ... except SchemaError as exc:
     ...     print(exc)
-    no schema for station 'paint_shop'; known: ['coating', 'dryroom', 'formation', 'welding']
+    no schema for station 'paint_shop'; known: ['coating', 'dryroom', 'formation', 'formation_curves', 'welding']
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"validate: expected an xarray.Dataset, got {type(ds).__name__}")
