@@ -38,6 +38,7 @@ from bluesky import Msg, RunEngine
 from bluesky import plan_stubs as bps
 from bluesky.preprocessors import finalize_wrapper
 from bluesky.utils import RunEngineInterrupted
+from bluesky._vendor.super_state_machine.errors import TransitionError
 
 from workbench.config import LineConfig
 
@@ -196,7 +197,10 @@ class TrialController:
     def pause(self, by: str = "user") -> None:
         if self.state != "running":
             raise TrialError(f"cannot pause from state {self.state!r}")
-        self.RE.request_pause(defer=False)
+        try:
+            self.RE.request_pause(defer=False)
+        except TransitionError as exc:  # the run ended between our check and the request
+            raise TrialError(f"cannot pause now: {exc}") from None
 
     def resume(self, by: str = "user") -> None:
         if self.state != "paused" or self.RE.state != "paused":
@@ -321,18 +325,25 @@ class TrialController:
         self._restoring = True
         for s in self._suspenders:
             yield Msg("remove_suspender", None, s)
+        paths = list(self._devices)
+        futs = yield Msg("wait_for", None, [lambda: self.adapter.read(paths)])
+        got = futs[0].result()
         now = self.now()
-        current = {p: d.value for p, d in self._devices.items()}
+        # start from what the station reports (an operator may have moved it), else from what we commanded
+        current = {p: got[p].value if got[p].is_good and math.isfinite(got[p].value) else d.value
+                   for p, d in self._devices.items()}
         last = {p: (d.value, (now - d.last_write_time).total_seconds()) for p, d in self._devices.items()
                 if d.last_write_time is not None}
         self.recorder.segment(Segment("restore", dict(self.baseline), "restore"), now)
+        touched = set()
         for a in restore_moves(self.line, current, self.baseline, last):
             if isinstance(a, Sleep):
                 yield from bps.sleep(a.seconds / self.time_scale)
             elif isinstance(a, Write):
                 yield from bps.mv(self._devices[a.path], a.value)
-        self.restored = all(math.isclose(d.value, self.baseline[p], rel_tol=1e-9, abs_tol=1e-9)
-                            for p, d in self._devices.items())
+                touched.add(a.path)
+        self.restored = all(math.isclose(d.value if d.path in touched else current[p], self.baseline[p],
+                                         rel_tol=1e-9, abs_tol=1e-9) for p, d in self._devices.items())
 
     def _confirm_baseline(self, timeout_s: float = 5.0) -> bool:
         """Read the setpoints back until they equal the baseline (a station may lag its writes)."""

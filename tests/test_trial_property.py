@@ -1,0 +1,141 @@
+"""Property: whatever the plan and whatever the user does, no write outside limits, step or rate reaches
+the station, and every write attempt has exactly one audit entry.
+
+The station is a recording backend (it keeps what reached it); the runner drives it through the normal
+Adapter (guard + audit). Plans and user actions (pause, resume, abort, a setpoint moved behind the
+trial's back) are drawn by hypothesis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from data_adapters.audit import AuditLog
+from data_adapters.base import Adapter, Quality, Reading
+from data_adapters.trials import TrialController, TrialError, parse_plan
+from workbench.config import default_config_path, load_line_config
+
+SPEED = 20.0
+SETPOINTS = ["plant1/electrode/coat1/coater/pump_rate_setpoint", "plant1/assembly/weld1/welder/laser_power_setpoint"]
+START = {SETPOINTS[0]: 2911.0, SETPOINTS[1]: 2500.0}
+SLACK_S = 0.5
+LINE = load_line_config(default_config_path())  # station seconds of scheduling jitter allowed when re-timing writes at the backend
+
+
+class RecordingStation:
+    """A backend whose setpoints hold what reached them (readbacks follow at once), on a fast clock."""
+
+    def __init__(self, line):
+        self.line = line
+        self.values = {p: START.get(p, 0.0) for p in line.tags}
+        self.reached: list[tuple[datetime, str, float, float]] = []  # time, path, value, value before
+        self._t0, self._m0 = datetime(2026, 1, 5, tzinfo=timezone.utc), time.monotonic()
+        self._subs = {}
+        self.connected = False
+
+    def clock(self) -> datetime:
+        return self._t0 + timedelta(seconds=SPEED * (time.monotonic() - self._m0))
+
+    async def connect(self):
+        self.connected = True
+
+    async def close(self):
+        self.connected = False
+
+    async def read(self, paths):
+        now = self.clock()
+        return {p: Reading(p, self.values[p], self.line.tags[p].units, now, Quality.GOOD, now) for p in paths}
+
+    async def subscribe(self, paths, cb):
+        self._subs[len(self._subs)] = (paths, cb)
+        return len(self._subs) - 1
+
+    async def unsubscribe(self, handle):
+        self._subs.pop(handle, None)
+
+    async def write(self, path, value):
+        self.reached.append((self.clock(), path, float(value), self.values[path]))
+        self.values[path] = float(value)
+
+
+def _limits_respected(line, reached):
+    last: dict[str, tuple[datetime, float]] = {}
+    for t, path, v, before in reached:
+        sp = line.tags[path].setpoint
+        assert sp is not None and sp.writable, f"{path} is not writable but a write reached it"
+        assert sp.min <= v <= sp.max, f"{path} = {v} outside [{sp.min}, {sp.max}]"
+        assert abs(v - before) <= sp.max_step * (1 + 1e-9), f"{path}: step {v - before} > {sp.max_step}"
+        if path in last:
+            dt = (t - last[path][0]).total_seconds() + SLACK_S
+            assert abs(v - last[path][1]) <= sp.max_rate * dt * (1 + 1e-9), f"{path}: too fast"
+        last[path] = (t, v)
+
+
+step = st.fixed_dictionaries({"step": st.fixed_dictionaries({"delta": st.fixed_dictionaries({
+    SETPOINTS[0]: st.sampled_from([-300.0, -90.0, -45.0, 60.0, 200.0, 600.0])})}),
+    "dwell_s": st.sampled_from([0.0, 5.0, 20.0])})
+ramp = st.fixed_dictionaries({"ramp": st.fixed_dictionaries({
+    "delta": st.fixed_dictionaries({SETPOINTS[1]: st.sampled_from([-150.0, 80.0, 250.0, 900.0])}),
+    "rate": st.fixed_dictionaries({SETPOINTS[1]: st.sampled_from([5.0, 20.0, 40.0])})}),
+    "write_every_s": st.sampled_from([1.0, 3.0]), "dwell_s": st.sampled_from([0.0, 10.0])})
+hold = st.fixed_dictionaries({"hold": st.fixed_dictionaries({"seconds": st.sampled_from([1.0, 15.0])})})
+actions = st.lists(st.tuples(st.sampled_from(["pause", "resume", "abort", "disturb", "nothing"]),
+                             st.floats(0.0, 0.4)), max_size=4)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("property")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(st.one_of(step, ramp, hold), min_size=1, max_size=3), user=actions,
+       seed=st.integers(0, 10**6))
+def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):
+    line_config = LINE
+    station = RecordingStation(line_config)
+    audit = AuditLog(workdir / f"audit-{seed}-{time.monotonic_ns()}.sqlite")
+    tags = [line_config.tags[p] for p in SETPOINTS]
+    adapter = Adapter(tags, station, audit=audit, clock=station.clock)
+    ctl = TrialController(adapter, line_config, journal=workdir / f"j-{seed}-{time.monotonic_ns()}.sqlite",
+                          time_scale=SPEED)
+    ctl.connect()
+    try:
+        ctl.load(parse_plan({"name": "random", "responses": SETPOINTS, "sequence": sequence}))
+        ctl.arm("prop", "property test", 30)
+        ctl.start()
+        for what, delay in user:
+            time.sleep(delay)
+            try:
+                if what == "pause":
+                    ctl.pause()
+                elif what == "resume":
+                    ctl.resume()
+                elif what == "abort":
+                    ctl.abort("property abort")
+                elif what == "disturb":  # an operator moves a setpoint behind the trial's back
+                    station.values[SETPOINTS[0]] += 30.0
+            except TrialError:
+                pass  # the command did not fit the state: refused, as it should be
+        if ctl.state == "paused" and ctl.RE.state == "paused":
+            ctl.abort("end of property example")
+        final = ctl.wait(60)
+        assert final in ("completed", "aborted", "failed"), final
+        _limits_respected(line_config, station.reached)
+        entries = audit.entries()
+        attempts = ctl.recorder.writes
+        assert len(entries) == len(attempts)  # exactly one audit entry per attempt
+        written = [(e["tag"], e["written"]) for e in entries if e["result"] == "written"]
+        assert written == [(p, v) for _, p, v, _ in station.reached]  # nothing reached the station unaudited
+        assert all(e["user"] == "prop" and e["trial_id"] == ctl.trial_id for e in entries)
+        if ctl.restored and not any(w == "disturb" for w, _ in user):
+            assert all(math.isclose(station.values[p], START[p]) for p in SETPOINTS)
+    finally:
+        ctl.close()
