@@ -124,7 +124,8 @@ def test_per_lane_target_and_sigma_match_lane_by_lane():
     for i, lane in enumerate([1, 2, 3]):
         one = cusum(x.sel(lane=lane), target=float(target[i]), sigma=float(sigma[i]))
         np.testing.assert_array_equal(ds.upper.sel(lane=lane).values, one.upper.values)
-    assert int(ds.alarm.sel(lane=3).sum()) > 20 and int(ds.alarm.sel(lane=1).sum()) < 10  # lane 3 sits 0.5 sigma off
+    # lane 3 sits 0.5 sigma off its target
+    assert int(ds.alarm.sel(lane=3).sum()) > 20 and int(ds.alarm.sel(lane=1).sum()) < 10
 
 
 def test_parameters_with_units_are_converted_to_the_data_units():
@@ -192,3 +193,13 @@ def test_bad_input_is_named(call, match):
 def test_plain_arrays_are_accepted():
     ds = shewhart([0.0, 5.0], target=0.0, sigma=1.0)
     assert ds.alarm.values.tolist() == [False, True] and "units" not in ds.value.attrs
+
+
+def test_accessor_delegates_to_the_functions():
+    x = _series([0.0, 0.0, 3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(x.spc.cusum(target=0.0, sigma=1.0, h=4.0).upper.values,
+                                  cusum(x, target=0.0, sigma=1.0, h=4.0).upper.values)
+    lim = x.spc.fit(chart="imr")
+    assert x.spc.apply(lim).attrs["detector"] == "imr"
+    assert x.spc.rules(center=0.0, sigma=1.0, rules="we1_beyond_3sigma").alarm.sum() == 0
+    assert x.spc.capability(usl=10.0, on_unstable="report").n == 5
