@@ -24,7 +24,6 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import socket

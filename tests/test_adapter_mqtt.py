@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import re
 import time
 from datetime import datetime, timezone
 

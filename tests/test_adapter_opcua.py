@@ -222,3 +222,16 @@ async def test_server_restart_mid_subscription_is_flagged_and_recovered(opcua_li
         assert (await adapter.read([LASER]))[LASER].quality is Quality.GOOD
     finally:
         await adapter.close()
+
+
+async def test_untrusted_client_certificate_is_refused_clearly(opcua_line, line_config, tmp_path):
+    from data_adapters.opcua_pki import make_pki
+
+    stranger = make_pki(tmp_path / "stranger")  # a valid certificate the server was never told to trust
+    tags = [line_config.tag(LASER)]
+    settings = opcua_line.settings(secure=True, username="operator").model_copy(update={
+        "certificate": str(stranger.client_cert), "private_key": str(stranger.client_key)})
+    adapter = Adapter(tags, OpcUaBackend(tags, settings, password=opcua_line.users["operator"]), name="stranger")
+    with pytest.raises(OpcUaRefused, match="does not trust this client's certificate"):
+        await adapter.connect()
+    await adapter.close()
