@@ -139,12 +139,13 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen |
 class Mosquitto:
     """A mosquitto broker on 127.0.0.1 with persistence, startable and stoppable (same port, same store)."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
-        if not Path(MOSQUITTO).is_file() and not shutil.which("mosquitto"):
-            pytest.fail(f"mosquitto broker not found at {MOSQUITTO}: install the Debian package "
+    def __init__(self, workdir: Path, port: int | None = None, binary: str = MOSQUITTO):
+        found = binary if Path(binary).is_file() else shutil.which(Path(binary).name)
+        if not found:
+            pytest.fail(f"mosquitto broker not found at {binary}: install the Debian package "
                         "(apt-get install mosquitto, or run scripts/setup.sh); the MQTT tests need a real broker",
                         pytrace=False)
-        self.binary = MOSQUITTO if Path(MOSQUITTO).is_file() else shutil.which("mosquitto")
+        self.binary = found
         self.workdir = Path(workdir)
         self.port = port or _free_port()
         self.host = "127.0.0.1"

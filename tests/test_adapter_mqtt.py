@@ -43,6 +43,13 @@ async def _collect(queue: asyncio.Queue, until, timeout: float):
             return got
 
 
+def test_a_missing_broker_binary_fails_the_run_instead_of_skipping(tmp_path):
+    from fixtures_servers import Mosquitto
+
+    with pytest.raises(pytest.fail.Exception, match="mosquitto broker not found at /nonexistent/mosquitto-x"):
+        Mosquitto(tmp_path, binary="/nonexistent/mosquitto-x")
+
+
 def test_payload_round_trip_and_clear_errors():
     ts = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)
     d = decode_payload(encode_reading(-61.25, "degC", ts, "uncertain"))
