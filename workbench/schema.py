@@ -199,7 +199,11 @@ def validate(ds: xr.Dataset, station: str | None = None) -> xr.Dataset:
 
 
 def describe(station: str) -> str:
-    """A readable listing of a station's schema (for docs and error hints)."""
+    """A readable listing of a station's schema (for docs and error hints).
+
+    >>> print(describe("welding").splitlines()[0])
+    welding: laser tab welder: one row per weld; dims ('weld',)
+    """
     s = SCHEMAS[station]
     lines = [f"{station}: {s.description}; dims {s.dims}"]
     for what, items in (("coord", s.coords), ("var", s.data_vars)):

@@ -63,7 +63,11 @@ class EventError(ValueError):
 class Event:
     """One injected event. ``start``/``end``: Timestamps (UTC) or offsets from the line start ("3h").
 
-    ``lane`` is required for die_lip_streak, ``rack`` and ``channel`` for weak_formation_channel.
+    ``lane`` is required for die_lip_streak, ``rack`` and ``channel`` for weak_formation_channel;
+    ``sensor`` makes a dew-point excursion local to that sensor's zone. ``magnitude`` in :attr:`units`.
+
+    >>> Event("dewpoint_excursion", start="1h", end="90min", magnitude=8.0, sensor="s3").units
+    'K'
     """
 
     kind: str

@@ -98,6 +98,11 @@ class History:
         """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
 
         See :mod:`workbench.simulate.samples` (for filling a history store without running the clock).
+
+        >>> s = virtual_line(seed=0).tag_samples(start="1h", hours=0.25,
+        ...                                       paths=["plant1/assembly/weld1/welder/weld_resistance"])
+        >>> len(s["plant1/assembly/weld1/welder/weld_resistance"][0])   # a weld every 20 s
+        45
         """
         from .samples import tag_samples
 
@@ -208,7 +213,13 @@ class VirtualLine:
     # --- setpoints -----------------------------------------------------------------------------------
     def write(self, path: str, value: float, *, at) -> float:
         """Schedule a setpoint write at time ``at``; returns the value applied (clamped to the config's
-        min/max). History and live both see it. Raises KeyError for an unknown or read-only tag."""
+        min/max, in the tag's units). History and live both see it. Raises KeyError for an unknown or
+        read-only tag.
+
+        >>> vl = virtual_line(seed=0, events=None)
+        >>> vl.write("plant1/electrode/coat1/coater/pump_rate_setpoint", 3600.0, at="1h")  # max 3400 g/min
+        3400.0
+        """
         sig = self.signals.get(path)
         if sig is None:
             raise KeyError(f"no tag {path!r} on the virtual line; see live.tags()")
@@ -258,6 +269,11 @@ class VirtualLine:
         """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
 
         See :mod:`workbench.simulate.samples` (for filling a history store without running the clock).
+
+        >>> s = virtual_line(seed=0).tag_samples(start="1h", hours=0.25,
+        ...                                       paths=["plant1/assembly/weld1/welder/weld_resistance"])
+        >>> len(s["plant1/assembly/weld1/welder/weld_resistance"][0])   # a weld every 20 s
+        45
         """
         from .samples import tag_samples
 
@@ -273,6 +289,11 @@ class VirtualLine:
         return LiveLine(self, speed=speed, start=start)
 
     def tags(self) -> list[str]:
+        """Every tag path of the line (config order).
+
+        >>> virtual_line().tags()[0]
+        'plant1/electrode/coat1/gauge/areal_mass_lane01'
+        """
         return list(self.signals)
 
 

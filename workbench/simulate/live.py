@@ -57,7 +57,12 @@ class LiveLine:
         return self._t0 + self._offset + self.speed * (_time.monotonic() - self._wall0)
 
     def now(self) -> pd.Timestamp:
-        """Simulated now (tz-naive UTC)."""
+        """Simulated now (tz-naive UTC).
+
+        >>> from workbench.simulate import virtual_line
+        >>> str(virtual_line().live(speed=0, start="90min").now())
+        '2026-01-05 07:30:00'
+        """
         return pd.Timestamp(self.line.time(self.seconds()))
 
     def advance(self, seconds: float) -> None:
@@ -68,7 +73,12 @@ class LiveLine:
 
     # --- tags ----------------------------------------------------------------------------------------
     def tags(self) -> list[str]:
-        """Every tag path the live line serves (config order)."""
+        """Every tag path the live line serves (config order).
+
+        >>> from workbench.simulate import virtual_line
+        >>> len(virtual_line().live(speed=0).tags())
+        230
+        """
         return list(self.line.signals)
 
     def write(self, path: str, value: float) -> float:
@@ -77,6 +87,14 @@ class LiveLine:
 
     def read(self, paths=None) -> dict:
         """{path: (value, units, source_timestamp)} for ``paths`` (default: all tags) at now.
+
+        >>> from workbench.simulate import virtual_line
+        >>> live = virtual_line(seed=0).live(speed=0, start="2h")
+        >>> v, units, ts = live.read(["plant1/dryroom/room1/hygrometer/frost_point_s1"])[
+        ...     "plant1/dryroom/room1/hygrometer/frost_point_s1"]
+        >>> units, str(ts)
+        ('degC', '2026-01-05 08:00:00')
+
 
         Values are floats in the tag's configured units (NaN for an idle formation channel's voltage).
         """
