@@ -384,3 +384,43 @@ def test_local_excursion_only_in_its_zone():
     np.testing.assert_array_equal(a.genealogy.cells.moisture_exposure, b.genealogy.cells.moisture_exposure)
     with pytest.raises(EventError, match="sensor 's9'"):
         virtual_line(events=[dict(kind="dewpoint_excursion", start="1h", end="2h", magnitude=5.0, sensor="s9")])
+
+
+def test_config_driven_tags_and_clear_errors(tmp_path):
+    import yaml
+
+    from workbench.config import default_config_path
+    from workbench.simulate.tagmap import TagMapError
+
+    raw = yaml.safe_load(default_config_path().read_text())
+    raw["site"] = "plant2"
+    for st in raw["stations"]:
+        for tag in st["tags"]:
+            tag["path"] = tag["path"].replace("plant1/", "plant2/")
+            if "setpoint" in tag and tag["setpoint"].get("readback"):
+                tag["setpoint"]["readback"] = tag["setpoint"]["readback"].replace("plant1/", "plant2/")
+    coat = raw["stations"][0]
+    coat["tags"][0]["units"] = "g/m^2"   # the lane tags in another unit: live converts
+    path = tmp_path / "line.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    vl = virtual_line(seed=0, config=path)
+    live = vl.live(speed=0, start="1h")
+    got = live.read(["plant2/electrode/coat1/gauge/areal_mass_lane01", "plant2/electrode/coat1/gauge/areal_mass_lane02"])
+    v1, u1, _ = got["plant2/electrode/coat1/gauge/areal_mass_lane01"]
+    assert u1 == "g/m^2" and 150 < v1 < 200   # 17 mg/cm² = 170 g/m²
+    coat["tags"].append({"path": "plant2/electrode/coat1/coater/viscosity", "units": "Pa*s"})
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(TagMapError, match="no simulated signal for coating tag 'plant2/electrode/coat1/coater/viscosity'"):
+        virtual_line(config=path)
+
+
+def test_times_accept_aware_and_offsets():
+    vl = virtual_line(seed=0, start=pd.Timestamp("2026-03-01T08:00", tz="Europe/Berlin"), events=None)
+    assert vl.start == pd.Timestamp("2026-03-01T07:00")   # stored as tz-naive UTC
+    a = vl.history(start=pd.Timestamp("2026-03-01T09:00", tz="UTC"), hours=0.5)
+    b = vl.history(start="2h", hours=0.5)
+    xr.testing.assert_identical(a.coating, b.coating)
+    c = vl.history(start="-1h", end="0h")  # the line is warm: before its start works too
+    assert c.coating.sizes["time"] == pytest.approx(240, abs=2) and len(c.genealogy.cells) == 90
+    with pytest.raises(ValueError, match="end must be after start"):
+        vl.history(start="2h", end="1h")
