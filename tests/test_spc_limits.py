@@ -117,3 +117,24 @@ def test_bad_baselines_are_named(call, match):
 def test_apply_needs_fitted_limits():
     with pytest.raises(TypeError, match="workbench.spc.fit"):
         apply({"center": 1.0}, xr.DataArray([1.0], dims="time"))
+
+
+def test_baseline_reports_overall_sd_and_autocorrelation():
+    rng = np.random.default_rng(1)
+    white = xr.DataArray(rng.normal(0.0, 1.0, 2000), dims="time")
+    wander = xr.DataArray(np.cumsum(rng.normal(0.0, 0.2, 2000)) * 0.1 + rng.normal(0.0, 0.05, 2000),
+                          dims="time")
+    w, a = fit(white).baseline, fit(wander).baseline
+    assert abs(w["lag1_autocorrelation"]) < 0.1 and w["overall_sd"] == pytest.approx(1.0, rel=0.05)
+    assert a["lag1_autocorrelation"] > 0.8
+    assert a["overall_sd"] > 3 * fit(wander).sigma_within  # MR-bar/d2 misses the wander
+
+
+def test_fit_and_apply_accept_dask_chunked_along_time():
+    data = np.tile([10.0, 12.0, 11.0, 13.0, 12.0], 4)
+    lazy = xr.DataArray(data, dims="time").chunk({"time": 5})
+    lim = fit(lazy)
+    assert lim.center == pytest.approx(11.6) and lim.baseline["samples"] == 20
+    ds = apply(lim, lazy)
+    eager = apply(lim, xr.DataArray(data, dims="time"))
+    np.testing.assert_array_equal(ds.moving_range.values, eager.moving_range.values)

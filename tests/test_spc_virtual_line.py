@@ -47,8 +47,7 @@ def _gauge_drift(h):
     resid.attrs["units"] = "mg/cm^2"
     base_start, base_end = pd.Timestamp("2026-01-05 06:05"), pd.Timestamp("2026-01-05 09:00")
     lim = spc.fit(resid, chart="imr", start=base_start, end=base_end)
-    sigma = float(resid.sel(time=slice(base_start, base_end)).std())
-    ds = spc.ewma(resid, target=lim.center, sigma=sigma, lam=0.2, L=4.0)
+    ds = spc.ewma(resid, target=lim.center, sigma=lim.baseline["overall_sd"], lam=0.2, L=4.0)
     return spc.alarm_events(ds, tag=RESIDUAL_TAG), base_end, pd.Timedelta("30min")
 
 
@@ -63,8 +62,10 @@ def _laser_window(h):
 def _dewpoint(h):
     x = h.dryroom.dew_frost_point
     base_end = pd.Timestamp("2026-01-05 06:45")
-    base = x.sel(time=slice(None, base_end))
-    ds = spc.shewhart(x, target=base.mean("time"), sigma=base.std("time"), L=3.5)
+    lim = spc.fit(x, chart="imr", end=base_end)  # per sensor
+    # the desiccant cycle makes successive 10 s samples nearly equal: MR-bar/d2 would be ~8x too small
+    assert (lim.baseline["lag1_autocorrelation"] > 0.9).all()
+    ds = spc.shewhart(x, target=lim.center, sigma=lim.baseline["overall_sd"], L=3.5)
     return spc.alarm_events(ds, tag="{tag}"), base_end, pd.Timedelta("5min")
 
 

@@ -91,9 +91,23 @@ def _moving_range(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lag1(x: np.ndarray) -> np.ndarray:
+    """Lag-1 autocorrelation over consecutive valid samples along the last axis."""
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.full(flat.shape[0], np.nan)
+    for r in range(flat.shape[0]):
+        v = flat[r][np.isfinite(flat[r])]
+        if v.size > 2 and np.std(v) > 0:
+            d = v - v.mean()
+            out[r] = float(np.sum(d[1:] * d[:-1]) / np.sum(d * d))
+    return out.reshape(x.shape[:-1])
+
+
 def _statistics(da: xr.DataArray, chart: str, dim: str, subgroup_dim: str | None) -> _Stats:
     if chart == "imr":
         x = da.where(np.isfinite(da))
+        if x.chunks is not None:
+            x = x.chunk({dim: -1})  # the moving range needs the whole series in one chunk
         mr = xr.apply_ufunc(_moving_range, x, input_core_dims=[[dim]], output_core_dims=[[dim]],
                             dask="parallelized", output_dtypes=[float])
         return _Stats(x, mr.transpose(*x.dims))
@@ -128,7 +142,10 @@ def fit(baseline: Any, *, chart: str = "imr", dim: str = "time", subgroup_dim: s
     """Phase I: estimate center, sigma_within and control limits from an in-control baseline.
 
     ``start``/``end`` select the baseline window along ``dim`` (label-based, inclusive); the window
-    and the number of samples used are kept in ``limits.baseline``. Units come from
+    and the number of samples used are kept in ``limits.baseline``, with the overall sd of the
+    plotted values and their lag-1 autocorrelation: Shewhart limits assume independent samples, so
+    with |r1| above ~0.3 (slow wander, cycles) sigma_within understates the spread and the chart
+    alarms too often -- chart subgroup means or use ``overall_sd``. Units come from
     ``attrs["units"]`` and are kept.
 
     >>> import xarray as xr
@@ -162,7 +179,10 @@ def fit(baseline: Any, *, chart: str = "imr", dim: str = "time", subgroup_dim: s
         sigma_within=_scalar(sigma), sigma_method=_METHOD[chart], subgroup_size=n,
         units=da.attrs.get("units"), dim=dim, subgroup_dim=subgroup_dim,
         baseline={"start": coord[0] if len(coord) else None,
-                  "end": coord[-1] if len(coord) else None, "samples": used},
+                  "end": coord[-1] if len(coord) else None, "samples": used,
+                  "overall_sd": _scalar(stats.location.std(dim, ddof=1)),
+                  "lag1_autocorrelation": _scalar(xr.apply_ufunc(
+                      _lag1, stats.location.compute(), input_core_dims=[[dim]]))},
     )
 
 
