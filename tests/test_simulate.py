@@ -424,3 +424,13 @@ def test_times_accept_aware_and_offsets():
     assert c.coating.sizes["time"] == pytest.approx(240, abs=2) and len(c.genealogy.cells) == 90
     with pytest.raises(ValueError, match="end must be after start"):
         vl.history(start="2h", end="1h")
+
+
+def test_line_pickles_and_keeps_its_writes():
+    """Dask workers and subprocesses get a copy of the line: same values, same setpoint history."""
+    import pickle
+
+    vl = virtual_line(seed=12)
+    vl.write(PUMP_SP, 3000.0, at="30min")
+    copy = pickle.loads(pickle.dumps(vl))
+    xr.testing.assert_identical(vl.history(hours=1).coating, copy.history(hours=1).coating)

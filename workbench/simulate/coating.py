@@ -76,9 +76,13 @@ class Coater:
         self.lanes = np.arange(1, params.n_lanes + 1)
         self.lane_centre_mm = (self.lanes - 0.5) * params.coated_width_m * 1000 / params.n_lanes
         self.profile = self._profile()
-        self._k = lambda *names: rng.stream_key(seed, "coating", *names)
-        self._lane_keys = lambda name: np.array([rng.stream_key(seed, "coating", name, int(i)) for i in self.lanes],
-                                                dtype=np.uint64)
+
+
+    def _k(self, *names) -> np.uint64:
+        return rng.stream_key(self.seed, "coating", *names)
+
+    def _lane_keys(self, name: str) -> np.ndarray:
+        return np.array([rng.stream_key(self.seed, "coating", name, int(i)) for i in self.lanes], dtype=np.uint64)
 
     # --- static cross-direction profile --------------------------------------------------------------
     def _profile(self) -> np.ndarray:

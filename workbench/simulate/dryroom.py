@@ -54,10 +54,12 @@ class DryRoom:
                  resolution: tuple = (0.1, 0.1, 0.1, 0.1)):
         self.seed, self.p, self.setpoint, self.events = seed, params, setpoint, events
         self.resolution = resolution
-        self._k = lambda *names: rng.stream_key(seed, "dryroom", *names)
         a, b = params.door_rise_s, params.door_decay_s  # peak of (1 - e^(-s/a))·e^(-s/b), to scale to peak_k
         s_peak = a * np.log((a + b) / a)
         self._door_shape_peak = float(-np.expm1(-s_peak / a) * np.exp(-s_peak / b))
+
+    def _k(self, *names) -> np.uint64:
+        return rng.stream_key(self.seed, "dryroom", *names)
 
     def supply_frost_point(self, t_s) -> np.ndarray:
         t = np.asarray(t_s, dtype=np.float64)

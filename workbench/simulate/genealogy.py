@@ -75,12 +75,12 @@ def lane_of_cell(line, n) -> np.ndarray:
     n = np.asarray(n, dtype=np.int64)
     n_lanes = line.coater.p.n_lanes
     cycle, pos = np.divmod(n, n_lanes)
-    out = np.empty(n.shape, dtype=np.int64)
-    for c in np.unique(cycle):
-        order = np.argsort(line.uniform_at("lane_cycle", c * n_lanes + np.arange(n_lanes)), kind="stable")
-        sel = cycle == c
-        out[sel] = order[pos[sel]] + 1
-    return out
+    if not n.size:
+        return np.zeros(0, dtype=np.int64)
+    cycles = np.arange(cycle.min(), cycle.max() + 1)
+    keys = line.uniform_at("lane_cycle", cycles[:, None] * n_lanes + np.arange(n_lanes)[None, :])
+    order = np.argsort(keys, axis=1, kind="stable")  # one seeded permutation of the lanes per cycle
+    return order[cycle - cycles[0], pos] + 1
 
 
 def formation_slot_s(flow: FlowParams, cell_takt_s: float) -> float:

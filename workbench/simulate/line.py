@@ -149,7 +149,7 @@ class VirtualLine:
             "power": SetpointSchedule(wp.laser_power_w, LAGS["power"]),
             "setpoint": SetpointSchedule(dp.supply_setpoint_c, LAGS["setpoint"]),
         }
-        book = lambda kind: self.events(kind)  # noqa: E731  (stations ask the book, built below)
+        book = self._events_of  # stations ask the book, built below
         self.coater = Coater(self.seed, cp, self.schedules["pump"], self.schedules["speed"], book,
                              resolution=self._resolutions("coating"))
         self.dryroom = DryRoom(self.seed, dp, self.schedules["setpoint"], book,
@@ -158,6 +158,9 @@ class VirtualLine:
                              resolution=self._resolutions("welding"))
         self.events = EventBook(self, events)
         self.write_count = 0  # live clocks drop their cached samples when this changes
+
+    def _events_of(self, kind: str) -> list:
+        return self.events(kind)
 
     # --- config helpers ------------------------------------------------------------------------------
     def _dryroom_params(self) -> DryRoomParams:

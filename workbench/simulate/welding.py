@@ -60,7 +60,9 @@ class Welder:
                  resolution: dict | None = None):
         self.seed, self.p, self.power, self.events = seed, params, power, events
         self.resolution = {"weld_resistance": 0.1, "laser_energy": 0.01, "laser_power": 1.0, **(resolution or {})}
-        self._k = lambda *names: rng.stream_key(seed, "welding", *names)
+
+    def _k(self, *names) -> np.uint64:
+        return rng.stream_key(self.seed, "welding", *names)
 
     def weld_time(self, i) -> np.ndarray:
         """Time (whole s since epoch) of weld ``i``."""
