@@ -304,6 +304,17 @@ class ChangePoint:
     units: str
 
 
+def _pretty(units: str) -> str:
+    """Units as an operator reads them: mg/cm², °C, µΩ."""
+    from workbench.units import ureg
+
+    try:
+        text = f"{ureg.Unit(units):~P}"
+    except Exception:  # unusual but valid unit strings: show as written
+        text = units
+    return text.replace("uohm", "µΩ")
+
+
 def _limit_deadband(tag: Tag) -> float:
     return 2.0 * tag.resolution if tag.resolution else 0.0
 
@@ -360,7 +371,6 @@ class SpcMonitor:
     and :class:`~workbench.spc.streaming.StreamingFocus` take every sample.
     """
 
-    D2 = 1.128  # d2 for moving ranges of two
     # CUSUM k = 0.5 sigma with h for an in-control ARL of ~20,000 samples per tag: a line screen watches
     # dozens of tags, and the textbook h = 5 (ARL0 465) would alarm every few minutes across 24 lanes.
     # h from workbench.spc.arl.cusum_h_for_arl0(0.5, 20000) = 8.746; tests check cusum_arl(0.5, 8.75) >= 20000.
@@ -374,16 +384,17 @@ class SpcMonitor:
         self.sigma = self.target = self.level = None
 
     def _start(self) -> None:
+        import xarray as xr
+
+        from workbench.spc import fit
         from workbench.spc.streaming import StreamingCusum
 
-        x = np.asarray(self._seed)
-        mr = np.abs(np.diff(x)).mean()
-        floor = self.tag.resolution or 1e-9
-        self.sigma = max(mr / self.D2, floor)
+        limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr")  # Phase I: MR-bar/d2
+        self.sigma = max(float(limits.sigma_within), self.tag.resolution or 1e-9)
         spec = self.tag.spec
-        self.target = spec.target if spec and spec.target is not None else float(x.mean())
+        self.target = spec.target if spec and spec.target is not None else float(limits.center)
         self.cusum = StreamingCusum(target=self.target, sigma=self.sigma, k=self.CUSUM_K, h=self.CUSUM_H,
-                                     reset_on_alarm=False)
+                                    reset_on_alarm=False)
         self.level = self.target
         self.focus = self._new_focus(self.level)
 
@@ -511,7 +522,7 @@ class LiveStore:
                 if active and not before.get(kind):
                     word = "above" if kind.startswith("high") else "below"
                     self.alarms.raise_alarm(path, station, kind, value, limit, now, priority=prio,
-                                            message=f"{tag.short_name} {value:.4g} {tag.units} {word} "
+                                            message=f"{tag.short_name} {value:.4g} {_pretty(tag.units)} {word} "
                                                     f"{kind.replace('_', '-')} limit {limit:g}")
                 elif not active and before.get(kind):
                     self.alarms.clear_alarm(path, kind, now)
@@ -524,7 +535,7 @@ class LiveStore:
                     side = "up" if cus["alarm_upper"] else "down"
                     self.alarms.raise_alarm(path, station, "spc_cusum", value, mon.target, now, priority="low",
                                             message=f"{tag.short_name}: CUSUM shift {side} from target "
-                                                    f"{mon.target:.4g} {tag.units}")
+                                                    f"{mon.target:.4g} {_pretty(tag.units)}")
                 elif max(cus["upper"], cus["lower"]) < 0.5 * mon.CUSUM_H * mon.sigma:  # back well inside
                     self.alarms.clear_alarm(path, "spc_cusum", now)
             if foc is not None and foc["alarm"]:
@@ -649,20 +660,24 @@ class LiveStore:
 
 
 # --- the acquisition task -------------------------------------------------------------------------------
+WARM_START_H = 3.0  # the live line starts this far into the virtual line's day: cells are in formation
+
+
 def sim_options_from_env(environ: dict | None = None) -> dict:
     """Options of the live virtual line from the environment (set by ``workbench demo``).
 
     ``WORKBENCH_SIM_SPEED`` (simulated s per s), ``WORKBENCH_SIM_SEED``, ``WORKBENCH_SIM_EVENTS`` (a YAML
-    list of events, offsets from the start such as ``{kind: dewpoint_excursion, start: 30s, end: 10min,
-    magnitude: 9}``, or "none"). The line starts at the current wall-clock minute, so source timestamps
-    are real time and freshness means what it says.
+    list of events with offsets from the moment the dashboard starts, such as ``{kind: dewpoint_excursion,
+    start: 30s, end: 10min, magnitude: 9}``, or "none"; default: the virtual line's day of events).
+    The live clock starts at the current wall-clock minute, so source timestamps are real time and
+    freshness means what it says; the virtual line's day began ``WARM_START_H`` hours earlier.
 
     >>> sim_options_from_env({"WORKBENCH_SIM_SPEED": "10"})["speed"]
     10.0
     """
     env = os.environ if environ is None else environ
-    now = utcnow().replace(second=0, microsecond=0)
-    opts: dict[str, Any] = {"start": now.replace(tzinfo=None)}
+    live_start = utcnow().replace(second=0, microsecond=0, tzinfo=None)
+    opts: dict[str, Any] = {"live_start": live_start, "epoch": live_start - timedelta(hours=WARM_START_H)}
     if env.get("WORKBENCH_SIM_SPEED"):
         try:
             opts["speed"] = float(env["WORKBENCH_SIM_SPEED"])
@@ -673,12 +688,17 @@ def sim_options_from_env(environ: dict | None = None) -> dict:
         opts["seed"] = int(env["WORKBENCH_SIM_SEED"])
     events = env.get("WORKBENCH_SIM_EVENTS")
     if events:
-        opts["events"] = None if events.lower() == "none" else load_events(events)
+        opts["events"] = None if events.lower() == "none" else load_events(events, live_start)
     return opts
 
 
-def load_events(path: str | Path) -> list[dict]:
-    """Injected events for the virtual line from a YAML file: a list of mappings (kind, start, end, ...)."""
+def load_events(path: str | Path, live_start: datetime | None = None) -> list[dict]:
+    """Injected events from a YAML list of mappings (kind, start, end, magnitude, ...).
+
+    Offsets such as "30s" count from ``live_start`` (when the dashboard started) and are returned as
+    absolute naive-UTC ISO times; absolute times are kept as written.
+    """
+    import pandas as pd
     import yaml
 
     try:
@@ -687,7 +707,42 @@ def load_events(path: str | Path) -> list[dict]:
         raise LiveError(f"{path}: cannot read events file: {exc.strerror}") from None
     if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         raise LiveError(f"{path}: events file must be a YAML list of mappings with kind, start, end, magnitude")
-    return [{k: str(v) if k in ("start", "end") else v for k, v in e.items()} for e in raw]
+    out = []
+    for i, e in enumerate(raw):
+        e = dict(e)
+        for key in ("start", "end"):
+            v = str(e.get(key, ""))
+            if live_start is not None and v and not any(c in v for c in "-:T"):
+                try:
+                    e[key] = (pd.Timestamp(live_start) + pd.Timedelta(v)).isoformat()
+                except ValueError:
+                    raise LiveError(f"{path}: events[{i}].{key}: {v!r} is not a duration like 30s or 10min") from None
+            elif v:
+                e[key] = v
+        out.append(e)
+    return out
+
+
+class _LiveFrom:
+    """A virtual line whose live clock starts at ``live_start`` instead of at the line's epoch."""
+
+    def __init__(self, vl: Any, live_start: datetime):
+        self.vl, self.live_start = vl, live_start
+
+    def live(self, speed: float = 1.0):
+        return self.vl.live(speed=speed, start=self.live_start)
+
+
+def live_sim_adapter(line: LineConfig, environ: dict | None = None) -> Adapter:
+    """The sim adapter for a dashboard: live clock at wall-clock now, options from the environment."""
+    from data_adapters.sim import sim_adapter
+    from workbench.simulate import virtual_line
+
+    opts = sim_options_from_env(environ)
+    sims = [s.adapter for s in line.stations if s.adapter.kind == "sim"]
+    seed = opts.get("seed", sims[0].seed if sims else 0)
+    vl = virtual_line(seed=seed, start=opts["epoch"], events=opts.get("events", "default"), config=line)
+    return sim_adapter(line, seed=seed, speed=opts.get("speed"), vl=_LiveFrom(vl, opts["live_start"]))
 
 
 def adapters_for_line(line: LineConfig) -> list[tuple[list[str], Adapter]]:
@@ -698,9 +753,7 @@ def adapters_for_line(line: LineConfig) -> list[tuple[list[str], Adapter]]:
     out: list[tuple[list[str], Adapter]] = []
     sim_stations = [s.name for s in line.stations if s.adapter.kind == "sim"]
     if sim_stations:
-        from data_adapters.sim import sim_adapter
-
-        out.append((sim_stations, sim_adapter(line, **sim_options_from_env())))
+        out.append((sim_stations, live_sim_adapter(line)))
     others = [s for s in line.stations if s.adapter.kind != "sim"]
     if others:
         try:

@@ -117,3 +117,15 @@ def test_reads_from_object_storage_url(tmp_path):
     mem.put(str(store.root), "/bucket/store", recursive=True)
     ds = history.open("memory://bucket/store", "formation")
     np.testing.assert_allclose(ds["rack2_ch01_voltage"].values, vals[V2])
+
+
+def test_open_array_is_one_lazy_2d_array_with_units(tmp_path):
+    store = make_store(tmp_path)
+    t, vals = series("2026-01-05T00:00", 7200)
+    for i in range(0, 7200, 3600):
+        store.append("formation", t[i:i + 3600], {k: v[i:i + 3600] for k, v in vals.items()})
+    arr = history.open_array(store.root, "formation")
+    assert arr.dims == ("time", "tag") and arr.chunks == ((3600, 3600), (3,))
+    assert list(arr.units.values) == ["V", "V", "m/min"]
+    hourly = arr.resample(time="1h").mean().compute()
+    np.testing.assert_allclose(hourly.sel(tag=V1).values, [vals[V1][:3600].mean(), vals[V1][3600:].mean()])

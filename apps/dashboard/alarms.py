@@ -40,21 +40,24 @@ class AlarmsPage:
             sizing_mode="stretch_width")
         self.update()
 
+    def _user(self) -> str:
+        return self.user.value_input or self.user.value  # typed text counts even before Enter/blur
+
     def _act(self, what: str) -> None:
         alarms = self.store.alarms
         try:
             if what == "ack_all":
                 todo = [a.id for a in alarms.unacknowledged()]
                 for aid in todo:
-                    alarms.acknowledge(aid, self.user.value)
+                    alarms.acknowledge(aid, self._user())
                 done = f"acknowledged {len(todo)} alarm(s)"
             elif self.choice.value is None:
                 raise LiveError("choose an alarm first")
             elif what == "ack":
-                a = alarms.acknowledge(self.choice.value, self.user.value)
+                a = alarms.acknowledge(self.choice.value, self._user())
                 done = f"alarm #{a.id} acknowledged by {a.acked_by}"
             else:
-                a = alarms.shelve(self.choice.value, self.user.value, minutes=self.minutes.value)
+                a = alarms.shelve(self.choice.value, self._user(), minutes=self.minutes.value)
                 done = f"alarm #{a.id} shelved by {a.shelved_by} for {self.minutes.value} min"
         except LiveError as exc:
             self.message.object = f'<div class="lw-banner lw-alarm" data-role="action-error">{exc}</div>'
@@ -69,7 +72,10 @@ class AlarmsPage:
             return
         self._seen = alarms.version
         open_ = alarms.active()
-        self.choice.options = {f"#{a.id} {a.state} - {a.message}"[:90]: a.id for a in alarms.open()}
+        options = {f"#{a.id} {a.state} - {a.message}"[:90]: a.id for a in alarms.open()}
+        self.choice.options = options
+        if self.choice.value not in options.values():
+            self.choice.value = next(iter(options.values()), None)
         self.open_table.object = alarm_rows(self.store, open_)
         self.shelved_table.object = alarm_rows(self.store, alarms.shelved())
         self.history.object = history_rows(list(alarms.history))

@@ -32,9 +32,10 @@ def pretty_units(units: str) -> str:
     if units in ("dimensionless", ""):
         return ""
     try:
-        return f"{ureg.Unit(units):~P}"
+        text = f"{ureg.Unit(units):~P}"
     except Exception:  # a unit pint knows but cannot pretty-print: show it as written
-        return units
+        text = units
+    return text.replace("uohm", "µΩ").replace("ppmv", "ppmv")
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -51,6 +52,21 @@ def age_text(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min ago"
     return f"{seconds / 3600:.1f} h ago"
+
+
+def set_html(pane: pn.pane.HTML, text: str) -> None:
+    """Replace an HTML pane's content only when it changed (each change is a message to every browser)."""
+    if pane.object != text:
+        pane.object = text
+
+
+def trend_label(tag: Tag, siblings: list[Tag]) -> str:
+    """Legend label: the tag's short name, or with its parent ('rack1 ch01') when short names repeat."""
+    name = tag.short_name
+    if sum(t.short_name == name for t in siblings) > 1:
+        parts = tag.path.split("/")
+        return f"{parts[-3]} {parts[-2]}"
+    return name.replace("areal_mass_", "").replace("_", " ")
 
 
 def html_pane(obj: str = "", **kw) -> pn.pane.HTML:
@@ -130,12 +146,13 @@ class Tile:
         self.pane = html_pane(tile_html(store, station), **kw)
 
     def update(self) -> None:
-        self.pane.object = tile_html(self.store, self.station)
+        set_html(self.pane, tile_html(self.store, self.station))
 
 
 def new_figure(title: str, units: str = "", *, height: int = 320, x_datetime: bool = True, **kw):
-    fig = figure(title=title, height=height, sizing_mode="stretch_width",
-                 x_axis_type="datetime" if x_datetime else "linear", tools="pan,xwheel_zoom,box_zoom,reset,save",
+    if "x_range" not in kw:  # categorical ranges pick their own axis type
+        kw["x_axis_type"] = "datetime" if x_datetime else "linear"
+    fig = figure(title=title, height=height, sizing_mode="stretch_width", tools="pan,xwheel_zoom,box_zoom,reset,save",
                  toolbar_location="right", **kw)
     fig.title.text_font_size = "20px"
     fig.xaxis.major_label_text_font_size = fig.yaxis.major_label_text_font_size = "15px"
@@ -174,7 +191,7 @@ class TrendChart:
         for i, tag in enumerate(tags):
             src = ColumnDataSource({"t": [], "v": []})
             color = Category10_10[i % 10]
-            label = tag.short_name.replace("areal_mass_", "").replace("_", " ")
+            label = trend_label(tag, tags)
             self.fig.line("t", "v", source=src, color=color, line_width=2, legend_label=label)
             if markers:
                 self.fig.scatter("t", "v", source=src, color=color, size=5)
@@ -207,3 +224,23 @@ class TrendChart:
 def quality_word(q: Quality) -> str:
     return {Quality.GOOD: "good", Quality.STALE: "STALE", Quality.DISCONNECTED: "DISCONNECTED",
             Quality.BAD: "BAD", Quality.UNCERTAIN: "uncertain"}[q]
+
+
+_SHARED_RESULTS: dict[str, tuple[float, object]] = {}
+
+
+def shared_result(key: str, max_age_s: float, compute):
+    """The result of ``compute()``, shared by every session of this server for ``max_age_s`` seconds.
+
+    Heavier analyses (capability, excursions, I-MR, dQ/dV) run once per process per period however many
+    screens are open: sessions only render. All sessions run on the server's one event-loop thread.
+    """
+    import time as _time
+
+    now = _time.monotonic()
+    hit = _SHARED_RESULTS.get(key)
+    if hit is not None and now - hit[0] < max_age_s:
+        return hit[1]
+    value = compute()
+    _SHARED_RESULTS[key] = (now, value)
+    return value

@@ -15,13 +15,14 @@ import panel as pn
 from data_adapters.live import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
-from .common import CSS
+from .common import CSS, set_html
+from panel.io import hold
 from .overview import OverviewPage
 from .trends import TrendsPage
 
 log = logging.getLogger(__name__)
 
-REFRESH_MS = 500
+REFRESH_MS = 1000
 
 
 STATION_PAGES = {  # station kind -> (page key, title, module, class)
@@ -97,7 +98,7 @@ class Dashboard:
         self.container.loading = True
         try:
             page = self.page(key)
-            self.container.objects = [pn.pane.HTML(f"<h1 style='margin:4px 0'>{self.pages[key][0]}</h1>",
+            self.container.objects = [pn.pane.HTML(f"<h1 data-page='{key}' style='margin:4px 0'>{self.pages[key][0]}</h1>",
                                                    stylesheets=[CSS]), page.view]
             page.update()
         finally:
@@ -112,9 +113,10 @@ class Dashboard:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
                 self.nav.value = keys[(keys.index(self.current) + 1) % len(keys)]
-            self.page(self.current).update()
-            self.clock.object = (f'<div class="lw-sub">{self.store.ingested} readings received<br>'
-                                 f'{len(self.store.alarms.unacknowledged())} unacknowledged alarm(s)</div>')
+            with hold():  # one websocket message per refresh, not one per changed model
+                self.page(self.current).update()
+                set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
+                                     f'unacknowledged alarm(s)</div>')
         except Exception:  # a failing refresh must not kill the session's callback
             log.exception("dashboard refresh failed")
 

@@ -37,7 +37,8 @@ def panel_command(*, port: int, address: str, allow_origins: list[str] | None = 
         if address not in ("0.0.0.0", "::"):
             origins.add(f"{address}:{port}")
     origins.update(allow_origins or [])
-    cmd = [sys.executable, "-m", "panel", "serve", str(apps_dir() / APP), "--port", str(port),
+    cmd = [sys.executable, "-m", "panel", "serve", str(apps_dir() / APP), "--setup", str(apps_dir() / "setup.py"),
+           "--port", str(port),
            "--address", address, "--index", "line", "--check-unused-sessions", "5000",
            "--unused-session-lifetime", "15000"]
     for o in sorted(origins):

@@ -11,7 +11,7 @@ per-tag series become station Datasets, :mod:`.catalog` for genealogy and events
 
 from workbench.history import views
 from workbench.history.catalog import load_events, load_genealogy, load_tables
-from workbench.history.reader import open_station, station_info, station_tags, variable_names
+from workbench.history.reader import open_array, open_station, station_info, station_tags, variable_names
 from workbench.history.store import AppendResult, HistoryError, HistoryStore, TagSpec
 
 
@@ -60,6 +60,6 @@ def _tables_or_empty(url, names, storage_options):
         return {}
 
 
-__all__ = ["open", "open_channels", "open_station", "station_tags", "station_info", "variable_names",
+__all__ = ["open", "open_channels", "open_array", "open_station", "station_tags", "station_info", "variable_names",
            "HistoryStore", "TagSpec", "AppendResult", "HistoryError", "load_genealogy", "load_events",
            "load_tables"]

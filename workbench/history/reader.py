@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 import dask
@@ -44,33 +45,41 @@ def _chunks(fs, root: str, station: str, start: pd.Timestamp | None, end: pd.Tim
     return sorted(out)
 
 
-def _check_footer(fs, path: str) -> str | None:
+def _times_or_problem(fs, path: str, rows: int) -> tuple[np.ndarray | None, str | None]:
+    """Read a chunk's footer and time column: (times, None), or (None, what is wrong with the file)."""
     try:
         with fs.open(path, "rb") as fh:
-            pq.ParquetFile(fh).metadata  # noqa: B018  (reading the footer is the check)
+            times = pq.ParquetFile(fh).read(columns=["time"]).column("time").to_numpy()
     except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        return None, f"{type(exc).__name__}: {exc}"
+    if len(times) != rows:
+        return None, f"holds {len(times)} rows, its name says {rows}"
+    return times, None
 
 
-def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | None]):
-    """Read one chunk -> (time ns int64 array, float64 values [rows, tags])."""
+def _read_columns(fs, path: str, columns: list[str] | None):
     try:
         with fs.open(path, "rb") as fh:
             pf = pq.ParquetFile(fh)
-            present = [t for t in tags if t in pf.schema_arrow.names]
-            table = pf.read(columns=["time", *present])
+            names = set(pf.schema_arrow.names)  # (the property rebuilds the schema on every access)
+            present = [c for c in columns if c in names] if columns is not None else None
+            return pf.read(columns=present)
     except Exception as exc:
         raise HistoryError(f"{path}: corrupt or unreadable history chunk ({type(exc).__name__}: {exc}); "
                            f"open with on_corrupt='skip' to read the rest, or delete/restore this file") from None
-    times = table.column("time").to_numpy()
-    values = np.full((len(times), len(tags)), np.nan)
+
+
+def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | None], rows: int) -> np.ndarray:
+    """Read one chunk's values -> float64 [rows, tags] (NaN where a tag has no sample)."""
+    table = _read_columns(fs, path, tags)
+    present = set(table.column_names)
+    values = np.full((rows, len(tags)), np.nan)
     for j, tag in enumerate(tags):
         if tag in present:
-            col = table.column(tag).to_numpy(zero_copy_only=False).astype(float)
+            col = table.column(tag).to_numpy(zero_copy_only=False)  # nulls -> NaN (float) for int columns
             res = resolution.get(tag)
             values[:, j] = col * res if res else col
-    return times, values
+    return values
 
 
 def variable_names(paths: list[str]) -> dict[str, str]:
@@ -107,17 +116,15 @@ def station_tags(url: str, station: str, *, storage_options: dict | None = None)
     return {t["path"]: TagSpec(**t) for t in station_info(url, station, storage_options=storage_options)["tags"]}
 
 
-def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, start=None, end=None,
-                 on_corrupt: str = "raise", storage_options: dict | None = None) -> xr.Dataset:
-    """Open one station's history lazily: a Dataset over ``time`` with one variable per tag.
+def _utc(ts) -> pd.Timestamp | None:
+    if ts is None:
+        return None
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
-    Variables are named by the tag's last path part, or as many trailing parts as make the name unique
-    (``rack1_ch01_voltage``; see :func:`variable_names`), with the full path in ``attrs['path']``), carry
-    ``attrs['units']`` (and ``attrs['reports']`` for dew/frost point sensors), and are dask arrays.
-    ``start``/``end`` (inclusive, UTC) select whole chunks and then trim exactly.
 
-    >>> ds = open_station("/path/to/store", "dryroom", start="2026-01-05", end="2026-01-06")  # doctest: +SKIP
-    """
+def _open_values(url, station, tags, start, end, on_corrupt, storage_options):
+    """(specs, wanted tags, times index, lazy 2-D values [time, tag]) for a station and window."""
     if on_corrupt not in ("raise", "skip"):
         raise ValueError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
     specs = station_tags(url, station, storage_options=storage_options)
@@ -125,37 +132,53 @@ def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, s
     unknown = [t for t in wanted if t not in specs]
     if unknown:
         raise HistoryError(f"{url}: station {station!r} has no tag(s) {unknown[:3]}; known: {list(specs)[:5]}...")
-    start = pd.Timestamp(start, tz="UTC") if start is not None and pd.Timestamp(start).tzinfo is None else (
-        pd.Timestamp(start).tz_convert("UTC") if start is not None else None)
-    end = pd.Timestamp(end, tz="UTC") if end is not None and pd.Timestamp(end).tzinfo is None else (
-        pd.Timestamp(end).tz_convert("UTC") if end is not None else None)
     fs, root = _fs(url, storage_options)
     chunks = _chunks(fs, root, station, start, end)
-    good = []
-    for t0, t1, rows, path in chunks:
-        problem = _check_footer(fs, path)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # footers and time columns: small reads, many files
+        checked = list(pool.map(lambda c: _times_or_problem(fs, c[3], c[2]), chunks))
+    good, time_parts = [], []
+    for (t0, t1, rows, path), (times, problem) in zip(chunks, checked):
         if problem is None:
             good.append((t0, t1, rows, path))
+            time_parts.append(times)
         elif on_corrupt == "skip":
-            warnings.warn(f"{path}: skipped corrupt history chunk ({problem})", stacklevel=2)
+            warnings.warn(f"{path}: skipped corrupt history chunk ({problem})", stacklevel=3)
         else:
             raise HistoryError(f"{path}: corrupt or truncated history chunk ({problem}); "
                                f"open with on_corrupt='skip' to read the rest, or delete/restore this file")
     resolution = {t: specs[t].resolution for t in wanted}
-    time_parts, value_parts = [], []
-    for _, _, rows, path in good:
-        loaded = dask.delayed(_load_chunk, pure=True)(fs, path, wanted, resolution)
-        time_parts.append(da.from_delayed(loaded[0], shape=(rows,), dtype=np.int64))
-        value_parts.append(da.from_delayed(loaded[1], shape=(rows, len(wanted)), dtype=float))
-    if good:
-        # Times are small (8 bytes/row); load them now so the time index is real and selectable.
-        times = pd.to_datetime(np.concatenate(dask.compute(*time_parts)), utc=True).tz_localize(None)
-        values = da.concatenate(value_parts, axis=0)
-    else:
-        times = pd.DatetimeIndex([], dtype="datetime64[ns]")
-        values = da.zeros((0, len(wanted)))
-    data_vars = {}
+    parts = [da.from_delayed(dask.delayed(_load_chunk, pure=True)(fs, path, wanted, resolution, rows),
+                             shape=(rows, len(wanted)), dtype=float) for _, _, rows, path in good]
+    if not good:
+        return specs, wanted, pd.DatetimeIndex([], dtype="datetime64[ns]"), da.zeros((0, len(wanted)))
+    # Times are small (8 bytes/row, delta-encoded) and were read with the check, so the index is real.
+    times = pd.to_datetime(np.concatenate(time_parts), utc=True).tz_localize(None)
+    return specs, wanted, times, da.concatenate(parts, axis=0)
+
+
+def _trim(obj, start, end):
+    if start is None and end is None:
+        return obj
+    return obj.sel(time=slice(start.tz_localize(None) if start is not None else None,
+                              end.tz_localize(None) if end is not None else None))
+
+
+def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, start=None, end=None,
+                 on_corrupt: str = "raise", storage_options: dict | None = None) -> xr.Dataset:
+    """Open one station's history lazily: a Dataset over ``time`` with one variable per tag.
+
+    Variables are named by the tag's last path part, or as many trailing parts as make the name unique
+    (``rack1_ch01_voltage``; see :func:`variable_names`), with the full path in ``attrs['path']``, carry
+    ``attrs['units']`` (and ``attrs['reports']`` for dew/frost point sensors), and are dask arrays.
+    ``start``/``end`` (inclusive, UTC) select whole chunks and then trim exactly. For many tags at once,
+    :func:`open_array` is the faster form (one 2-D array, one dask chunk per stored file).
+
+    >>> ds = open_station("/path/to/store", "dryroom", start="2026-01-05", end="2026-01-06")  # doctest: +SKIP
+    """
+    start, end = _utc(start), _utc(end)
+    specs, wanted, times, values = _open_values(url, station, tags, start, end, on_corrupt, storage_options)
     names = variable_names(wanted)
+    data_vars = {}
     for j, tag in enumerate(wanted):
         spec = specs[tag]
         attrs = {"units": spec.units, "path": tag}
@@ -166,11 +189,24 @@ def open_station(url: str, station: str, *, tags: Iterable[str] | None = None, s
         data_vars[names[tag]] = xr.Variable(("time",), values[:, j], attrs)
     ds = xr.Dataset(data_vars, coords={"time": ("time", times.values.astype("datetime64[ns]"))},
                     attrs={"station": station, "store": str(url)})
-    if start is not None or end is not None:
-        lo = start.tz_localize(None) if start is not None else None
-        hi = end.tz_localize(None) if end is not None else None
-        ds = ds.sel(time=slice(lo, hi))
-    return ds
+    return _trim(ds, start, end)
 
 
-__all__ = ["open_station", "station_tags", "station_info", "variable_names"]
+def open_array(url: str, station: str, *, tags: Iterable[str] | None = None, start=None, end=None,
+               on_corrupt: str = "raise", storage_options: dict | None = None) -> xr.DataArray:
+    """Open a station's tags as one lazy DataArray over (time, tag); units per tag in the ``units`` coord.
+
+    The fast form for whole-line reductions (one dask chunk per stored file, all tags together):
+
+    >>> daily = open_array("/path/to/store", "formation").resample(time="1D").mean()  # doctest: +SKIP
+    """
+    start, end = _utc(start), _utc(end)
+    specs, wanted, times, values = _open_values(url, station, tags, start, end, on_corrupt, storage_options)
+    arr = xr.DataArray(values, dims=("time", "tag"),
+                       coords={"time": times.values.astype("datetime64[ns]"), "tag": wanted,
+                               "units": ("tag", [specs[t].units for t in wanted])},
+                       name=station, attrs={"station": station, "store": str(url)})
+    return _trim(arr, start, end)
+
+
+__all__ = ["open_station", "open_array", "station_tags", "station_info", "variable_names"]

@@ -1,0 +1,138 @@
+"""Coating: lane x time heatmap of areal mass, lane trends against spec with change points marked,
+Cpk per lane (workbench.coating.capability) and the CD profile of the latest scan (workbench.coating.cd_profile)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import panel as pn
+import xarray as xr
+from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
+from bokeh.palettes import Viridis256
+
+from data_adapters.live import LiveStore
+from workbench.coating import capability, cd_profile
+from workbench.units import ureg
+
+from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
+                     trend_tags)
+
+HEATMAP_SCANS = 300
+STATS_EVERY_S = 5.0  # capability and heatmap are recomputed at most this often (once for all sessions)
+
+
+def lane_matrix(store: LiveStore, paths: list[str], last: int) -> tuple[np.ndarray, np.ndarray]:
+    """(time s of each scan, values [lane, scan]) of the newest ``last`` scans common to every lane.
+
+    The gauge reports every lane of a scan with the same source timestamp; lanes are aligned on it.
+    """
+    series = [store.series(p, last) for p in paths]
+    common = None
+    for t, _, _ in series:
+        common = t if common is None else np.intersect1d(common, t)
+    if common is None or len(common) == 0:
+        return np.empty(0), np.empty((len(paths), 0))
+    out = np.full((len(paths), len(common)), np.nan)
+    for i, (t, v, q) in enumerate(series):
+        idx = np.searchsorted(t, common)
+        ok = (idx < len(t))
+        vals = np.where(q == GOOD, v, np.nan)
+        out[i, ok] = vals[idx[ok]]
+    return common, out
+
+
+class CoatingPage:
+    title = "Coating"
+
+    def __init__(self, store: LiveStore, station=None):
+        self.store = store
+        self.station = station or next(s for s in store.line.stations if s.kind == "coating")
+        self.lanes = [t for t in self.station.tags if t.spec is not None]
+        self.paths = [t.path for t in self.lanes]
+        spec = self.lanes[0].spec
+        self.units = self.lanes[0].units
+        lo = spec.lsl if spec.lsl is not None else spec.target
+        hi = spec.usl if spec.usl is not None else spec.target
+        # heatmap: colour scale spans the spec; out-of-spec lanes saturate
+        self.mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi, nan_color="#888888")
+        self.heat_src = ColumnDataSource({"image": [np.zeros((1, 1))], "x": [0.0], "dw": [1.0]})
+        self.heat = new_figure("Areal mass by lane and time", "", height=330)
+        self.heat.yaxis.axis_label = "lane"
+        self.heat.image(image="image", x="x", y=0.5, dw="dw", dh=len(self.lanes), source=self.heat_src,
+                        color_mapper=self.mapper)
+        self.heat.add_layout(ColorBar(color_mapper=self.mapper, title=pretty_units(self.units)), "right")
+        self.trend = TrendChart(store, trend_tags(self.station), "Lane trends against spec (change points: dashed)",
+                                height=330)
+        self.cp_spans: list[Span] = []
+        self.cpk_src = ColumnDataSource({"lane": [], "cpk": [], "color": []})
+        self.cpk = new_figure("Cpk per lane (buffered window)", "", height=300, x_datetime=False)
+        self.cpk.vbar(x="lane", top="cpk", width=0.8, color="color", source=self.cpk_src)
+        self.cpk.add_layout(Span(location=1.33, dimension="width", line_color="#2e9e44", line_dash="dashed",
+                                 line_width=2))
+        self.cpk.xaxis.axis_label = "lane"
+        self.cpk.yaxis.axis_label = "Cpk"
+        self.cd_src = ColumnDataSource({"lane": [], "v": []})
+        self.cd = new_figure("CD profile, latest scan", self.units, height=300, x_datetime=False)
+        self.cd.line("lane", "v", source=self.cd_src, line_width=3)
+        self.cd.scatter("lane", "v", source=self.cd_src, size=8)
+        self.cd.xaxis.axis_label = "lane"
+        limit_spans(self.cd, self.lanes[0])
+        self.summary = html_pane("")
+        self._last_stats = 0.0
+        self._cp_seen = 0
+        self.view = pn.Column(self.summary,
+                              pn.Row(pn.pane.Bokeh(self.heat, sizing_mode="stretch_width"),
+                                     self.trend.pane, sizing_mode="stretch_width"),
+                              pn.Row(pn.pane.Bokeh(self.cpk, sizing_mode="stretch_width"),
+                                     pn.pane.Bokeh(self.cd, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+                              sizing_mode="stretch_width")
+
+    def _mark_changepoints(self) -> None:
+        cps = [c for c in self.store.changepoints if c.station == self.station.name]
+        for c in cps[self._cp_seen:]:
+            span = Span(location=c.since.timestamp() * 1000.0, dimension="height", line_color="#d33",
+                        line_dash="dashed", line_width=2)
+            self.trend.fig.add_layout(span)
+            self.cp_spans.append(span)
+        self._cp_seen = len(cps)
+
+    def _compute(self) -> dict | None:
+        t, m = lane_matrix(self.store, self.paths, HEATMAP_SCANS)
+        if m.shape[1] == 0:
+            return None
+        lanes = np.arange(1, len(self.paths) + 1)
+        da = xr.DataArray(m.T, dims=("time", "lane"), coords={"lane": lanes}, attrs={"units": self.units})
+        spec = self.lanes[0].spec
+        q = lambda v: None if v is None else ureg.Quantity(v, self.units)  # noqa: E731
+        cpk = np.full(len(lanes), np.nan)
+        if m.shape[1] >= 10:
+            cpk = capability(da, q(spec.lsl), q(spec.usl), dim="time").cpk.values
+        latest = da.isel(time=[-1])
+        prof = cd_profile(latest)
+        return {"t": t, "m": m, "lanes": lanes, "cpk": cpk, "latest": latest.values[0],
+                "range": float(prof.range[0]), "edge": float(prof.edge_to_centre[0]), "smile": float(prof.smile[0])}
+
+    def _stats(self) -> None:
+        r = shared_result(f"coating:{self.station.name}", STATS_EVERY_S, self._compute)
+        if r is None:
+            return
+        t, m, lanes, cpk = r["t"], r["m"], r["lanes"], r["cpk"]
+        self.heat_src.data = {"image": [m], "x": [t[0] * 1000.0], "dw": [max((t[-1] - t[0]) * 1000.0, 1.0)]}
+        colors = ["#d33" if c < 1.0 else "#d98a00" if c < 1.33 else "#2e9e44" for c in np.nan_to_num(cpk)]
+        self.cpk_src.data = {"lane": lanes, "cpk": np.nan_to_num(cpk), "color": colors}
+        self.cd_src.data = {"lane": lanes, "v": r["latest"]}
+        worst = int(lanes[np.nanargmin(cpk)]) if np.isfinite(cpk).any() else None
+        u = pretty_units(self.units)
+        self.summary.object = (
+            f'<div class="lw-sub" data-role="coating-summary">{m.shape[1]} scans buffered · latest scan: '
+            f'range <b>{fmt(r["range"], 3)} {u}</b>, edge−centre <b>{fmt(r["edge"], 3)} {u}</b>, '
+            f'smile <b>{fmt(r["smile"], 3)} {u}</b> · lowest Cpk: '
+            + (f'lane {worst} (<b>{fmt(float(np.nanmin(cpk)), 3)}</b>)' if worst else "collecting scans…") + "</div>")
+
+    def update(self) -> None:
+        self.trend.update()
+        self._mark_changepoints()
+        if time.monotonic() - self._last_stats >= STATS_EVERY_S:
+            self._last_stats = time.monotonic()
+            self._stats()
