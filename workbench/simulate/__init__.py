@@ -14,10 +14,12 @@ dry-room exposure and formation channel, and injected events with a truth table.
 >>> units
 'mg/cm^2'
 
-Random values are counter-based (a pure function of seed, stream and sample index), so ``history``
-and the live clock give the same values at the same timestamps. See docs in each module:
-:mod:`.coating`, :mod:`.dryroom`, :mod:`.welding`, :mod:`.genealogy`, :mod:`.events`, :mod:`.dynamics`,
-:mod:`.rng`, :mod:`.live`.
+Random values are counter-based (a pure function of seed, stream and sample index), so ``history``,
+``tag_samples`` and the live clock give the same values at the same timestamps. The line is warm:
+every station has been running before ``vl.start``, which is the origin of offsets ("2h") and of the
+default events' layout. Times are tz-naive UTC everywhere. See docs in each module: :mod:`.coating`,
+:mod:`.dryroom`, :mod:`.welding`, :mod:`.genealogy`, :mod:`.events`, :mod:`.dynamics`, :mod:`.rng`,
+:mod:`.live`, :mod:`.samples`; formation cells come from :mod:`.formation` (formation engineer's).
 """
 
 from .events import KINDS as EVENT_KINDS, Event, EventError

@@ -197,7 +197,7 @@ class VirtualLine:
         return max(racks) if racks else self.flow.n_racks
 
     def uniform_at(self, name: str, i) -> np.ndarray:
-        """Seeded uniforms for line-level choices (event jitter, magazine lanes)."""
+        """Seeded uniforms for line-level choices (event jitter, lane order of the cells)."""
         return rng.uniform(rng.stream_key(self.seed, "line", name), i)
 
     def seconds(self, when) -> float:
