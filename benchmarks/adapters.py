@@ -248,7 +248,8 @@ def _mosquitto(workdir: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("mosquitto did not start")
 
 
-def run_transport(kind: str, n: int, hz: float, seconds: float) -> dict:
+def run_once(kind: str, who: str, n: int, hz: float, seconds: float) -> dict:
+    """A fresh station (and broker) per measurement, so no backlog carries over between the two clients."""
     ctx = mp.get_context("spawn")
     port = _free_port()
     broker = None
@@ -263,12 +264,11 @@ def run_transport(kind: str, n: int, hz: float, seconds: float) -> dict:
             raise RuntimeError(f"{kind} station did not start")
         tags = bench_tags(n)
         url = f"opc.tcp://127.0.0.1:{port}/line-workbench/"
-        if kind == "opcua":
-            adapter = asyncio.run(opcua_adapter_run(url, tags, seconds))
-            peer = asyncio.run(opcua_peer_run(url, tags, seconds))
-        else:
-            adapter = asyncio.run(mqtt_adapter_run(port, tags, seconds))
-            peer = asyncio.run(mqtt_peer_run(port, tags, seconds))
+        run = {("opcua", "adapter"): lambda: opcua_adapter_run(url, tags, seconds),
+               ("opcua", "peer"): lambda: opcua_peer_run(url, tags, seconds),
+               ("mqtt", "adapter"): lambda: mqtt_adapter_run(port, tags, seconds),
+               ("mqtt", "peer"): lambda: mqtt_peer_run(port, tags, seconds)}[(kind, who)]
+        meter = asyncio.run(run())
     finally:
         stop.set()
         proc.join(15)
@@ -278,7 +278,11 @@ def run_transport(kind: str, n: int, hz: float, seconds: float) -> dict:
             broker.terminate()
             broker.wait(10)
         tmp.cleanup()
-    return {"adapter": adapter.summary(n, seconds), "peer": peer.summary(n, seconds)}
+    return meter.summary(n, seconds)
+
+
+def run_transport(kind: str, n: int, hz: float, seconds: float) -> dict:
+    return {"adapter": run_once(kind, "adapter", n, hz, seconds), "peer": run_once(kind, "peer", n, hz, seconds)}
 
 
 def main(argv=None) -> int:
