@@ -434,3 +434,25 @@ def test_line_pickles_and_keeps_its_writes():
     vl.write(PUMP_SP, 3000.0, at="30min")
     copy = pickle.loads(pickle.dumps(vl))
     xr.testing.assert_identical(vl.history(hours=1).coating, copy.history(hours=1).coating)
+
+
+def test_events_act_only_inside_their_truth_windows(h8):
+    quiet = virtual_line(seed=0, events=None).history(hours=8)
+    t = h8.truth.set_index("kind")
+
+    def outside(times, *rows, pad="30s"):
+        keep = np.ones(times.size, dtype=bool)
+        for r in rows:
+            keep &= ~((times >= r.start - pd.Timedelta(pad)) & (times <= r.observed_end + pd.Timedelta(pad)))
+        return keep
+
+    c = outside(h8.coating.time.values, *(t.loc[k] for k in ("pump_wear", "slurry_lot_step", "die_lip_streak",
+                                                              "gauge_drift")))
+    assert c.sum() > 20
+    np.testing.assert_array_equal(h8.coating.areal_mass.values[c], quiet.coating.areal_mass.values[c])
+    assert not np.array_equal(h8.coating.areal_mass.values[~c], quiet.coating.areal_mass.values[~c])
+    d = outside(h8.dryroom.time.values, t.loc["dewpoint_excursion"], pad="0s")
+    np.testing.assert_array_equal(h8.dryroom.dew_frost_point.values[d], quiet.dryroom.dew_frost_point.values[d])
+    w = outside(h8.welding.time.values, t.loc["laser_window_contamination"], pad="0s")
+    np.testing.assert_array_equal(h8.welding.weld_resistance.values[w], quiet.welding.weld_resistance.values[w])
+    assert (h8.welding.weld_resistance.values[~w] != quiet.welding.weld_resistance.values[~w]).mean() > 0.5

@@ -177,8 +177,8 @@ def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
             d0 = float(c.p.path_m / (c.speed.response(e.start_s) / 60.0))
             d1 = float(c.p.path_m / (c.speed.response(e.end_s) / 60.0))
             obs0, obs1 = e.start_s + d0, e.end_s + d1
-        elif e.kind == "dewpoint_excursion":  # decays after the cause ends, until < 0.2 K above normal
-            obs1 = e.end_s + ev.EXCURSION_DECAY_S * np.log(max(abs(e.magnitude), 0.2) / 0.2)
+        elif e.kind == "dewpoint_excursion":  # decays after the cause ends (cut at 0.2 % of its size)
+            obs1 = e.footprint_end_s
         rows.append(dict(
             kind=e.kind, station=e.station, target=_target(line, e), cause=_cause(line, e),
             lane=e.lane, sensor=e.sensor, rack=e.rack, channel=e.channel,

@@ -53,6 +53,7 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 EXCURSION_RISE_S = 300.0
 EXCURSION_DECAY_S = 600.0
+EXCURSION_TAIL = 0.002  # the decay is cut at 0.2 % of its start: the event has a finite footprint
 
 
 class EventError(ValueError):
@@ -121,12 +122,19 @@ class Event:
         return ((t >= self.start_s) & (t < self.end_s)).astype(np.float64)
 
     def excursion(self, t_s) -> np.ndarray:
-        """Rise 1 − exp(−(t−start)/τr) inside the window, exponential decay after ``end``."""
+        """Rise 1 − exp(−(t−start)/τr) inside the window, exponential decay after ``end`` (cut to 0 once
+        below ``EXCURSION_TAIL`` of its start, see :meth:`footprint_end_s`)."""
         t = np.asarray(t_s, dtype=np.float64)
         rise = -np.expm1(-np.clip(t - self.start_s, 0, None) / EXCURSION_RISE_S)
         at_end = -np.expm1(-(self.end_s - self.start_s) / EXCURSION_RISE_S)
         decay = at_end * np.exp(-np.clip(t - self.end_s, 0, None) / EXCURSION_DECAY_S)
+        decay = np.where(t < self.footprint_end_s, decay, 0.0)
         return np.where(t < self.start_s, 0.0, np.where(t < self.end_s, rise, decay))
+
+    @property
+    def footprint_end_s(self) -> float:
+        """When an excursion's decay is cut to zero (s since epoch): end + τd·ln(1/tail)."""
+        return self.end_s + EXCURSION_DECAY_S * np.log(1 / EXCURSION_TAIL)
 
 
 def to_timestamp(value, epoch: np.datetime64) -> pd.Timestamp:
