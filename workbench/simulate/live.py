@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time as _time
 
-import numpy as np
 import pandas as pd
 
 from workbench.units import ureg
