@@ -116,6 +116,11 @@ class LineOpcUaServer:
         self.updates = 0  # values pushed into the address space (for benchmarks)
 
     @property
+    def server(self) -> Server | None:
+        """The asyncua ``Server`` (after the first start), e.g. to add nodes of other types."""
+        return self._built
+
+    @property
     def url(self) -> str:
         return f"opc.tcp://{self.host}:{self.port}/line-workbench/"
 

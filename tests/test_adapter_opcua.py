@@ -235,3 +235,35 @@ async def test_untrusted_client_certificate_is_refused_clearly(opcua_line, line_
     with pytest.raises(OpcUaRefused, match="does not trust this client's certificate"):
         await adapter.connect()
     await adapter.close()
+
+
+async def test_writes_use_the_nodes_own_data_type(opcua_line, tmp_path):
+    """A PLC may hold a setpoint as Int32: the adapter writes an Int32, and refuses a fraction clearly."""
+    path = "plant1/test/bench1/plc/recipe_number"
+
+    async def add_int32_node():
+        server = opcua_line.server.server
+        ns = await server.get_namespace_index("urn:line-workbench:virtual-line")
+        parent = await server.nodes.objects.get_child([f"{ns}:plant1"])
+        for part in path.split("/")[1:-1]:
+            parent = await parent.add_folder(ua.NodeId(f"{path}:{part}", ns), ua.QualifiedName(part, ns))
+        node = await parent.add_variable(ua.NodeId(path, ns), ua.QualifiedName("recipe_number", ns),
+                                         ua.Variant(3, ua.VariantType.Int32))
+        await node.set_writable()
+    await asyncio.to_thread(opcua_line.loop.run, add_int32_node())
+
+    tag = Tag(path=path, units="dimensionless",
+              setpoint={"writable": True, "min": 1, "max": 20, "max_step": 10, "max_rate": 1000})
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    settings = opcua_line.settings(secure=True, username="operator")
+    adapter = Adapter([tag], OpcUaBackend([tag], settings, password=opcua_line.users["operator"]), audit=audit)
+    session = ArmedSession.for_minutes("ana", "recipe change", 5)
+    async with adapter:
+        res = await adapter.write(path, 7, session=session)
+        with pytest.raises(WriteRefused, match=r"integer \(Int32\) on the server; 7.5 is not whole"):
+            await adapter.write(path, 7.5, session=session)
+    assert res.readback == 7.0 and [e["result"] for e in audit.entries()] == ["written", "failed"]
+    async with Client(opcua_line.url) as client:
+        ns = await client.get_namespace_index("urn:line-workbench:virtual-line")
+        dv = await client.get_node(ua.NodeId(path, ns)).read_data_value()
+    assert dv.Value.VariantType == ua.VariantType.Int32 and dv.Value.Value == 7
