@@ -126,7 +126,7 @@ class TrialConsole:
             for p in list(dict.fromkeys([*ctl.plan.setpoints(), *ctl.plan.responses])) if ctl.plan else []:
                 last = ctl.recorder.latest(p)
                 rows.append({"tag": p, "value": None if last is None else round(last[1], 4),
-                             "time": None if last is None else last[0].strftime("%H:%M:%S"),
+                             "time": None if last is None else last[3].strftime("%H:%M:%S"),
                              "baseline": ctl.baseline.get(p)})
             self.live.object = pd.DataFrame(rows)
             self.interlocks.object = pd.DataFrame([{"interlock": s.name, "tag": s.spec.tag, "action": s.spec.action,

@@ -126,3 +126,29 @@ def test_confirm_policy_waits_for_recover(tmp_path, line_config):
         assert j.unfinished() == []
     finally:
         ctl.close()
+
+
+def test_step_effect_over_opcua_recovered(tmp_path, opcua_line, line_config, monkeypatch):
+    """The server's laser follows its setpoint with gain 1; the server's clock need not be ours."""
+    from data_adapters.opcua import opcua_adapter
+    from data_adapters.trials import parse_plan
+
+    settings = opcua_line.settings(secure=True, username="operator")
+    monkeypatch.setenv("TRIAL_TEST_OPCUA_PASSWORD", opcua_line.users["operator"])
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    adapter = opcua_adapter([line_config.tag(LASER_SP), line_config.tag(LASER)], settings, audit=audit,
+                            password=opcua_line.users["operator"], reconnect_s=0.25)
+    ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite")
+    ctl.connect()
+    try:
+        ctl.load(parse_plan({"name": "opcua step", "responses": [LASER], "transient_s": 1.5,
+                             "baseline": {"hold_s": 4}, "sequence": [
+                                 {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 6}]}))
+        ctl.arm("fay", "opc ua step", 5)
+        ctl.start()
+        assert ctl.wait(60) == "completed", ctl.reason
+        eff = ctl.result().effects().set_index("segment").loc["plus100"]
+        assert eff.ci_low <= 100.0 <= eff.ci_high and eff.ci_high - eff.ci_low < 40.0
+        assert ctl.restored and [e["result"] for e in audit.entries()] == ["written", "written"]
+    finally:
+        ctl.close()

@@ -95,7 +95,7 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("property")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=st.lists(st.one_of(step, ramp, hold), min_size=1, max_size=3), user=actions,
        seed=st.integers(0, 10**6))
 def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):

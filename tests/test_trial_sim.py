@@ -61,7 +61,7 @@ def test_laser_step_effect_recovered_within_ci(make):
 
 
 def test_pump_step_areal_mass_follows_the_mass_balance(make):
-    ctl, _ = make()
+    ctl, _ = make(speed=250.0)
     ctl.load(parse_plan({
         "name": "pump step", "responses": [AREAL], "transient_s": 200, "baseline": {"hold_s": 600},
         "sequence": [{"step": {"delta": {PUMP_SP: 90}}, "name": "up", "dwell_s": 800}]}))
@@ -86,7 +86,7 @@ EXCURSION = [{"kind": "dewpoint_excursion", "start": "90s", "end": "5min", "magn
 
 
 def test_dew_point_excursion_aborts_and_restores_baseline(make):
-    ctl, audit = make(events=EXCURSION)
+    ctl, audit = make(events=EXCURSION, speed=200.0)
     ctl.load(_dew_plan("abort"))
     ctl.arm("ben", "interlock test", 60)
     ctl.start()
@@ -99,7 +99,7 @@ def test_dew_point_excursion_aborts_and_restores_baseline(make):
 
 
 def test_dew_point_excursion_pauses_then_resumes_and_completes(make):
-    ctl, _ = make(events=EXCURSION)
+    ctl, _ = make(events=EXCURSION, speed=200.0)
     seen = []
     ctl.listeners.append(lambda s, r: seen.append((s, r)))
     ctl.load(_dew_plan("pause", dwell=2400))

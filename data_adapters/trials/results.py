@@ -40,9 +40,21 @@ class Recorder:
         self.segments: list[dict] = []
         self.pauses: list[list] = []
 
-    def reading(self, r) -> None:
+    def reading(self, r, received: datetime | None = None) -> None:
+        """Keep a reading: (source time, value, good?, received time on the trial's clock)."""
         with self._lock:
-            self.readings.setdefault(r.path, []).append((r.source_time, float(r.value), bool(r.is_good)))
+            self.readings.setdefault(r.path, []).append(
+                (r.source_time, float(r.value), bool(r.is_good), received or r.source_time))
+
+    def aligned(self, path: str) -> list[tuple]:
+        """(time, value, good) on the trial's clock: the time each reading reached us.
+
+        A station's clock may be offset from ours or even run at another rate (a PLC, a server, a
+        simulator), so the segments (stamped on our clock) are aligned with receipt times; the
+        station's own source times are kept in :attr:`readings` (tuple index 0)."""
+        with self._lock:
+            rows = list(self.readings.get(path, []))
+        return [(rec, v, good) for _, v, good, rec in rows]
 
     def write(self, result, when: datetime, exc: Exception | None) -> None:
         row = {"time": when, "path": getattr(result, "path", None), "requested": getattr(result, "requested", None),
@@ -92,11 +104,12 @@ class TrialResult:
         Variables are named by the tag's last path part; ``attrs`` carry ``units`` and ``path``."""
         rec = self.recorder
         resp = [p for p in self.plan.responses if rec.readings.get(p)]
-        times = sorted({_ts(t) for p in resp for (t, _, _) in rec.readings[p]})
+        aligned = {p: rec.aligned(p) for p in resp}
+        times = sorted({_ts(t) for p in resp for (t, _, _) in aligned[p]})
         time = np.asarray(times, dtype="datetime64[ns]")
         data = {}
         for p in resp:
-            s = pd.Series({_ts(t): (v if good else math.nan) for t, v, good in rec.readings[p]})
+            s = pd.Series({_ts(t): (v if good else math.nan) for t, v, good in aligned[p]})
             data[_name(p)] = xr.DataArray(s.reindex(time).to_numpy(), dims="time",
                                           attrs={"units": self.units.get(p, ""), "path": p, "role": "response"})
         for p, b in self.baseline.items():

@@ -392,7 +392,7 @@ class TrialController:
             self.RE.remove_suspender(s)
 
     def _on_reading(self, r) -> None:
-        self.recorder.reading(r)
+        self.recorder.reading(r, self.now())
         for st in self.interlocks:
             if st.spec.tag == r.path:
                 self._interlock_changed(st, st.tripped, st.update(r.value, r.is_good, r.source_time))
@@ -431,7 +431,7 @@ class TrialController:
             if self.plan.stale_abort_s:
                 for p in self.plan.responses:
                     last = self.recorder.latest(p)
-                    t = last[0] if last else None
+                    t = last[3] if last else None  # received time: our clock, whatever the station's
                     if t is not None and (now - t).total_seconds() > self.plan.stale_abort_s:
                         threading.Thread(target=self.abort, args=(
                             f"response {p} stale for more than {self.plan.stale_abort_s:g} s", "watchdog"),
