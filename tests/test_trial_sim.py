@@ -144,3 +144,55 @@ def _until(cond, timeout=30.0):
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def test_doe_main_effect_recovered_with_recorded_seed(make):
+    ctl, _ = make(speed=100.0)
+    ctl.load(parse_plan({"name": "laser doe", "responses": [LASER], "transient_s": 20, "sequence": [{"doe": {
+        "delta_factors": {LASER_SP: [-100, 100]}, "replicates": 3, "seed": 11, "dwell_s": 90}}]}))
+    ctl.arm("ida", "doe test", 30)
+    ctl.start()
+    assert ctl.wait(60) == "completed", ctl.reason
+    res = ctl.result()
+    [row] = res.main_effects().to_dict("records")
+    assert row["low"] == -100 and row["high"] == 100 and row["runs_low"] == row["runs_high"] == 3
+    assert row["ci_low"] <= 200.0 <= row["ci_high"] and row["ci_high"] - row["ci_low"] < 40.0
+    order = res.doe_orders["doe1"]
+    assert order["seed"] == 11 and sorted(order["order"]) == list(range(6))
+    start_doc = next(d for n, d in ctl.documents if n == "start")
+    assert '"seed": 11' in start_doc["doe"] and start_doc["user"] == "ida"
+
+
+def test_refused_write_fails_the_trial_and_restores_from_the_readback(make):
+    """An operator moves the setpoint behind the trial's back: the next planned step is refused by the
+    guard (exception path), the trial fails, and the return starts from what the station reports."""
+    ctl, audit = make(speed=50.0)
+    ctl.load(parse_plan({"name": "two steps", "responses": [LASER], "sequence": [
+        {"step": {"delta": {LASER_SP: 100}}, "name": "a", "dwell_s": 60},
+        {"step": {"delta": {LASER_SP: 200}}, "name": "b", "dwell_s": 60}]}))
+    ctl.arm("jo", "exception path", 30)
+    ctl.start()
+    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)
+    ctl.call(ctl.adapter.backend.write(LASER_SP, 2520.0))  # behind the guard's back, like a local HMI
+    assert ctl.wait(60) == "failed"
+    assert "max_step" in ctl.reason
+    results = [(e["requested"], e["result"]) for e in audit.entries(trial_id=ctl.trial_id)]
+    assert results[0] == (2600.0, "written") and results[1] == (2700.0, "refused")
+    assert results[-1] == (2500.0, "written") and ctl.restored
+    assert _setpoint(ctl, LASER_SP) == pytest.approx(2500.0)
+
+
+def test_lost_connection_aborts_and_recover_restores_after_reconnect(make):
+    ctl, audit = make(speed=50.0)
+    ctl.load(parse_plan({"name": "step", "responses": [LASER], "sequence": [
+        {"step": {"delta": {LASER_SP: 100}}, "name": "a", "dwell_s": 600}]}))
+    ctl.arm("kim", "disconnect test", 30)
+    ctl.start()
+    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)
+    ctl.call(ctl.adapter.backend.close())  # the link drops
+    assert ctl.wait(60) in ("aborted", "failed")
+    assert "disconnected" in ctl.reason and not ctl.restored and "NOT confirmed" in ctl.reason
+    assert [r.trial_id for r in ctl.journal.unfinished()] == [ctl.trial_id]
+    ctl.call(ctl.adapter.connect())  # the link is back
+    assert "baseline restored" in ctl.recover(user="kim")[0]
+    assert _setpoint(ctl, LASER_SP) == pytest.approx(2500.0) and ctl.journal.unfinished() == []

@@ -25,6 +25,12 @@ class TaskStatus:
             cb(self)
         self._callbacks.clear()
 
+    def __repr__(self) -> str:
+        if not self.task.done():
+            return "TaskStatus(pending)"
+        exc = self.exception()
+        return f"TaskStatus({'failed: ' + str(exc) if exc else 'done'})"
+
     @property
     def done(self) -> bool:
         return self.task.done()

@@ -255,7 +255,10 @@ class TrialController:
             state, reason = self._drive(timeline)
         except Exception as exc:
             log.exception("trial %s failed", self.trial_id)
-            state, reason = "failed", f"{type(exc).__name__}: {exc}"
+            cause = exc.__cause__ or exc  # bluesky wraps a failed write in FailedStatus; say why it failed
+            state, reason = "failed", f"{type(cause).__name__}: {cause}"
+            if self._abort_reason is not None:  # the abort's reason first; the failed return second
+                state, reason = "aborted", f"{self._abort_reason}; return to baseline failed: {reason}"
         finally:
             try:
                 self.call(self._teardown())
@@ -443,6 +446,8 @@ class TrialController:
                 minutes: float = 30.0) -> list[str]:
         """Restore the baseline of every unfinished trial in the journal (guard-respecting writes)."""
         msgs = []
+        self.unfinished = [r for r in self.journal.unfinished() if r.trial_id != self.trial_id
+                           or self.state in FINAL]
         for rec in list(self.unfinished):
             session = ArmedSession(user, f"{reason} (trial {rec.trial_id})",
                                    self.now() + timedelta(minutes=minutes), rec.trial_id)
