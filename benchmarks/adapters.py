@@ -91,7 +91,7 @@ class ChangingLine:
                     await cb(self._reading(p))
 
 
-def _station(kind: str, n: int, hz: float, port: int, ready, stop) -> None:
+def _station(kind: str, n: int, hz: float, port: int, ready, stop, cpu) -> None:
     """The station process: the changing line behind an OPC UA server or an MQTT publisher."""
     import logging
 
@@ -110,8 +110,10 @@ def _station(kind: str, n: int, hz: float, port: int, ready, stop) -> None:
             server = LineMqttPublisher(tags, line, port=port, client_id="bench-station")
         await server.start()
         ready.set()
+        cpu0, wall0 = time.process_time(), time.monotonic()
         while not stop.is_set():
             await asyncio.sleep(0.1)
+        cpu[0] = (time.process_time() - cpu0) / (time.monotonic() - wall0)  # share of one core, serving
         await server.stop()
         await line.close()
 
@@ -256,8 +258,8 @@ def run_once(kind: str, who: str, n: int, hz: float, seconds: float) -> dict:
     tmp = tempfile.TemporaryDirectory()
     if kind == "mqtt":
         broker = _mosquitto(Path(tmp.name), port)
-    ready, stop = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_station, args=(kind, n, hz, port, ready, stop), daemon=True)
+    ready, stop, station_cpu = ctx.Event(), ctx.Event(), ctx.Array("d", 1)
+    proc = ctx.Process(target=_station, args=(kind, n, hz, port, ready, stop, station_cpu), daemon=True)
     proc.start()
     try:
         if not ready.wait(120):
@@ -268,7 +270,9 @@ def run_once(kind: str, who: str, n: int, hz: float, seconds: float) -> dict:
                ("opcua", "peer"): lambda: opcua_peer_run(url, tags, seconds),
                ("mqtt", "adapter"): lambda: mqtt_adapter_run(port, tags, seconds),
                ("mqtt", "peer"): lambda: mqtt_peer_run(port, tags, seconds)}[(kind, who)]
+        cpu0, wall0 = time.process_time(), time.monotonic()
         meter = asyncio.run(run())
+        client_cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
     finally:
         stop.set()
         proc.join(15)
@@ -278,7 +282,7 @@ def run_once(kind: str, who: str, n: int, hz: float, seconds: float) -> dict:
             broker.terminate()
             broker.wait(10)
         tmp.cleanup()
-    return meter.summary(n, seconds)
+    return {**meter.summary(n, seconds), "client_cpu": client_cpu, "station_cpu": station_cpu[0]}
 
 
 def run_transport(kind: str, n: int, hz: float, seconds: float) -> dict:
@@ -293,14 +297,16 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["opcua", "mqtt"])
     args = ap.parse_args(argv)
     print(f"{args.tags} tags at {args.hz:g} Hz = {args.tags * args.hz:.0f} changes/s offered; "
-          f"{args.seconds:g} s measured per run; OPC UA publishing interval {PUBLISHING_INTERVAL_MS:g} ms")
+          f"{args.seconds:g} s measured per run; OPC UA publishing interval {PUBLISHING_INTERVAL_MS:g} ms; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     ok = True
     for kind in ([args.only] if args.only else ["opcua", "mqtt"]):
         res = run_transport(kind, args.tags, args.hz, args.seconds)
         a, p = res["adapter"], res["peer"]
         for who, r in (("adapter", a), (f"bare {'asyncua' if kind == 'opcua' else 'paho'}", p)):
             print(f"{kind:6s} {who:14s} {r['values_per_s']:8.0f} values/s  p50 {r['p50_ms']:6.1f} ms  "
-                  f"p95 {r['p95_ms']:6.1f} ms  lost {r['lost']}/{r['expected']}")
+                  f"p95 {r['p95_ms']:6.1f} ms  lost {r['lost']}/{r['expected']}  "
+                  f"CPU client {100 * r['client_cpu']:3.0f}% station {100 * r['station_cpu']:3.0f}% of a core")
         print(f"{kind:6s} ratio adapter/peer: values/s x{a['values_per_s'] / p['values_per_s']:.2f}, "
               f"p95 x{a['p95_ms'] / p['p95_ms']:.2f}")
         met = a["p95_ms"] <= 100 and a["lost"] == 0
