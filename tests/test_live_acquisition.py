@@ -3,7 +3,7 @@ a lost transport is marked disconnected within the watchdog period and recovers 
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -160,8 +160,11 @@ def test_sim_options_from_env(tmp_path):
     opts = sim_options_from_env({"WORKBENCH_SIM_SPEED": "20", "WORKBENCH_SIM_SEED": "3",
                                  "WORKBENCH_SIM_EVENTS": str(ev)})
     assert opts["speed"] == 20.0 and opts["seed"] == 3
-    assert opts["events"] == [{"kind": "dewpoint_excursion", "start": "30s", "end": "10min", "magnitude": 9}]
-    assert opts["start"].second == 0 and opts["start"].tzinfo is None
+    start = opts["live_start"]
+    assert start.second == 0 and start.tzinfo is None
+    assert opts["epoch"] == start - timedelta(hours=live.WARM_START_H)
+    assert opts["events"] == [{"kind": "dewpoint_excursion", "start": (start + timedelta(seconds=30)).isoformat(),
+                               "end": (start + timedelta(minutes=10)).isoformat(), "magnitude": 9}]
     assert sim_options_from_env({"WORKBENCH_SIM_EVENTS": "none"})["events"] is None
     with pytest.raises(LiveError, match="WORKBENCH_SIM_SPEED"):
         sim_options_from_env({"WORKBENCH_SIM_SPEED": "fast"})

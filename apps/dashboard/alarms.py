@@ -73,7 +73,8 @@ class AlarmsPage:
         self._seen = alarms.version
         open_ = alarms.active()
         options = {f"#{a.id} {a.state} - {a.message}"[:90]: a.id for a in alarms.open()}
-        self.choice.options = options
+        if options != self.choice.options:  # re-sending an unchanged list would reset the operator's pick
+            self.choice.options = options
         if self.choice.value not in options.values():
             self.choice.value = next(iter(options.values()), None)
         self.open_table.object = alarm_rows(self.store, open_)

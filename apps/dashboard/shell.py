@@ -16,7 +16,6 @@ from data_adapters.live import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
 from .common import CSS, set_html
-from panel.io import hold
 from .overview import OverviewPage
 from .trends import TrendsPage
 
@@ -71,6 +70,7 @@ class Dashboard:
         first = _arg("page", "overview")
         first = first if first in self.pages else "overview"
         self._built: dict[str, object] = {}
+        self._fresh = False
         self.nav = pn.widgets.RadioButtonGroup(
             options={title: key for key, (title, _) in self.pages.items()}, value=first,
             orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
@@ -95,28 +95,35 @@ class Dashboard:
         return self._built[key]
 
     def show(self, key: str) -> None:
+        """Swap the page in. Its data arrive with the next refresh, in a message of their own: streaming
+        into models in the same message that adds them can reach the browser before the models do."""
         self.container.loading = True
         try:
             page = self.page(key)
             self.container.objects = [pn.pane.HTML(f"<h1 data-page='{key}' style='margin:4px 0'>{self.pages[key][0]}</h1>",
                                                    stylesheets=[CSS]), page.view]
-            page.update()
         finally:
             self.container.loading = False
         if pn.state.location is not None:
             pn.state.location.update_query(page=key)
         self.current = key
+        self._fresh = True
 
     def tick(self) -> None:
         try:
+            if self._fresh:  # the page was just swapped in: let that message go first
+                self._fresh = False
+                return
             if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
                 self.nav.value = keys[(keys.index(self.current) + 1) % len(keys)]
-            with hold():  # one websocket message per refresh, not one per changed model
-                self.page(self.current).update()
-                set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
-                                     f'unacknowledged alarm(s)</div>')
+                return
+            # no pn.io.hold() here: held events can be flushed after a page swap and then name models
+            # the browser has already dropped ("reference ... isn't known")
+            self.page(self.current).update()
+            set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
+                                 f'unacknowledged alarm(s)</div>')
         except Exception:  # a failing refresh must not kill the session's callback
             log.exception("dashboard refresh failed")
 
