@@ -138,3 +138,28 @@ def test_tag_samples_equal_live_reads():
             assert (v, ts) == (values[j], pd.Timestamp(times[j])), p
     with pytest.raises(KeyError, match="no tag"):
         vl.tag_samples(start="1h", hours=1, paths=["plant1/x/y/z/w"])
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), offset_s=st.integers(-7 * 86400, 7 * 86400),
+       pump=st.floats(2600, 3300), write_after_s=st.integers(0, 600), read_after_s=st.integers(0, 900))
+def test_property_live_equals_samples_after_any_write(seed, offset_s, pump, write_after_s, read_after_s):
+    """Any seed, any time (before or after the start), any pump write: live read == batch samples."""
+    vl = virtual_line(seed=seed)
+    t0 = vl.start + pd.Timedelta(seconds=offset_s)
+    live = vl.live(speed=0, start=t0)
+    live.advance(write_after_s)
+    applied = live.write("plant1/electrode/coat1/coater/pump_rate_setpoint", pump)
+    assert applied == pytest.approx(pump)
+    live.advance(read_after_s)
+    paths = [GAUGE.format(5), "plant1/electrode/coat1/coater/pump_rate",
+             "plant1/dryroom/room1/hygrometer/frost_point_s2", "plant1/assembly/weld1/welder/weld_resistance"]
+    got = live.read(paths)
+    s = vl.tag_samples(start=live.now() - pd.Timedelta("2min"), end=live.now() + pd.Timedelta("1s"), paths=paths)
+    for p in paths:
+        times, values = s[p]
+        v, _, ts = got[p]
+        assert ts == pd.Timestamp(times[-1]) and v == values[-1], p

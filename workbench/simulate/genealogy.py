@@ -124,6 +124,7 @@ def _exposure(line, t_in: np.ndarray, t_out: np.ndarray) -> np.ndarray:
 def build(line, t0_s: float, t1_s: float) -> Genealogy:
     """All genealogy tables for cells welded in [t0, t1) (see module doc for the material flow)."""
     f, w, c = line.flow, line.welder, line.coater
+    line.events.ensure(t0_s - f.electrode_lead_s, t1_s)
     n = cells_between(line, t0_s, t1_s)
     n_tabs = len(w.p.tabs)
     weld_idx = (n[:, None] * n_tabs + np.arange(n_tabs)[None, :]).ravel()

@@ -98,6 +98,7 @@ class LiveLine:
         Values are floats in the tag's configured units (NaN for an idle formation channel's voltage).
         """
         t = self.seconds()
+        self.line.events.ensure(t, t + 1.0)  # the default events of the days around now exist
         paths = self.tags() if paths is None else ([paths] if isinstance(paths, str) else list(paths))
         if self._memo_version != self.line.write_count:  # a write may change samples: start afresh
             self._memo, self._memo_version = {}, self.line.write_count
