@@ -118,3 +118,12 @@ def test_audit_chain_verifies_and_tampering_is_detected(tmp_path, capsys):
     assert not res.ok and res.first_bad_seq == 3
     assert main(["audit", "verify", str(log.path)]) == 1
     assert "entry 3 was altered" in capsys.readouterr().out
+
+
+def test_dry_run_refuses_a_plan_longer_than_its_arming(line_config):
+    plan = parse_plan({"name": "long", "responses": [PUMP_SP], "baseline": {"expected": {PUMP_SP: 2911}},
+                       "arming": {"expires_minutes": 5},
+                       "sequence": [{"step": {"delta": {PUMP_SP: 90}}, "name": "up", "dwell_s": 600}]})
+    report = dry_run(plan, line_config)
+    assert not report.ok and "step 'restore'" in report.first_error
+    assert "arming expires after 5.0 min but the plan and its return need 10.0 min" in report.first_error

@@ -102,6 +102,10 @@ def dry_run(plan: TrialPlan | dict | str, line: LineConfig, baseline: dict[str, 
                 current[a.path] = a.value
                 last[a.path] = LastWrite(a.value, now)
             elif report.first_error is None:
+                if d.rule == "armed":  # the only way an armed dry-run session refuses: it ran out
+                    d = d.__class__(False, "armed", f"the arming expires after {plan.arming.expires_minutes:.1f} min "
+                                    f"but the plan and its return need {timeline.duration_s / 60:.1f} min; "
+                                    "arm for longer or shorten the plan")
                 report.first_error = f"step {a.step!r}: write {a.path} = {a.value:g} refused ({d.rule}): {d.reason}"
                 if stop_at_first:
                     break

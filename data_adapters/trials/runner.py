@@ -241,12 +241,13 @@ class TrialController:
     def _run_worker(self) -> None:
         state, reason = "failed", ""
         try:
-            self.baseline = self.read_setpoints()
+            baseline = self.read_setpoints()
             remaining = (self.session.expires - self.now()).total_seconds() / 60
             report = dry_run(self.plan.model_copy(update={"arming": self.plan.arming.model_copy(
-                update={"expires_minutes": max(remaining, 1e-6)})}), self.line, self.baseline)
+                update={"expires_minutes": max(remaining, 1e-6)})}), self.line, baseline)
             if not report.ok:
                 raise PlanError(f"pre-start dry run from the present setpoints failed: {report.first_error}")
+            self.baseline = baseline
             timeline = compile_plan(self.plan, self.line, self.baseline, restore=False)
             self._doe_orders = timeline.doe_orders
             self.journal.set_baseline(self.trial_id, self.baseline)  # durable before the first write
