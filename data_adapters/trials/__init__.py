@@ -1,6 +1,25 @@
 """Controlled trials: plans as data, dry runs through the guard, a bluesky-driven runner with
 interlocks and guaranteed return to baseline, a crash journal, and effect estimates.
 
+Modules: ``plan`` (YAML/Python plans, validated), ``schedule`` (plan -> guard-respecting writes and
+waits), ``dryrun`` (walk the schedule through the pure guard), ``runner`` (:class:`TrialController`),
+``devices`` (setpoints as bluesky devices over ``Adapter.write``), ``interlocks`` (hysteresis state
+machine + bluesky suspender), ``journal`` (SQLite crash journal), ``results``/``effects`` (xarray,
+effect estimates), ``simline`` (the virtual line on its own clock), ``stations`` (adapter for a plan).
+
+How this builds on bluesky's RunEngine (1.15):
+
+* used as is: the RunEngine executes the plan as ``Msg`` generators (``checkpoint``, ``set``/``wait``
+  via ``mv``, ``sleep``, ``trigger_and_read``, ``open_run``/``close_run``); ``finalize_wrapper`` runs
+  the return to baseline on every exit; ``request_pause``/``resume``/``abort`` are the user commands;
+  *pause* interlocks are ``SuspenderBase`` subclasses (suspend, then resume from the last checkpoint,
+  with a human-readable justification); the documents (start with user, reason, baseline and DOE seed;
+  stop with exit status and reason) are kept on the controller.
+* added around it, because bluesky does not cover them: the guard/audit path (every ``set`` is an
+  ``Adapter.write``), interlock persistence/hysteresis in *station* time (bluesky's suspender ``sleep``
+  is wall time), abort interlocks and a connection watchdog (bluesky suspenders only suspend), and a
+  durable journal for crashes (bluesky keeps no state across a SIGKILL).
+
 >>> from data_adapters.trials import load_plan, dry_run, TrialController   # doctest: +SKIP
 """
 

@@ -279,8 +279,13 @@ def parse_plan(raw: Any, *, source: str = "<plan>") -> TrialPlan:
 
 
 def load_plan(path: str | Path) -> TrialPlan:
-    """Load and validate a YAML trial plan; errors name the file, the key and the fix."""
+    """Load and validate a trial plan; errors name the file, the key and the fix.
+
+    A ``.yaml``/``.yml`` file holds the plan as data. A ``.py`` file (for power users: loops, computed
+    levels) must define ``plan`` as a mapping or a :class:`TrialPlan`; it is validated the same way."""
     path = Path(path)
+    if path.suffix == ".py":
+        return _load_python_plan(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -292,6 +297,23 @@ def load_plan(path: str | Path) -> TrialPlan:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PlanError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     return parse_plan(raw, source=str(path))
+
+
+def _load_python_plan(path: Path) -> TrialPlan:
+    import runpy
+
+    try:
+        ns = runpy.run_path(str(path))
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read trial plan: {exc.strerror}") from None
+    except Exception as exc:  # the user's code: say where it broke
+        raise PlanError(f"{path}: running the plan file failed: {type(exc).__name__}: {exc}") from None
+    plan = ns.get("plan")
+    if isinstance(plan, TrialPlan):
+        return plan.model_copy(update={"source": str(path)})
+    if not isinstance(plan, dict):
+        raise PlanError(f"{path}: plan: define `plan = {{...}}` (a mapping) or a TrialPlan, got {type(plan).__name__}")
+    return parse_plan(plan, source=str(path))
 
 
 def as_plan(plan: TrialPlan | dict | str | Path) -> TrialPlan:
