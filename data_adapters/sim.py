@@ -71,7 +71,9 @@ class SimBackend:
 
                 vl = virtual_line(seed=self.seed, **({"start": self.start} if self.start else {}),
                                   events=self.events)
-            self.live = vl.live(speed=self.speed)
+            # speed 0: the live clock moves only when the ticker advances it (by elapsed x speed), so
+            # simulated time runs at exactly `speed` and stays in step with what subscribers are sent.
+            self.live = vl.live(speed=0)
         self._connected = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-ticker")
