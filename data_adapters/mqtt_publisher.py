@@ -79,10 +79,10 @@ class LineMqttPublisher:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._client.connect_async(self.host, self.port, keepalive=5)
-        self._client.loop_start()
         if not self.source.connected:
             await self.source.connect()
+        self._client.connect_async(self.host, self.port, keepalive=5)
+        self._client.loop_start()
         for r in (await self.source.read(list(self.tags))).values():
             self.publish(r)
         self._sub = await self.source.subscribe(list(self.tags), self._on_reading)

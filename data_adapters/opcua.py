@@ -79,11 +79,15 @@ class OpcUaBackend:
     """Backend for tags on one OPC UA server. ``password`` defaults to the env var ``settings.password_env``."""
 
     def __init__(self, tags: Iterable[Tag], settings: OpcUaAdapter, *, password: str | None = None,
-                 reconnect_s: float = 0.5, timeout_s: float = 4.0, watchdog_s: float = 2.0):
+                 reconnect_s: float = 0.5, timeout_s: float = 4.0, watchdog_s: float = 5.0,
+                 connect_timeout_s: float = 20.0, write_timeout_s: float = 10.0):
         self.tags = {t.path: t for t in tags}
         self.settings = settings
         self.url = settings.url
+        # timeout_s bounds a read or write (the dashboard waits on it); connecting, browsing every tag and
+        # creating subscriptions may take longer on a busy server: connect_timeout_s.
         self.reconnect_s, self.timeout_s, self.watchdog_s = reconnect_s, timeout_s, watchdog_s
+        self.connect_timeout_s, self.write_timeout_s = connect_timeout_s, write_timeout_s
         if settings.username and settings.security == "None":
             raise ValueError(f"{self.url}: username login needs security 'Basic256Sha256_SignAndEncrypt' "
                              "(a password is never sent over an unencrypted channel)")
@@ -99,6 +103,7 @@ class OpcUaBackend:
         self._password = password
         self._client: Client | None = None
         self._nodes: dict[str, Any] = {}
+        self._ns: int | None = None
         self._vtypes: dict[str, ua.VariantType] = {}
         self._to_tag: dict[str, Any] = {}
         self._to_server: dict[str, Any] = {}
@@ -119,7 +124,7 @@ class OpcUaBackend:
     # --- connection ------------------------------------------------------------------------------
     async def _new_client(self) -> Client:
         s = self.settings
-        client = Client(self.url, timeout=self.timeout_s, watchdog_intervall=self.watchdog_s)
+        client = Client(self.url, timeout=self.connect_timeout_s, watchdog_intervall=self.watchdog_s)
         client.session_timeout = 30_000
         client.name = client.description = "Line Workbench"
         if s.security != "None":
@@ -136,7 +141,7 @@ class OpcUaBackend:
         """Connect, find every tag, learn its units and data type, recreate subscriptions."""
         client = await self._new_client()
         try:
-            await asyncio.wait_for(client.connect(), self.timeout_s)
+            await asyncio.wait_for(client.connect(), self.connect_timeout_s)
         except BaseException as exc:
             await self._quiet_disconnect(client)
             why = _refusal(exc)
@@ -169,6 +174,10 @@ class OpcUaBackend:
         except ValueError:
             raise OpcUaRefused(f"{self.url}: the server has no namespace {self.settings.namespace!r} "
                                "(set adapter.namespace to the server's namespace URI)") from None
+        if self._nodes and ns == self._ns and await self._still_valid(client):
+            self._nodes = {p: client.get_node(nd.nodeid) for p, nd in self._nodes.items()}
+            return  # same server address space after a reconnect: skip browsing every tag again
+        self._ns = ns
         paths = list(self.tags)
         rel = ["".join("/" + p for p in browse_path(path, ns)) for path in paths]
         rel += [r + ".0:EngineeringUnits" for r in rel]  # '.' follows Aggregates (HasProperty)
@@ -197,6 +206,20 @@ class OpcUaBackend:
                 self._vtypes[path] = ua.datatype_to_varianttype(dt) if dt is not None else ua.VariantType.Double
             except ValueError:
                 self._vtypes[path] = ua.VariantType.Double
+
+    async def _still_valid(self, client: Client) -> bool:
+        """After a reconnect: do the node ids found before still name the same kind of nodes? (one request)"""
+        dvs = await client.read_attributes([client.get_node(nd.nodeid) for nd in self._nodes.values()],
+                                           ua.AttributeIds.DataType)
+        for path, dv in zip(self._nodes, dvs):
+            if not (dv.StatusCode is None or dv.StatusCode.is_good()) or dv.Value is None:
+                return False
+            try:
+                if ua.datatype_to_varianttype(dv.Value.Value) != self._vtypes[path]:
+                    return False
+            except ValueError:
+                return False
+        return True
 
     async def _on_lost(self, exc: Exception) -> None:
         log.warning("OPC UA link to %s lost: %r", self.url, exc)
@@ -395,7 +418,7 @@ class OpcUaBackend:
             v = int(round(v))
         try:
             await asyncio.wait_for(client.get_node(self._nodes[path].nodeid).write_value(
-                ua.DataValue(ua.Variant(v, vtype))), self.timeout_s)
+                ua.DataValue(ua.Variant(v, vtype))), self.write_timeout_s)
         except ua.UaStatusCodeError as exc:
             name = type(exc).__name__
             if name == "BadUserAccessDenied":

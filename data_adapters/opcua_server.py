@@ -186,14 +186,14 @@ class LineOpcUaServer:
 
     async def start(self) -> None:
         """Build the address space, connect the source, mirror its values, accept writes."""
+        if not self.source.connected:  # first: a line whose clock starts at connect keeps to the wall clock
+            await self.source.connect()
         server = self._built
         if server is None:  # building the standard address space takes seconds: do it once, restart cheaply
             server = await self._configure()
             await self._build_address_space(server)
             server.subscribe_server_callback(CallbackType.PostWrite, self._on_client_write)
             self._built = server
-        if not self.source.connected:
-            await self.source.connect()
         # Current values first, so a client reading right after start sees the line, not zeros.
         try:
             for r in (await self.source.read(list(self.tags))).values():

@@ -205,7 +205,8 @@ def test_username_without_encryption_is_a_config_error(opcua_line, line_config):
 
 async def test_server_restart_mid_subscription_is_flagged_and_recovered(opcua_line, line_config):
     queue: asyncio.Queue = asyncio.Queue()
-    adapter = _adapter(opcua_line, line_config, publishing_interval_ms=50)
+    adapter = _adapter(opcua_line, line_config, tags=[line_config.tag(LASER_PV), line_config.tag(LASER)],
+                       publishing_interval_ms=50)
     await adapter.connect()
     try:
         await adapter.subscribe([LASER_PV, LASER], queue.put_nowait)
