@@ -78,7 +78,9 @@ class SetpointDevice:
             raise
         self.value = res.written  # what we commanded; a readback may lag the write on some stations
         self.readback = res.readback
-        self.last_write_time = when
+        # after the write returned: never earlier than the guard's own timestamp, so a rate wait
+        # computed from it is never too short
+        self.last_write_time = self._clock()
         self._on_result(res, when, None)
         return res
 

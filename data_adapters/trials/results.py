@@ -17,7 +17,7 @@ import json
 import math
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -47,14 +47,26 @@ class Recorder:
                 (r.source_time, float(r.value), bool(r.is_good), received or r.source_time))
 
     def aligned(self, path: str) -> list[tuple]:
-        """(time, value, good) on the trial's clock: the time each reading reached us.
+        """(time, value, good) on the trial's clock.
 
-        A station's clock may be offset from ours or even run at another rate (a PLC, a server, a
-        simulator), so the segments (stamped on our clock) are aligned with receipt times; the
-        station's own source times are kept in :attr:`readings` (tuple index 0)."""
+        A station's clock may be offset from ours (a PLC, a server) or even run at another rate (a
+        simulator), and readings reach us after a variable delay (more under load). So the station's
+        source times are mapped onto our clock by ``t = a + b * source``: ``b`` from a least-squares fit
+        of receipt against source times, ``a`` from the reading that arrived fastest (the smallest
+        receipt - b * source). Source order and spacing are kept; delivery jitter is not imported."""
         with self._lock:
             rows = list(self.readings.get(path, []))
-        return [(rec, v, good) for _, v, good, rec in rows]
+        if not rows:
+            return []
+        ref = rows[0][0]
+        src = np.array([(r[0] - ref).total_seconds() for r in rows])
+        rec = np.array([(r[3] - ref).total_seconds() for r in rows])
+        b = 1.0
+        if src.size >= 5 and np.ptp(src) > 0:
+            fit = float(np.polyfit(src, rec, 1)[0])
+            b = fit if 0.1 <= fit <= 10 else 1.0
+        a = float(np.min(rec - b * src))
+        return [(ref + timedelta(seconds=a + b * x), v, good) for x, (_, v, good, _) in zip(src, rows)]
 
     def write(self, result, when: datetime, exc: Exception | None) -> None:
         row = {"time": when, "path": getattr(result, "path", None), "requested": getattr(result, "requested", None),

@@ -24,7 +24,21 @@ from data_adapters.sim import SimBackend
 
 
 class LineClockSimBackend(SimBackend):
-    """SimBackend whose live clock runs at ``speed`` by itself; the ticker only delivers readings."""
+    """SimBackend whose live clock runs continuously at ``speed``; the ticker only delivers readings.
+
+    (SimBackend's own clock moves in ticker steps of ``tick_s * speed`` seconds; a guard checking
+    ``max_rate`` against a clock that jumps would refuse writes that are in fact slow enough.)"""
+
+    async def connect(self) -> None:
+        if self.live is None:  # a continuous clock (SimBackend's moves in ticker steps, too coarse for rates)
+            vl = self._vl
+            if vl is None:
+                from workbench.simulate import virtual_line
+
+                vl = virtual_line(seed=self.seed, **({"start": self.start} if self.start else {}),
+                                  events=self.events)
+            self.live = vl.live(speed=self.speed)
+        await super().connect()
 
     async def _run(self) -> None:
         while True:
