@@ -139,3 +139,38 @@ def test_buffer_is_bounded(tmp_path):
 def test_bad_settings_are_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="flush_interval_s"):
         Recorder(LINE, None, tmp_path / "s", **bad)
+
+
+def test_wal_replays_across_segments_and_stops_at_a_torn_record(tmp_path):
+    from data_adapters.recorder import WriteAheadLog
+
+    wal = WriteAheadLog(tmp_path / "wal", ["a", "b"])
+    wal.SEGMENT_RECORDS = 4                        # roll over every 4 samples
+    for k in range(10):
+        wal.write(k % 2, 1_000 + k, k / 10)
+    # the process dies here (no close): what it stored through the mapping is in the files already
+    segments = sorted((tmp_path / "wal").glob("*.bin"))
+    assert len(segments) == 3
+    want = [("ab"[k % 2], 1_000 + k, k / 10) for k in range(10)]
+    assert WriteAheadLog(tmp_path / "wal", []).replay() == want
+    data = bytearray(segments[-1].read_bytes())  # the kill tore the last record (sample 9)
+    data[24 + 6] ^= 0xFF
+    segments[-1].write_bytes(bytes(data))
+    assert WriteAheadLog(tmp_path / "wal", []).replay() == want[:9]
+    wal.rotate([(0, 2_000, 1.5)])                  # a flush keeps only what is not stored yet
+    assert WriteAheadLog(tmp_path / "wal", []).replay() == [("a", 2_000, 1.5)]
+    wal.close()
+
+
+def test_epoch_ns_of_aware_naive_and_pandas_times():
+    from datetime import datetime, timedelta, timezone
+
+    from data_adapters.recorder import epoch_ns
+
+    t = pd.Timestamp("2026-01-05T06:00:00.123456789", tz="UTC")
+    assert epoch_ns(t) == t.value
+    assert epoch_ns(t.tz_convert("Europe/Berlin")) == t.value
+    py = datetime(2026, 1, 5, 7, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+    assert epoch_ns(py) == pd.Timestamp("2026-01-05T06:00:00.123456", tz="UTC").value
+    assert epoch_ns(datetime(2026, 1, 5, 6)) == pd.Timestamp("2026-01-05T06:00", tz="UTC").value
+    assert epoch_ns(np.datetime64("2026-01-05T06:00:00")) == pd.Timestamp("2026-01-05T06:00", tz="UTC").value
