@@ -9,6 +9,7 @@ Owned by the adapters engineer."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import shutil
 import socket
 import subprocess
@@ -162,6 +163,8 @@ class Mosquitto:
             "max_inflight_messages 0\n"
             "persistent_client_expiration 1h\n"
             f"log_dest file {self.log}\n"
+            # started as root, mosquitto drops to user 'mosquitto', which cannot write our store or log
+            f"user {getpass.getuser()}\n"
         )
         self.proc: subprocess.Popen | None = None
 

@@ -158,6 +158,26 @@ async def test_short_disconnect_loses_nothing_the_broker_kept(mqtt_line):
     assert values[-25:] == [float(i) for i in range(25)]
 
 
+async def test_queued_messages_survive_a_broker_restart(mqtt_line):
+    """Persistence on: what the broker queued for an absent client is still delivered after it restarts."""
+    probe = Tag(path=PROBE, units="dimensionless")
+    first = _adapter(mqtt_line, [probe], "wb-persist-restart")
+    await first.connect()
+    await first.close()
+    await asyncio.to_thread(_publish_probe, mqtt_line.broker, [100.0 + i for i in range(10)])
+    await asyncio.to_thread(mqtt_line.broker.stop)
+    await asyncio.to_thread(mqtt_line.broker.start)
+    queue: asyncio.Queue = asyncio.Queue()
+    again = _adapter(mqtt_line, [probe], "wb-persist-restart")
+    await again.subscribe([PROBE], queue.put_nowait)
+    await again.connect()
+    try:
+        got = await _collect(queue, lambda r: r.value == 109.0, 10.0)
+    finally:
+        await again.close()
+    assert [r.value for r in got if r.quality is Quality.GOOD][-10:] == [100.0 + i for i in range(10)]
+
+
 async def test_broker_restart_mid_subscription_is_flagged_and_recovered(mqtt_line, line_config):
     queue: asyncio.Queue = asyncio.Queue()
     adapter = _adapter(mqtt_line, [line_config.tag(LASER_PV)], "wb-restart")
