@@ -53,7 +53,7 @@ def _wait(cond, timeout, what):
         time.sleep(0.05)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_sigkill_mid_trial_then_next_start_restores_baseline(tmp_path, opcua_line, monkeypatch):
     monkeypatch.setenv("TRIAL_TEST_OPCUA_PASSWORD", opcua_line.users["operator"])
     cfg, plan = _opcua_config(tmp_path, opcua_line), _plan(tmp_path)
@@ -72,7 +72,7 @@ def test_sigkill_mid_trial_then_next_start_restores_baseline(tmp_path, opcua_lin
     try:
         try:
             _wait(lambda: any(e["result"] == "written" and e["user"] == "dan" for e in AuditLog(audit_path).entries())
-                  or proc.poll() is not None, 60, "the runner's first write")
+                  or proc.poll() is not None, 150, "the runner's first write")
         except AssertionError:
             proc.kill()
             raise AssertionError("runner did not write; its output:\n" + proc.stdout.read().decode()[-3000:])
