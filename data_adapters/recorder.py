@@ -27,6 +27,7 @@ Behaviour, stated once (and tested):
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import math
@@ -179,8 +180,8 @@ class WriteAheadLog:
 class Recorder:
     """Record every tag of ``line`` from ``source`` (an Adapter or LineAdapters) into the store at ``root``.
 
-    ``backfill(paths, start, end) -> {path: (times, values)}`` (optional) fetches the samples a source kept
-    in [start, end) while the recorder was down.
+    ``backfill(paths, start, end) -> {path: (times, values)}`` (optional; a coroutine function works too)
+    fetches the samples a source kept in [start, end) while the recorder was down.
 
     >>> rec = Recorder(line, source, "var/history", flush_interval_s=5)   # doctest: +SKIP
     >>> await rec.start(); ...; await rec.stop()                            # doctest: +SKIP
@@ -317,6 +318,8 @@ class Recorder:
                 if mark is None:
                     continue
                 got = self.backfill(paths, mark, now + pd.Timedelta(1, "ns"))  # [mark, now] as half-open
+                if inspect.isawaitable(got):  # a network source (OPC UA HistoryRead) answers asynchronously
+                    got = await got
                 for path, (times, values) in got.items():
                     ns = pd.to_datetime(times, utc=True).asi8
                     for t, v in zip(ns, values):

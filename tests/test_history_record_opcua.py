@@ -120,10 +120,11 @@ def _expected(pushes, windows) -> dict[str, list[tuple[int, float]]]:
     prev: dict[str, tuple[float, bool]] = {}
     out: dict[str, list[tuple[int, float]]] = {}
     for wall, path, ts, value, good in pushes:
-        state = (value, good)
-        changed = path not in prev or not (prev[path][1] == good and (prev[path][0] == value or
-                                                                      (math.isnan(value) and math.isnan(prev[path][0]))))
-        prev[path] = state
+        last = prev.get(path)  # the first push after the hook: what the server held before it is unknown
+        prev[path] = (value, good)
+        if last is None:
+            continue
+        changed = last[1] != good or not (last[0] == value or (math.isnan(value) and math.isnan(last[0])))
         if changed and good and math.isfinite(value) and any(a <= wall <= b for a, b in windows):
             out.setdefault(path, []).append((ts, value))
     return out
@@ -184,7 +185,8 @@ def test_record_over_opcua_survives_sigkill_without_loss_or_duplicates(tmp_path,
     for path, samples in stored.items():
         for ts, v in samples.items():
             if (path, ts) in by_key:
-                assert abs(by_key[(path, ts)] - v) <= 1e-9, f"{path} at {pd.Timestamp(ts)}: stored {v}, server sent {by_key[(path, ts)]}"
+                sent_v = by_key[(path, ts)]
+                assert abs(sent_v - v) <= 1e-9, f"{path} at {pd.Timestamp(ts)}: stored {v}, server sent {sent_v}"
             else:
                 assert ts <= hooked_from, f"{path}: stored a sample at {pd.Timestamp(ts)} the server never sent"
                 unhooked += 1

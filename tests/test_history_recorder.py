@@ -40,6 +40,11 @@ def stored(root, station, path):
 
 async def crash_and_recover(root):
     vl = virtual_line(seed=5)
+
+    async def history_read(paths, s, e):  # the second run's source answers like a network historian
+        await asyncio.sleep(0)
+        return vl.tag_samples(start=s.tz_localize(None), end=e.tz_localize(None), paths=paths)
+
     source, backend = sim_source(vl)
     await source.connect()
     a = Recorder(LINE, source, root, flush_interval_s=3600, grace_s=2.0,
@@ -59,8 +64,7 @@ async def crash_and_recover(root):
     backend2.live.advance(120 + 45 + 60)
     now = pd.Timestamp(backend2.live.now()).tz_localize("UTC")
     b = Recorder(LINE, source2, root, flush_interval_s=3600, grace_s=2.0, clock=lambda: now,
-                 backfill=lambda paths, s, e: vl.tag_samples(start=s.tz_localize(None), end=e.tz_localize(None),
-                                                             paths=paths))
+                 backfill=history_read)
     await b.start()
     await run_for(backend2, 60)
     stats = await b.stop()
