@@ -70,15 +70,25 @@ def _read_columns(fs, path: str, columns: list[str] | None):
 
 
 def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | None], rows: int) -> np.ndarray:
-    """Read one chunk's values -> float64 [rows, tags] (NaN where a tag has no sample)."""
+    """Read one chunk's values -> float64 [rows, tags] (NaN where a tag has no sample).
+
+    Column-major (Fortran order): each tag is written as one contiguous column, half the cost of
+    filling a row-major block column by column; dask and numpy reduce either layout alike.
+    """
     table = _read_columns(fs, path, tags)
     present = set(table.column_names)
-    values = np.full((rows, len(tags)), np.nan)
+    values = np.empty((rows, len(tags)), order="F")
     for j, tag in enumerate(tags):
-        if tag in present:
-            col = table.column(tag).to_numpy(zero_copy_only=False)  # nulls -> NaN (float) for int columns
-            res = resolution.get(tag)
-            values[:, j] = col * res if res else col
+        out = values[:, j]
+        if tag not in present:
+            out.fill(np.nan)
+            continue
+        col = table.column(tag).to_numpy(zero_copy_only=False)  # nulls -> NaN (float) for int columns
+        res = resolution.get(tag)
+        if res:
+            np.multiply(col, res, out=out)
+        else:
+            out[:] = col
     return values
 
 
