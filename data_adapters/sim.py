@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def _utc(ts: Any) -> datetime:
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return t.to_pydatetime()
+    return t.to_pydatetime(warn=False)  # sub-microsecond digits of simulated times are not kept
 
 
 class SimBackend:
@@ -58,6 +58,7 @@ class SimBackend:
         self._task: asyncio.Task | None = None
         self._connected = False
         self._units = {p: t.units for p, t in line.tags.items()}
+        self._held: dict[str, tuple[float, datetime]] = {}  # written setpoint -> (value, line time)
 
     @property
     def connected(self) -> bool:
@@ -88,13 +89,26 @@ class SimBackend:
                 pass
             self._task = None
 
+    def line_time(self) -> datetime:
+        """The virtual line's own clock (UTC); staleness and rate limits are judged against it."""
+        return _utc(self.live.now()) if self.live is not None else utcnow()
+
     def _readings(self, paths: list[str]) -> dict[str, Reading]:
         now = utcnow()
         out = {}
         for path, (value, units, ts) in self.live.read(paths).items():
             v = float(value) if value is not None else math.nan
+            ts = _utc(ts)
+            held = self._held.get(path)
+            if held is not None:
+                # Like a PLC register, a written setpoint reads back at once; the line's own 1 Hz
+                # (dry room: 10 s) report of the setpoint catches up at its next sample.
+                if ts <= held[1]:
+                    v, ts = held
+                else:
+                    del self._held[path]
             q = Quality.GOOD if math.isfinite(v) else Quality.BAD
-            out[path] = Reading(path, v, self._units.get(path, units), _utc(ts), q, now)
+            out[path] = Reading(path, v, self._units.get(path, units), ts, q, now)
         return out
 
     async def read(self, paths: list[str]) -> dict[str, Reading]:
@@ -116,7 +130,9 @@ class SimBackend:
         """Write a setpoint; returns the value the virtual line applied (it clamps to its limits)."""
         if not self._connected or self.live is None:
             raise BackendError("virtual line is not connected")
-        return self.live.write(path, value)
+        applied = self.live.write(path, value)
+        self._held[path] = (float(applied), self.line_time())
+        return applied
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -156,7 +172,7 @@ def sim_adapter(config: LineConfig | str | None = None, *, seed: int | None = No
     speed = sims[0].speed if speed is None else speed
     tags = [t for s in line.stations if s.adapter.kind == "sim" for t in s.tags]
     backend = SimBackend(line, seed=seed, speed=speed, **backend_kw)
-    return Adapter(tags, backend, audit=audit, name=f"{line.name} (virtual)")
+    return Adapter(tags, backend, audit=audit, name=f"{line.name} (virtual)", clock=backend.line_time)
 
 
 __all__ = ["SimBackend", "sim_adapter"]
