@@ -221,26 +221,6 @@ def test_dry_thickness_and_areal_capacity():
     assert float(cap.m) == pytest.approx(17.2e-3 * 0.96 * 200)
 
 
-def test_docstring_examples_run():
-    for module in (co_model, co):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0 and result.attempted > 0
-
-
-def test_every_public_callable_has_an_example():
-    import inspect
-
-    missing = []
-    for name in co.__all__:
-        obj = getattr(co, name)
-        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, Exception)):
-            continue
-        members = [(name, obj)] + [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj, inspect.isfunction)
-                                   if isinstance(obj, type) and not m.startswith("_")]
-        missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
-    assert not missing, f"public callables without a docstring example: {missing}"
-
-
 def test_lane_metrics_stay_lazy_on_dask_history():
     import dask
 

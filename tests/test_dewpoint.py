@@ -185,26 +185,6 @@ def test_bad_choices_and_unphysical_values():
         dp.saturation_vapour_pressure(Q(-300, "degC"))
 
 
-def test_docstring_examples_run():
-    for module in (dp_model, dp):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0 and result.attempted > 0
-
-
-def test_every_public_callable_has_an_example():
-    import inspect
-
-    missing = []
-    for name in dp.__all__:
-        obj = getattr(dp, name)
-        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, Exception)):
-            continue
-        members = [(name, obj)] + [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj, inspect.isfunction)
-                                   if isinstance(obj, type) and not m.startswith("_")]
-        missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
-    assert not missing, f"public callables without a docstring example: {missing}"
-
-
 def test_round_trips_hold_for_arbitrary_temperatures():
     from hypothesis import given, settings
     from hypothesis import strategies as st

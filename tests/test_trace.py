@@ -181,21 +181,3 @@ def test_errors_name_what_is_wrong():
     no_events = pd.DataFrame({"sensor": [], "start": pd.to_datetime([]), "end": pd.to_datetime([])})
     assert tr.cells_from(tables, excursion=no_events).empty  # a compliant day: no exposed cells
 
-
-def test_docstring_examples_run():
-    result = doctest.testmod(tr, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
-
-
-def test_every_public_callable_has_an_example():
-    import inspect
-
-    missing = []
-    for name in tr.__all__:
-        obj = getattr(tr, name)
-        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, Exception)):
-            continue
-        members = [(name, obj)] + [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj, inspect.isfunction)
-                                   if isinstance(obj, type) and not m.startswith("_")]
-        missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
-    assert not missing, f"public callables without a docstring example: {missing}"

@@ -156,22 +156,3 @@ def test_virtual_line_energy_law_and_window_contamination(line):
     j = wd.join_dcir(w, line.formation)
     assert j.n == line.formation.sizes["cell"] and j.pearson > 0.15 and j.slope > 0
 
-
-def test_docstring_examples_run():
-    for module in (wd_model, wd):
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0 and result.attempted > 0
-
-
-def test_every_public_callable_has_an_example():
-    import inspect
-
-    missing = []
-    for name in wd.__all__:
-        obj = getattr(wd, name)
-        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, Exception)):
-            continue
-        members = [(name, obj)] + [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj, inspect.isfunction)
-                                   if isinstance(obj, type) and not m.startswith("_")]
-        missing += [n for n, f in members if ">>>" not in (inspect.getdoc(f) or "")]
-    assert not missing, f"public callables without a docstring example: {missing}"
