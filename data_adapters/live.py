@@ -669,14 +669,14 @@ def sim_options_from_env(environ: dict | None = None) -> dict:
     ``WORKBENCH_SIM_SPEED`` (simulated s per s), ``WORKBENCH_SIM_SEED``, ``WORKBENCH_SIM_EVENTS`` (a YAML
     list of events with offsets from the moment the dashboard starts, such as ``{kind: dewpoint_excursion,
     start: 30s, end: 10min, magnitude: 9}``, or "none"; default: the virtual line's day of events).
-    The live clock starts at the current wall-clock minute, so source timestamps are real time and
+    The live clock starts at the current wall-clock second, so source timestamps are real time and
     freshness means what it says; the virtual line's day began ``WARM_START_H`` hours earlier.
 
     >>> sim_options_from_env({"WORKBENCH_SIM_SPEED": "10"})["speed"]
     10.0
     """
     env = os.environ if environ is None else environ
-    live_start = utcnow().replace(second=0, microsecond=0, tzinfo=None)
+    live_start = utcnow().replace(microsecond=0, tzinfo=None)
     opts: dict[str, Any] = {"live_start": live_start, "epoch": live_start - timedelta(hours=WARM_START_H)}
     if env.get("WORKBENCH_SIM_SPEED"):
         try:
@@ -756,13 +756,15 @@ def adapters_for_line(line: LineConfig) -> list[tuple[list[str], Adapter]]:
         out.append((sim_stations, live_sim_adapter(line)))
     others = [s for s in line.stations if s.adapter.kind != "sim"]
     if others:
-        try:
-            from data_adapters import connect
-        except ImportError as exc:
-            raise LiveError(f"{line.source}: stations {[s.name for s in others]} need data_adapters.connect "
-                            f"(adapter kinds {sorted({s.adapter.kind for s in others})}): {exc}") from None
+        from data_adapters.connect import open_line
+
+        # one adapter per endpoint (stations on the same OPC UA server or broker share it)
+        rest = open_line(line.model_copy(update={"stations": others}))
+        shared: dict[int, tuple[list[str], Adapter]] = {}
         for station in others:
-            out.append(([station.name], connect.station_adapter(line, station)))
+            adapter = rest.station(station.name)
+            shared.setdefault(id(adapter), ([], adapter))[0].append(station.name)
+        out.extend(shared.values())
     return out
 
 

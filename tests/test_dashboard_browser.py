@@ -224,7 +224,7 @@ def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo_url, browser):
         moved = lambda: pg.locator("[data-page]").count() > 0 and pg.locator(  # noqa: E731
             "[data-page]").first.get_attribute("data-page") != "overview"
         assert wait_until(moved, 30), "kiosk did not move on from the overview"
-        assert "page=" in pg.url  # the URL follows the page shown
+        assert wait_until(lambda: "page=" in pg.url, 10)  # the URL follows the page shown
         assert watch.errors == [] and watch.failed == [] and watch.external() == []
     finally:
         ctx.close()

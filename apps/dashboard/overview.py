@@ -21,7 +21,8 @@ class OverviewPage:
         self.changepoints = html_pane("")
         self._seen = (-1, -1)
         self.view = pn.Column(
-            pn.FlexBox(*[t.pane for t in self.tiles], flex_wrap="wrap", gap="12px", sizing_mode="stretch_width"),
+            pn.GridBox(*[t.pane for t in self.tiles], ncols=min(4, max(1, len(self.tiles))),
+                       sizing_mode="stretch_width"),
             pn.Row(pn.Column("## Newest alarms", self.alarms, sizing_mode="stretch_width"),
                    pn.Column("## Newest change points", self.changepoints, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),

@@ -7,6 +7,7 @@ URL options: ``?page=overview|trends|coating|dryroom|welding|formation|alarms``,
 from __future__ import annotations
 
 import logging
+import os
 import time
 import importlib
 
@@ -21,7 +22,8 @@ from .trends import TrendsPage
 
 log = logging.getLogger(__name__)
 
-REFRESH_MS = 1000
+REFRESH_MS = int(os.environ.get("WORKBENCH_REFRESH_MS", "200"))  # check for new data this often
+FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking)
 
 
 STATION_PAGES = {  # station kind -> (page key, title, module, class)
@@ -71,6 +73,7 @@ class Dashboard:
         first = first if first in self.pages else "overview"
         self._built: dict[str, object] = {}
         self._fresh = False
+        self._seen_version, self._last_full = -1, 0.0
         self.nav = pn.widgets.RadioButtonGroup(
             options={title: key for key, (title, _) in self.pages.items()}, value=first,
             orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
@@ -87,6 +90,7 @@ class Dashboard:
             sidebar=[self.nav, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
             collapsed_sidebar=self.kiosk_s is not None)
         self.show(first)
+        self._doc = pn.state.curdoc
         self.callback = pn.state.add_periodic_callback(self.tick, period=REFRESH_MS)
 
     def page(self, key: str):
@@ -117,8 +121,15 @@ class Dashboard:
             if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
-                self.nav.value = keys[(keys.index(self.current) + 1) % len(keys)]
+                nxt = keys[(keys.index(self.current) + 1) % len(keys)]
+                # swap pages in a callback of its own, as a click would: changes made inside the periodic
+                # callback are batched, and the browser may get data for models it has not been sent yet
+                self._doc.add_next_tick_callback(lambda: setattr(self.nav, "value", nxt))
                 return
+            version = self.store.version
+            if version == self._seen_version and time.monotonic() - self._last_full < FULL_REFRESH_S:
+                return  # nothing new: the cheap path, so a short period costs little
+            self._seen_version, self._last_full = version, time.monotonic()
             # no pn.io.hold() here: held events can be flushed after a page swap and then name models
             # the browser has already dropped ("reference ... isn't known")
             self.page(self.current).update()

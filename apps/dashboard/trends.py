@@ -8,6 +8,13 @@ from data_adapters.live import LiveStore
 
 from .common import Tile, TrendChart, trend_tags
 
+TITLES = {"coating": "Areal mass, edge, quarter and centre lanes", "dryroom": "Dew/frost point per sensor",
+          "welding": "Resistance of each weld", "formation": "Cell voltage, first channels"}
+
+
+def trend_title(station, tags) -> str:
+    return TITLES.get(station.kind) or ", ".join(t.short_name for t in tags[:4])
+
 
 class TrendsPage:
     """One card per station: its tile (state, key value, freshness, alarms) and a live trend."""
@@ -21,7 +28,7 @@ class TrendsPage:
         for station in store.line.stations:
             tile = Tile(store, station)
             tags = trend_tags(station)
-            chart = TrendChart(store, tags, f"{station.title or station.name}", height=300,
+            chart = TrendChart(store, tags, trend_title(station, tags), height=300,
                                markers=station.kind == "welding")
             self.tiles.append(tile)
             self.charts.append(chart)

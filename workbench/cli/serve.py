@@ -71,6 +71,11 @@ def run_dashboard(*, config: str | None, port: int, address: str, env_extra: dic
     env.setdefault("BOKEH_RESOURCES", "server")  # BokehJS from this server, never a CDN
     cmd = panel_command(port=port, address=address, allow_origins=allow_origins)
     proc = subprocess.Popen(cmd, env=env)
+
+    def _stop(signum, frame):  # SIGTERM (service managers, kill): stop the server too, like Ctrl+C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         if not wait_for_port(address, port, timeout=60, proc=proc):
             proc.terminate()
@@ -86,6 +91,7 @@ def run_dashboard(*, config: str | None, port: int, address: str, env_extra: dic
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
