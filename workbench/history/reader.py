@@ -19,8 +19,10 @@ from typing import Iterable
 import dask
 import dask.array as da
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
@@ -48,8 +50,11 @@ def _chunks(fs, root: str, station: str, start: pd.Timestamp | None, end: pd.Tim
 def _times_or_problem(fs, path: str, rows: int) -> tuple[np.ndarray | None, str | None]:
     """Read a chunk's footer and time column: (times, None), or (None, what is wrong with the file)."""
     try:
-        with fs.open(path, "rb") as fh:
-            times = pq.ParquetFile(fh).read(columns=["time"]).column("time").to_numpy()
+        if isinstance(fs, LocalFileSystem):  # pyarrow's own file reads, without the GIL (open is ~2x faster)
+            times = pq.ParquetFile(path).read(columns=["time"]).column("time").to_numpy()
+        else:
+            with fs.open(path, "rb") as fh:
+                times = pq.ParquetFile(fh).read(columns=["time"]).column("time").to_numpy()
     except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
         return None, f"{type(exc).__name__}: {exc}"
     if len(times) != rows:
@@ -57,10 +62,16 @@ def _times_or_problem(fs, path: str, rows: int) -> tuple[np.ndarray | None, str 
     return times, None
 
 
-def _read_columns(fs, path: str, columns: list[str] | None):
+def _read_columns(fs, path: str, columns: list[str] | None, whole_file: bool = False):
+    """Read ``columns`` of a chunk. ``whole_file``: fetch the file in one read and decode from memory.
+
+    For most of a chunk's columns that is faster everywhere: one request to object storage instead
+    of a range request per column, and locally pyarrow decodes without going back to a Python file
+    object (which holds the GIL) per column - about 2x on a 200-tag chunk.
+    """
     try:
         with fs.open(path, "rb") as fh:
-            pf = pq.ParquetFile(fh)
+            pf = pq.ParquetFile(pa.BufferReader(fh.read()) if whole_file else fh)
             names = set(pf.schema_arrow.names)  # (the property rebuilds the schema on every access)
             present = [c for c in columns if c in names] if columns is not None else None
             return pf.read(columns=present)
@@ -69,13 +80,14 @@ def _read_columns(fs, path: str, columns: list[str] | None):
                            f"open with on_corrupt='skip' to read the rest, or delete/restore this file") from None
 
 
-def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | None], rows: int) -> np.ndarray:
+def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | None], rows: int,
+                whole_file: bool = False) -> np.ndarray:
     """Read one chunk's values -> float64 [rows, tags] (NaN where a tag has no sample).
 
     Column-major (Fortran order): each tag is written as one contiguous column, half the cost of
     filling a row-major block column by column; dask and numpy reduce either layout alike.
     """
-    table = _read_columns(fs, path, tags)
+    table = _read_columns(fs, path, tags, whole_file)
     present = set(table.column_names)
     values = np.empty((rows, len(tags)), order="F")
     for j, tag in enumerate(tags):
@@ -157,7 +169,8 @@ def _open_values(url, station, tags, start, end, on_corrupt, storage_options):
             raise HistoryError(f"{path}: corrupt or truncated history chunk ({problem}); "
                                f"open with on_corrupt='skip' to read the rest, or delete/restore this file")
     resolution = {t: specs[t].resolution for t in wanted}
-    parts = [da.from_delayed(dask.delayed(_load_chunk, pure=True)(fs, path, wanted, resolution, rows),
+    whole = 2 * len(wanted) >= len(specs)  # most of the columns: one read per file (see _read_columns)
+    parts = [da.from_delayed(dask.delayed(_load_chunk, pure=True)(fs, path, wanted, resolution, rows, whole),
                              shape=(rows, len(wanted)), dtype=float) for _, _, rows, path in good]
     if not good:
         return specs, wanted, pd.DatetimeIndex([], dtype="datetime64[ns]"), da.zeros((0, len(wanted)))
