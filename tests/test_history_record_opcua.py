@@ -206,7 +206,9 @@ def test_record_over_opcua_survives_sigkill_without_loss_or_duplicates(tmp_path,
     expected = _expected(sent, windows)
     missing = [(p, pd.Timestamp(ts)) for p, s in expected.items() for ts, _ in s if ts not in stored.get(p, {})]
     n_expected = sum(map(len, expected.values()))
-    assert n_expected > 40
+    assert n_expected >= 10, f"only {n_expected} samples to check in windows {windows}: too short to judge"
+    print(f"checked {sum(map(len, stored.values()))} stored samples, {len(wal)} replayed from the WAL, "
+          f"{n_expected} deliveries in windows of {[round(b - a, 1) for a, b in windows]} s")
     assert not missing, f"{len(missing)} of {n_expected} delivered sample(s) not stored, e.g. {missing[:5]}"
 
     # 4. the gap is the downtime: samples the line took while no recorder ran are absent (no history on the server)
