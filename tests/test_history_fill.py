@@ -1,6 +1,7 @@
 """Filling a store from the virtual line; genealogy and events in the catalog; trace on recorded genealogy."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench import history, trace
@@ -54,6 +55,12 @@ def test_truth_events_are_in_the_catalog(filled):
     ev = load_events(root, source="virtual-line truth")
     assert {"pump_wear", "dewpoint_excursion"} <= set(ev["kind"])
     assert str(ev["start"].dtype).startswith("datetime64")
+    truth = virtual_line(seed=3).history(hours=1.2).truth.sort_values("start").reset_index(drop=True)
+    stored = ev.sort_values("start").reset_index(drop=True)
+    for col in ["kind", "target", "cause", "lane", "rack", "channel"]:
+        assert stored[col].astype(str).tolist() == truth[col].astype(str).tolist(), col
+    for col in ["start", "end", "observed_start", "observed_end"]:  # the catalog keeps microseconds
+        assert (stored[col] - truth[col]).abs().max() < pd.Timedelta("1us"), col
 
 
 def test_rows_from_samples_merges_by_timestamp():

@@ -23,7 +23,8 @@ from workbench.history.store import HistoryError
 GENEALOGY_KEYS = {"cells": "cell_id", "welds": "weld", "rolls": "roll_id", "lots": "lot_id"}
 # Other per-store tables the station views use (see views.py), with their keys.
 TABLE_KEYS = {**GENEALOGY_KEYS, "coating_scans": "time", "formation_results": "cell_id", "formation_units": "variable"}
-EVENT_COLUMNS = ["kind", "station", "target", "start", "end", "magnitude", "units", "source", "description"]
+EVENT_COLUMNS = ["kind", "station", "target", "cause", "lane", "sensor", "rack", "channel", "start", "end",
+                 "observed_start", "observed_end", "magnitude", "units", "source", "description"]
 _TIME_COLUMNS = {"weld_time", "coated_at", "dryroom_in", "dryroom_out", "formation_start", "time", "start", "end",
                  "observed_start", "observed_end"}
 
@@ -126,9 +127,10 @@ def write_events(root: str | Path, events: pd.DataFrame, *, source: str) -> int:
     frame["target"] = frame["target"].astype(str)
     with _connect(Path(root)) as con:
         con.execute(
-            "CREATE TABLE IF NOT EXISTS events (kind TEXT NOT NULL, station TEXT, target TEXT, start TEXT NOT NULL, "
-            "end TEXT, magnitude REAL, units TEXT, source TEXT NOT NULL, description TEXT, "
-            "UNIQUE (kind, target, start, source))")
+            "CREATE TABLE IF NOT EXISTS events (kind TEXT NOT NULL, station TEXT, target TEXT, cause TEXT, "
+            "lane INTEGER, sensor TEXT, rack INTEGER, channel INTEGER, start TEXT NOT NULL, end TEXT, "
+            "observed_start TEXT, observed_end TEXT, magnitude REAL, units TEXT, source TEXT NOT NULL, "
+            "description TEXT, UNIQUE (kind, target, start, source))")
         before = con.total_changes
         con.executemany(
             f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
@@ -149,6 +151,9 @@ def load_events(url: str | Path, *, kind: str | None = None, source: str | None 
         if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
             return pd.DataFrame(columns=EVENT_COLUMNS)
         df = pd.read_sql(sql + " ORDER BY start", con, params=args)
+    for col in ("lane", "rack", "channel"):  # integer ids with gaps (None where not applicable)
+        if col in df:
+            df[col] = df[col].astype("Int64")
     return _from_sql_frame(df)
 
 
