@@ -113,7 +113,7 @@ class Coater:
         """True solids mass fraction of the slurry at the die at ``tau_s`` (lot value + events)."""
         k = self.lot_index(tau_s)
         ws = self.p.solids_fraction + self.p.solids_lot_sd * rng.normal(self._k("solids"), k)
-        for e in self.events("slurry_lot_step"):
+        for e in self.events("slurry_lot_step", tau_s):
             ws = ws + e.magnitude * e.window(tau_s)
         return ws
 
@@ -130,7 +130,7 @@ class Coater:
         sec = np.floor(tau).astype(np.int64)
         factor = 1 + rng.smooth_trend(self._k("flow_wander"), sec, period_s=900, sigma=self.p.flow_wander)
         factor = factor + rng.ar1(self._k("flow_noise"), sec, phi=0.8, sigma=self.p.flow_noise)
-        for e in self.events("pump_wear"):
+        for e in self.events("pump_wear", tau):
             factor = factor * (1 + e.magnitude / 100 * e.ramp(tau))
         return self.pump.response(tau) * factor
 
@@ -160,7 +160,7 @@ class Coater:
         wander = rng.smooth_trend(self._lane_keys("lane_wander")[None, :], sec, period_s=3600,
                                   sigma=self.p.lane_wander)
         shape = self.profile[None, :] * (1 + wander - wander.mean(axis=1, keepdims=True))
-        for e in self.events("die_lip_streak"):
+        for e in self.events("die_lip_streak", tau):
             w = e.window(tau)[:, None]
             delta = np.zeros(self.p.n_lanes)
             i = e.lane - 1
@@ -203,7 +203,7 @@ class Coater:
                         sigma=self.p.gauge_sigma)
         noise = noise + rng.spikes(self._lane_keys("gauge_spike")[None, :], k[:, None],
                                    probability=self.p.gauge_spike_p, size=self.p.gauge_sigma * 2)
-        for e in self.events("gauge_drift"):
+        for e in self.events("gauge_drift", t):
             noise = noise + e.magnitude * e.ramp(t)[:, None]
         s_web = self.web_length(tau)
         roll = np.floor(s_web / self.p.roll_length_m).astype(np.int64)

@@ -98,7 +98,7 @@ class DryRoom:
         t = np.asarray(t_s, dtype=np.float64)
         ripple = self.supply_frost_point(t) - self.setpoint.response(t)
         fp = self.baseline_frost_point(t) + ripple + self.door_pulses(t)[0]
-        for e in self.events("dewpoint_excursion"):
+        for e in self.events("dewpoint_excursion", t):
             if e.sensor is None or e.sensor == sensor:
                 fp = fp + e.magnitude * e.excursion(t)
         return fp
@@ -115,7 +115,7 @@ class DryRoom:
         k = np.atleast_1d(np.asarray(k, dtype=np.int64))
         t = (k * self.p.sample_period_s).astype(np.float64)
         room = self.room_frost_point(t)
-        local = {e.sensor for e in self.events("dewpoint_excursion") if e.sensor is not None}
+        local = {e.sensor for e in self.events("dewpoint_excursion", t) if e.sensor is not None}
         cols = []
         for i, name in enumerate(self.p.sensors):
             fp = (self.room_frost_point(t, name) if name in local else room) + self.p.location_offset_k[i]

@@ -34,6 +34,9 @@ LAGS = {  # setpoint -> process value: dead time and first-order time constant (
 }
 
 
+ENSURE_LOOKBACK_S = 86400.0  # every sampler ensures events from one day before its window (see ensure)
+
+
 class EventBook:
     """The events of a line: a fixed list, or the default scenario generated day by day (cached)."""
 
@@ -43,6 +46,7 @@ class EventBook:
         if isinstance(spec, str) and not self.default:
             raise ev.EventError(f"events={spec!r}: use 'default', None, or a list of events")
         self._days: set[int] = set()
+        self.version = 0  # bumped whenever days are generated: live memos of samples drop on a change
         self._events: list[ev.Event] = [] if self.default else [e.resolved(line.epoch) for e in ev.events_from(spec)]
         for e in self._events:
             self._check(e)
@@ -56,7 +60,12 @@ class EventBook:
             raise ev.EventError(f"{e.kind}: sensor {e.sensor!r} is not one of {list(sensors)}")
 
     def ensure(self, t0_s: float, t1_s: float) -> None:
-        """Generate the default events of every day that can affect [t0, t1)."""
+        """Generate the default events of every day that can affect [t0, t1).
+
+        Every sampler (history, tag_samples, live reads) calls this with the same reach
+        (:data:`ENSURE_LOOKBACK_S` before its window) before it evaluates a station, so the events a
+        sample sees never depend on which sampler ran first on this line.
+        """
         if not self.default:
             return
         first = int(np.floor(t0_s / ev.DAY_S)) - ev.LOOKBACK_DAYS  # multi-day events start earlier
@@ -64,6 +73,7 @@ class EventBook:
             if day in self._days:
                 continue
             self._days.add(day)
+            self.version += 1
             for d in ev.default_day(day, uniform_at=self.line.uniform_at, lot_boundary=self.line.coater.lot_boundary,
                                     n_lanes=self.line.coater.p.n_lanes, n_racks=self.line.live_racks,
                                     n_channels=self.line.flow.n_channels):
@@ -72,7 +82,15 @@ class EventBook:
                 self._events.append(e.resolved(self.line.epoch))
         self._events.sort(key=lambda e: (e.start_s, e.kind))
 
-    def __call__(self, kind: str) -> list[ev.Event]:
+    def __call__(self, kind: str, t_s=None) -> list[ev.Event]:
+        """The events of ``kind`` that can act at times ``t_s`` (s since epoch; generated here if needed).
+
+        Stations pass the times they evaluate, so the answer is complete whatever was generated before
+        (without ``t_s``: only the events generated so far)."""
+        if t_s is not None and self.default:
+            t = np.asarray(t_s, dtype=np.float64)
+            if t.size and np.isfinite(t).any():
+                self.ensure(float(np.nanmin(t)), float(np.nanmax(t)) + 1.0)
         return [e for e in self._events if e.kind == kind]
 
     def overlapping(self, t0_s: float, t1_s: float) -> list[ev.Event]:
@@ -159,8 +177,8 @@ class VirtualLine:
         self.events = EventBook(self, events)
         self.write_count = 0  # live clocks drop their cached samples when this changes
 
-    def _events_of(self, kind: str) -> list:
-        return self.events(kind)
+    def _events_of(self, kind: str, t_s=None) -> list:
+        return self.events(kind, t_s)
 
     # --- config helpers ------------------------------------------------------------------------------
     def _dryroom_params(self) -> DryRoomParams:
@@ -216,8 +234,11 @@ class VirtualLine:
     # --- setpoints -----------------------------------------------------------------------------------
     def write(self, path: str, value: float, *, at) -> float:
         """Schedule a setpoint write at time ``at``; returns the value applied (clamped to the config's
-        min/max, in the tag's units). History and live both see it. Raises KeyError for an unknown or
-        read-only tag.
+        min/max, in the tag's units). Raises KeyError for an unknown or read-only tag.
+
+        Intended shared state: the write goes into this line's setpoint schedule, which every history,
+        ``tag_samples`` call and live clock of this line reads (``live.write`` lands here too), so all of
+        them agree after it. Build a separate ``virtual_line(...)`` for an untouched line.
 
         >>> vl = virtual_line(seed=0, events=None)
         >>> vl.write("plant1/electrode/coat1/coater/pump_rate_setpoint", 3600.0, at="1h")  # max 3400 g/min
@@ -254,7 +275,7 @@ class VirtualLine:
             raise ValueError("history: give hours=... or end=...")
         if not t1 > t0:
             raise ValueError(f"history: end must be after start (got {t1 - t0:.0f} s)")
-        self.events.ensure(t0 - ev.DAY_S, t1)
+        self.events.ensure(t0 - ENSURE_LOOKBACK_S, t1)
         gen = genealogy.build(self, t0, t1)
         truth = self.truth(t0, t1)
         return History(

@@ -36,7 +36,11 @@ INTERNAL_UNITS = {
 
 
 class LiveLine:
-    """Live view of a :class:`~workbench.simulate.line.VirtualLine` (shares its setpoint schedule)."""
+    """Live view of a :class:`~workbench.simulate.line.VirtualLine`.
+
+    Shares the line's setpoint schedules on purpose: :meth:`write` is ``line.write(path, value, at=now)``,
+    so every other live clock, history and ``tag_samples`` of the same line sees the write.
+    """
 
     def __init__(self, line, *, speed: float = 1.0, start=None):
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed >= 0):
@@ -48,7 +52,7 @@ class LiveLine:
         self._wall0 = _time.monotonic()
         self._units = {p: self.line.config.tag(p).units for p in line.signals}
         self._memo: dict = {}          # last sample per source, reused while the clock stays on it
-        self._memo_version = -1
+        self._memo_version: tuple = (-1, -1)
 
     # --- clock ---------------------------------------------------------------------------------------
     def seconds(self) -> float:
@@ -81,7 +85,8 @@ class LiveLine:
         return list(self.line.signals)
 
     def write(self, path: str, value: float) -> float:
-        """Write a setpoint now; returns the value applied (clamped to the config's min/max)."""
+        """Write a setpoint now into the line's shared schedule (see :meth:`VirtualLine.write`);
+        returns the value applied (clamped to the config's min/max)."""
         return self.line.write(path, value, at=self.now())
 
     def read(self, paths=None) -> dict:
@@ -97,11 +102,17 @@ class LiveLine:
 
         Values are floats in the tag's configured units (NaN for an idle formation channel's voltage).
         """
+        from .line import ENSURE_LOOKBACK_S
+
         t = self.seconds()
-        self.line.events.ensure(t, t + 1.0)  # the default events of the days around now exist
+        # The same event reach as tag_samples/history, so a read never depends on what ran before.
+        self.line.events.ensure(t - ENSURE_LOOKBACK_S, t + 1.0)
         paths = self.tags() if paths is None else ([paths] if isinstance(paths, str) else list(paths))
-        if self._memo_version != self.line.write_count:  # a write may change samples: start afresh
-            self._memo, self._memo_version = {}, self.line.write_count
+        # Memoised samples are valid for one setpoint schedule and one event set: a write (by any live
+        # clock of this line or vl.write) or newly generated event days drop them.
+        version = (self.line.write_count, self.line.events.version)
+        if self._memo_version != version:
+            self._memo, self._memo_version = {}, version
         cache = self._memo
         out = {}
         for p in paths:

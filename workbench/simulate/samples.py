@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .line import ENSURE_LOOKBACK_S
 from .live import INTERNAL_UNITS, _convert
 
 
@@ -27,7 +28,7 @@ def tag_samples(line, t0_s: float, t1_s: float, paths=None) -> dict:
     unknown = [p for p in paths if p not in line.signals]
     if unknown:
         raise KeyError(f"no tag(s) {unknown[:3]} on the virtual line; see vl.tags()")
-    line.events.ensure(t0_s - 86400.0, t1_s)
+    line.events.ensure(t0_s - ENSURE_LOOKBACK_S, t1_s)
     sigs = [line.signals[p] for p in paths]
     cache: dict = {}
     out = {}

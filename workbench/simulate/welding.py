@@ -83,7 +83,7 @@ class Welder:
     def transmission(self, t_s) -> np.ndarray:
         t = np.asarray(t_s, dtype=np.float64)
         tr = np.full(t.shape, self.p.window_transmission)
-        for e in self.events("laser_window_contamination"):
+        for e in self.events("laser_window_contamination", t):
             tr = tr * (1 + e.magnitude / 100 * e.ramp(t))
         return tr
 
