@@ -228,3 +228,4 @@ def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo_url, browser):
         assert watch.errors == [] and watch.failed == [] and watch.external() == []
     finally:
         ctx.close()
+

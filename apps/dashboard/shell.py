@@ -140,6 +140,8 @@ class Dashboard:
 
 
 def serve_dashboard():
-    pn.extension(reconnect=True, notifications=False, loading_indicator=True, design="bootstrap",
+    pn.extension(reconnect=True, notifications=True, loading_indicator=True, design="bootstrap",
+                 disconnect_notification="Connection to the dashboard server lost: values shown are NOT live. "
+                                         "Reconnecting…",
                  raw_css=[CSS])
     return Dashboard().template
