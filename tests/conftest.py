@@ -25,5 +25,5 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_env():
-    os.environ.setdefault("BOKEH_LOG_LEVEL", "warning")
+    os.environ.setdefault("BOKEH_LOG_LEVEL", "warn")  # bokeh accepts warn, not warning
     yield
