@@ -1,17 +1,19 @@
 """Change points on the virtual line: one call over all coating lanes finds the slurry-lot step (every lane,
 at both edges, and the new lot named) and the die-lip streak (its lane, not the web) at the truth-table times.
 
-Not here: the weak formation channel. An 8 h history forms one cell per rack/channel, and cells traced to the
-die-lip streak lane dip as much (-3 %) as the weak channel's one cell, so no method can tell them apart
-without several cells per channel (a multi-day history)."""
+The weak formation channel is found by the rack/channel imbalance test over a 3-day history, not by change
+points (see its test for why)."""
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from workbench import simulate
 from workbench.changepoints import detect, link_events
+from workbench.models.formation import channel_imbalance
 
 NEAR = pd.Timedelta("2min")  # 8 gauge scans at 15 s
 
@@ -58,3 +60,26 @@ def test_die_lip_streak_found_on_its_lane_not_across_the_web(line, coating_chang
     assert int(ev.lane) in lanes
     assert len(lanes) <= 4  # the streak and at most its neighbours: local, unlike the lot step
     assert all(abs(lane - int(ev.lane)) <= 1 for lane in lanes)
+
+
+def test_weak_formation_channel_found_by_channel_imbalance_not_by_change_points():
+    """Why not change points: the default weak_formation_channel row is active from the history's first hour for
+    7 days, so within any history there is no "before" to change from (detect never flags index 0), and a
+    channel forms one cell a day, so a per-channel series has 3-4 points in 3 days, too few for a segmentation.
+    What finds it: capacity per areal mass (the cell's coating lane moves capacity by up to +1.6/-3 %), each
+    channel against the other 15 of its rack over 3 days (3 cells per channel), robust z and Mann-Whitney."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = simulate.virtual_line(seed=0).history(hours=72)
+    ev = _event(h, "weak_formation_channel")
+    f = h.formation
+    assert pd.Timestamp(ev.start) <= pd.Timestamp(f.formation_start.min().values)  # no "before" in this history
+    areal_mass = h.genealogy.cells.set_index("cell_id").areal_mass.reindex(f.cell_id.values).to_numpy()
+    assert not np.isnan(areal_mass).any()
+    per_mass = (f.discharge_capacity / xr.DataArray(areal_mass, dims="cell")).rename("capacity_per_areal_mass")
+    out = channel_imbalance(f, per_mass)
+    flagged = out.flagged.to_series()
+    assert flagged[flagged].index.tolist() == [(int(ev.rack), int(ev.channel))]  # that channel and no other
+    assert float(out.robust_z.sel(rack=int(ev.rack), channel=int(ev.channel))) < -3.5  # weak: lower capacity
+    cells = f.formation_start.where((f.rack == int(ev.rack)) & (f.channel == int(ev.channel)), drop=True)
+    assert ((cells >= np.datetime64(ev.start)) & (cells <= np.datetime64(ev.end))).all()  # inside the truth window
