@@ -59,6 +59,33 @@ def _select(b, k):
 
 
 @nb.njit(cache=True, nogil=True)
+def _select_bracketed(b, k):
+    """k-th smallest of b (same value as ``_select``; reorders b). Ranks an evenly spaced sample of 128 to
+    bracket the k-th value, keeps the ~25 % of b inside the bracket in one branch-free pass, and selects
+    there; if the bracket missed (rare), falls back to the full selection. ~4x fewer operations on 4,096."""
+    n = b.shape[0]
+    if n < 1024:
+        return _select(b, k)
+    step = n // 128
+    sample = np.sort(b[::step])
+    ns = sample.shape[0]
+    pos = (k * ns) // n
+    lo_v = sample[max(pos - 16, 0)]
+    hi_v = sample[min(pos + 16, ns - 1)]
+    keep = np.empty(n)
+    below = 0
+    m = 0
+    for i in range(n):
+        v = b[i]
+        below += v < lo_v
+        keep[m] = v
+        m += (v >= lo_v) & (v <= hi_v)
+    if below <= k < below + m:
+        return _select(keep[:m], k - below)
+    return _select(b, k)
+
+
+@nb.njit(cache=True, nogil=True)
 def _robust_scale(a):
     """MAD scale; for quantised data (>= 10 % exact zeros, where the MAD collapses) a 2 %-trimmed RMS."""
     n = a.shape[0]
@@ -70,13 +97,13 @@ def _robust_scale(a):
             zeros += 1
     buf = a.copy()
     if zeros < 0.1 * n:
-        med = _select(buf, n // 2)
+        med = _select_bracketed(buf, n // 2)
         for i in range(n):
             buf[i] = abs(a[i] - med)
-        return _MAD_TO_SIGMA * _select(buf, n // 2)
+        return _MAD_TO_SIGMA * _select_bracketed(buf, n // 2)
     for i in range(n):
         buf[i] = abs(a[i])
-    cut = _select(buf, min(int(_TRIM_KEEP * n), n - 1))
+    cut = _select_bracketed(buf, min(int(_TRIM_KEEP * n), n - 1))
     acc = 0.0
     m = 0
     for i in range(n):
