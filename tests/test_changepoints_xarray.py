@@ -54,7 +54,7 @@ def test_lazy_on_dask_input_and_same_result_when_computed():
 
 
 def test_runs_on_a_two_worker_distributed_cluster():
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a declared dependency: missing means a broken install, which must fail
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with distributed.Client(cluster):
             workers = list(cluster.workers.values())

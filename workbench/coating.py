@@ -9,40 +9,7 @@ Importing it registers the ``ds.coating`` Dataset accessor.
 17.2
 """
 
-from workbench.models.coating import (  # noqa: F401
-    AREAL_MASS_UNITS,
-    D2,
-    CoatingAccessor,
-    CoatingInputError,
-    along_web,
-    areal_capacity,
-    areal_mass,
-    capability,
-    cd_profile,
-    coating_only,
-    convert_sides,
-    dry_thickness,
-    example_dataset,
-    expected_areal_mass,
-    mass_balance,
-    md_trend,
-)
+from workbench.models import coating as _model
+from workbench.models.coating import *  # noqa: F401,F403  (the public names, listed once in the model)
 
-__all__ = [
-    "AREAL_MASS_UNITS",
-    "D2",
-    "CoatingAccessor",
-    "CoatingInputError",
-    "areal_mass",
-    "convert_sides",
-    "coating_only",
-    "expected_areal_mass",
-    "mass_balance",
-    "cd_profile",
-    "md_trend",
-    "capability",
-    "along_web",
-    "dry_thickness",
-    "areal_capacity",
-    "example_dataset",
-]
+__all__ = list(_model.__all__)

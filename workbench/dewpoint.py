@@ -8,42 +8,7 @@ Importing it registers the ``ds.dewpoint`` Dataset accessor (to_basis, excursion
 127
 """
 
-from workbench.models.dewpoint import (  # noqa: F401
-    ENHANCEMENT_FACTOR,
-    STANDARD_PRESSURE,
-    DewpointAccessor,
-    HumidityValueError,
-    dew_point,
-    dew_point_from_frost_point,
-    dew_point_from_rh,
-    excursions,
-    frost_point,
-    frost_point_from_dew_point,
-    frost_point_from_ppmv,
-    frost_point_from_rh,
-    humidity_ratio,
-    minutes_above,
-    ppmv_from_frost_point,
-    saturation_vapour_pressure,
-    to_basis,
-)
+from workbench.models import dewpoint as _model
+from workbench.models.dewpoint import *  # noqa: F401,F403  (the public names, listed once in the model)
 
-__all__ = [
-    "ENHANCEMENT_FACTOR",
-    "STANDARD_PRESSURE",
-    "HumidityValueError",
-    "saturation_vapour_pressure",
-    "dew_point",
-    "frost_point",
-    "dew_point_from_rh",
-    "frost_point_from_rh",
-    "dew_point_from_frost_point",
-    "frost_point_from_dew_point",
-    "ppmv_from_frost_point",
-    "frost_point_from_ppmv",
-    "humidity_ratio",
-    "to_basis",
-    "excursions",
-    "minutes_above",
-    "DewpointAccessor",
-]
+__all__ = list(_model.__all__)

@@ -6,28 +6,7 @@
 'resistance > 60 uohm'
 """
 
-from workbench.models.weld import (  # noqa: F401
-    RESISTANCE_UNITS,
-    ColdJointRule,
-    EnergyResistanceFit,
-    WeldDcirJoin,
-    WeldInputError,
-    cold_joints,
-    energy_resistance_fit,
-    join_dcir,
-    resistance_summary,
-    weld_capability,
-)
+from workbench.models import weld as _model
+from workbench.models.weld import *  # noqa: F401,F403  (the public names, listed once in the model)
 
-__all__ = [
-    "RESISTANCE_UNITS",
-    "WeldInputError",
-    "ColdJointRule",
-    "resistance_summary",
-    "weld_capability",
-    "cold_joints",
-    "EnergyResistanceFit",
-    "energy_resistance_fit",
-    "WeldDcirJoin",
-    "join_dcir",
-]
+__all__ = list(_model.__all__)
