@@ -13,5 +13,5 @@ if [ ! -d "$DATA" ]; then
 fi
 
 mkdir -p artifacts
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export PYTHONUNBUFFERED=1
 exec .venv/bin/python -m pytest "$@"

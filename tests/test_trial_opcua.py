@@ -141,9 +141,11 @@ def test_step_effect_over_opcua_recovered(tmp_path, opcua_line, line_config, mon
     ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite")
     ctl.connect()
     try:
-        ctl.load(parse_plan({"name": "opcua step", "responses": [LASER], "transient_s": 1.5,
-                             "baseline": {"hold_s": 4}, "sequence": [
-                                 {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 6}]}))
+        # The laser follows with 0.2 s dead time and a 1 s lag: a 5 s transient leaves < 1 % of the step
+        # (1.5 s left ~27 %, which biased the estimate low), and a 12 s dwell gives ~7 settled samples.
+        ctl.load(parse_plan({"name": "opcua step", "responses": [LASER], "transient_s": 5,
+                             "baseline": {"hold_s": 12}, "sequence": [
+                                 {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 12}]}))
         ctl.arm("fay", "opc ua step", 5)
         ctl.start()
         assert ctl.wait(60) == "completed", ctl.reason
