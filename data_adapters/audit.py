@@ -48,6 +48,14 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 """
 
 
+def durable_connection(path: Path) -> sqlite3.Connection:
+    """A SQLite connection whose commits are on disk when they return (WAL, synchronous=FULL, autocommit)."""
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    return con
+
+
 def _canonical(entry: dict) -> str:
     def norm(v):
         if isinstance(v, float) and v != v:  # NaN is not JSON; keep it distinguishable
@@ -71,10 +79,7 @@ class AuditLog:
             con.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")
-        return con
+        return durable_connection(self.path)
 
     def append(self, result, *, session=None, now: datetime | None = None) -> int:
         """Append one attempt (a :class:`data_adapters.base.WriteResult`); durable on return. Returns seq."""
@@ -163,4 +168,4 @@ def verify(path: str | Path) -> VerifyResult:
     return VerifyResult(True, len(rows), None, f"{len(rows)} entries, hash chain intact")
 
 
-__all__ = ["AuditLog", "verify", "VerifyResult", "entry_hash"]
+__all__ = ["AuditLog", "verify", "VerifyResult", "entry_hash", "durable_connection"]

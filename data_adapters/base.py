@@ -162,6 +162,25 @@ class Backend(Protocol):
     def connected(self) -> bool: ...
 
 
+def enqueue_latest(queue: asyncio.Queue, reading: Reading) -> None:
+    """Put a reading on a bounded queue; when full, drop the oldest (the dashboard wants the present)."""
+    try:
+        queue.put_nowait(reading)
+    except asyncio.QueueFull:
+        queue.get_nowait()
+        queue.put_nowait(reading)
+
+
+async def deliver_from(queue: asyncio.Queue, on_reading: ReadingCallback) -> None:
+    """Hand queued readings to a subscriber forever; a failing subscriber is logged, never raised."""
+    while True:
+        r = await queue.get()
+        try:
+            await on_reading(r)
+        except Exception:
+            log.exception("subscriber failed for %s", r.path)
+
+
 @dataclass
 class Subscription:
     """Handle of an active subscription; ``await sub.cancel()`` stops it."""
@@ -368,5 +387,7 @@ __all__ = [
     "Backend",
     "Adapter",
     "Subscription",
+    "enqueue_latest",
+    "deliver_from",
     "utcnow",
 ]

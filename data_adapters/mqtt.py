@@ -36,7 +36,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from workbench.config import MqttAdapter, Tag
 
-from data_adapters.base import BackendError, Quality, Reading, ReadingCallback, utcnow
+from data_adapters.base import (BackendError, Quality, Reading, ReadingCallback, deliver_from,
+                                 enqueue_latest, utcnow)
 from data_adapters.opcua_model import unit_converter
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class MqttBackend:
         now = utcnow()
         for sub in self._subs.values():
             for p in sub.paths:
-                self._enqueue(sub, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
+                enqueue_latest(sub.queue, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
         for pending in self._pending.values():
             if not pending.future.done():
                 pending.future.set_exception(BackendError(f"{self.where} link lost before the acknowledgement"))
@@ -244,7 +245,7 @@ class MqttBackend:
         self._cache[r.path] = r
         for sub in self._subs.values():
             if r.path in sub.paths:
-                self._enqueue(sub, r)
+                enqueue_latest(sub.queue, r)
 
     def _ack(self, path: str, payload: bytes) -> None:
         try:
@@ -255,21 +256,6 @@ class MqttBackend:
         pending = self._pending.get(str(data.get("id")))
         if pending is not None and not pending.future.done():
             pending.future.set_result(data)
-
-    def _enqueue(self, sub: _Sub, r: Reading) -> None:
-        try:
-            sub.queue.put_nowait(r)
-        except asyncio.QueueFull:  # bounded: drop the oldest, keep the present
-            sub.queue.get_nowait()
-            sub.queue.put_nowait(r)
-
-    async def _deliver(self, sub: _Sub) -> None:
-        while True:
-            r = await sub.queue.get()
-            try:
-                await sub.on_reading(r)
-            except Exception:
-                log.exception("subscriber failed for %s", r.path)
 
     # --- Backend protocol -----------------------------------------------------------------------
     async def connect(self) -> None:
@@ -313,11 +299,11 @@ class MqttBackend:
     async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
         self._next += 1
         sub = _Sub(set(paths), on_reading, asyncio.Queue(maxsize=self.queue_size))
-        sub.task = asyncio.get_running_loop().create_task(self._deliver(sub))
+        sub.task = asyncio.get_running_loop().create_task(deliver_from(sub.queue, sub.on_reading))
         self._subs[self._next] = sub
         now = utcnow()
         for p in paths:  # the present first: last value, or the gap if there is none yet
-            self._enqueue(sub, self._cache.get(p) if self._connected and p in self._cache else
+            enqueue_latest(sub.queue, self._cache.get(p) if self._connected and p in self._cache else
                           Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
         return self._next
 

@@ -34,7 +34,8 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from workbench.config import OpcUaAdapter, Tag
 
-from data_adapters.base import BackendError, Quality, Reading, ReadingCallback, utcnow
+from data_adapters.base import (BackendError, Quality, Reading, ReadingCallback, deliver_from,
+                                 enqueue_latest, utcnow)
 from data_adapters.opcua_model import browse_path, quality_of, unit_converter, units_from_eu
 from data_adapters.opcua_pki import certificate_uri
 
@@ -276,7 +277,7 @@ class OpcUaBackend:
             sub.ua_sub = None
             now = utcnow()
             for p in sub.paths:
-                self._enqueue(sub, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
+                enqueue_latest(sub.queue, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
         if client is not None:
             await self._quiet_disconnect(client)
 
@@ -340,28 +341,13 @@ class OpcUaBackend:
         return {p: self._reading(p, dv) for p, dv in zip(paths, dvs)}
 
     # --- subscriptions -----------------------------------------------------------------------------
-    def _enqueue(self, sub: _Sub, r: Reading) -> None:
-        try:
-            sub.queue.put_nowait(r)
-        except asyncio.QueueFull:  # bounded: keep the newest, the dashboard wants the present
-            sub.queue.get_nowait()
-            sub.queue.put_nowait(r)
-
-    async def _deliver(self, sub: _Sub) -> None:
-        while True:
-            r = await sub.queue.get()
-            try:
-                await sub.on_reading(r)
-            except Exception:
-                log.exception("subscriber failed for %s", r.path)
-
     async def _pump(self, sub: _Sub, ua_sub) -> None:
         paths = {nd.nodeid: p for p, nd in self._nodes.items()}
         async for ev in ua_sub:
             if isinstance(ev, DataChangeEvent):
                 path = paths.get(ev.node.nodeid)
                 if path is not None:
-                    self._enqueue(sub, self._reading(path, ev.data.monitored_item.Value))
+                    enqueue_latest(sub.queue, self._reading(path, ev.data.monitored_item.Value))
             elif isinstance(ev, StatusChangeEvent):
                 log.warning("subscription status on %s: %s", self.url, ev.notification.Status)
 
@@ -378,7 +364,7 @@ class OpcUaBackend:
     async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
         self._next += 1
         sub = _Sub(list(paths), on_reading, queue=asyncio.Queue(maxsize=self.settings.queue_size))
-        sub.deliver_task = asyncio.get_running_loop().create_task(self._deliver(sub))
+        sub.deliver_task = asyncio.get_running_loop().create_task(deliver_from(sub.queue, sub.on_reading))
         self._subs[self._next] = sub
         if self._connected:
             try:
@@ -389,7 +375,7 @@ class OpcUaBackend:
         else:  # the gap starts now; values follow when the server is reachable
             now = utcnow()
             for p in sub.paths:
-                self._enqueue(sub, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
+                enqueue_latest(sub.queue, Reading(p, math.nan, self.tags[p].units, now, Quality.DISCONNECTED, now))
         return self._next
 
     async def unsubscribe(self, handle: int) -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from data_adapters.audit import durable_connection
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY, plan_name TEXT, plan_json TEXT, user TEXT, reason TEXT,
@@ -74,10 +76,7 @@ class Journal:
             con.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")
-        return con
+        return durable_connection(self.path)
 
     def _exec(self, sql: str, args=()) -> None:
         with self._lock:

@@ -113,22 +113,20 @@ class History:
     line: "VirtualLine | None" = field(default=None, repr=False)
 
     def tag_samples(self, *, start=None, end=None, hours: float | None = None, paths=None) -> dict:
-        """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
+        """Every sample each tag delivers, by default over this history's window; see
+        :meth:`VirtualLine.tag_samples` (the one implementation).
 
-        See :mod:`workbench.simulate.samples` (for filling a history store without running the clock).
-
-        >>> s = virtual_line(seed=0).tag_samples(start="1h", hours=0.25,
-        ...                                       paths=["plant1/assembly/weld1/welder/weld_resistance"])
-        >>> len(s["plant1/assembly/weld1/welder/weld_resistance"][0])   # a weld every 20 s
+        >>> h = virtual_line(seed=0).history(hours=2)
+        >>> len(h.tag_samples(start="1h", hours=0.25, paths=["plant1/assembly/weld1/welder/weld_resistance"])[
+        ...     "plant1/assembly/weld1/welder/weld_resistance"][0])   # a weld every 20 s
         45
         """
-        from .samples import tag_samples
-
-        t0 = self.seconds(start) if start is not None else 0.0
-        t1 = self.seconds(end) if end is not None else t0 + float(hours if hours is not None else np.nan) * 3600.0
-        if not t1 > t0:
-            raise ValueError("tag_samples: give end=... (after start) or hours=...")
-        return tag_samples(self, t0, t1, paths)
+        if self.line is None:
+            raise ValueError("this History has no line attached; call VirtualLine.tag_samples instead")
+        if start is None and end is None and hours is None:
+            start, end = self.start, self.end
+        return self.line.tag_samples(start=self.start if start is None else start, end=end, hours=hours,
+                                     paths=paths)
 
     def formation_curves(self, cell_ids) -> dict:
         """Formation curves {cell_id: Dataset (dim sample)} of cells of this history (a few at a time).
