@@ -7,6 +7,11 @@ queued while the station was away is never executed late) and acknowledges on ``
 ``{id, ok, message, readback}``, the readback being the setpoint as the line applied it (held against
 samples the line took before the write, see :mod:`data_adapters.readback`).
 
+A secured broker: pass ``settings`` (an :class:`workbench.config.MqttAdapter`, the same login/TLS keys the
+workbench uses: ``username``/``password_env``, ``tls``, ``ca_file``, ``certfile``/``keyfile``); its host,
+port, qos and topic prefixes are used too. :meth:`LineMqttPublisher.start` raises
+:class:`data_adapters.mqtt.MqttRefused` when the broker refuses the login or its certificate fails the check.
+
 Example
 -------
 >>> import asyncio
@@ -27,13 +32,10 @@ import math
 from datetime import datetime, timezone
 from typing import Iterable
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
-from workbench.config import Tag
+from workbench.config import MqttAdapter, Tag
 
 from data_adapters.base import Backend, Reading, utcnow
-from data_adapters.mqtt import encode_reading
+from data_adapters.mqtt import BrokerLink, MqttRefused, encode_reading
 from data_adapters.opcua_model import unit_converter
 from data_adapters.readback import WriteHold
 
@@ -46,19 +48,26 @@ class LineMqttPublisher:
     def __init__(self, tags: Iterable[Tag], source: Backend, *, host: str = "127.0.0.1", port: int = 1883,
                  client_id: str = "line-workbench-station", qos: int = 1, command_prefix: str = "cmd",
                  ack_prefix: str = "ack", retain: bool = True, max_command_age_s: float = 10.0,
-                 close_source: bool = False, username: str | None = None, password: str | None = None):
+                 close_source: bool = False, username: str | None = None, password: str | None = None,
+                 settings: MqttAdapter | None = None, connect_timeout_s: float = 5.0):
+        if settings is None:
+            settings = MqttAdapter(kind="mqtt", host=host, port=port, username=username, qos=qos,
+                                   command_prefix=command_prefix, ack_prefix=ack_prefix)
         self.tags = {t.path: t for t in tags}
         self.source = source
-        self.host, self.port, self.qos, self.retain = host, port, qos, retain
-        self.command_prefix, self.ack_prefix = command_prefix, ack_prefix
+        self.settings = settings
+        self.host, self.port, self.qos, self.retain = settings.host, settings.port, settings.qos, retain
+        self.command_prefix, self.ack_prefix = settings.command_prefix, settings.ack_prefix
         self.max_command_age_s, self.close_source = max_command_age_s, close_source
+        self.connect_timeout_s = connect_timeout_s
         self._hold = WriteHold()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        if username:
-            self._client.username_pw_set(username, password)
-        self._client.reconnect_delay_set(0.25, 1.0)
+        self.link = BrokerLink(settings, client_id=client_id, clean_session=True, password=password)
+        self.link.on_refused = lambda why: self._post(self._answer)
+        self._client = self.link.client
         self._client.max_inflight_messages_set(1000)
+        self._answered: asyncio.Event | None = None
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = lambda client, userdata, flags, rc, props: self.link.lost()
         self._client.on_message = self._on_message
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub = None
@@ -69,8 +78,21 @@ class LineMqttPublisher:
         return path
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if not reason_code.is_failure:
+        if self.link.accepted(reason_code):
             client.subscribe(f"{self.command_prefix}/#", qos=1)
+            self._post(self._answer)
+
+    def _post(self, fn) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(fn)
+            except RuntimeError:  # loop closing
+                pass
+
+    def _answer(self) -> None:
+        if self._answered is not None:
+            self._answered.set()
 
     def _on_message(self, client, userdata, msg):
         loop = self._loop
@@ -78,11 +100,25 @@ class LineMqttPublisher:
             asyncio.run_coroutine_threadsafe(self._command(msg.topic, msg.payload), loop)
 
     async def start(self) -> None:
+        """Connect (waiting up to ``connect_timeout_s`` for the broker's answer) and publish every tag.
+
+        An absent broker is not an error (paho keeps trying and queues); a refusal raises
+        :class:`data_adapters.mqtt.MqttRefused` and stops the client.
+        """
         self._loop = asyncio.get_running_loop()
-        if not self.source.connected:
-            await self.source.connect()
+        self._answered = asyncio.Event()
         self._client.connect_async(self.host, self.port, keepalive=5)
         self._client.loop_start()
+        try:
+            await asyncio.wait_for(self._answered.wait(), self.connect_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("%s not reachable yet; publishing as soon as it is", self.link.where)
+        if self.link.refusal is not None:
+            self._client.disconnect()
+            await asyncio.to_thread(self._client.loop_stop)
+            raise MqttRefused(self.link.refusal)
+        if not self.source.connected:
+            await self.source.connect()
         for r in (await self.source.read(list(self.tags))).values():
             self.publish(r)
         self._sub = await self.source.subscribe(list(self.tags), self._on_reading)

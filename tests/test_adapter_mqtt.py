@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import doctest
 import math
 import time
 from datetime import datetime, timezone
@@ -11,10 +12,14 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+import data_adapters.mqtt as mqtt_module
+import data_adapters.mqtt_publisher as mqtt_publisher_module
 from data_adapters.audit import AuditLog, verify
 from data_adapters.base import Adapter, ArmedSession, Quality, WriteRefused
-from data_adapters.mqtt import MqttBackend, PayloadError, decode_payload, encode_reading
-from workbench.config import Setpoint, Tag
+from data_adapters.mqtt import (MqttBackend, MqttRefused, MqttSettingsError, PayloadError, decode_payload,
+                                encode_reading)
+from data_adapters.mqtt_publisher import LineMqttPublisher
+from workbench.config import MqttAdapter, Setpoint, Tag
 
 LASER = "plant1/assembly/weld1/welder/laser_power_setpoint"
 LASER_PV = "plant1/assembly/weld1/welder/laser_power"
@@ -197,3 +202,181 @@ async def test_broker_restart_mid_subscription_is_flagged_and_recovered(mqtt_lin
         assert adapter.connected and adapter.backend.reconnects >= 1
     finally:
         await adapter.close()
+
+
+# --- security: login, TLS with a private CA, client certificates ---------------------------------------
+def _secure_adapter(line, client_id, audit=None, tags=None, password=None, **kw):
+    tags = list(tags or [])
+    return Adapter(tags, MqttBackend(tags, line.settings(client_id, **kw), password=password), audit=audit,
+                   name="mqtt-secure-test")
+
+
+def test_contradictory_security_keys_fail_when_the_config_loads():
+    with pytest.raises(ValueError, match="ca_file only apply to TLS: set tls: true"):
+        MqttAdapter(kind="mqtt", ca_file="site-ca.pem")
+    with pytest.raises(ValueError, match="tls_insecure only apply to TLS"):
+        MqttAdapter(kind="mqtt", tls_insecure=True)
+    with pytest.raises(ValueError, match="keyfile needs certfile"):
+        MqttAdapter(kind="mqtt", tls=True, keyfile="client.key")
+    with pytest.raises(ValueError, match="password_env needs username"):
+        MqttAdapter(kind="mqtt", password_env="MQTT_PW")
+    ok = MqttAdapter(kind="mqtt", tls=True, ca_file="site-ca.pem", username="u", password_env="MQTT_PW")
+    assert ok.tls_insecure is False  # host names are checked unless a config says otherwise
+
+
+def test_missing_or_unusable_files_and_unset_password_name_the_key_and_path(tmp_path, monkeypatch,
+                                                                              secure_mosquitto):
+    pki = secure_mosquitto.pki
+    missing = tmp_path / "nowhere" / "ca.pem"
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+
+    def settings(**kw):
+        return MqttAdapter(kind="mqtt", port=8883, tls=True, **kw)
+    with pytest.raises(MqttSettingsError, match=f"mqtts://127.0.0.1:8883: ca_file {missing} does not exist"):
+        MqttBackend([], settings(ca_file=str(missing)))
+    with pytest.raises(MqttSettingsError, match=f"ca_file {tmp_path} does not exist or is not a file"):
+        MqttBackend([], settings(ca_file=str(tmp_path)))
+    with pytest.raises(MqttSettingsError, match=f"ca_file {garbage} holds no usable PEM CA certificate"):
+        MqttBackend([], settings(ca_file=str(garbage)))
+    with pytest.raises(MqttSettingsError, match=f"keyfile {tmp_path / 'client.key'} does not exist"):
+        MqttBackend([], settings(ca_file=str(pki.ca), certfile=str(pki.client_cert), keyfile=str(tmp_path / "client.key")))
+    with pytest.raises(MqttSettingsError, match="certfile .*client.pem / keyfile .*server.key are not a usable"):
+        MqttBackend([], settings(ca_file=str(pki.ca), certfile=str(pki.client_cert), keyfile=str(pki.server_key)))
+    monkeypatch.delenv("WB_TEST_MQTT_PW_UNSET", raising=False)
+    with pytest.raises(MqttSettingsError, match="environment variable WB_TEST_MQTT_PW_UNSET \\(password_env\\) is not "
+                                                "set; export it with the password of user 'engineer'"):
+        MqttBackend([], settings(username="engineer", password_env="WB_TEST_MQTT_PW_UNSET"))
+    with pytest.raises(MqttSettingsError, match="environment variable WB_TEST_MQTT_PW_UNSET"):
+        LineMqttPublisher([], None, settings=settings(username="station", password_env="WB_TEST_MQTT_PW_UNSET"))
+
+
+async def test_read_and_subscribe_over_tls_with_a_login(secure_mqtt_line, line_config, monkeypatch):
+    """The line is published over TLS by user 'station'; the workbench reads it as 'engineer' (password from env)."""
+    monkeypatch.setenv("WB_TEST_MQTT_PW", secure_mqtt_line.broker.users["engineer"])
+    tags = [line_config.tag(p) for p in (FROST, LASER, LASER_PV)]
+    queue: asyncio.Queue = asyncio.Queue()
+    times: set = set()
+
+    def two_new_values(r):
+        if r.quality is Quality.GOOD:
+            times.add(r.source_time)
+        return len(times) >= 3
+    async with _secure_adapter(secure_mqtt_line, "wb-tls-read", tags=tags, password_env="WB_TEST_MQTT_PW") as adapter:
+        assert adapter.backend.where == f"mqtts://127.0.0.1:{secure_mqtt_line.broker.tls_port}"
+        got = await adapter.read([FROST, LASER])
+        await adapter.subscribe([LASER_PV], queue.put_nowait)
+        await _collect(queue, two_new_values, 10.0)
+    assert [got[p].units for p in (FROST, LASER)] == ["degC", "W"]
+    assert all(r.quality is Quality.GOOD for r in got.values()), got
+    assert -80 < got[FROST].value < -20 and 1800 <= got[LASER].value <= 3200
+
+
+async def test_guarded_write_over_tls_with_ack_and_readback(secure_mqtt_line, line_config, tmp_path):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    session = ArmedSession.for_minutes("ben", "weld power trial over TLS", 5)
+    password = secure_mqtt_line.broker.users["engineer"]
+    async with _secure_adapter(secure_mqtt_line, "wb-tls-write", audit, [line_config.tag(LASER)], password) as adapter:
+        before = (await adapter.read([LASER]))[LASER].value
+        res = await adapter.write(LASER, before + 30, session=session)
+        after = (await adapter.read([LASER]))[LASER].value
+    assert res.accepted and res.readback == pytest.approx(before + 30) and res.message == "written; readback matches"
+    assert after == pytest.approx(before + 30)
+    assert [e["result"] for e in audit.entries()] == ["written"] and verify(audit.path).ok
+
+
+@pytest.mark.parametrize("user, password, expected", [
+    ("engineer", "wrong", "refused user 'engineer': not authorised \\(wrong username or password"),
+    ("intruder", "x", "refused user 'intruder': not authorised"),
+    (None, None, "refused an anonymous login: not authorised .*set username and password_env"),
+])
+async def test_a_refused_login_is_clear_audited_and_backs_off(secure_mqtt_line, line_config, tmp_path,
+                                                               user, password, expected):
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    port = secure_mqtt_line.broker.tls_port
+    adapter = _secure_adapter(secure_mqtt_line, f"wb-refused-{user}", audit, [line_config.tag(LASER)], password,
+                              user=user)
+    queue: asyncio.Queue = asyncio.Queue()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(MqttRefused, match=f"mqtts://127.0.0.1:{port} {expected}"):
+            await adapter.connect()
+        assert time.monotonic() - t0 < 3.0  # the refusal ends the wait; no waiting out the connect timeout
+        await adapter.subscribe([LASER], queue.put_nowait)
+        gap = await _collect(queue, lambda r: True, 2.0)
+        with pytest.raises(WriteRefused, match="not authorised"):
+            await adapter.write(LASER, 2500.0, session=ArmedSession.for_minutes("ben", "t", 5))
+        got = await adapter.read([LASER])
+        # back-off after a refusal: 2 s, then 4 s... (a tight loop would have retried every 0.25-1 s)
+        await asyncio.sleep(max(0.0, t0 + 3.0 - time.monotonic()))
+        refusals = adapter.backend.link.refusals
+    finally:
+        await adapter.close()
+    assert gap[0].quality is Quality.DISCONNECTED and got[LASER].quality is Quality.DISCONNECTED
+    assert 1 <= refusals <= 2, f"{refusals} refused attempts in 3 s"
+    [entry] = audit.entries()
+    assert entry["result"] == "refused" and "not authorised" in entry["message"]
+
+
+@pytest.mark.parametrize("kw, expected", [
+    ({"ca_file": None}, "certificate verify failed: self[- ]signed certificate in certificate chain; set ca_file to "
+                        "the PEM of the CA"),
+    ({"ca_file": "OTHER"}, "certificate verify failed: .*not signed by the CA in ca_file .*other_ca.pem"),
+    ({"host": "localhost"}, "certificate verify failed: Hostname mismatch.*does not list 'localhost'"),
+])
+async def test_a_broker_certificate_that_fails_verification_is_refused_clearly(secure_mqtt_line, kw, expected):
+    broker = secure_mqtt_line.broker
+    if kw.get("ca_file") == "OTHER":
+        kw = {**kw, "ca_file": str(broker.pki.other_ca)}
+    adapter = _secure_adapter(secure_mqtt_line, "wb-bad-cert", password=broker.users["engineer"], **kw)
+    try:
+        with pytest.raises(MqttRefused, match=f"TLS {expected}"):
+            await adapter.connect()
+        assert not adapter.connected
+    finally:
+        await adapter.close()
+
+
+async def test_tls_insecure_skips_only_the_host_name_check(secure_mqtt_line, line_config):
+    """Reached as 'localhost' (not in the certificate): tls_insecure connects, the CA chain is still checked."""
+    password = secure_mqtt_line.broker.users["engineer"]
+    async with _secure_adapter(secure_mqtt_line, "wb-insecure", tags=[line_config.tag(FROST)], password=password,
+                               host="localhost", tls_insecure=True) as adapter:
+        assert (await adapter.read([FROST]))[FROST].quality is Quality.GOOD
+    wrong_ca = _secure_adapter(secure_mqtt_line, "wb-insecure-ca", password=password, host="localhost",
+                               tls_insecure=True, ca_file=str(secure_mqtt_line.broker.pki.other_ca))
+    try:
+        with pytest.raises(MqttRefused, match="certificate verify failed"):
+            await wrong_ca.connect()
+    finally:
+        await wrong_ca.close()
+
+
+async def test_client_certificate_listener(secure_mqtt_line, line_config):
+    password = secure_mqtt_line.broker.users["engineer"]
+    async with _secure_adapter(secure_mqtt_line, "wb-mtls", tags=[line_config.tag(FROST)], password=password,
+                               tls="mtls") as adapter:
+        assert (await adapter.read([FROST]))[FROST].quality is Quality.GOOD
+    no_cert = _secure_adapter(secure_mqtt_line, "wb-mtls-none", password=password, tls="mtls", certfile=None,
+                              keyfile=None)
+    try:
+        with pytest.raises(MqttRefused, match="TLS handshake failed: .*CERTIFICATE_REQUIRED; the broker wants a "
+                                              "client certificate: set certfile/keyfile"):
+            await no_cert.connect()
+    finally:
+        await no_cert.close()
+
+
+async def test_publisher_with_a_wrong_password_fails_to_start_clearly(secure_mosquitto, line_config):
+    settings = secure_mosquitto.settings("unused", user="station")
+    pub = LineMqttPublisher(list(line_config.tags.values())[:3], None, settings=settings, password="wrong",
+                            client_id="station-wrong")
+    with pytest.raises(MqttRefused, match=f"mqtts://127.0.0.1:{secure_mosquitto.tls_port} refused user 'station': "
+                                          "not authorised"):
+        await pub.start()
+
+
+@pytest.mark.parametrize("module", [mqtt_module, mqtt_publisher_module], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

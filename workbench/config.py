@@ -152,16 +152,37 @@ class OpcUaAdapter(_Strict):
 
 
 class MqttAdapter(_Strict):
+    """An MQTT broker. Security: ``username`` + ``password_env`` for the login; ``tls: true`` verifies the
+    broker's certificate against ``ca_file`` (the site CA, PEM) or the system CAs, host name included."""
+
     kind: Literal["mqtt"]
     host: str = "127.0.0.1"
     port: int = Field(1883, gt=0, lt=65536)
     client_id: str = "line-workbench"
     username: str | None = None
-    password_env: str | None = None
-    tls: bool = False
+    password_env: str | None = Field(None, description="environment variable holding the password of username")
+    tls: bool = Field(False, description="TLS to the broker (usually port 8883); its certificate is always verified")
+    ca_file: str | None = Field(None, description="PEM of the CA that signed the broker's certificate (a site CA); "
+                                "default: the system CAs")
+    certfile: str | None = Field(None, description="PEM client certificate, for brokers that want one")
+    keyfile: str | None = Field(None, description="PEM private key of certfile (unencrypted; omit if certfile holds it)")
+    tls_insecure: bool = Field(False, description="skip only the host-name check (the CA chain is still verified); "
+                               "for a broker reached by an address its certificate does not list")
     qos: Literal[0, 1, 2] = 1
     command_prefix: str = Field("cmd", description="writes are published to <command_prefix>/<tag path>")
     ack_prefix: str = Field("ack", description="the station acknowledges on <ack_prefix>/<tag path>")
+
+    @model_validator(mode="after")
+    def _security(self):
+        # Contradictions fail at load time; whether the files exist is checked when connecting (on that machine).
+        tls_keys = [k for k in ("ca_file", "certfile", "keyfile", "tls_insecure") if getattr(self, k)]
+        if tls_keys and not self.tls:
+            raise ValueError(f"{', '.join(tls_keys)} only apply to TLS: set tls: true (and usually port 8883)")
+        if self.keyfile and not self.certfile:
+            raise ValueError("keyfile needs certfile (the client certificate the key belongs to)")
+        if self.password_env and not self.username:
+            raise ValueError("password_env needs username (the broker login the password belongs to)")
+        return self
 
 
 class RestAdapter(_Strict):
