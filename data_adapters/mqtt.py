@@ -225,8 +225,8 @@ class _PahoLog:
     def log(self, level: int, fmt: str, *args) -> None:
         if level >= logging.ERROR and args and isinstance(args[0], ssl.SSLError):
             self.link._tls_error = args[0]
-        if log.isEnabledFor(level):
-            log.log(level, "paho: " + fmt, *args)
+        if log.isEnabledFor(logging.DEBUG):  # our own messages say what matters; paho's are detail
+            log.debug("paho: " + fmt, *args)
 
 
 class BrokerLink:
@@ -353,6 +353,7 @@ class MqttBackend:
         self._next = 0
         self._pending: dict[str, _Pending] = {}
         self._started = False
+        self._closing = False
         self.reconnects = 0
 
     @property
@@ -429,7 +430,7 @@ class MqttBackend:
         self._connected = False
         if self._up is not None:
             self._up.clear()
-        if not was:
+        if not was or self._closing:
             return
         log.warning("%s link lost (%s); marking subscribed tags disconnected", self.where, why)
         now = utcnow()
@@ -490,6 +491,7 @@ class MqttBackend:
         An absent broker does not raise (paho keeps trying); a refusal raises :class:`MqttRefused`.
         """
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         self._up, self._answered = asyncio.Event(), asyncio.Event()
         self._client.connect_async(self.settings.host, self.settings.port, keepalive=5)
         self._client.loop_start()
@@ -511,6 +513,7 @@ class MqttBackend:
     async def close(self) -> None:
         for handle in list(self._subs):
             await self.unsubscribe(handle)
+        self._closing = True
         self._client.disconnect()  # clean_session=False: the broker keeps our session and queues for us
         await asyncio.to_thread(self._client.loop_stop)
         self._connected = False

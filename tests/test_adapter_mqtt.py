@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import doctest
 import math
+import signal
+import subprocess
 import time
 from datetime import datetime, timezone
 
@@ -285,13 +287,13 @@ async def test_guarded_write_over_tls_with_ack_and_readback(secure_mqtt_line, li
     assert [e["result"] for e in audit.entries()] == ["written"] and verify(audit.path).ok
 
 
-@pytest.mark.parametrize("user, password, expected", [
-    ("engineer", "wrong", "refused user 'engineer': not authorised \\(wrong username or password"),
-    ("intruder", "x", "refused user 'intruder': not authorised"),
-    (None, None, "refused an anonymous login: not authorised .*set username and password_env"),
+@pytest.mark.parametrize("user, password, expected, watch_backoff", [
+    ("engineer", "wrong", "refused user 'engineer': not authorised \\(wrong username or password", True),
+    ("intruder", "x", "refused user 'intruder': not authorised", False),
+    (None, None, "refused an anonymous login: not authorised .*set username and password_env", False),
 ])
 async def test_a_refused_login_is_clear_audited_and_backs_off(secure_mqtt_line, line_config, tmp_path,
-                                                               user, password, expected):
+                                                               user, password, expected, watch_backoff):
     audit = AuditLog(tmp_path / "audit.sqlite")
     port = secure_mqtt_line.broker.tls_port
     adapter = _secure_adapter(secure_mqtt_line, f"wb-refused-{user}", audit, [line_config.tag(LASER)], password,
@@ -308,7 +310,8 @@ async def test_a_refused_login_is_clear_audited_and_backs_off(secure_mqtt_line, 
             await adapter.write(LASER, 2500.0, session=ArmedSession.for_minutes("ben", "t", 5))
         got = await adapter.read([LASER])
         # back-off after a refusal: 2 s, then 4 s... (a tight loop would have retried every 0.25-1 s)
-        await asyncio.sleep(max(0.0, t0 + 3.0 - time.monotonic()))
+        if watch_backoff:
+            await asyncio.sleep(max(0.0, t0 + 3.0 - time.monotonic()))
         refusals = adapter.backend.link.refusals
     finally:
         await adapter.close()
@@ -380,3 +383,45 @@ async def test_publisher_with_a_wrong_password_fails_to_start_clearly(secure_mos
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+async def test_a_login_refused_after_a_broker_restart_is_flagged_and_recovers_when_fixed(tmp_path, line_config):
+    """The broker comes back with the engineer's password changed: gap flagged, refusal said, retries back
+    off; the old password restored (SIGHUP reloads the password file), the session comes back by itself."""
+    from fixtures_servers import SecureMosquitto, line_source
+
+    broker = SecureMosquitto(tmp_path / "broker")
+    broker.start()
+    queue: asyncio.Queue = asyncio.Queue()
+    pub = LineMqttPublisher([line_config.tag(LASER_PV)], line_source(line_config, seed=4), close_source=True,
+                            settings=broker.settings("unused", user="station"), password=broker.users["station"],
+                            client_id="station-revoke")
+    tag = [line_config.tag(LASER_PV)]
+    adapter = Adapter(tag, MqttBackend(tag, broker.settings("wb-revoke"), password=broker.users["engineer"],
+                                       refused_backoff_s=(0.5, 1.0)), name="mqtt-revoke")
+
+    def set_password(pw):
+        subprocess.run(["mosquitto_passwd", "-b", str(broker.password_file), "engineer", pw], check=True, timeout=30)
+    try:
+        await pub.start()
+        await adapter.connect()
+        await adapter.subscribe([LASER_PV], queue.put_nowait)
+        await _collect(queue, lambda r: r.quality is Quality.GOOD, 10.0)
+        await asyncio.to_thread(broker.stop)
+        set_password("changed by IT")
+        await asyncio.to_thread(broker.start)
+        await _collect(queue, lambda r: r.quality is Quality.DISCONNECTED, 10.0)
+        deadline = time.monotonic() + 10.0
+        while adapter.backend.refusal is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert "refused user 'engineer': not authorised" in (adapter.backend.refusal or "")
+        assert (await adapter.read([LASER_PV]))[LASER_PV].quality is Quality.DISCONNECTED
+        set_password(broker.users["engineer"])
+        broker.proc.send_signal(signal.SIGHUP)
+        t_fixed = datetime.now(timezone.utc)
+        await _collect(queue, lambda r: r.quality is Quality.GOOD and r.source_time > t_fixed, 10.0)
+        assert adapter.connected and adapter.backend.refusal is None
+    finally:
+        await adapter.close()
+        await pub.stop()
+        await asyncio.to_thread(broker.stop)
