@@ -119,6 +119,31 @@ class LineAdapters:
     async def write(self, path: str, value: Any, *, session: ArmedSession | None) -> WriteResult:
         return await self.for_tag(path).write(path, value, session=session)
 
+    @property
+    def history(self):
+        """``await line.history(paths, start, end) -> {path: (times, values)}`` routed by tag, present only when
+        every adapter's backend reads history (e.g. OPC UA HistoryRead); otherwise AttributeError, so
+        ``getattr(line, "history", None)`` is None. An adapter whose history read fails is logged and left
+        out; if every one fails, the first error is raised.
+
+        >>> backfill = getattr(open_line(config), "history", None)   # doctest: +SKIP
+        """
+        missing = [a.name for a in self.adapters if not callable(getattr(a.backend, "history", None))]
+        if missing:
+            raise AttributeError(f"history: the backend of {', '.join(missing)} keeps no history to read")
+        return self._history
+
+    async def _history(self, paths: Iterable[str] | None, start, end) -> dict:
+        groups = self._group(paths)
+        parts = await asyncio.gather(*(a.backend.history(ps, start, end) for a, ps in groups.items()),
+                                     return_exceptions=True)
+        errors = [(a, r) for a, r in zip(groups, parts) if isinstance(r, BaseException)]
+        for a, exc in errors:
+            log.warning("%s: history read failed: %s", a.name, exc)
+        if errors and len(errors) == len(parts):
+            raise errors[0][1]
+        return {k: v for part in parts if not isinstance(part, BaseException) for k, v in part.items()}
+
 
 def open_line(config: LineConfig | str | Path, *, audit=None, secrets: dict[str, str] | None = None) -> LineAdapters:
     """Build (not connect) the adapters of a line config; ``secrets`` maps endpoint -> password/token

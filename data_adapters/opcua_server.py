@@ -4,6 +4,12 @@ Address space: ``Objects/<site>/<area>/<line>/<station>/<tag>`` folders in the l
 ``AnalogItemType`` variable (Double) with ``EngineeringUnits`` (EUInformation) and ``EURange``; node ids
 are ``ns=<line ns>;s=<ISA-95 path>``. Source timestamps and status codes come from the line.
 
+History: with ``history_s`` set, every tag node is historized (``Historizing`` True, ``HistoryRead`` in
+its access level): asyncua's in-memory store keeps each change (value or status, like a subscription
+reports) for ``history_s`` seconds of source time, and clients read it with HistoryRead (raw, with
+continuation points). A recorder restarted after a crash fills its gap from there
+(:meth:`data_adapters.opcua.OpcUaBackend.history`). Without it (the default) nodes do not historize.
+
 Security: the ``None`` endpoint serves anonymous, read-only clients. Writes need a user logged in with
 username and password, which the server accepts only over ``Basic256Sha256`` ``SignAndEncrypt`` from a
 client whose certificate is trusted (``pki.trusted``). Only setpoints declared writable have write
@@ -27,7 +33,7 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from asyncua import Server, ua
@@ -35,6 +41,7 @@ from asyncua.common.callback import CallbackType
 from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.server.history import HistoryDict
 from asyncua.server.user_managers import UserManager
 
 from workbench.config import Tag
@@ -95,14 +102,21 @@ class LineOpcUaServer:
     ``port=0`` picks a free port. ``pki`` enables the Basic256Sha256 SignAndEncrypt endpoint (needed for
     writes); ``users`` maps user name -> password. The source is connected on start if needed and closed on
     stop only when ``close_source`` is true (so a test can restart the server over the same line).
+    ``history_s`` (seconds, > 0) historizes every tag node for that long (None: no history, the default;
+    each push then costs one more data-change callback in the server).
     """
 
     def __init__(self, tags: Iterable[Tag], source: Backend, *, host: str = "127.0.0.1", port: int = 4840,
                  namespace: str = DEFAULT_NAMESPACE, pki: Pki | None = None, users: dict[str, str] | None = None,
-                 allow_anonymous: bool = True, close_source: bool = False, name: str = "Line Workbench virtual line"):
+                 allow_anonymous: bool = True, close_source: bool = False, name: str = "Line Workbench virtual line",
+                 history_s: float | None = None):
         self.tags = {t.path: t for t in tags}
         if not self.tags:
             raise ValueError("LineOpcUaServer needs at least one tag to serve")
+        if history_s is not None and not (isinstance(history_s, (int, float)) and 0 < history_s < float("inf")):
+            raise ValueError(f"LineOpcUaServer: history_s must be a number of seconds > 0 (or None for no "
+                             f"history), got {history_s!r}")
+        self.history_s = None if history_s is None else float(history_s)
         self.source = source
         self.host, self.port = host, (port or free_port(host))
         self.namespace, self.pki, self.name = namespace, pki, name
@@ -114,6 +128,8 @@ class LineOpcUaServer:
         self._paths: dict[ua.NodeId, str] = {}
         self._sub = None
         self.updates = 0  # values pushed into the address space (for benchmarks)
+        self._history: HistoryDict | None = None  # set when history_s is
+        self._last_saved: dict[ua.NodeId, tuple[float, int]] = {}
 
     @property
     def server(self) -> Server | None:
@@ -171,7 +187,8 @@ class LineOpcUaServer:
                 parent = folders[prefix]
             nodeid = ua.NodeId(path, ns)
             self._nodeids[path], self._paths[nodeid] = nodeid, path
-            items.append(_variable_item(nodeid, parent, ua.QualifiedName(parts[-1], ns), tag))
+            items.append(_variable_item(nodeid, parent, ua.QualifiedName(parts[-1], ns), tag,
+                                        historizing=self.history_s is not None))
             items.append(_property_item(ua.NodeId(f"{path}#EngineeringUnits", ns), nodeid,
                                         "EngineeringUnits", ua.Variant(eu_information(tag.units),
                                                                        ua.VariantType.ExtensionObject),
@@ -192,6 +209,8 @@ class LineOpcUaServer:
         if server is None:  # building the standard address space takes seconds: do it once, restart cheaply
             server = await self._configure()
             await self._build_address_space(server)
+            if self.history_s is not None:
+                await self._enable_history(server)
             server.subscribe_server_callback(CallbackType.PostWrite, self._on_client_write)
             self._built = server
         # Current values first, so a client reading right after start sees the line, not zeros.
@@ -218,14 +237,34 @@ class LineOpcUaServer:
         if self.close_source:
             await self.source.close()
 
+    async def _enable_history(self, server: Server) -> None:
+        """Register every tag node with asyncua's in-memory history store (``HistoryDict``).
+
+        Why not ``Server.historize_node_data_change``: that feeds the store from an internal subscription
+        which ``stop()`` closes and a restart does not reopen; :meth:`_push` saves changes directly instead
+        (same StatusValue trigger, no extra publish loop), so history survives a stop/start."""
+        storage = HistoryDict()
+        server.iserver.history_manager.set_storage(storage)
+        await storage.init()
+        period = timedelta(seconds=self.history_s)
+        for nodeid in self._nodeids.values():
+            await storage.new_historized_node(nodeid, period)
+        self._history = storage
+
     async def _push(self, server: Server, r: Reading) -> None:
         nodeid = self._nodeids.get(r.path)
         if nodeid is None:
             return
-        dv = ua.DataValue(Value=ua.Variant(float(r.value), ua.VariantType.Double), StatusCode=status_of(r.quality),
+        value, status = float(r.value), status_of(r.quality)
+        dv = ua.DataValue(Value=ua.Variant(value, ua.VariantType.Double), StatusCode=status,
                           SourceTimestamp=r.source_time, ServerTimestamp=datetime.now(timezone.utc))
         await server.write_attribute_value(nodeid, dv)
         self.updates += 1
+        if self._history is not None:  # keep what a subscription would report: a change of value or status
+            last = self._last_saved.get(nodeid)
+            if last is None or last[1] != status.value or not (last[0] == value or (value != value and last[0] != last[0])):
+                self._last_saved[nodeid] = (value, status.value)
+                await self._history.save_node_value(nodeid, dv)
 
     async def _on_reading(self, r: Reading) -> None:
         if self._server is not None:
@@ -263,7 +302,8 @@ def _folder_item(nodeid: ua.NodeId, parent: ua.NodeId, name: ua.QualifiedName) -
     return item
 
 
-def _variable_item(nodeid: ua.NodeId, parent: ua.NodeId, name: ua.QualifiedName, tag: Tag) -> ua.AddNodesItem:
+def _variable_item(nodeid: ua.NodeId, parent: ua.NodeId, name: ua.QualifiedName, tag: Tag, *,
+                   historizing: bool = False) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
     item.RequestedNewNodeId, item.BrowseName, item.ParentNodeId = nodeid, name, parent
     item.NodeClass = ua.NodeClass.Variable
@@ -278,9 +318,11 @@ def _variable_item(nodeid: ua.NodeId, parent: ua.NodeId, name: ua.QualifiedName,
     access = ua.AccessLevel.CurrentRead.mask
     if tag.writable:
         access |= ua.AccessLevel.CurrentWrite.mask
+    if historizing:
+        access |= ua.AccessLevel.HistoryRead.mask
     attrs.AccessLevel = attrs.UserAccessLevel = access
     attrs.MinimumSamplingInterval = 0.0
-    attrs.Historizing = False
+    attrs.Historizing = historizing
     item.NodeAttributes = attrs
     return item
 

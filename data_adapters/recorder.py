@@ -12,10 +12,16 @@ Behaviour, stated once (and tested):
 - **Crash-safe**: every accepted sample is written to a write-ahead log (``STORE/wal/``, a shared file
   mapping: in the page cache at once, see :class:`WriteAheadLog`) before it is buffered, so a SIGKILL
   loses nothing that reached the recorder's callback; the next start
-  replays the log. Where the source keeps history (``backfill``), the gap while the recorder was down is
-  fetched from the high-water mark on. Where it does not, that gap stays: the project's OPC UA server
-  (``data_adapters.opcua_server``) does not historize its nodes (no HistoryRead), so samples the line
-  took between a SIGKILL and the restart are not in the store; everything received before the kill is.
+  replays the log.
+- **Backfill**: where the source keeps history (``backfill``, e.g. ``LineAdapters.history`` over OPC UA
+  HistoryRead; ``workbench sim-server`` historizes by default), the recorder fills what it did not hear:
+  on start (subscribed first, so nothing falls between history and live) from each tag's high-water mark
+  to now, and after every reconnect (a tag's ``disconnected`` reading, then a sample again) from that
+  tag's last sample to now. Until that backfill is in, the station's flushes wait (a forced flush at
+  ``max_buffer`` does not), so history and live merge before anything is stored; a (tag, time) that
+  both deliver is stored once. Where the source keeps no history (the backfill raises), the recorder
+  logs one line naming the gap and records it as a gap: the samples between the kill and the restart
+  are then not in the store; everything received before the kill is.
 - **Change-only sources**: an OPC UA subscription without a filter reports a value only when it or its
   status changes (DataChangeTrigger StatusValue, no deadband). A setpoint that stays put is one stored
   sample until it moves, not one per scan: read such tags as "last value holds" (``ffill``).
@@ -181,7 +187,8 @@ class Recorder:
     """Record every tag of ``line`` from ``source`` (an Adapter or LineAdapters) into the store at ``root``.
 
     ``backfill(paths, start, end) -> {path: (times, values)}`` (optional; a coroutine function works too)
-    fetches the samples a source kept in [start, end) while the recorder was down.
+    fetches the samples a source kept in [start, end) while the recorder was down or the link was lost;
+    values that are NaN (bad quality) are gaps. An error it raises is logged once per gap, not raised.
 
     >>> rec = Recorder(line, source, "var/history", flush_interval_s=5)   # doctest: +SKIP
     >>> await rec.start(); ...; await rec.stop()                            # doctest: +SKIP
@@ -189,7 +196,8 @@ class Recorder:
 
     def __init__(self, line: LineConfig, source, root: str | Path, *, flush_interval_s: float = 5.0,
                  grace_s: float = 2.0, max_buffer: int = 1_000_000,
-                 backfill: Callable | None = None, clock: Callable[[], pd.Timestamp] | None = None):
+                 backfill: Callable | None = None, clock: Callable[[], pd.Timestamp] | None = None,
+                 refill_delay_s: float = 0.5):
         if flush_interval_s <= 0 or grace_s < 0 or max_buffer <= 0:
             raise ValueError("flush_interval_s > 0, grace_s >= 0 and max_buffer > 0 are required")
         self.line, self.source = line, source
@@ -203,6 +211,7 @@ class Recorder:
         self._units = {p: line.tag(p).units for p in self.paths}
         self.flush_interval_s, self.grace_s, self.max_buffer = flush_interval_s, grace_s, max_buffer
         self.backfill = backfill
+        self.refill_delay_s = refill_delay_s
         self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
         self.stats = RecorderStats()
         self.wal = WriteAheadLog(self.store.root / "wal", self.paths)
@@ -211,6 +220,12 @@ class Recorder:
         self._sub = None
         self._task: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
+        self._last: dict[str, int] = {}          # per tag: newest accepted source time (ns)
+        self._gap: dict[str, int | None] = {}    # tags whose link dropped -> their last sample before it
+        self._refill: dict[str, int | None] = {}  # tags back after a gap, waiting for their backfill
+        self._pending: set[str] = set()          # stations whose flush waits for a backfill
+        self._refill_task: asyncio.Task | None = None
+        self._started_ns = 0
 
     # --- receiving ---------------------------------------------------------------------------------
     def _convert(self, path: str, value: float, units: str) -> float | None:
@@ -241,6 +256,8 @@ class Recorder:
             return False
         self.wal.write(idx, ts_ns, value)
         self._buffer.append((idx, ts_ns, value))
+        if ts_ns > self._last.get(path, -(2**63)):
+            self._last[path] = ts_ns
         station = self._station_of[path]
         if ts_ns > self._newest.get(station, -(2**63)):
             self._newest[station] = ts_ns
@@ -251,7 +268,12 @@ class Recorder:
         self.stats.received += 1
         if reading.quality not in _STORABLE:
             self.stats.not_samples += 1
+            if reading.quality is Quality.DISCONNECTED and self.backfill is not None \
+                    and reading.path in self._index and reading.path not in self._gap:
+                self._gap[reading.path] = self._last.get(reading.path)  # where its backfill will start
             return
+        if self._gap and reading.path in self._gap:  # the link is back: fill what it missed
+            self._back_after_gap(reading.path)
         t = reading.source_time
         if type(t) is datetime and t.tzinfo is not None:  # what adapters deliver: epoch_ns() inlined
             d = t - _EPOCH
@@ -275,6 +297,9 @@ class Recorder:
             for k, station in enumerate(self.stations):
                 mine = st == k
                 if not mine.any():
+                    continue
+                if station in self._pending and not force:  # its backfill is not in yet: store nothing newer
+                    keep |= mine
                     continue
                 cutoff = np.iinfo(np.int64).max if force else self._newest[station] - int(self.grace_s * 1e9)
                 due = mine & (data["t"] <= cutoff)
@@ -303,34 +328,92 @@ class Recorder:
                         "stored (re-delivered or late samples)", res.late, station)
         return res.stored
 
+    # --- backfill ---------------------------------------------------------------------------------
+    def _start_of(self, path: str, last: int | None) -> int:
+        """Where a tag's backfill starts (exclusive, ns): its last sample, else its station's high-water mark,
+        else this recorder's start (what came before the first recording is not the recorder's gap)."""
+        if last is not None:
+            return last
+        mark = self.store.high_water_mark(self._station_of[path])
+        return mark.value if mark is not None else self._started_ns
+
+    async def _backfill(self, starts: dict[str, int], end: pd.Timestamp) -> int:
+        """Fetch [start, end] from ``backfill`` (one call for all tags: one request batch, one log line on
+        failure) and accept per tag what is newer than its start."""
+        first = min(starts.values(), default=end.value)
+        if first >= end.value:
+            return 0
+        t0 = pd.Timestamp(first, tz="UTC")
+        try:
+            got = self.backfill(list(starts), t0, end + pd.Timedelta(1, "ns"))  # [first, end] as half-open
+            if inspect.isawaitable(got):  # a network source (OPC UA HistoryRead) answers asynchronously
+                got = await got
+        except Exception as exc:  # no history on the source, or it failed: the gap stays, said once
+            log.warning("recorder: gap not filled for %d tag(s) from %s to %s: %s", len(starts), t0, end, exc)
+            return 0
+        taken = 0
+        for path, entry in got.items():
+            start = starts.get(path)
+            if start is None:
+                continue
+            times, values = entry[0], entry[1]
+            for t, v in zip(pd.to_datetime(times, utc=True).asi8, values):
+                if t > start and self.accept(path, int(t), float(v)):
+                    taken += 1
+        self.stats.backfilled += taken
+        return taken
+
+    def _back_after_gap(self, path: str) -> None:
+        self._refill[path] = self._gap.pop(path)
+        self._pending.add(self._station_of[path])
+        if self._refill_task is None or self._refill_task.done():
+            self._refill_task = asyncio.get_running_loop().create_task(self._refill_loop(), name="recorder-backfill")
+
+    async def _refill_loop(self) -> None:
+        """After a reconnect: backfill the tags that came back (together, after a moment), then let the
+        waiting stations flush."""
+        try:
+            while self._refill:
+                await asyncio.sleep(self.refill_delay_s)  # the link's other tags come back in the same moment
+                batch, self._refill = self._refill, {}
+                starts = {p: self._start_of(p, last) for p, last in batch.items()}
+                n = await self._backfill(starts, self.clock())
+                log.info("recorder: backfilled %d sample(s) of %d tag(s) after a reconnect", n, len(batch))
+        except Exception:
+            log.exception("recorder: backfill after a reconnect failed; that time stays a gap")
+        finally:
+            if not self._refill:
+                self._pending.clear()
+
     # --- life cycle --------------------------------------------------------------------------------
-    async def _recover(self) -> None:
+    async def _recover(self) -> dict[str, int]:
+        """Replay the write-ahead log; return each tag's backfill start (taken before live samples arrive)."""
         replayed = self.wal.replay()
         for path, ts, v in replayed:
             self.accept(path, ts, v)
         self.stats.replayed = len(replayed)
         if replayed:
             log.warning("recorder: replayed %d sample(s) from the write-ahead log of an earlier run", len(replayed))
-        if self.backfill is not None:
-            now = self.clock()
-            for station, paths in self.stations.items():
-                mark = self.store.high_water_mark(station)
-                if mark is None:
-                    continue
-                got = self.backfill(paths, mark, now + pd.Timedelta(1, "ns"))  # [mark, now] as half-open
-                if inspect.isawaitable(got):  # a network source (OPC UA HistoryRead) answers asynchronously
-                    got = await got
-                for path, (times, values) in got.items():
-                    ns = pd.to_datetime(times, utc=True).asi8
-                    for t, v in zip(ns, values):
-                        if t > mark.value and self.accept(path, int(t), float(v)):
-                            self.stats.backfilled += 1
-        await self.flush(force=True)
+        starts = {}
+        for station, paths in self.stations.items():
+            mark = self.store.high_water_mark(station)
+            if mark is None:
+                continue  # a new store: there is no gap to fill
+            for p in paths:
+                starts[p] = max(mark.value, self._last.get(p, mark.value))
+        return starts
 
     async def start(self) -> None:
-        """Recover (WAL replay, backfill), subscribe, and start the periodic flush."""
-        await self._recover()
+        """Recover (WAL replay), subscribe, backfill from the high-water marks, start the periodic flush.
+
+        Subscribing before the backfill means a sample is either in the history asked for or in the live
+        stream (or both: stored once)."""
+        self._started_ns = self.clock().value
+        starts = await self._recover()
         self._sub = await self.source.subscribe(self.paths, self.on_reading)
+        if self.backfill is not None and starts:
+            await self._backfill(starts, self.clock())
+        await self.flush(force=True)
         self._task = asyncio.get_running_loop().create_task(self._flush_loop(), name="recorder-flush")
 
     async def _flush_loop(self) -> None:
@@ -343,6 +426,11 @@ class Recorder:
 
     async def stop(self) -> RecorderStats:
         """Unsubscribe, store everything buffered, close the log."""
+        if self._refill_task is not None and not self._refill_task.done():
+            try:  # a backfill in flight is worth a short wait: its samples are the gap's
+                await asyncio.wait_for(asyncio.shield(self._refill_task), 10.0)
+            except (asyncio.TimeoutError, Exception):
+                self._refill_task.cancel()
         if self._task is not None:
             self._task.cancel()
             try:

@@ -13,8 +13,10 @@ What "had to deliver" means: an OPC UA monitored item without a filter uses the 
 ``StatusValue`` (OPC UA Part 4, 7.17.2): the server notifies a client only when a value or status *changes*.
 A setpoint the line reports every second at the same value is one notification (and one stored sample) until
 it changes; a reader forward-fills. The samples expected here are therefore the pushes whose value or status
-differs from the tag's previous push. While no recorder runs, nothing is delivered and the server keeps no
-history (no HistoryRead), so that window is a stated gap (see data_adapters/recorder.py).
+differs from the tag's previous push. While no recorder runs, nothing is delivered; a server that historizes
+(``LineOpcUaServer(history_s=...)``, what ``workbench sim-server`` runs) keeps those changes and the restarted
+recorder reads them back with HistoryRead, so the whole run has no gap: the store holds every change the server
+pushed, once. A server without history leaves the downtime a gap, which the recorder states in one log line.
 """
 
 from __future__ import annotations
@@ -29,15 +31,36 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
+from fixtures_servers import LoopThread, OpcUaLine, line_source
 
 from data_adapters.base import Quality
+from data_adapters.opcua_server import LineOpcUaServer
 from data_adapters.recorder import WriteAheadLog
 from workbench import history
 from workbench.config import default_config_path
 
 REPO = Path(__file__).resolve().parents[1]
 SLACK_S = 1.0  # a notification published just before a window edge may be in flight: margin on wall time
+HISTORY_S = 600.0  # how long the historizing server keeps changes (the test runs well under a minute)
+
+
+@pytest.fixture(scope="module")
+def historizing_line(line_config):
+    """The virtual line over OPC UA with history (HistoryRead), in its own thread, for this module."""
+    loop = LoopThread("opcua-history-server")
+    server = LineOpcUaServer(line_config.tags.values(), line_source(line_config), port=0, close_source=True,
+                             history_s=HISTORY_S)
+    running = OpcUaLine(server, loop, None)
+    try:
+        running.start()
+        yield running
+    finally:
+        try:
+            loop.run(server.stop())
+        finally:
+            loop.close()
 
 
 def _ns(ts) -> int:
@@ -130,89 +153,122 @@ def _expected(pushes, windows) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
-def test_record_over_opcua_survives_sigkill_without_loss_or_duplicates(tmp_path, opcua_line):
-    server = opcua_line.server
-    pushes: list[tuple[float, str, int, float, bool]] = []
-    original_push = server._push
+class Run:
+    """One recording with a SIGKILL in the middle: what the server pushed, what the store holds, when."""
 
-    async def recording_push(srv, r):        # runs in the server's thread; list.append is atomic
-        pushes.append((time.monotonic(), r.path, _ns(r.source_time), float(r.value), r.quality is Quality.GOOD))
-        await original_push(srv, r)
+    def __init__(self, running, tmp_path: Path, *, first_s: float, down_s: float, second_s: float):
+        server = running.server
+        self.pushes: list[tuple[float, str, int, float, bool]] = []
+        original_push = server._push
 
-    server._push = recording_push
-    config, store, log = _line_yaml(tmp_path, opcua_line.url), tmp_path / "store", tmp_path / "record.log"
-    rec = rec2 = None
-    try:
-        rec = RecorderProcess(config, store, log)
-        w1_start = rec.wait_for("recording", 90)
-        _wait_chunks(store, 2, 30, rec)
-        time.sleep(4.0)
-        rec.proc.send_signal(signal.SIGKILL)
-        rec.proc.wait(10)
-        killed_at = time.monotonic()
-        # what the killed process had accepted: its chunks and the samples only its write-ahead log holds
-        before_kill = {p: dict(v) for p, v in _stored(store).items()}
-        wal = WriteAheadLog(store / "wal", []).replay()
-        for path, ts, v in wal:
-            before_kill.setdefault(path, {})[ts] = v
-        time.sleep(2.0)                      # the recorder is down: the line goes on, nobody listens
+        async def recording_push(srv, r):        # runs in the server's thread; list.append is atomic
+            self.pushes.append((time.monotonic(), r.path, _ns(r.source_time), float(r.value),
+                                r.quality is Quality.GOOD))
+            await original_push(srv, r)
 
-        rec2 = RecorderProcess(config, store, log)
-        w2_start = rec2.wait_for("recording", 90)
-        n = len(_chunks(store))
-        _wait_chunks(store, n + 2, 30, rec2)  # (the replayed log is one chunk at once)
-        time.sleep(max(0.0, w2_start + 5.0 - time.monotonic()))
-        stop_at = time.monotonic()
-        rec2.proc.send_signal(signal.SIGTERM)
-        assert rec2.proc.wait(20) == 0, rec2.text()[-3000:]
-        assert "stopped:" in rec2.text() and "replayed=" in rec2.text()
-    finally:
-        del server._push                     # the fixture's server pushes as before
-        for r in (rec, rec2):
-            if r is not None:
-                r.close()
+        server._push = recording_push
+        config, store, log = _line_yaml(tmp_path, running.url), tmp_path / "store", tmp_path / "record.log"
+        rec = rec2 = None
+        try:
+            rec = RecorderProcess(config, store, log)
+            self.w1_start = rec.wait_for("recording", 90)
+            _wait_chunks(store, 2, 30, rec)
+            time.sleep(first_s)
+            rec.proc.send_signal(signal.SIGKILL)
+            rec.proc.wait(10)
+            self.killed_at = time.monotonic()
+            # what the killed process had accepted: its chunks and the samples only its write-ahead log holds
+            self.before_kill = {p: dict(v) for p, v in _stored(store).items()}
+            self.wal = WriteAheadLog(store / "wal", []).replay()
+            for path, ts, v in self.wal:
+                self.before_kill.setdefault(path, {})[ts] = v
+            time.sleep(down_s)                   # the recorder is down: the line goes on, nobody listens
 
-    sent = list(pushes)
-    stored = _stored(store)
-    assert sum(map(len, stored.values())) > 300, "too little was recorded to judge"
-    assert len(wal) > 0, "the SIGKILL left nothing in the write-ahead log: the test did not test replay"
+            rec2 = RecorderProcess(config, store, log)
+            self.w2_start = rec2.wait_for("recording", 90)
+            n = len(_chunks(store))
+            _wait_chunks(store, n + 2, 30, rec2)  # (the replayed log is one chunk at once)
+            time.sleep(max(0.0, self.w2_start + second_s - time.monotonic()))
+            self.stop_at = time.monotonic()
+            rec2.proc.send_signal(signal.SIGTERM)
+            assert rec2.proc.wait(20) == 0, rec2.text()[-3000:]
+            self.second_output = rec2.text()
+            assert "stopped:" in self.second_output and "replayed=" in self.second_output
+        finally:
+            del server._push                     # the fixture's server pushes as before
+            for r in (rec, rec2):
+                if r is not None:
+                    r.close()
+        self.sent = list(self.pushes)
+        self.stored = _stored(store)
+        assert sum(map(len, self.stored.values())) > 300, "too little was recorded to judge"
+        assert len(self.wal) > 0, "the SIGKILL left nothing in the write-ahead log: the test did not test replay"
 
-    # 1. every stored value is what the server sent at that timestamp. A subscription's first notification is
-    #    the node's current value, which for slow tags (a weld every 20 s) may predate the hook: those only.
-    by_key = {(p, ts): v for _, p, ts, v, good in sent if good}
-    hooked_from = min(ts for _, _, ts, _, _ in sent)
-    unhooked = 0
-    for path, samples in stored.items():
-        for ts, v in samples.items():
-            if (path, ts) in by_key:
-                sent_v = by_key[(path, ts)]
-                assert abs(sent_v - v) <= 1e-9, f"{path} at {pd.Timestamp(ts)}: stored {v}, server sent {sent_v}"
-            else:
-                assert ts <= hooked_from, f"{path}: stored a sample at {pd.Timestamp(ts)} the server never sent"
-                unhooked += 1
-    assert unhooked <= len(stored)
+    def check_values_and_replay(self) -> None:
+        # 1. every stored value is what the server sent at that timestamp. A subscription's first notification
+        #    is the node's current value, which for slow tags (a weld every 20 s) may predate the hook: those only.
+        by_key = {(p, ts): v for _, p, ts, v, good in self.sent if good}
+        hooked_from = min(ts for _, _, ts, _, _ in self.sent)
+        unhooked = 0
+        for path, samples in self.stored.items():
+            for ts, v in samples.items():
+                if (path, ts) in by_key:
+                    sent_v = by_key[(path, ts)]
+                    assert abs(sent_v - v) <= 1e-9, f"{path} at {pd.Timestamp(ts)}: stored {v}, server sent {sent_v}"
+                else:
+                    assert ts <= hooked_from, f"{path}: stored a sample at {pd.Timestamp(ts)} the server never sent"
+                    unhooked += 1
+        assert unhooked <= len(self.stored)
+        # 2. nothing the killed process had accepted is lost (chunks written before the kill, WAL replayed)
+        lost = [(p, ts) for p, s in self.before_kill.items() for ts in s if ts not in self.stored.get(p, {})]
+        assert not lost, f"{len(lost)} sample(s) accepted before SIGKILL are missing, e.g. {lost[:3]}"
 
-    # 2. nothing the killed process had accepted is lost (chunks written before the kill, WAL replayed)
-    lost = [(p, ts) for p, s in before_kill.items() for ts in s if ts not in stored.get(p, {})]
-    assert not lost, f"{len(lost)} sample(s) accepted before SIGKILL are missing, e.g. {lost[:3]}"
+    def missing(self, windows) -> tuple[int, list]:
+        """(changes the server pushed inside ``windows``, those of them not in the store)."""
+        expected = _expected(self.sent, windows)
+        missing = [(p, pd.Timestamp(ts)) for p, s in expected.items() for ts, _ in s if ts not in self.stored.get(p, {})]
+        return sum(map(len, expected.values())), missing
 
-    # 3. no gap while a recorder ran: window 1 ends at the last push the killed process had received
-    push_wall = {(p, ts): wall for wall, p, ts, _, _ in sent}
-    last_received = max(push_wall.get((p, ts), -math.inf) for p, s in before_kill.items() for ts in s)
-    windows = [(w1_start + SLACK_S, last_received - SLACK_S), (w2_start + SLACK_S, stop_at - SLACK_S)]
-    assert windows[0][1] - windows[0][0] > 2 and windows[1][1] - windows[1][0] > 2, \
-        f"recorded too briefly to judge: windows {windows}, started {w1_start}, killed {killed_at}"
+    @property
+    def downtime(self) -> tuple[float, float]:
+        return self.killed_at + SLACK_S, self.w2_start - SLACK_S
 
-    expected = _expected(sent, windows)
-    missing = [(p, pd.Timestamp(ts)) for p, s in expected.items() for ts, _ in s if ts not in stored.get(p, {})]
-    n_expected = sum(map(len, expected.values()))
-    assert n_expected >= 10, f"only {n_expected} samples to check in windows {windows}: too short to judge"
-    print(f"checked {sum(map(len, stored.values()))} stored samples, {len(wal)} replayed from the WAL, "
-          f"{n_expected} deliveries in windows of {[round(b - a, 1) for a, b in windows]} s")
-    assert not missing, f"{len(missing)} of {n_expected} delivered sample(s) not stored, e.g. {missing[:5]}"
 
-    # 4. the gap is the downtime: samples the line took while no recorder ran are absent (no history on the server)
-    down = _expected(sent, [(killed_at + SLACK_S, w2_start - SLACK_S)])
+def test_record_over_opcua_sigkill_and_restart_lose_nothing_the_server_kept(tmp_path, historizing_line):
+    run = Run(historizing_line, tmp_path, first_s=3.0, down_s=3.0, second_s=4.0)
+    run.check_values_and_replay()
+    stats = run.second_output.rsplit("stopped:", 1)[1]
+    assert int(stats.split("backfilled=")[1].split()[0].rstrip(",")) > 0, stats
+    # 3+4. no gap at all: every change the server pushed from the first start to the stop is stored once,
+    #      the downtime included (read back with HistoryRead by the restarted recorder)
+    n_down, missing_down = run.missing([run.downtime])
+    assert n_down >= 10, f"only {n_down} changes while the recorder was down: too short to judge"
+    assert not missing_down, f"{len(missing_down)} of {n_down} changes pushed while the recorder was down are " \
+                             f"not stored, e.g. {missing_down[:5]}"
+    whole = (run.w1_start + SLACK_S, run.stop_at - SLACK_S)
+    n_all, missing = run.missing([whole])
+    print(f"checked {sum(map(len, run.stored.values()))} stored samples, {len(run.wal)} replayed from the WAL, "
+          f"{n_all} changes pushed over {whole[1] - whole[0]:.1f} s, {n_down} of them while the recorder was down")
+    assert not missing, f"{len(missing)} of {n_all} changes the server pushed are not stored, e.g. {missing[:5]}"
+    assert "gap not filled" not in run.second_output
+
+
+def test_record_over_opcua_without_server_history_states_the_gap(tmp_path, opcua_line):
+    run = Run(opcua_line, tmp_path, first_s=3.5, down_s=2.0, second_s=5.0)
+    run.check_values_and_replay()
+    # one clear line about the gap, naming the server and why
+    lines = [ln for ln in run.second_output.splitlines() if "gap not filled" in ln]
+    assert len(lines) == 1, run.second_output[-3000:]
+    assert "keeps no history" in lines[0] and opcua_line.url in lines[0] and " tag(s) from " in lines[0]
+    # no gap while a recorder ran: window 1 ends at the last push the killed process had received
+    push_wall = {(p, ts): wall for wall, p, ts, _, _ in run.sent}
+    last_received = max(push_wall.get((p, ts), -math.inf) for p, s in run.before_kill.items() for ts in s)
+    windows = [(run.w1_start + SLACK_S, last_received - SLACK_S), (run.w2_start + SLACK_S, run.stop_at - SLACK_S)]
+    assert windows[0][1] > windows[0][0] and windows[1][1] - windows[1][0] > 1, f"recorded too briefly: {windows}"
+    n, missing = run.missing(windows)
+    assert n >= 10, f"only {n} samples to check in windows {windows}: too short to judge"
+    assert not missing, f"{len(missing)} of {n} delivered sample(s) not stored, e.g. {missing[:5]}"
+    # the gap is the downtime: changes the line made while no recorder ran are absent (no history to read)
+    down = _expected(run.sent, [run.downtime])
     in_gap = [(p, ts) for p, s in down.items() for ts, _ in s]
-    assert in_gap and sum(ts in stored.get(p, {}) for p, ts in in_gap) < len(in_gap)
-
+    assert in_gap and sum(ts in run.stored.get(p, {}) for p, ts in in_gap) < len(in_gap)

@@ -10,6 +10,8 @@ def register(sub) -> None:
     p.add_argument("--flush-interval", type=float, default=5.0, help="seconds between flushes (default 5)")
     p.add_argument("--grace", type=float, default=2.0, help="seconds a sample waits for out-of-order peers")
     p.add_argument("--max-buffer", type=int, default=1_000_000, help="flush early at this many samples")
+    p.add_argument("--no-backfill", dest="backfill", action="store_false",
+                   help="do not fill gaps from the source's history (default: fill them where the source keeps one)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
     p.set_defaults(func=run)
 
@@ -31,11 +33,14 @@ def run(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with open_line(line) as source:
+            # Sources that keep history (OPC UA HistoryRead) fill the time this recorder was down or cut off.
+            backfill = getattr(source, "history", None) if args.backfill else None
             rec = Recorder(line, source, args.store, flush_interval_s=args.flush_interval, grace_s=args.grace,
-                           max_buffer=args.max_buffer)
+                           max_buffer=args.max_buffer, backfill=backfill)
             await rec.start()
             print(f"recording {len(rec.paths)} tags of {line.name!r} into {args.store} "
-                  f"(flush every {args.flush_interval:g} s); stop with Ctrl-C", flush=True)
+                  f"(flush every {args.flush_interval:g} s; backfill {'from the source history' if backfill else 'off'}; "
+                  f"backfilled={rec.stats.backfilled}); stop with Ctrl-C", flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.duration)
             except asyncio.TimeoutError:

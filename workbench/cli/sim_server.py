@@ -5,11 +5,13 @@ Examples::
     workbench sim-server --opcua 4840                      # read-only OPC UA on 127.0.0.1:4840
     WORKBENCH_SIM_PASSWORD=... workbench sim-server --opcua 4840 --pki ~/.line-workbench/pki --user operator
     workbench sim-server --mqtt 127.0.0.1:1883 --rest 8081 --speed 10 --seed 3
+    workbench sim-server --opcua 4840 --history 0           # no OPC UA history (HistoryRead finds nothing)
 
 Writes over OPC UA need ``--pki`` (Basic256Sha256 SignAndEncrypt certificates, generated there if
 missing; the client certificate to use is ``client_cert.der``/``client_key.pem`` in that directory) and a
 user whose password is in the environment variable named by ``--password-env``. REST writes need the
-bearer token in ``--token-env``. This module imports only the standard library at import time.
+bearer token in ``--token-env``. The OPC UA server keeps the last ``--history`` seconds (default 3600) of every
+tag's changes in memory for HistoryRead, so a recorder that was down fills its gap. This module imports only the standard library at import time.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def register(subparsers) -> None:
                    help="environment variable holding the users' password (default WORKBENCH_SIM_PASSWORD)")
     p.add_argument("--token-env", default="WORKBENCH_SIM_TOKEN",
                    help="environment variable holding the REST bearer token for writes")
+    p.add_argument("--history", type=float, default=3600.0, metavar="SECONDS",
+                   help="OPC UA: keep this many seconds of each tag's changes for HistoryRead (default 3600; 0 = none)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.set_defaults(func=run)
 
@@ -59,6 +63,9 @@ def _check(args) -> None:
         raise ValueError(f"--speed must be > 0 simulated seconds per second, got {args.speed}")
     if args.user and not args.pki:
         raise ValueError("--user needs --pki: passwords are accepted only over Basic256Sha256 SignAndEncrypt")
+    history = getattr(args, "history", 3600.0)
+    if not (history >= 0 and history != float("inf")):
+        raise ValueError(f"--history must be seconds >= 0 (0 = no OPC UA history), got {history}")
     if args.user and not os.environ.get(args.password_env):
         raise ValueError(f"--user given but environment variable {args.password_env} (--password-env) is empty")
 
@@ -82,10 +89,12 @@ async def serve(args, ready: asyncio.Event | None = None, stop: asyncio.Event | 
 
             pki = make_pki(args.pki) if args.pki else None
             users = {u: os.environ[args.password_env] for u in args.user}
-            srv = LineOpcUaServer(tags, source, host=args.opcua[0], port=args.opcua[1], pki=pki, users=users)
+            srv = LineOpcUaServer(tags, source, host=args.opcua[0], port=args.opcua[1], pki=pki, users=users,
+                                  history_s=getattr(args, "history", 3600.0) or None)
             await srv.start()
             servers.append(srv)
             mode = f"writes: users {', '.join(users)} over Basic256Sha256" if users else "read-only"
+            mode += f"; history {srv.history_s:g} s" if srv.history_s else "; no history"
             print(f"OPC UA  {srv.url}  ({mode}; namespace {srv.namespace})", flush=True)
             if pki:
                 print(f"        server certificate {pki.server_cert}; client certificate {pki.client_cert}", flush=True)
