@@ -357,7 +357,7 @@ class Recorder:
             if start is None:
                 continue
             times, values = entry[0], entry[1]
-            for t, v in zip(pd.to_datetime(times, utc=True).asi8, values):
+            for t, v in zip(pd.to_datetime(times, utc=True).as_unit("ns").asi8, values):
                 if t > start and self.accept(path, int(t), float(v)):
                     taken += 1
         self.stats.backfilled += taken

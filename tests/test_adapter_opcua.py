@@ -7,12 +7,14 @@ import math
 import re
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
 from asyncua import Client, ua
 
 from data_adapters.audit import AuditLog, verify
-from data_adapters.base import Adapter, ArmedSession, Quality, WriteRefused
-from data_adapters.opcua import OpcUaBackend, OpcUaRefused
+from data_adapters.base import Adapter, ArmedSession, Quality, Reading, WriteRefused
+from data_adapters.opcua import OpcUaBackend, OpcUaNoHistory, OpcUaRefused
 from workbench.config import Tag
 
 LASER = "plant1/assembly/weld1/welder/laser_power_setpoint"
@@ -268,3 +270,131 @@ async def test_writes_use_the_nodes_own_data_type(opcua_line, tmp_path):
         ns = await client.get_namespace_index("urn:line-workbench:virtual-line")
         dv = await client.get_node(ua.NodeId(path, ns)).read_data_value()
     assert dv.Value.VariantType == ua.VariantType.Int32 and dv.Value.Value == 7
+
+
+# --- history (HistoryRead) -----------------------------------------------------------------------------
+WELD = "plant1/assembly/weld1/welder/weld_resistance"
+
+
+@pytest.fixture(scope="module")
+def historizing_server(line_config):
+    """A few tags of the virtual line over OPC UA with history, in its own thread; pushes are recorded."""
+    from fixtures_servers import LoopThread, line_source
+
+    from data_adapters.opcua_server import LineOpcUaServer
+
+    loop = LoopThread("opcua-history")
+    tags = [line_config.tag(p) for p in (SPEED, FROST, LASER_PV, WELD)]
+    server = LineOpcUaServer(tags, line_source(line_config), port=0, close_source=True, history_s=120)
+    server.pushed = []
+    original = server._push
+
+    async def recording_push(srv, r):  # in the server's thread
+        server.pushed.append(r)
+        await original(srv, r)
+    server._push = recording_push
+    loop.run(server.start(), timeout=60)
+    try:
+        yield server, loop
+    finally:
+        try:
+            loop.run(server.stop())
+        finally:
+            loop.close()
+
+
+def _changes(pushed, path, t0, t1):
+    """(times ns, values) of the pushes of ``path`` in [t0, t1) that changed value or status: what is kept."""
+    out, last = [], None
+    for r in pushed:
+        if r.path != path:
+            continue
+        key = (r.value, r.quality)
+        if key != last:
+            ts = pd.Timestamp(r.source_time).value
+            if t0 <= ts < t1:
+                out.append((ts, r.value))
+        last = key
+    return out
+
+
+async def _history_backend(server, tags, **kw):
+    from workbench.config import OpcUaAdapter
+
+    backend = OpcUaBackend(tags, OpcUaAdapter(kind="opcua", url=server.url), reconnect_s=0.25, **kw)
+    await backend.connect()
+    return backend
+
+
+async def test_history_reads_back_every_change_with_units_batches_and_continuation_points(historizing_server,
+                                                                                         line_config):
+    server, loop = historizing_server
+    server._history.max_history_data_response_size = 2  # the server answers 2 values at a time: follow its points
+    in_kelvin = Tag(path=FROST, units="K")
+    tags = [line_config.tag(SPEED), in_kelvin, line_config.tag(LASER_PV)]
+    backend = await _history_backend(server, tags, history_batch=2)  # 3 tags: two HistoryRead batches
+    try:
+        deadline = time.monotonic() + 20
+        while len([r for r in server.pushed if r.path == SPEED]) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        pushed = list(server.pushed)
+        t0 = pd.Timestamp(pushed[0].source_time).value
+        speed_changes = _changes(pushed, SPEED, t0, 2**62)
+        assert len(speed_changes) >= 4, "the line did not move enough to judge"
+        t1 = speed_changes[-1][0]  # exactly a sample's time: [t0, t1) leaves it out
+        got = await backend.history([SPEED, FROST, LASER_PV], pd.Timestamp(t0, tz="UTC"), pd.Timestamp(t1, tz="UTC"))
+    finally:
+        server._history.max_history_data_response_size = 10000
+        await backend.close()
+    for path in (SPEED, LASER_PV, FROST):
+        want = _changes(pushed, path, t0, t1)
+        times, values = got[path]
+        assert times.dtype == np.dtype("datetime64[ns]") and values.dtype == np.float64
+        assert times.astype(np.int64).tolist() == [ts for ts, _ in want], path
+        offset = 273.15 if path == FROST else 0.0  # the server says degC, this config asks for K
+        np.testing.assert_allclose(values, [v + offset for _, v in want], rtol=0, atol=1e-9, err_msg=path)
+    assert t1 not in got[SPEED][0].astype(np.int64).tolist() and len(got[SPEED][0]) >= 3
+
+
+async def test_history_maps_bad_quality_to_a_gap(historizing_server, line_config):
+    server, loop = historizing_server
+    ts = pd.Timestamp.now(tz="UTC").floor("ms") - pd.Timedelta("100ms")
+    bad = Reading(WELD, 55.0, "uohm", ts.to_pydatetime(), Quality.BAD)
+    good = Reading(WELD, 56.0, "uohm", (ts + pd.Timedelta("10ms")).to_pydatetime(), Quality.GOOD)
+    for r in (bad, good):
+        await asyncio.to_thread(loop.run, server._push(server.server, r))
+    backend = await _history_backend(server, [line_config.tag(WELD)])
+    try:
+        times, values = (await backend.history([WELD], ts, ts + pd.Timedelta("11ms")))[WELD]
+    finally:
+        await backend.close()
+    assert times.astype(np.int64).tolist() == [ts.value, ts.value + 10_000_000]
+    assert math.isnan(values[0]) and values[1] == 56.0
+
+
+async def test_history_of_a_server_without_history_is_a_clear_error(opcua_line, line_config):
+    backend = await _history_backend(opcua_line, [line_config.tag(SPEED)])
+    try:
+        now = pd.Timestamp.now(tz="UTC")
+        with pytest.raises(OpcUaNoHistory, match=r"keeps no history for these 1 tag\(s\) \(Historizing is false\)"):
+            await backend.history([SPEED], now - pd.Timedelta("1min"), now)
+        with pytest.raises(ValueError, match="start .* must be before end"):
+            await backend.history([SPEED], now, now)
+        with pytest.raises(KeyError, match="unknown tag"):
+            await backend.history(["plant1/nowhere/x/y/z"], now - pd.Timedelta("1min"), now)
+    finally:
+        await backend.close()
+    from workbench.config import OpcUaAdapter
+    with pytest.raises(ValueError, match="history_batch must be >= 1"):
+        OpcUaBackend([line_config.tag(SPEED)], OpcUaAdapter(kind="opcua", url=opcua_line.url), history_batch=0)
+
+
+def test_line_adapters_expose_history_only_when_every_backend_has_it(line_config):
+    from data_adapters.connect import open_line
+    from workbench.config import OpcUaAdapter
+
+    assert getattr(open_line(line_config), "history", None) is None  # the virtual line (sim) keeps none
+    stations = [st.model_copy(update={"adapter": OpcUaAdapter(kind="opcua", url="opc.tcp://127.0.0.1:4840/")})
+                for st in line_config.stations]
+    over_opcua = open_line(line_config.model_copy(update={"stations": stations}))
+    assert callable(over_opcua.history)

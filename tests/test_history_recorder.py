@@ -178,3 +178,64 @@ def test_epoch_ns_of_aware_naive_and_pandas_times():
     assert epoch_ns(py) == pd.Timestamp("2026-01-05T06:00:00.123456", tz="UTC").value
     assert epoch_ns(datetime(2026, 1, 5, 6)) == pd.Timestamp("2026-01-05T06:00", tz="UTC").value
     assert epoch_ns(np.datetime64("2026-01-05T06:00:00")) == pd.Timestamp("2026-01-05T06:00", tz="UTC").value
+
+
+def _reconnect_run(root, history):
+    """Samples 0..3 s, the link drops at 4 s, comes back with live samples at 8 and 9 s; returns (rec, stored
+    before the backfill was in)."""
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+
+    def at(k, value, quality=Quality.GOOD):
+        return Reading(SPEED, value, "m/min", (t0 + pd.Timedelta(seconds=k)).to_pydatetime(), quality)
+
+    async def go():
+        rec = Recorder(LINE, None, root, flush_interval_s=3600, grace_s=0.0, backfill=history,
+                       clock=lambda: t0 + pd.Timedelta(seconds=10), refill_delay_s=0.01)
+        for k in range(4):
+            rec.on_reading(at(k, 20.0 + k))
+        rec.on_reading(at(4, float("nan"), Quality.DISCONNECTED))
+        await rec.flush()                       # 0..3 s stored
+        rec.on_reading(at(8, 28.0))             # the link is back
+        rec.on_reading(at(9, 29.0))
+        await rec.flush()                       # the station waits for its backfill: nothing newer stored
+        before = rec.stats.stored
+        await asyncio.wait_for(rec._refill_task, 5)
+        await rec.flush(force=True)
+        return rec, before
+    return asyncio.run(go())
+
+
+def test_a_reconnect_backfills_the_gap_before_the_station_flushes(tmp_path):
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    calls = []
+
+    async def history(paths, start, end):      # the source kept 3..8 s (3 and 8 the recorder has too)
+        calls.append((list(paths), start, end))
+        ks = range(3, 9)
+        return {SPEED: (pd.DatetimeIndex([t0 + pd.Timedelta(seconds=k) for k in ks]), [20.0 + k for k in ks])}
+
+    rec, before = _reconnect_run(tmp_path / "s", history)
+    assert before == 4 and len(calls) == 1
+    assert calls[0][0] == [SPEED] and calls[0][1] == t0 + pd.Timedelta(seconds=3)  # from its last sample on
+    assert calls[0][2] > t0 + pd.Timedelta(seconds=10) - pd.Timedelta(seconds=1)   # to the recorder's now
+    t, v = stored(tmp_path / "s", "coating", SPEED)
+    assert len(np.unique(t)) == len(t)
+    np.testing.assert_array_equal(t, np.array([t0.tz_localize(None) + pd.Timedelta(seconds=k) for k in range(10)],
+                                              dtype="datetime64[ns]"))
+    np.testing.assert_allclose(v, [20.0 + k for k in range(10)])
+    assert rec.stats.backfilled == 5 and rec.stats.late == 0
+
+
+def test_a_reconnect_without_source_history_logs_the_gap_once_and_stores_the_rest(tmp_path, caplog):
+    from data_adapters.base import BackendError
+
+    async def history(paths, start, end):
+        raise BackendError("the server keeps no history for these 1 tag(s)")
+
+    with caplog.at_level(logging.WARNING, logger="data_adapters.recorder"):
+        rec, before = _reconnect_run(tmp_path / "s", history)
+    lines = [r.getMessage() for r in caplog.records if "gap not filled" in r.getMessage()]
+    assert len(lines) == 1 and "keeps no history" in lines[0] and "1 tag(s)" in lines[0]
+    t, v = stored(tmp_path / "s", "coating", SPEED)
+    np.testing.assert_allclose(v, [20, 21, 22, 23, 28, 29])  # 4..7 s stay a gap
+    assert rec.stats.backfilled == 0
