@@ -223,8 +223,10 @@ class _PahoLog:
         self.link = link
 
     def log(self, level: int, fmt: str, *args) -> None:
-        if level >= logging.ERROR and args and isinstance(args[0], ssl.SSLError):
-            self.link._tls_error = args[0]
+        if level >= logging.ERROR and args and isinstance(args[0], OSError):
+            self.link.last_error = args[0]
+            if isinstance(args[0], ssl.SSLError):
+                self.link._tls_error = args[0]
         if log.isEnabledFor(logging.DEBUG):  # our own messages say what matters; paho's are detail
             log.debug("paho: " + fmt, *args)
 
@@ -265,6 +267,7 @@ class BrokerLink:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.enable_logger(_PahoLog(self))
         self._tls_error: ssl.SSLError | None = None
+        self.last_error: BaseException | None = None  # the last network error, for "not reachable" messages
         self.refusal: str | None = None
         self.refusals = 0
         self.on_refused: Callable[[str], None] | None = None
@@ -280,6 +283,17 @@ class BrokerLink:
         self._refused(connack_refusal(self.where, self.settings.username, reason_code))
         return False
 
+    def unreachable_hint(self) -> str:
+        """`` (last error: ...)`` for a broker that did not answer, with a hint when it reset the connection."""
+        exc = self.last_error
+        if exc is None:
+            return ""
+        hint = ""
+        if isinstance(exc, (ConnectionResetError, ssl.SSLEOFError)):  # a TLS hello to a plain listener, or the reverse
+            hint = ("; does tls match the listener? TLS brokers usually listen on 8883, plain ones on 1883"
+                    if self.settings.tls else "; is this a TLS listener (then set tls: true and ca_file)?")
+        return f" (last error: {type(exc).__name__}: {exc}{hint})"
+
     def lost(self) -> None:
         """Call in ``on_disconnect``: a TLS alert that ended the link before a CONNACK is a refusal."""
         exc, self._tls_error = self._tls_error, None
@@ -289,6 +303,7 @@ class BrokerLink:
 
     def _on_connect_fail(self, client, userdata) -> None:
         exc = sys.exc_info()[1]  # paho calls this inside its `except OSError` around the (TLS) connect
+        self.last_error = exc
         why = tls_refusal(self.where, self.settings, exc) if exc is not None else None
         if why is None:
             log.debug("%s: connect failed (%r); retrying", self.where, exc)
@@ -498,7 +513,7 @@ class MqttBackend:
         try:
             await asyncio.wait_for(self._answered.wait(), self.timeout_s)
         except asyncio.TimeoutError:
-            log.warning("%s not reachable yet; paho keeps trying", self.where)
+            log.warning("%s not reachable yet%s; paho keeps trying", self.where, self.link.unreachable_hint())
             return
         if not self._connected:
             raise MqttRefused(self.refusal or f"{self.where} refused the connection")

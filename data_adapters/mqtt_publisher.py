@@ -112,7 +112,8 @@ class LineMqttPublisher:
         try:
             await asyncio.wait_for(self._answered.wait(), self.connect_timeout_s)
         except asyncio.TimeoutError:
-            log.warning("%s not reachable yet; publishing as soon as it is", self.link.where)
+            log.warning("%s not reachable yet%s; publishing as soon as it is", self.link.where,
+                        self.link.unreachable_hint())
         if self.link.refusal is not None:
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)

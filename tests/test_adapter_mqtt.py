@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import doctest
+import logging
 import math
+import re
 import signal
 import subprocess
 import time
@@ -425,3 +427,24 @@ async def test_a_login_refused_after_a_broker_restart_is_flagged_and_recovers_wh
         await adapter.close()
         await pub.stop()
         await asyncio.to_thread(broker.stop)
+
+
+@pytest.mark.parametrize("listener, tls, hint", [
+    ("tls", False, "is this a TLS listener \\(then set tls: true and ca_file\\)"),
+    ("plain", True, "does tls match the listener"),
+])
+async def test_tls_against_the_wrong_listener_says_so_while_it_keeps_trying(secure_mosquitto, caplog,
+                                                                           listener, tls, hint):
+    b = secure_mosquitto
+    port = b.tls_port if listener == "tls" else b.port
+    settings = MqttAdapter(kind="mqtt", port=port, tls=tls, ca_file=str(b.pki.ca) if tls else None,
+                           username="engineer", client_id=f"wb-mismatch-{listener}")
+    backend = MqttBackend([], settings, password=b.users["engineer"], timeout_s=1.5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="data_adapters.mqtt"):
+            await backend.connect()  # not a refusal: nothing said no, the link was reset
+        assert not backend.connected and backend.refusal is None
+    finally:
+        await backend.close()
+    assert any(re.search(f"not reachable yet \\(last error: (ConnectionResetError|SSLEOFError).*{hint}", r.getMessage())
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
