@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, Span
+from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -149,11 +149,11 @@ class Tile:
         set_html(self.pane, tile_html(self.store, self.station))
 
 
-def new_figure(title: str, units: str = "", *, height: int = 320, x_datetime: bool = True, **kw):
+def new_figure(title: str, units: str = "", *, height: int = 320, x_datetime: bool = True,
+               tools: str = "pan,xwheel_zoom,box_zoom,reset,save", **kw):
     if "x_range" not in kw:  # categorical ranges pick their own axis type
         kw["x_axis_type"] = "datetime" if x_datetime else "linear"
-    fig = figure(title=title, height=height, sizing_mode="stretch_width", tools="pan,xwheel_zoom,box_zoom,reset,save",
-                 toolbar_location="right", **kw)
+    fig = figure(title=title, height=height, sizing_mode="stretch_width", tools=tools, toolbar_location="right", **kw)
     fig.title.text_font_size = "20px"
     fig.xaxis.major_label_text_font_size = fig.yaxis.major_label_text_font_size = "15px"
     fig.yaxis.axis_label = pretty_units(units)
@@ -175,38 +175,53 @@ def limit_spans(fig, tag: Tag) -> None:
                 fig.add_layout(Span(location=v, dimension="width", line_color="#d98a00", line_dash="dotted", line_width=2))
 
 
+def legend_html(entries: list[tuple[str, str]]) -> str:
+    """A static legend (colour swatch + label per line) drawn in HTML above a chart.
+
+    Bokeh's own legend is DOM built inside the plot and rebuilt on every repaint, each time forcing the
+    browser to recompute styles: on a live trend that is most of the page's cost per update.
+
+    >>> legend_html([("#1f77b4", "lane 1")])
+    '<div class="lw-legend"><span><i style="background:#1f77b4"></i>lane 1</span></div>'
+    """
+    items = "".join(f'<span><i style="background:{html.escape(color)}"></i>{html.escape(label)}</span>'
+                    for color, label in entries)
+    return f'<div class="lw-legend">{items}</div>'
+
+
 class TrendChart:
     """Live trend of some tags: one line per tag, streamed from the shared buffers (only new samples).
 
-    Samples whose quality is not good are drawn as gaps, never as fresh values.
+    Samples whose quality is not good are drawn as gaps, never as fresh values. With several tags the
+    legend is static HTML above the plot (see :func:`legend_html`); ``pane`` is the chart with it.
+    The axes follow the data from the server, in the same message as the samples: Bokeh's automatic
+    ranges would repaint the plot a second time after each update and send the new range back to the
+    server. A live view, so no pan/zoom (those belong in the notebooks); the plot can be saved.
     """
 
     def __init__(self, store: LiveStore, tags: list[Tag], title: str, *, height: int = 320,
                  window: int = 1200, markers: bool = False, limits: bool = True):
         self.store, self.tags, self.window = store, tags, window
         units = tags[0].units if tags else ""
-        self.fig = new_figure(title, units, height=height)
+        self.fig = new_figure(title, units, height=height, tools="save", x_range=Range1d(0, 1),
+                              y_range=Range1d(0, 1), x_axis_type="datetime")
         self.sources: dict[str, ColumnDataSource] = {}
         self.totals: dict[str, int] = {}
+        entries = []
         for i, tag in enumerate(tags):
-            src = ColumnDataSource({"t": [], "v": []})
+            src = ColumnDataSource({"t": np.empty(0), "v": np.empty(0)})  # arrays: streams append in numpy
             color = Category10_10[i % 10]
-            label = trend_label(tag, tags)
-            self.fig.line("t", "v", source=src, color=color, line_width=2, legend_label=label)
+            self.fig.line("t", "v", source=src, color=color, line_width=2)
             if markers:
                 self.fig.scatter("t", "v", source=src, color=color, size=5)
             self.sources[tag.path] = src
             self.totals[tag.path] = 0
-        if tags:
-            self.fig.legend.location = "top_left"
-            self.fig.legend.label_text_font_size = "14px"
-            self.fig.legend.background_fill_alpha = 0.4
-            self.fig.legend.click_policy = "hide"
-            if len(tags) > 4:
-                self.fig.legend.orientation = "horizontal"
+            entries.append((color, trend_label(tag, tags)))
         if limits and tags:
             limit_spans(self.fig, tags[0])
-        self.pane = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width")
+        plot = pn.pane.Bokeh(self.fig, sizing_mode="stretch_width")
+        self.pane = (pn.Column(html_pane(legend_html(entries), margin=(0, 10)), plot, sizing_mode="stretch_width")
+                     if len(tags) > 1 else plot)
 
     def update(self) -> int:
         """Stream what is new since the last call; returns the number of new samples."""
@@ -218,7 +233,41 @@ class TrendChart:
                 v = np.where(q == GOOD, v, np.nan)
                 src.stream({"t": t * 1000.0, "v": v}, rollover=self.window)
                 n += len(t)
+        if n:
+            self._follow()
         return n
+
+    def _follow(self) -> None:
+        """Fit both axes to the samples drawn (only the bounds that moved are sent)."""
+        ts = [np.asarray(s.data["t"]) for s in self.sources.values() if len(s.data["t"])]
+        vs = [np.asarray(s.data["v"]) for s in self.sources.values() if len(s.data["v"])]
+        if not ts:
+            return
+        set_range(self.fig.x_range, *padded(min(float(t[0]) for t in ts), max(float(t[-1]) for t in ts), 0.0, 30e3))
+        finite = [v[np.isfinite(v)] for v in vs]
+        finite = [v for v in finite if len(v)]
+        if finite:
+            lo, hi = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
+            set_range(self.fig.y_range, *padded(lo, hi, 0.05, 1.0))
+
+
+def padded(lo: float, hi: float, frac: float, minimum: float) -> tuple[float, float]:
+    """[lo, hi] widened by ``frac`` of its span each side; a zero span becomes ``minimum`` around it.
+
+    >>> padded(0.0, 10.0, 0.05, 1.0), padded(5.0, 5.0, 0.05, 1.0)
+    ((-0.5, 10.5), (4.5, 5.5))
+    """
+    span = hi - lo
+    if span <= 0:
+        return lo - minimum / 2, hi + minimum / 2
+    return lo - frac * span, hi + frac * span
+
+
+def set_range(rng: Range1d, start: float, end: float) -> None:
+    if rng.start != start:
+        rng.start = start
+    if rng.end != end:
+        rng.end = end
 
 
 def quality_word(q: Quality) -> str:

@@ -6,12 +6,14 @@ URL options: ``?page=overview|trends|coating|dryroom|welding|formation|alarms``,
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import os
 import time
-import importlib
 
 import panel as pn
+from panel.io.state import set_curdoc
 
 from data_adapters.live import Acquisition, shared_acquisition
 
@@ -22,8 +24,9 @@ from .trends import TrendsPage
 
 log = logging.getLogger(__name__)
 
-REFRESH_MS = int(os.environ.get("WORKBENCH_REFRESH_MS", "200"))  # check for new data this often
-FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking)
+WATCH_S = 0.02  # the process-wide watcher looks at the store's version this often (one int compare)
+PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "250")) / 1000.0  # redraw a session at most this often
+FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
 
 
 STATION_PAGES = {  # station kind -> (page key, title, module, class)
@@ -57,6 +60,55 @@ def page_registry(acq: Acquisition) -> dict[str, tuple[str, type]]:
     return pages
 
 
+class Pusher:
+    """Pushes new data to the sessions of one store as it arrives: one watcher task per server process.
+
+    Sessions do not poll: the watcher sees the store's version change (on the server's event loop) and
+    schedules each session's refresh with ``doc.add_next_tick_callback``, the thread-safe way into a
+    session. A burst of readings is drawn once (after one quiet look, at the latest ``PUSH_MIN_S`` after
+    it began) and no session is redrawn more often than every ``PUSH_MIN_S``.
+    """
+
+    _by_store: dict[int, "Pusher"] = {}
+
+    def __init__(self, store):
+        self.store = store
+        self.sessions: dict[int, "Dashboard"] = {}
+        self.task: asyncio.Task | None = None
+        self.pushes = 0
+
+    @classmethod
+    def of(cls, store) -> "Pusher":
+        return cls._by_store.setdefault(id(store), cls(store))
+
+    def add(self, dash: "Dashboard") -> None:
+        self.sessions[id(dash)] = dash
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_event_loop().create_task(self._run(), name="dashboard-pusher")
+
+    def remove(self, dash: "Dashboard") -> None:
+        self.sessions.pop(id(dash), None)
+
+    async def _run(self) -> None:
+        pushed = seen = self.store.version
+        changed_at = last_push = 0.0
+        while self.sessions:
+            await asyncio.sleep(WATCH_S)
+            now, version = time.monotonic(), self.store.version
+            if version != seen:  # still arriving
+                if seen == pushed:
+                    changed_at = now
+                seen = version
+                if now - changed_at < PUSH_MIN_S:
+                    continue
+            if seen == pushed or now - last_push < PUSH_MIN_S:
+                continue
+            pushed, last_push = seen, now
+            self.pushes += 1
+            for dash in list(self.sessions.values()):
+                dash.push()
+
+
 def _arg(name: str, default: str) -> str:
     vals = pn.state.session_args.get(name) if pn.state.session_args else None
     return vals[0].decode() if vals else default
@@ -73,7 +125,7 @@ class Dashboard:
         first = first if first in self.pages else "overview"
         self._built: dict[str, object] = {}
         self._fresh = False
-        self._seen_version, self._last_full = -1, 0.0
+        self._last_full = 0.0
         self.nav = pn.widgets.RadioButtonGroup(
             options={title: key for key, (title, _) in self.pages.items()}, value=first,
             orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
@@ -91,7 +143,14 @@ class Dashboard:
             collapsed_sidebar=self.kiosk_s is not None)
         self.show(first)
         self._doc = pn.state.curdoc
-        self.callback = pn.state.add_periodic_callback(self.tick, period=REFRESH_MS)
+        self._pending = False
+        # data are pushed (Pusher); this slow tick only redraws freshness/staleness and cycles kiosk pages.
+        # Bokeh's own periodic callback: Panel's marks the session busy on every run, which spins the
+        # template's busy indicator (a CSS animation, a browser repaint per frame) once a second
+        self.callback = self._doc.add_periodic_callback(self.tick, int(FULL_REFRESH_S * 1000))
+        self.pusher = Pusher.of(self.store)
+        self.pusher.add(self)
+        pn.state.on_session_destroyed(lambda ctx: self.pusher.remove(self))
 
     def page(self, key: str):
         if key not in self._built:
@@ -113,29 +172,49 @@ class Dashboard:
         self.current = key
         self._fresh = True
 
-    def tick(self) -> None:
+    def push(self) -> None:
+        """New data in the store: refresh in this session's own next tick (called by the Pusher)."""
+        if self._pending:
+            return
+        self._pending = True
         try:
-            if self._fresh:  # the page was just swapped in: let that message go first
-                self._fresh = False
-                return
+            self._doc.add_next_tick_callback(self.refresh)
+        except Exception:  # the session is going away
+            self._pending = False
+            self.pusher.remove(self)
+
+    def tick(self) -> None:
+        """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
+        try:
             if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
                 nxt = keys[(keys.index(self.current) + 1) % len(keys)]
-                # swap pages in a callback of its own, as a click would: changes made inside the periodic
-                # callback are batched, and the browser may get data for models it has not been sent yet
+                # swap pages in a callback of its own, as a click would, never inside a held refresh:
+                # the browser must get the new page's models before data streamed into them
                 self._doc.add_next_tick_callback(lambda: setattr(self.nav, "value", nxt))
                 return
-            version = self.store.version
-            if version == self._seen_version and time.monotonic() - self._last_full < FULL_REFRESH_S:
-                return  # nothing new: the cheap path, so a short period costs little
-            self._seen_version, self._last_full = version, time.monotonic()
-            # no pn.io.hold() here: held events can be flushed after a page swap and then name models
-            # the browser has already dropped ("reference ... isn't known")
-            self.page(self.current).update()
-            set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
-                                 f'unacknowledged alarm(s)</div>')
+            if time.monotonic() - self._last_full >= FULL_REFRESH_S * 0.9:
+                self.refresh()
         except Exception:  # a failing refresh must not kill the session's callback
+            log.exception("dashboard refresh failed")
+
+    def refresh(self) -> None:
+        """Redraw the visible page from the store, all changes in ONE websocket message (one repaint)."""
+        self._pending = False
+        try:
+            if self._fresh:  # the page was just swapped in: let that message go first, draw just after
+                self._fresh = False
+                self._doc.add_timeout_callback(self.refresh, 150)
+                return
+            self._last_full = time.monotonic()
+            # one held batch per refresh (a message per changed model would cost a browser repaint each);
+            # safe because page swaps never happen inside it (see tick and show)
+            with set_curdoc(self._doc), pn.io.hold(self._doc):
+                self.page(self.current).update()
+                set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
+                                     f'unacknowledged alarm(s)</div>')
+        except Exception:  # a failing refresh must not kill the session
             log.exception("dashboard refresh failed")
 
 
