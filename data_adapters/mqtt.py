@@ -577,8 +577,11 @@ class MqttBackend:
             try:
                 ack = await asyncio.wait_for(fut, self.timeout_s)
             except asyncio.TimeoutError:
-                raise BackendError(f"{self.where}: no acknowledgement for {path} within {self.timeout_s} s "
-                                   "(is the station listening on the command topic?)") from None
+                user = self.settings.username
+                acl = (f", and may user {user!r} publish there and read {self._ack_topic(path)} (the broker's ACL "
+                       "drops what it forbids without telling us)?" if user else "?")
+                raise BackendError(f"{self.where}: no acknowledgement for {path} within {self.timeout_s:g} s: is the "
+                                   f"station listening on {self._cmd_topic(path)}{acl}") from None
         finally:
             self._pending.pop(cmd_id, None)
         if not ack.get("ok"):

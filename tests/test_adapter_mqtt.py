@@ -129,10 +129,16 @@ async def test_station_refusal_is_a_failed_write_in_the_audit(mqtt_line, line_co
     assert entry["result"] == "failed" and "not a writable setpoint of this station" in entry["message"]
 
 
-def _publish_probe(broker, values):
-    """Publish values on the probe topic with QoS 1 from a separate client; wait for every PUBACK."""
+def _publish_probe(broker, values, tls=False):
+    """Publish values on the probe topic with QoS 1 from a separate client; wait for every PUBACK.
+    ``tls``: to the secured broker's TLS listener, as user 'station'."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id="probe-publisher")
-    c.connect(broker.host, broker.port)
+    port = broker.port
+    if tls:
+        c.username_pw_set("station", broker.users["station"])
+        c.tls_set(ca_certs=str(broker.pki.ca))
+        port = broker.tls_port
+    c.connect(broker.host, port)
     c.loop_start()
     try:
         infos = [c.publish(PROBE, encode_reading(v, "dimensionless", datetime.now(timezone.utc)), qos=1)
@@ -448,3 +454,22 @@ async def test_tls_against_the_wrong_listener_says_so_while_it_keeps_trying(secu
         await backend.close()
     assert any(re.search(f"not reachable yet \\(last error: (ConnectionResetError|SSLEOFError).*{hint}", r.getMessage())
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+async def test_a_write_nobody_acknowledges_fails_naming_the_topics_and_the_acl(secure_mqtt_line, tmp_path):
+    """No station listens on this command prefix: the write fails after the timeout, audited, with a hint."""
+    probe = Tag(path=PROBE, units="dimensionless",
+                setpoint=Setpoint(writable=True, min=0, max=10, max_step=5, max_rate=100))
+    backend = MqttBackend([probe], secure_mqtt_line.settings("wb-no-ack", command_prefix="cmd-unheard"),
+                          password=secure_mqtt_line.broker.users["engineer"], timeout_s=1.0)
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    async with Adapter([probe], backend, audit=audit, name="mqtt-no-ack") as adapter:
+        await asyncio.to_thread(_publish_probe, secure_mqtt_line.broker, [2.0], tls=True)  # a current value
+        deadline = time.monotonic() + 5.0
+        while (await adapter.read([PROBE]))[PROBE].quality is not Quality.GOOD and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        with pytest.raises(WriteRefused, match=f"no acknowledgement for {PROBE} within 1 s: is the station listening "
+                                               f"on cmd-unheard/{PROBE}, and may user 'engineer' publish there and read "
+                                               f"ack/{PROBE}"):
+            await adapter.write(PROBE, 3.0, session=ArmedSession.for_minutes("ben", "t", 5))
+    assert [e["result"] for e in audit.entries()] == ["failed"]
