@@ -236,6 +236,25 @@ def fpop_l2(x, penalty, min_size):
 
 
 @nb.njit(cache=True, nogil=True)
+def _fpop_l2_ws(x, penalty, min_size, acc, cand, ints):
+    """FPOP on x in caller-owned buffers (cumulative sums first, then ``_fpop_sums``)."""
+    n = x.shape[0]
+    s1a = acc[0]
+    s2a = acc[1]
+    s1a[0] = 0.0
+    s2a[0] = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    for i in range(n):
+        v = x[i]
+        a1 += v
+        a2 += v * v
+        s1a[i + 1] = a1
+        s2a[i + 1] = a2
+    return _fpop_sums(n, penalty, min_size, acc, cand, ints)
+
+
+@nb.njit(cache=True, nogil=True)
 def _fpop_workspace(n):
     """Buffers for ``_fpop_l2_ws`` on series of up to n samples: sums, costs and a 1/k table; candidate
     slots; back-pointers and candidate starts. Allocate once per block of series, not per series."""
@@ -248,8 +267,9 @@ def _fpop_workspace(n):
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _fpop_l2_ws(x, penalty, min_size, acc, cand, ints):
-    """FPOP on x (see search.py) in caller-owned buffers; returns ``last`` (best previous change per end).
+def _fpop_sums(n, penalty, min_size, acc, cand, ints):
+    """FPOP (see search.py) on n samples whose cumulative sums of x and x^2 are already in acc[0], acc[1]
+    (index 0..n); returns ``last`` (best previous change per end).
 
     Why it is exact and cheap: the set of segment means where candidate start j beats a later start k
     does not change with time (their cost difference is a constant quadratic in the mean), so j's
@@ -260,7 +280,6 @@ def _fpop_l2_ws(x, penalty, min_size, acc, cand, ints):
     shrinks with every newcomer. j is dropped when (-inf, A) u (B, inf) meets [L, H] in no interval of
     positive length. One fused pass per step, no piece lists: ~6 candidates, ~600 instructions a step.
     """
-    n = x.shape[0]
     m = max(int(min_size), 1)
     last = ints[0]
     if n < 2 * m:
@@ -278,16 +297,6 @@ def _fpop_l2_ws(x, penalty, min_size, acc, cand, ints):
     ch = cand[4]
     ca = cand[5]  # (-inf, A) u (B, inf): superset of the means where it beat its elders at birth
     cb = cand[6]
-    s1a[0] = 0.0
-    s2a[0] = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    for i in range(n):
-        v = x[i]
-        a1 += v
-        a2 += v * v
-        s1a[i + 1] = a1
-        s2a[i + 1] = a2
     f[0] = 0.0
     mub[0] = 0.0
     last[: m] = 0
@@ -460,21 +469,84 @@ def _spike_width(min_size):
 
 
 @nb.njit(cache=True, nogil=True)
-def prepare(xv, min_size, factor, penalty, spike_threshold, n_series):
-    """Centre, scale (auto penalty) and despike one valid-only series; returns (z, penalty, ok)."""
+def _scale_of(xv, min_size, factor, penalty, spike_threshold, n_series):
+    """(centre, 1/scale, despike limit in scaled units, despike half-width, penalty, ok) of one series."""
     sigma, phi, long_run, res = noise_profile(xv)
-    med = np.mean(xv)  # centring only guards the cumulative sums' precision; the L2 cost is shift-free
+    n = xv.shape[0]
+    acc = 0.0
+    for i in range(n):
+        acc += xv[i]
+    centre = acc / n  # centring only guards the cumulative sums' precision; the L2 cost is shift-free
     scale = 1.0
+    ok = True
     if math.isnan(penalty):
         if not long_run > 0.0:
-            return xv - med, 1.0, False  # constant series: nothing can change
-        scale = long_run
-        beta = _auto_penalty(xv.shape[0], n_series, factor)
+            ok = False  # constant series: nothing can change
+        else:
+            scale = long_run
+        beta = _auto_penalty(n, n_series, factor)
     else:
         beta = penalty
-    z = (xv - med) / scale
-    if spike_threshold > 0.0:
-        z = despike(z, sigma / scale, _spike_width(min_size), spike_threshold)
+    half = _spike_width(min_size) // 2
+    lim = spike_threshold * (sigma / scale)
+    if not (spike_threshold > 0.0 and lim > 0.0) or n < 2 * half + 1:
+        half = 0
+    return centre, 1.0 / scale, lim, half, beta, ok
+
+
+@nb.njit(cache=True, nogil=True)
+def _standardise(xv, centre, inv_scale, lim, half, z, s1a, s2a):
+    """One pass: z = (x - centre) / scale with isolated spikes replaced by the running median of 2*half+1
+    scaled samples, and the cumulative sums of z and z^2 for the search (``despike``'s rule, fused)."""
+    n = xv.shape[0]
+    a1 = 0.0
+    a2 = 0.0
+    s1a[0] = 0.0
+    s2a[0] = 0.0
+    if n == 0:
+        return z
+    w = np.empty(5)
+    zp = (xv[0] - centre) * inv_scale
+    zc = zp
+    for i in range(n):
+        zn = (xv[i + 1] - centre) * inv_scale if i + 1 < n else zc
+        v = zc
+        # a sample > lim off the median of 5 (or 3) is > lim off both neighbours: cheap test first
+        if half > 0 and half <= i < n - half and (abs(zc - zp) > lim or abs(zc - zn) > lim):
+            width = 2 * half + 1
+            for j in range(width):
+                w[j] = (xv[i - half + j] - centre) * inv_scale
+            for j in range(1, width):  # insertion sort of 3 or 5
+                key = w[j]
+                kk = j - 1
+                while kk >= 0 and w[kk] > key:
+                    w[kk + 1] = w[kk]
+                    kk -= 1
+                w[kk + 1] = key
+            if abs(zc - w[half]) > lim:
+                v = w[half]
+        z[i] = v
+        a1 += v
+        a2 += v * v
+        s1a[i + 1] = a1
+        s2a[i + 1] = a2
+        zp = zc
+        zc = zn
+    return z
+
+
+@nb.njit(cache=True, nogil=True)
+def prepare(xv, min_size, factor, penalty, spike_threshold, n_series):
+    """Centre, scale (auto penalty) and despike one valid-only series; returns (z, penalty, ok)."""
+    centre, inv_scale, lim, half, beta, ok = _scale_of(xv, min_size, factor, penalty, spike_threshold, n_series)
+    n = xv.shape[0]
+    z = np.empty(n)
+    if not ok:
+        for i in range(n):
+            z[i] = xv[i] - centre
+        return z, 1.0, False
+    sums = np.empty((2, n + 1))
+    _standardise(xv, centre, inv_scale, lim, half, z, sums[0], sums[1])
     return z, beta, True
 
 
@@ -487,6 +559,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold):
     rows, n = x.shape
     out = np.zeros((rows, n), np.bool_)
     acc, cand, ints = _fpop_workspace(n)  # once per block: no per-series allocation in the search
+    zbuf = np.empty(n)
     for r in range(rows):
         row = x[r]
         finite = np.isfinite(row)
@@ -495,10 +568,12 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold):
         nv = valid.shape[0]
         if nv < 2 * max(min_size, 1):
             continue
-        z, beta, ok = prepare(row if dense else row[valid], min_size, factor, penalty, spike_threshold, 1)
+        xv = row if dense else row[valid]
+        centre, inv_scale, lim, half, beta, ok = _scale_of(xv, min_size, factor, penalty, spike_threshold, 1)
         if not ok:
             continue
-        last = _fpop_l2_ws(z, beta, min_size, acc, cand, ints)
+        _standardise(xv, centre, inv_scale, lim, half, zbuf, acc[0], acc[1])
+        last = _fpop_sums(nv, beta, min_size, acc, cand, ints)
         s = nv
         while s > 0:  # backtrack straight into the output row
             t = last[s]
