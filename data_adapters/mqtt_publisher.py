@@ -9,7 +9,8 @@ samples the line took before the write, see :mod:`data_adapters.readback`).
 
 A secured broker: pass ``settings`` (an :class:`workbench.config.MqttAdapter`, the same login/TLS keys the
 workbench uses: ``username``/``password_env``, ``tls``, ``ca_file``, ``certfile``/``keyfile``); its host,
-port, qos and topic prefixes are used too. :meth:`LineMqttPublisher.start` raises
+port, qos and topic prefixes are used too, its ``client_id`` is not (the publisher keeps its own, so it never
+takes over a workbench's persistent session). :meth:`LineMqttPublisher.start` raises
 :class:`data_adapters.mqtt.MqttRefused` when the broker refuses the login or its certificate fails the check.
 
 Example

@@ -334,7 +334,7 @@ class SecureMosquitto(Mosquitto):
             f"listener {self.tls_port} 127.0.0.1\n{tls}"
             f"listener {self.mtls_port} 127.0.0.1\n{tls}require_certificate true\n"))
 
-    def settings(self, client_id: str, *, user: str | None = "engineer", tls: str = "tls", **kw):
+    def settings(self, client_id: str = "line-workbench", *, user: str | None = "engineer", tls: str = "tls", **kw):
         """Adapter settings for one of the listeners (``tls``: 'plain', 'tls' or 'mtls'), logging in as ``user``."""
         from workbench.config import MqttAdapter
 
@@ -378,7 +378,7 @@ def secure_mqtt_line(secure_mosquitto, line_config):
     broker = secure_mosquitto
     loop = LoopThread("mqtt-secure-station")
     pub = LineMqttPublisher(line_config.tags.values(), line_source(line_config, seed=1),
-                            settings=broker.settings("unused", user="station"), password=broker.users["station"],
+                            settings=broker.settings(user="station"), password=broker.users["station"],
                             client_id=f"station-{broker.tls_port}", close_source=True)
     try:
         loop.run(pub.start())

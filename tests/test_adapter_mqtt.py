@@ -379,7 +379,7 @@ async def test_client_certificate_listener(secure_mqtt_line, line_config):
 
 
 async def test_publisher_with_a_wrong_password_fails_to_start_clearly(secure_mosquitto, line_config):
-    settings = secure_mosquitto.settings("unused", user="station")
+    settings = secure_mosquitto.settings(user="station")
     pub = LineMqttPublisher(list(line_config.tags.values())[:3], None, settings=settings, password="wrong",
                             client_id="station-wrong")
     with pytest.raises(MqttRefused, match=f"mqtts://127.0.0.1:{secure_mosquitto.tls_port} refused user 'station': "
@@ -402,7 +402,7 @@ async def test_a_login_refused_after_a_broker_restart_is_flagged_and_recovers_wh
     broker.start()
     queue: asyncio.Queue = asyncio.Queue()
     pub = LineMqttPublisher([line_config.tag(LASER_PV)], line_source(line_config, seed=4), close_source=True,
-                            settings=broker.settings("unused", user="station"), password=broker.users["station"],
+                            settings=broker.settings(user="station"), password=broker.users["station"],
                             client_id="station-revoke")
     tag = [line_config.tag(LASER_PV)]
     adapter = Adapter(tag, MqttBackend(tag, broker.settings("wb-revoke"), password=broker.users["engineer"],
