@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
-        # Errors we raise carry the what/where/how; print them plainly, no traceback.
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, ConnectionError) as exc:
+        # Errors we raise carry the what/where/how (a refused login or certificate included): print them
+        # plainly, no traceback.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"workbench {args.command}: error: {msg}", file=sys.stderr)
         return 1
