@@ -484,6 +484,8 @@ class LiveStore:
         self._lock = threading.RLock()
         self.version = 0
         self.ingested = 0
+        # where pages look up cells/lots/rolls and formation results (None: "no genealogy source configured")
+        self.genealogy: GenealogySource | None = None
 
     # --- writers (acquisition side) -------------------------------------------------------------------
     def ingest(self, reading: Reading, now: datetime | None = None) -> None:
@@ -630,6 +632,13 @@ class LiveStore:
             t, v, q = buf.since(total_before)
             return t, v, q, buf.total
 
+    def newest_source_time(self, station: str | None = None) -> datetime | None:
+        """The newest source timestamp received (of one station's tags, or of any): the line's "now" as its
+        own clock tells it, which runs ahead of wall time on a sped-up virtual line."""
+        with self._lock:
+            times = [t for p, t in self._source.items() if station is None or self.station_of[p] == station]
+        return max(times) if times else None
+
     def latest_values(self, paths: Iterable[str]) -> np.ndarray:
         """The newest value of each path (NaN where none yet), in order."""
         with self._lock:
@@ -742,7 +751,9 @@ def live_sim_adapter(line: LineConfig, environ: dict | None = None) -> Adapter:
     sims = [s.adapter for s in line.stations if s.adapter.kind == "sim"]
     seed = opts.get("seed", sims[0].seed if sims else 0)
     vl = virtual_line(seed=seed, start=opts["epoch"], events=opts.get("events", "default"), config=line)
-    return sim_adapter(line, seed=seed, speed=opts.get("speed"), vl=_LiveFrom(vl, opts["live_start"]))
+    adapter = sim_adapter(line, seed=seed, speed=opts.get("speed"), vl=_LiveFrom(vl, opts["live_start"]))
+    adapter.genealogy = VirtualLineGenealogy(vl)  # the virtual line knows its cells, lots and rolls
+    return adapter
 
 
 def adapters_for_line(line: LineConfig) -> list[tuple[list[str], Adapter]]:
@@ -790,6 +801,8 @@ class Acquisition:
     def adapters(self) -> list[tuple[list[str], Adapter]]:
         if self._adapters is None:
             self._adapters = adapters_for_line(self.line)
+        if self.store.genealogy is None:
+            self.store.genealogy = genealogy_source(self._adapters)
         return self._adapters
 
     async def start(self) -> "Acquisition":
@@ -845,6 +858,199 @@ class Acquisition:
             except Exception:
                 log.exception("live: closing %s failed", adapter.name)
         self.started = False
+
+
+# --- genealogy for the pages (exposed cells, weld vs DCIR, channel imbalance) ------------------------------
+class GenealogySource:
+    """Where the live dashboard finds which cells, rolls and lots went where, and formation results.
+
+    Two kinds: :class:`VirtualLineGenealogy` (the virtual line knows its own genealogy) and
+    :class:`CatalogGenealogy` (a real line's history store catalog, kept by the recorder/MES import).
+    Times are UTC (aware or naive); tables follow :mod:`workbench.trace`'s columns.
+    """
+
+    description = "genealogy"
+
+    def cells(self, start: datetime, end: datetime) -> dict:
+        """Genealogy tables ``{"cells", "welds", "rolls", "lots"}`` of the cells first welded in [start, end)."""
+        raise NotImplementedError
+
+    def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
+        """Formation results (xarray Dataset, dim ``cell``: dcir mΩ, discharge_capacity A·h, coords cell_id,
+        rack, channel, formation_end) of the cells whose formation ended in [start, end), on ``racks``."""
+        raise NotImplementedError
+
+
+def _naive(t) -> "Any":
+    import pandas as pd
+
+    t = pd.Timestamp(t)
+    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+
+
+class VirtualLineGenealogy(GenealogySource):
+    """The genealogy of the virtual line the dashboard is fed by (computed on demand, deterministic).
+
+    >>> from workbench.simulate import virtual_line
+    >>> g = VirtualLineGenealogy(virtual_line(seed=0, events=None))
+    >>> len(g.cells(datetime(2026, 1, 5, 7), datetime(2026, 1, 5, 8))["cells"])   # a cell every 40 s
+    90
+    """
+
+    # a cell leaves its channel at most this long after its first weld (soak + formation; see genealogy.py)
+    FORMATION_LAG = timedelta(hours=30)
+
+    def __init__(self, vl: Any):
+        self.vl = vl
+        self.description = f"virtual line (seed {vl.seed}, day began {_naive(vl.start):%Y-%m-%d %H:%M:%S} UTC)"
+
+    def _build(self, start, end):
+        from workbench.simulate import genealogy
+
+        t0, t1 = self.vl.seconds(_naive(start)), self.vl.seconds(_naive(end))
+        if not t1 > t0:
+            raise LiveError(f"genealogy window: end {end} is not after start {start}")
+        return genealogy.build(self.vl, t0, t1), t0, t1
+
+    def cells(self, start: datetime, end: datetime) -> dict:
+        g, _, _ = self._build(start, end)
+        return {k: g[k] for k in g.keys()}
+
+    def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
+        from workbench.simulate.formation import formation_results
+
+        g, t0, t1 = self._build(_naive(start) - self.FORMATION_LAG, end)
+        cells = g.cells if racks is None else g.cells[g.cells.rack.isin(list(racks))]
+        ds = formation_results(cells, seed=self.vl.seed, events=self.vl.truth(t0, t1))
+        ended = ds.formation_end.values
+        keep = (ended >= np.datetime64(_naive(start))) & (ended < np.datetime64(_naive(end)))
+        return ds.isel(cell=np.flatnonzero(keep))
+
+
+class CatalogGenealogy(GenealogySource):
+    """Genealogy and formation results from a history store's catalog (``workbench.history``), re-read
+    when the catalog file changes. ``url``: the store (a folder or an fsspec URL)."""
+
+    def __init__(self, url: str | Path, storage_options: dict | None = None):
+        self.url, self.storage_options = str(url), storage_options
+        self.description = f"history store {self.url}"
+        self._cache: tuple[Any, dict, Any] | None = None
+
+    def _tables(self) -> tuple[dict, Any]:
+        from workbench.history import load_genealogy, load_tables, views
+
+        stamp = None
+        local = Path(self.url) / "catalog.sqlite"
+        if local.is_file():
+            stamp = local.stat().st_mtime_ns
+        if self._cache is None or stamp is None or self._cache[0] != stamp:
+            gen = load_genealogy(self.url, storage_options=self.storage_options)
+            try:
+                form = views.formation_results_view(load_tables(
+                    self.url, ["formation_results", "formation_units"], storage_options=self.storage_options))
+            except Exception as exc:  # a store without formation results: the pages say why
+                form = exc
+            self._cache = (stamp, gen, form)
+        return self._cache[1], self._cache[2]
+
+    def cells(self, start: datetime, end: datetime) -> dict:
+        gen, _ = self._tables()
+        c = gen["cells"]
+        when = c["weld_time"] if "weld_time" in c else c["dryroom_out"]
+        c = c[(when >= _naive(start)) & (when < _naive(end))]
+        out = {"cells": c}
+        for name, key in (("welds", "cell_id"), ("rolls", "roll_id"), ("lots", "lot_id")):
+            if name in gen:
+                out[name] = gen[name][gen[name][key].isin(c[key])]
+        return out
+
+    def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
+        _, form = self._tables()
+        if isinstance(form, Exception):
+            raise LiveError(f"{self.url}: no formation results in the catalog ({form})")
+        ended = form["formation_end"] if "formation_end" in form.variables else form["formation_start"]
+        keep = (ended.values >= np.datetime64(_naive(start))) & (ended.values < np.datetime64(_naive(end)))
+        if racks is not None:
+            keep &= np.isin(form.rack.values, list(racks))
+        return form.isel(cell=np.flatnonzero(keep))
+
+
+def genealogy_source(adapters: Iterable[tuple[list[str], Adapter]] = (), environ: dict | None = None
+                     ) -> GenealogySource | None:
+    """The genealogy the dashboard uses: the history store in ``$WORKBENCH_GENEALOGY`` if set, else the
+    virtual line behind a sim adapter, else None (the pages then say "no genealogy source configured").
+
+    >>> genealogy_source([], environ={}) is None
+    True
+    """
+    env = os.environ if environ is None else environ
+    if env.get("WORKBENCH_GENEALOGY"):
+        return CatalogGenealogy(env["WORKBENCH_GENEALOGY"])
+    for _, adapter in adapters:
+        source = getattr(adapter, "genealogy", None)
+        if isinstance(source, GenealogySource):
+            return source
+    return None
+
+
+# --- analyses shared by every session, computed off the event loop ------------------------------------------
+@dataclass
+class Background:
+    """The newest result of a shared analysis (``value`` None until the first run ends; ``error`` the
+    message of the last failure, if it failed; ``at`` monotonic time of the last finished run)."""
+
+    value: Any = None
+    error: str | None = None
+    at: float = -math.inf
+    started: float = -math.inf
+    running: bool = False
+    runs: int = 0
+
+
+_BACKGROUND: dict[str, Background] = {}
+_BACKGROUND_LOCK = threading.Lock()
+_EXECUTOR: Any = None
+
+
+def shared_background(key: str, period_s: float, compute: Callable[[], Any]) -> Background:
+    """A heavy analysis shared by all sessions of this process, re-run at most every ``period_s`` s in
+    one worker thread so the server's event loop never waits for it. Returns at once with the newest
+    result (sessions render whatever is there; the first call starts the first run).
+
+    >>> import time
+    >>> r = shared_background("doc-example", 60.0, lambda: 6 * 7)
+    >>> for _ in range(200):
+    ...     if r.value is not None: break
+    ...     time.sleep(0.01)
+    >>> r.value, shared_background("doc-example", 60.0, lambda: 0).value   # not re-run within the period
+    (42, 42)
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _EXECUTOR
+    with _BACKGROUND_LOCK:
+        job = _BACKGROUND.setdefault(key, Background())
+        if job.running or time.monotonic() - job.started < period_s:
+            return job
+        job.running, job.started = True, time.monotonic()
+        if _EXECUTOR is None:  # one worker: analyses queue up instead of taking both cores from the server
+            _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-analysis")
+
+    def run() -> None:
+        try:
+            value, error = compute(), None
+        except Exception as exc:  # shown on the page; a failing analysis must not stop the others
+            log.warning("dashboard analysis %s failed: %s", key, exc)
+            value, error = None, f"{type(exc).__name__}: {exc}"
+        with _BACKGROUND_LOCK:
+            if error is None:
+                job.value = value
+            job.error, job.at, job.running = error, time.monotonic(), False
+            job.runs += 1
+
+    _EXECUTOR.submit(run)
+    return job
 
 
 # --- one per process ------------------------------------------------------------------------------------
@@ -904,4 +1110,9 @@ __all__ = [
     "shared_acquisition",
     "line_config_path",
     "reset_shared",
+    "GenealogySource",
+    "VirtualLineGenealogy",
+    "CatalogGenealogy",
+    "genealogy_source",
+    "shared_background",
 ]

@@ -1,17 +1,25 @@
 """Coating: lane x time heatmap of areal mass, lane trends against spec with change points marked,
-Cpk per lane (workbench.coating.capability) and the CD profile of the latest scan (workbench.coating.cd_profile)."""
+Cpk per lane (workbench.coating.capability) and the CD profile of the latest scan (workbench.coating.cd_profile).
+
+Two kinds of change points are marked on the lane trends: the online FOCuS detections of the acquisition
+task (dashed red, as they are signalled) and the offline segmentation of the whole buffered window
+(``workbench.changepoints.detect`` over every lane at once, solid purple), recomputed periodically in the
+shared analysis thread for all sessions (data_adapters.live.shared_background)."""
 
 from __future__ import annotations
 
+import html
 import time
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 from bokeh.palettes import Viridis256
 
-from data_adapters.live import LiveStore
+from data_adapters.live import LiveStore, shared_background
+from workbench.changepoints import detect
 from workbench.coating import capability, cd_profile
 from workbench.units import ureg
 
@@ -20,6 +28,54 @@ from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, 
 
 HEATMAP_SCANS = 300
 STATS_EVERY_S = 5.0  # capability and heatmap are recomputed at most this often (once for all sessions)
+OFFLINE_EVERY_S = 15.0  # offline change points over the buffered window (every lane), shared
+OFFLINE_MIN_DURATION = "5min"  # a lane shift must hold this long to count (shorter: noise, splices)
+OFFLINE_MARKS = 24  # at most this many offline marks on the trend (newest first)
+
+
+def offline_changepoints(t: np.ndarray, m: np.ndarray, units: str, *,
+                         min_duration: str = OFFLINE_MIN_DURATION) -> pd.DataFrame:
+    """Offline change points of every lane over a buffered window: one row per (lane, change).
+
+    ``t``: scan times (s since epoch, UTC), ``m``: values [lane, scan] in ``units`` (lanes numbered from 1).
+    Columns: lane, time (tz-naive UTC), shift (mean of the new segment minus the previous one, ``units``).
+
+    >>> rng = np.random.default_rng(0)
+    >>> t = 1.7e9 + 15.0 * np.arange(400)
+    >>> m = 17.2 + rng.normal(0, 0.03, (3, 400)); m[1, 250:] -= 0.5
+    >>> cp = offline_changepoints(t, m, "mg/cm^2")
+    >>> cp.lane.tolist(), cp.time[0] == pd.to_datetime(t[250], unit="s"), round(float(cp["shift"][0]), 1)
+    ([2], True, -0.5)
+    """
+    if m.shape[1] < 10:
+        return pd.DataFrame({"lane": [], "time": [], "shift": []})
+    times = pd.to_datetime(t, unit="s")
+    da = xr.DataArray(m.T, dims=("time", "lane"), coords={"time": times, "lane": np.arange(1, m.shape[0] + 1)},
+                      attrs={"units": units})
+    flags = detect(da, min_duration=min_duration).values  # [time, lane]
+    rows = []
+    for j in range(m.shape[0]):
+        idx = np.flatnonzero(flags[:, j])
+        edges = np.r_[0, idx, m.shape[1]]
+        for k, i in enumerate(idx):  # shift: mean of the new segment minus mean of the one before
+            before, after = m[j, edges[k]:i], m[j, i:edges[k + 2]]
+            rows.append((j + 1, times[i], float(np.nanmean(after) - np.nanmean(before))))
+    return pd.DataFrame(rows, columns=["lane", "time", "shift"]).sort_values("time", ignore_index=True)
+
+
+def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
+    """The offline change points as a table (newest first; time, lane and shift also as data-* attributes)."""
+    head = (f'<p class="lw-sub" data-role="offline-summary" data-scans="{n_scans}">Offline change points '
+            f'(workbench.changepoints.detect over the {n_scans} buffered scans, every lane; solid purple on the '
+            f'trend): <b>{len(cp)}</b></p>')
+    if cp.empty:
+        return head
+    u = html.escape(units.replace("mg/cm^2", "mg/cm²"))
+    rows = [f'<tr data-role="offline-cp" data-lane="{int(r.lane)}" data-time="{pd.Timestamp(r.time).isoformat()}" '
+            f'data-shift="{r.shift:.4f}"><td>lane {int(r.lane)}</td><td>{pd.Timestamp(r.time):%H:%M:%S}</td>'
+            f'<td class="num">{r.shift:+.3f} {u}</td></tr>' for r in cp.iloc[::-1].head(12).itertuples()]
+    return head + ('<table class="lw-table" data-role="offline-changepoints"><thead><tr><th>lane</th>'
+                   f'<th>segment starts</th><th>shift</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def lane_matrix(store: LiveStore, paths: list[str], last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +135,15 @@ class CoatingPage:
         self.cd.xaxis.axis_label = "lane"
         limit_spans(self.cd, self.lanes[0])
         self.summary = html_pane("")
+        self.offline = html_pane('<p class="lw-sub">Searching the buffered window for change points…</p>')
+        self.offline_spans = [Span(location=None, dimension="height", line_color="#7b2cbf", line_width=3,
+                                   line_alpha=0.8) for _ in range(OFFLINE_MARKS)]
+        for span in self.offline_spans:
+            self.trend.fig.add_layout(span)
+        self._offline_runs = -1
         self._last_stats = 0.0
         self._cp_seen = 0
-        self.view = pn.Column(self.summary,
+        self.view = pn.Column(self.summary, self.offline,
                               pn.Row(pn.pane.Bokeh(self.heat, sizing_mode="stretch_width"),
                                      self.trend.pane, sizing_mode="stretch_width"),
                               pn.Row(pn.pane.Bokeh(self.cpk, sizing_mode="stretch_width"),
@@ -130,9 +192,27 @@ class CoatingPage:
             f'smile <b>{fmt(r["smile"], 3)} {u}</b> · lowest Cpk: '
             + (f'lane {worst} (<b>{fmt(float(np.nanmin(cpk)), 3)}</b>)' if worst else "collecting scans…") + "</div>")
 
+    def _offline_compute(self) -> tuple[pd.DataFrame, int]:
+        t, m = lane_matrix(self.store, self.paths, self.store.buffers[self.paths[0]].capacity)
+        return offline_changepoints(t, m, self.units), m.shape[1]
+
+    def _offline(self) -> None:
+        job = shared_background(f"offline-changepoints:{self.station.name}", OFFLINE_EVERY_S, self._offline_compute)
+        if job.error and job.value is None:
+            self.offline.object = f'<p class="lw-sub" data-role="offline-error">{html.escape(job.error)}</p>'
+        if job.value is None or job.runs == self._offline_runs:
+            return
+        self._offline_runs = job.runs
+        cp, n_scans = job.value
+        newest = cp.iloc[::-1].head(OFFLINE_MARKS)
+        for span, when in zip(self.offline_spans, list(newest.time) + [None] * OFFLINE_MARKS):
+            span.location = None if when is None else pd.Timestamp(when).timestamp() * 1000.0
+        self.offline.object = offline_rows(cp, self.units, n_scans)
+
     def update(self) -> None:
         self.trend.update()
         self._mark_changepoints()
+        self._offline()
         if time.monotonic() - self._last_stats >= STATS_EVERY_S:
             self._last_stats = time.monotonic()
             self._stats()

@@ -1,5 +1,6 @@
 """Dry room: dew/frost point per sensor against its alarm limit, excursions (workbench.dewpoint.excursions)
-shaded with duration and peak."""
+shaded with duration and peak, and the cells, electrode rolls and slurry lots that were in the dry room
+during each excursion (the store's genealogy source and workbench.trace.cells_from)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ import panel as pn
 import xarray as xr
 from bokeh.models import BoxAnnotation
 
-from data_adapters.live import LiveStore
+from data_adapters.live import GenealogySource, LiveStore, shared_background
 from workbench.dewpoint import excursions
+from workbench.trace import cells_from
 from workbench.units import ureg
 
-from .common import GOOD, TrendChart, fmt, html_pane, shared_result
+from .common import GOOD, TrendChart, fmt, html_pane, set_html, shared_result
 
 EXCURSIONS_EVERY_S = 2.0
+EXPOSURE_EVERY_S = 5.0
+# cells are in the dry room some time before their welds (stacking, electrode storage): look this far
+# past an excursion for cells welded later that were already inside during it
+DWELL_BEFORE_WELD = pd.Timedelta(hours=4)
+NO_SOURCE = ('<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: exposed lots and cells '
+             'cannot be traced (set WORKBENCH_GENEALOGY to the history store whose catalog holds the genealogy).</p>')
 
 
 def sensor_excursions(store: LiveStore, tag) -> pd.DataFrame:
@@ -33,6 +41,68 @@ def sensor_excursions(store: LiveStore, tag) -> pd.DataFrame:
     return excursions(da, ureg.Quantity(tag.alarm.high, tag.units), basis=basis)
 
 
+def sensor_id(tag_name: str) -> str:
+    """'frost_point_s2' -> 's2' (the genealogy's ``sensor`` column names the sensor nearest each cell)."""
+    return tag_name.rsplit("_", 1)[-1]
+
+
+def exposed(source: GenealogySource, start, end, as_of, sensor: str | None = None) -> dict:
+    """What was in the dry room during the excursion [start, end): the cells known by ``as_of``.
+
+    Cells whose dry-room window [dryroom_in, dryroom_out) overlaps the excursion (workbench.trace), welded
+    up to ``as_of`` (the line's clock: later cells are not in the genealogy yet); where the genealogy says
+    which sensor is nearest each cell (column ``sensor``), only cells near ``sensor``. Returns cell ids,
+    electrode rolls, slurry lots, the highest moisture exposure (ppmv·h) and the window used.
+
+    >>> from workbench.simulate import virtual_line
+    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> src = VirtualLineGenealogy(virtual_line(seed=0, events=None))
+    >>> e = exposed(src, pd.Timestamp("2026-01-05 07:00"), pd.Timestamp("2026-01-05 07:10"),
+    ...             pd.Timestamp("2026-01-05 09:00"))
+    >>> len(e["cells"]) > 60, e["lots"][:1]
+    (True, ['SL01000'])
+    """
+    start, end, as_of = pd.Timestamp(start), pd.Timestamp(end), pd.Timestamp(as_of)
+    hi = min(end + DWELL_BEFORE_WELD, as_of)
+    out = {"start": start, "end": end, "as_of": as_of, "sensor": sensor, "cells": [], "rolls": [], "lots": [],
+           "moisture": float("nan")}
+    if not hi > start - pd.Timedelta(hours=1):
+        return out
+    tables = source.cells(start - pd.Timedelta(hours=1), hi)
+    if tables["cells"].empty:
+        return out
+    c = cells_from(tables, excursion=(start, end))
+    if sensor is not None and "sensor" in c:
+        c = c[c["sensor"].astype(str) == sensor]
+    out.update(cells=c.cell_id.astype(str).tolist(), rolls=sorted(c.roll_id.astype(str).unique()),
+               lots=sorted(c.lot_id.astype(str).unique()),
+               moisture=float(c.moisture_exposure.max()) if "moisture_exposure" in c and len(c) else float("nan"))
+    return out
+
+
+def exposure_rows(found: list[dict]) -> str:
+    """One table row per excursion: cells (count, first..last), electrode rolls, slurry lots; the window,
+    the as-of time and the lists are also data-* attributes (machine-readable, checked by the tests)."""
+    if not found:
+        return '<p class="lw-sub" data-role="no-exposure">No excursion in the buffered window: nothing exposed.</p>'
+    rows = []
+    for e in found:
+        cells = e["cells"]
+        span = f"{cells[0]} … {cells[-1]}" if len(cells) > 1 else (cells[0] if cells else "—")
+        attrs = (f'data-sensor="{html.escape(e["tag"])}" data-start="{e["start"].isoformat()}" '
+                 f'data-end="{e["end"].isoformat()}" data-asof="{e["as_of"].isoformat()}" '
+                 f'data-cells="{len(cells)}" data-lots="{html.escape(",".join(e["lots"]))}" '
+                 f'data-rolls="{html.escape(",".join(e["rolls"]))}"')
+        rows.append(f'<tr data-role="exposed" {attrs}><td>{html.escape(e["tag"])}</td>'
+                    f'<td>{e["start"]:%H:%M:%S}–{e["end"]:%H:%M:%S}</td><td class="num"><b>{len(cells)}</b></td>'
+                    f'<td>{html.escape(span)}</td><td>{html.escape(", ".join(e["rolls"]) or "—")}</td>'
+                    f'<td>{html.escape(", ".join(e["lots"]) or "—")}</td>'
+                    f'<td class="num">{fmt(e["moisture"], 3)}</td></tr>')
+    return ('<table class="lw-table" data-role="exposure-table"><thead><tr><th>sensor</th><th>excursion</th>'
+            '<th>cells</th><th>cell ids</th><th>electrode rolls</th><th>slurry lots</th>'
+            '<th>max moisture (ppmv·h)</th></tr></thead>' f'<tbody>{"".join(rows)}</tbody></table>')
+
+
 class DryRoomPage:
     title = "Dry room"
 
@@ -45,10 +115,14 @@ class DryRoomPage:
                                   height=250) for t in self.sensors]
         self.boxes: dict[str, list[BoxAnnotation]] = {t.path: [] for t in self.sensors}
         self.table = html_pane("")
+        self.exposure = html_pane('<p class="lw-sub">Tracing the cells in the dry room…</p>')
+        self.source_note = html_pane("")
         self._last = 0.0
+        self._events: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
         self.view = pn.Column(pn.GridBox(*[c.pane for c in self.charts], ncols=2, sizing_mode="stretch_width"),
                               pn.pane.Markdown("## Excursions above the limit (buffered window)"), self.table,
-                              sizing_mode="stretch_width")
+                              pn.pane.Markdown("## Exposed during the excursions: cells, electrode rolls, slurry lots"),
+                              self.source_note, self.exposure, sizing_mode="stretch_width")
 
     def _shade(self, chart: TrendChart, tag, ev: pd.DataFrame) -> None:
         boxes = self.boxes[tag.path]
@@ -65,12 +139,13 @@ class DryRoomPage:
             box.left = box.right = None  # hide spans that scrolled out of the buffer
 
     def _excursions(self) -> None:
-        rows = []
+        rows, events = [], []
         for chart, tag in zip(self.charts, self.sensors):
             ev = shared_result(f"excursions:{tag.path}", EXCURSIONS_EVERY_S,
                                lambda tag=tag: sensor_excursions(self.store, tag))
             self._shade(chart, tag, ev)
             for row in ev.itertuples():
+                events.append((tag.short_name, pd.Timestamp(row.start), pd.Timestamp(row.end)))
                 mins = pd.Timedelta(row.duration).total_seconds() / 60
                 rows.append(f'<tr data-role="excursion"><td>{html.escape(tag.short_name)}</td>'
                             f'<td>{pd.Timestamp(row.start):%H:%M:%S}</td><td class="num">{mins:.1f} min</td>'
@@ -80,6 +155,32 @@ class DryRoomPage:
             '<table class="lw-table"><thead><tr><th>sensor</th><th>start</th><th>duration</th><th>peak</th>'
             f'<th>state</th></tr></thead><tbody>{"".join(rows)}</tbody></table>' if rows else
             '<p class="lw-sub" data-role="no-excursions">No excursion above the limit in the buffered window.</p>')
+        self._events = events
+
+    def _trace(self, events: list, as_of: pd.Timestamp) -> list[dict]:
+        """Runs in the shared analysis thread: the exposure of every excursion."""
+        source = self.store.genealogy
+        return [dict(exposed(source, start, end, as_of, sensor_id(name)), tag=name) for name, start, end in events]
+
+    def _exposure(self) -> None:
+        source = self.store.genealogy
+        if source is None:
+            set_html(self.exposure, NO_SOURCE)
+            return
+        newest = self.store.newest_source_time()
+        if newest is None:
+            return
+        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        events = list(self._events)
+        job = shared_background(f"exposure:{self.station.name}", EXPOSURE_EVERY_S,
+                                lambda: self._trace(events, as_of))
+        set_html(self.source_note, f'<div class="lw-sub" data-role="genealogy-source">Genealogy: '
+                                   f'{html.escape(source.description)}</div>')
+        if job.error:
+            set_html(self.exposure, f'<div class="lw-banner lw-alarm" data-role="exposure-error">Tracing failed: '
+                                    f'{html.escape(job.error)}</div>')
+        elif job.value is not None:
+            set_html(self.exposure, exposure_rows(job.value))
 
     def update(self) -> None:
         for c in self.charts:
@@ -87,3 +188,4 @@ class DryRoomPage:
         if time.monotonic() - self._last >= EXCURSIONS_EVERY_S:
             self._last = time.monotonic()
             self._excursions()
+            self._exposure()

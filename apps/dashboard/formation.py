@@ -1,24 +1,80 @@
 """Formation: live curves of selected channels, dQ/dV of the present charge step (workbench.formation.dqdv),
-distribution of the capacity charged so far per channel, and a rack x channel heatmap of the live voltage."""
+distribution of the capacity charged so far per channel, a rack x channel heatmap of the live voltage, and
+a rack x channel heatmap of channel health: each channel's cells against the rest of its rack over the last
+days of finished formation (workbench.formation.channel_imbalance on capacity per areal mass, from the
+store's genealogy source); imbalanced (weak) channels are outlined in red and listed."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
 import numpy as np
+import pandas as pd
 import panel as pn
+import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
-from bokeh.palettes import Category10_10, Plasma256
+from bokeh.palettes import Category10_10, Plasma256, RdBu11
 
-from data_adapters.live import LiveStore
-from workbench.formation import FormationDataError, curve_from_arrays, dqdv
+from data_adapters.live import GenealogySource, LiveStore, shared_background
+from workbench.formation import FormationDataError, channel_imbalance, curve_from_arrays, dqdv
 
-from .common import GOOD, TrendChart, fmt, html_pane, new_figure, shared_result
+from .common import GOOD, TrendChart, fmt, html_pane, new_figure, set_html, shared_result
 
 CHANNEL = re.compile(r"/rack(\d+)/ch(\d+)/voltage$")
 EVERY_S = 3.0
 ANALYSIS_EVERY_S = 10.0  # capacity and dQ/dV: once per process per period, shared by all sessions
+HEALTH_DAYS = pd.Timedelta(days=3)  # a channel forms about one cell a day: 3 days give 3 cells to test
+HEALTH_EVERY_S = 60.0
+WELD_LEAD = pd.Timedelta(hours=48)  # a cell's genealogy row (areal mass) is at most this older than its formation end
+Z_RANGE = 8.0  # the health colour scale spans robust z -8 .. +8
+
+
+def channel_health(source: GenealogySource, as_of, racks, days: pd.Timedelta = HEALTH_DAYS) -> xr.Dataset:
+    """Imbalanced channels of ``racks`` from the cells whose formation ended in the ``days`` before ``as_of``.
+
+    Capacity per areal mass (the coating lane moves a cell's capacity by a few percent; dividing by the
+    cell's areal mass from the genealogy removes that) when the genealogy has ``areal_mass``, else the
+    discharge capacity; each channel against the other channels of its rack
+    (:func:`workbench.formation.channel_imbalance`: robust z and Mann-Whitney). Dims rack, channel.
+
+    >>> from workbench.simulate import virtual_line
+    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> h = channel_health(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-08 06:00"), [1, 2, 3, 4])
+    >>> [(int(r), int(c)) for r, c in zip(*np.nonzero(h.flagged.values))]   # rack 3 ch 2 (index 2, 1)
+    [(2, 1)]
+    """
+    as_of = pd.Timestamp(as_of)
+    f = source.formation(as_of - days, as_of, racks=list(racks))
+    if f.sizes.get("cell", 0) == 0:
+        raise FormationDataError(f"no cell on racks {list(racks)} finished formation in the {days} before {as_of}")
+    variable = "discharge_capacity"
+    cells = source.cells(as_of - days - WELD_LEAD, as_of)["cells"]
+    if "areal_mass" in cells:
+        mass = cells.set_index("cell_id").areal_mass.reindex(f.cell_id.values).to_numpy(dtype=float)
+        variable = (f.discharge_capacity / xr.DataArray(mass, dims="cell")).rename("capacity per areal mass")
+    return channel_imbalance(f, variable)
+
+
+def health_rows(h: xr.Dataset) -> str:
+    """The flagged channels as a table (rack, channel, cells, robust z, p), or a line saying none is."""
+    flagged = [(int(h.rack[a]), int(h.channel[b])) for a, b in zip(*np.nonzero(h.flagged.values))]
+    n_cells = int(h.n_cells.sum())
+    if not flagged:
+        return (f'<p class="lw-sub" data-role="no-weak-channel" data-cells="{n_cells}">No imbalanced channel '
+                f'({n_cells} cells tested; {html.escape(h.attrs.get("test", ""))}).</p>')
+    rows = []
+    for rack, ch in flagged:
+        sel = h.sel(rack=rack, channel=ch)
+        rows.append(f'<tr data-role="weak-channel" data-rack="{rack}" data-channel="{ch}"><td>rack {rack}</td>'
+                    f'<td>ch {ch:02d}</td><td class="num">{int(sel.n_cells)}</td>'
+                    f'<td class="num">{float(sel.robust_z):+.1f}</td><td class="num">{float(sel.p_value):.1e}</td></tr>')
+    return ('<table class="lw-table lw-alarm" data-role="weak-channels"><thead><tr><th colspan=2>IMBALANCED CHANNEL'
+            '</th><th>cells</th><th>robust z</th><th>p</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table><p class="lw-sub">{n_cells} cells over '
+            f'{HEALTH_DAYS.days} days, {html.escape(str(h.attrs.get("variable", "")))}; '
+            f'{html.escape(h.attrs.get("test", ""))}</p>')
 
 
 def channels(station) -> list[tuple[int, int, str]]:
@@ -70,6 +126,21 @@ class FormationPage:
                        text_baseline="middle", text_font_size="12px", text_color="white")
         self.heat.add_layout(ColorBar(color_mapper=self.mapper, title="V"), "right")
         self.heat.xaxis.axis_label = "channel"
+        self.health_src = ColumnDataSource({"rack": [], "ch": [], "z": [], "label": [], "edge": [], "width": []})
+        self.health_mapper = LinearColorMapper(palette=RdBu11, low=-Z_RANGE, high=Z_RANGE, nan_color="#555555")
+        self.health = new_figure(f"Channel health, last {HEALTH_DAYS.days} days: robust z vs rack (red = weak)", "",
+                                 height=300, x_datetime=False, x_range=[f"{c:02d}" for c in chans],
+                                 y_range=[f"rack {r}" for r in racks])
+        self.health.rect(x="ch", y="rack", width=0.9, height=0.9, source=self.health_src,
+                         fill_color={"field": "z", "transform": self.health_mapper}, line_color="edge",
+                         line_width="width")
+        self.health.text(x="ch", y="rack", text="label", source=self.health_src, text_align="center",
+                         text_baseline="middle", text_font_size="12px", text_color="black")
+        self.health.add_layout(ColorBar(color_mapper=self.health_mapper, title="z"), "right")
+        self.health.xaxis.axis_label = "channel"
+        self.health_note = html_pane('<p class="lw-sub">Testing channels against their racks…</p>')
+        self._last_health = -HEALTH_EVERY_S
+        self._health_runs = -1
         self.dqdv_fig = new_figure("dQ/dV of the present charge step", "", height=300, x_datetime=False)
         self.dqdv_fig.xaxis.axis_label = "V"
         self.dqdv_fig.yaxis.axis_label = "dQ/dV (Ah/V)"
@@ -87,9 +158,11 @@ class FormationPage:
         self._last = 0.0
         self.view = pn.Column(self.pick, self.curves, self.note,
                               pn.Row(pn.pane.Bokeh(self.heat, sizing_mode="stretch_width"),
-                                     pn.pane.Bokeh(self.dqdv_fig, sizing_mode="stretch_width"),
+                                     pn.Column(pn.pane.Bokeh(self.health, sizing_mode="stretch_width"),
+                                               self.health_note, sizing_mode="stretch_width"),
                                      sizing_mode="stretch_width"),
-                              pn.pane.Bokeh(self.cap, sizing_mode="stretch_width"),
+                              pn.Row(pn.pane.Bokeh(self.dqdv_fig, sizing_mode="stretch_width"),
+                                     pn.pane.Bokeh(self.cap, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
                               sizing_mode="stretch_width")
 
     def _build_trend(self) -> None:
@@ -141,8 +214,40 @@ class FormationPage:
                             f'buffered' + (f' · dQ/dV not yet available: {"; ".join(notes[:3])}' if notes else "")
                             + "</div>")
 
+    def _health(self) -> None:
+        source = self.store.genealogy
+        if source is None:
+            set_html(self.health_note, '<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: '
+                                       'channel health needs formation results (set WORKBENCH_GENEALOGY to the history '
+                                       'store holding them).</p>')
+            return
+        newest = self.store.newest_source_time()
+        if newest is None:
+            return
+        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        racks = sorted({r for r, _, _ in self.channels})
+        job = shared_background(f"channel-health:{self.station.name}", HEALTH_EVERY_S,
+                                lambda: channel_health(source, as_of, racks))
+        if job.error and job.value is None:
+            set_html(self.health_note, f'<p class="lw-sub" data-role="health-error">Channel health: '
+                                       f'{html.escape(job.error)}</p>')
+        if job.value is None or job.runs == self._health_runs:
+            return  # nothing new: do not resend the same heatmap to the browser
+        self._health_runs = job.runs
+        h = job.value
+        rk, ch = np.meshgrid(h.rack.values, h.channel.values, indexing="ij")
+        z, flagged = h.robust_z.values.ravel(), h.flagged.values.ravel()
+        self.health_src.data = {
+            "rack": [f"rack {r}" for r in rk.ravel()], "ch": [f"{c:02d}" for c in ch.ravel()],
+            "z": np.clip(z, -Z_RANGE, Z_RANGE), "label": ["WEAK" if f else fmt(v, 2) for v, f in zip(z, flagged)],
+            "edge": ["#ff0000" if f else "#ffffff" for f in flagged], "width": [6 if f else 1 for f in flagged]}
+        set_html(self.health_note, health_rows(h))
+
     def update(self) -> None:
         self.trend.update()
+        if time.monotonic() - self._last_health >= 2.0:
+            self._last_health = time.monotonic()
+            self._health()
         self._heatmap()
         if time.monotonic() - self._last >= EVERY_S:
             self._last = time.monotonic()

@@ -10,6 +10,50 @@ from data_adapters.live import Alarm, AlarmEvent, ChangePoint, LiveStore
 from .common import fmt, pretty_units
 
 
+def inline_pulled_documents() -> None:
+    """Make a browser's reconnect to a *restarted* server work: send pulled documents with inline buffers.
+
+    After a server restart the browser reconnects (``pn.extension(reconnect=True)``) and re-pulls the
+    session's document, but BokehJS 3.9 replaces its document with ``replace_with_json(doc_json)`` without
+    the message's binary buffers, so any document with numpy data (every chart) fails with "buffer for id
+    ... not found" and the page keeps showing the dead session. With buffers inlined as base64 (the form
+    standalone HTML uses) the re-pull succeeds; first loads are unaffected. A session created by such a
+    reconnect never went through Panel's page handler, which points the components' stylesheets at this
+    server instead of the CDN: the same is done here, so nothing is fetched from outside (air-gapped
+    plants; the browser tests check it). Idempotent.
+
+    >>> inline_pulled_documents()
+    >>> from bokeh.document import Document
+    >>> from bokeh.protocol.messages.pull_doc_reply import pull_doc_reply
+    >>> pull_doc_reply.create("1", Document()).buffers
+    []
+    """
+    import importlib
+
+    mod = importlib.import_module("bokeh.protocol.messages.pull_doc_reply")
+    cls = mod.pull_doc_reply
+    if getattr(cls, "_lw_inline", False):
+        return
+
+    def create(request_id, document, **metadata):
+        from panel.io.resources import LOCAL_DIST, patch_model_css, use_cdn
+        from panel.io.state import set_curdoc, state
+
+        if not use_cdn():  # as panel.io.server.server_html_page_for_session does for a page load
+            with set_curdoc(document):
+                dist_url = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
+            for root in document.roots:
+                patch_model_css(root, dist_url=dist_url)
+        return cls(cls.create_header(request_id=request_id), metadata,
+                   mod.PullDoc(doc=document.to_json(deferred=False)))
+
+    cls.create = staticmethod(create)
+    cls._lw_inline = True
+
+
+inline_pulled_documents()
+
+
 def _t(ts: datetime | None) -> str:
     return ts.strftime("%H:%M:%S") if ts else ""
 

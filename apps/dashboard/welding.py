@@ -1,25 +1,56 @@
 """Tab welding: I-MR chart of weld resistance with Western Electric rule violations (workbench.spc),
-histogram against the spec, cold-joint rate (workbench.weld.cold_joints)."""
+histogram against the spec, cold-joint rate (workbench.weld.cold_joints), and weld resistance against the
+formation DCIR of the same cells (workbench.weld.join_dcir on the store's genealogy source)."""
 
 from __future__ import annotations
 
 import time
 
+import html
+
 import numpy as np
+import pandas as pd
 import panel as pn
 import xarray as xr
 from bokeh.models import ColumnDataSource, Range1d, Span
 
-from data_adapters.live import LiveStore
+from data_adapters.live import GenealogySource, LiveStore, shared_background
 from workbench import spc
 from workbench.units import ureg
-from workbench.weld import ColdJointRule, cold_joints
+from workbench.weld import ColdJointRule, WeldInputError, cold_joints, join_dcir
 
-from .common import GOOD, fmt, html_pane, new_figure, pretty_units, shared_result
+from .common import GOOD, fmt, html_pane, new_figure, pretty_units, set_html, shared_result
 
 BASELINE_WELDS = 50  # Phase I: the first welds this server saw set the I-MR limits
 WINDOW = 300
 EVERY_S = 1.0
+DCIR_WINDOW = pd.Timedelta(hours=8)  # cells whose formation (and so DCIR) finished this recently
+DCIR_EVERY_S = 30.0
+WELD_LEAD = pd.Timedelta(hours=48)  # a cell's welds are at most this long before its formation ends
+
+
+def weld_vs_dcir(source: GenealogySource, as_of, window: pd.Timedelta = DCIR_WINDOW):
+    """Weld resistance (sum of a cell's tab welds, µΩ) joined with formation DCIR (mΩ) by cell, for the
+    cells whose formation ended in the ``window`` before ``as_of``: a :class:`workbench.weld.WeldDcirJoin`
+    (table, pearson, spearman, slope mΩ/µΩ, n).
+
+    >>> from workbench.simulate import virtual_line
+    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> j = weld_vs_dcir(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-06 12:00"))
+    >>> j.n > 500, 0.8 < j.slope * 1e3 < 1.25   # welds are in series: DCIR rises ~1 µΩ per µΩ of weld
+    (True, True)
+    """
+    as_of = pd.Timestamp(as_of)
+    formation = source.formation(as_of - window, as_of)
+    if formation.sizes.get("cell", 0) == 0:
+        raise WeldInputError(f"no cell finished formation in the {window} before {as_of:%Y-%m-%d %H:%M}")
+    welds = source.cells(as_of - window - WELD_LEAD, as_of).get("welds")
+    if welds is None or welds.empty:
+        raise WeldInputError("the genealogy has no welds table (cell_id, weld_resistance per weld)")
+    welds = welds[welds.cell_id.isin(formation.cell_id.values)]
+    welding = xr.Dataset({"weld_resistance": ("weld", welds.weld_resistance.to_numpy(), {"units": "uohm"})},
+                         coords={"cell_id": ("weld", welds.cell_id.astype(str).to_numpy())})
+    return join_dcir(welding, formation, how="sum")
 
 
 class WeldingPage:
@@ -62,13 +93,27 @@ class WeldingPage:
             if v is not None:
                 self.hist.add_layout(Span(location=v, dimension="height", line_color="#d33", line_dash="dashed",
                                           line_width=3))
+        self.dcir_src = ColumnDataSource({"w": [], "d": []})
+        self.dcir_fig = new_figure("Weld resistance vs formation DCIR, per cell", "mohm", height=330,
+                                   x_datetime=False)
+        self.dcir_fig.scatter("w", "d", source=self.dcir_src, size=6, alpha=0.6)
+        self.fit_src = ColumnDataSource({"w": [], "d": []})
+        self.dcir_fig.line("w", "d", source=self.fit_src, color="#d33", line_width=2, legend_label="least squares")
+        self.dcir_fig.legend.location = "top_left"
+        self.dcir_fig.xaxis.axis_label = "weld resistance, sum of the cell's tab welds (µΩ)"
+        self.dcir_fig.yaxis.axis_label = "DCIR (mΩ)"
+        self.dcir_note = html_pane('<p class="lw-sub">Joining welds with formation DCIR…</p>')
         self.summary = html_pane("")
         self._last = 0.0
+        self._last_dcir = -DCIR_EVERY_S
+        self._dcir_runs = -1
         self.view = pn.Column(self.summary,
                               pn.Row(pn.Column(pn.pane.Bokeh(self.i_chart, sizing_mode="stretch_width"),
                                                pn.pane.Bokeh(self.mr_chart, sizing_mode="stretch_width"),
                                                sizing_mode="stretch_width"),
                                      pn.pane.Bokeh(self.hist, sizing_mode="stretch_width"),
+                                     sizing_mode="stretch_width"),
+                              pn.Row(pn.pane.Bokeh(self.dcir_fig, sizing_mode="stretch_width"), self.dcir_note,
                                      sizing_mode="stretch_width"),
                               sizing_mode="stretch_width")
 
@@ -124,7 +169,42 @@ class WeldingPage:
             f'rule violations: <b>{int(alarm.sum())}</b> ({", ".join(r["rules"]) or "none"}) · cold-joint rate: '
             f'<b data-role="cold-joint-rate">{100.0 * cold.mean():.2f} %</b> ({int(cold.sum())} welds; {r["rule"]})</div>')
 
+    def _dcir(self) -> None:
+        source = self.store.genealogy
+        if source is None:
+            set_html(self.dcir_note, '<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: '
+                                     'weld resistance cannot be joined with formation DCIR (set WORKBENCH_GENEALOGY '
+                                     'to the history store holding genealogy and formation results).</p>')
+            return
+        newest = self.store.newest_source_time()
+        if newest is None:
+            return
+        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        job = shared_background("weld-dcir", DCIR_EVERY_S, lambda: weld_vs_dcir(source, as_of))
+        if job.error and job.value is None:
+            set_html(self.dcir_note, f'<p class="lw-sub" data-role="weld-dcir-error">Weld vs DCIR: '
+                                     f'{html.escape(job.error)}</p>')
+        if job.value is None or job.runs == self._dcir_runs:
+            return  # nothing new: do not resend the same points to the browser
+        self._dcir_runs = job.runs
+        j = job.value
+        w, d = j.table.weld_resistance.to_numpy(), j.table.dcir.to_numpy()
+        self.dcir_src.data = {"w": w, "d": d}
+        xs = np.array([np.nanmin(w), np.nanmax(w)])
+        intercept = float(np.nanmean(d) - j.slope * np.nanmean(w))
+        self.fit_src.data = {"w": xs, "d": intercept + j.slope * xs}
+        per_uohm = j.slope * 1e3  # mΩ/µΩ -> µΩ of DCIR per µΩ of weld (1.0 when the welds add in series)
+        set_html(self.dcir_note,
+            f'<div class="lw-sub" data-role="weld-dcir" data-n="{j.n}" data-pearson="{j.pearson:.4f}" '
+            f'data-slope="{per_uohm:.4f}">{j.n} cells that finished formation in the last '
+            f'{DCIR_WINDOW.total_seconds() / 3600:.0f} h · correlation r = <b>{j.pearson:.2f}</b> '
+            f'(Spearman {j.spearman:.2f}) · DCIR rises <b>{per_uohm:.2f} µΩ per µΩ</b> of weld resistance '
+            f'· genealogy: {html.escape(source.description)}</div>')
+
     def update(self) -> None:
         if time.monotonic() - self._last >= EVERY_S:
             self._last = time.monotonic()
             self._refresh()
+        if time.monotonic() - self._last_dcir >= 2.0:
+            self._last_dcir = time.monotonic()
+            self._dcir()
