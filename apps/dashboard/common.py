@@ -13,9 +13,11 @@ from datetime import datetime
 
 import numpy as np
 import panel as pn
+import param
 from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
+from panel.custom import JSComponent
 
 from data_adapters.base import Quality
 from data_adapters.live import LiveStore
@@ -121,32 +123,99 @@ def key_value(store: LiveStore, station: Station) -> tuple[str, float, str]:
     return t.short_name, float(store.latest_values([t.path])[0]), t.units
 
 
-def tile_html(store: LiveStore, station: Station, now: datetime | None = None) -> str:
-    """A station tile: state badge, key value with units, alarm state, freshness (all in the DOM)."""
+def tile_fields(store: LiveStore, station: Station, now: datetime | None = None) -> dict:
+    """What a station tile shows, as text: state, freshness, key value with units, alarm counts."""
     st = store.station_status(station, now)
     label, value, units = key_value(store, station)
-    alarm = (f'<span class="lw-badge lw-alarm">{st.unacked} UNACK / {st.alarms} ALARMS</span>' if st.alarms
-             else '<span class="lw-badge lw-running">NO ALARMS</span>')
-    classes = f"lw-tile lw-state-{st.state}" + (" lw-has-alarm" if st.alarms else "")
-    return (f'<div class="{classes}" data-station="{html.escape(station.name)}" data-state="{st.state}">'
-            f'<h3>{html.escape(st.title)}</h3>'
-            f'<span class="lw-badge lw-{st.state}" data-role="state">{STATE_WORDS[st.state]}</span> '
-            f'<span class="lw-sub" data-role="freshness">updated {age_text(st.freshness_s)}</span>'
-            f'<div class="lw-sub">{html.escape(label)}</div>'
-            f'<div><span class="lw-kv" data-role="value" data-station="{html.escape(station.name)}">{fmt(value)}'
-            f'</span><span class="lw-units">{html.escape(pretty_units(units))}</span></div>'
+    return {"station": station.name, "heading": st.title, "status": st.state, "status_word": STATE_WORDS[st.state],
+            "freshness": f"updated {age_text(st.freshness_s)}", "label": label, "reading": fmt(value),
+            "units": pretty_units(units), "alarms": int(st.alarms), "unacked": int(st.unacked)}
+
+
+def tile_html(store: LiveStore, station: Station, now: datetime | None = None) -> str:
+    """A station tile as static HTML (same markup as :class:`TileView` builds in the browser)."""
+    f = {k: html.escape(str(v)) for k, v in tile_fields(store, station, now).items()}
+    alarm = (f'<span class="lw-badge lw-alarm">{f["unacked"]} UNACK / {f["alarms"]} ALARMS</span>'
+             if int(f["alarms"]) else '<span class="lw-badge lw-running">NO ALARMS</span>')
+    classes = f"lw-tile lw-state-{f['status']}" + (" lw-has-alarm" if int(f["alarms"]) else "")
+    return (f'<div class="{classes}" data-station="{f["station"]}" data-state="{f["status"]}">'
+            f'<h3>{f["heading"]}</h3>'
+            f'<span class="lw-badge lw-{f["status"]}" data-role="state">{f["status_word"]}</span> '
+            f'<span class="lw-sub" data-role="freshness">{f["freshness"]}</span>'
+            f'<div class="lw-sub">{f["label"]}</div>'
+            f'<div><span class="lw-kv" data-role="value" data-station="{f["station"]}">{f["reading"]}'
+            f'</span><span class="lw-units">{f["units"]}</span></div>'
             f'<div data-role="alarms">{alarm}</div></div>')
 
 
+class TileView(JSComponent):
+    """A station tile drawn once in the browser; each update changes only the text that changed.
+
+    An HTML pane would re-parse and rebuild its whole shadow DOM on every change (a style recalc and
+    layout of the tile each time); on the live pages that was as much browser work as the charts.
+    Markup and attributes are those of :func:`tile_html` (``.lw-tile[data-station]``, ``data-role=value``...).
+    """
+
+    station = param.String(default="")
+    heading = param.String(default="")
+    status = param.String(default="waiting")
+    status_word = param.String(default="WAITING")
+    freshness = param.String(default="")
+    label = param.String(default="")
+    reading = param.String(default="—")
+    units = param.String(default="")
+    alarms = param.Integer(default=0)
+    unacked = param.Integer(default=0)
+
+    _esm = """
+export function render({ model }) {
+  const make = (tag, cls, role) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (role) e.dataset.role = role;
+    return e;
+  };
+  const tile = make('div'), h3 = make('h3'), badge = make('span', '', 'state'), fresh = make('span', 'lw-sub', 'freshness');
+  const label = make('div', 'lw-sub'), row = make('div'), value = make('span', 'lw-kv', 'value');
+  const units = make('span', 'lw-units'), alarms = make('div', '', 'alarms'), alarm = make('span');
+  row.append(value, units);
+  alarms.append(alarm);
+  tile.append(h3, badge, document.createTextNode(' '), fresh, label, row, alarms);
+  const text = (e, t) => { if (e.textContent !== t) e.textContent = t; };
+  const attr = (e, k, v) => { if (e.getAttribute(k) !== v) e.setAttribute(k, v); };
+  const sync = () => {
+    const m = model, a = m.alarms > 0;
+    attr(tile, 'class', `lw-tile lw-state-${m.status}` + (a ? ' lw-has-alarm' : ''));
+    attr(tile, 'data-station', m.station);
+    attr(tile, 'data-state', m.status);
+    attr(value, 'data-station', m.station);
+    attr(badge, 'class', `lw-badge lw-${m.status}`);
+    attr(alarm, 'class', a ? 'lw-badge lw-alarm' : 'lw-badge lw-running');
+    text(h3, m.heading); text(badge, m.status_word); text(fresh, m.freshness); text(label, m.label);
+    text(value, m.reading); text(units, m.units);
+    text(alarm, a ? `${m.unacked} UNACK / ${m.alarms} ALARMS` : 'NO ALARMS');
+  };
+  for (const p of ['station', 'heading', 'status', 'status_word', 'freshness', 'label', 'reading', 'units',
+                   'alarms', 'unacked']) model.on(p, sync);
+  sync();
+  return tile;
+}
+"""
+
+
 class Tile:
-    """A station tile as a Panel pane that refreshes itself from the store."""
+    """A station tile (:class:`TileView`) that refreshes itself from the store."""
 
     def __init__(self, store: LiveStore, station: Station, **kw):
         self.store, self.station = store, station
-        self.pane = html_pane(tile_html(store, station), **kw)
+        kw.setdefault("sizing_mode", "stretch_width")
+        self.pane = TileView(**tile_fields(store, station), stylesheets=[CSS], **kw)
 
     def update(self) -> None:
-        set_html(self.pane, tile_html(self.store, self.station))
+        fields = tile_fields(self.store, self.station)
+        changed = {k: v for k, v in fields.items() if getattr(self.pane, k) != v}
+        if changed:
+            self.pane.param.update(**changed)
 
 
 def new_figure(title: str, units: str = "", *, height: int = 320, x_datetime: bool = True,

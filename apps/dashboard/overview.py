@@ -23,9 +23,9 @@ class OverviewPage:
         self.view = pn.Column(
             pn.GridBox(*[t.pane for t in self.tiles], ncols=min(4, max(1, len(self.tiles))),
                        sizing_mode="stretch_width"),
-            pn.Row(pn.Column("## Newest alarms", self.alarms, sizing_mode="stretch_width"),
-                   pn.Column("## Newest change points", self.changepoints, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
+            # one above the other: the alarm table is wider than half a screen and overflowed a side-by-side row
+            "## Newest alarms", self.alarms,
+            "## Newest change points", self.changepoints,
             sizing_mode="stretch_width")
         self.update()
 
