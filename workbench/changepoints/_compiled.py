@@ -67,11 +67,12 @@ def _select_bracketed(b, k):
     if n < 1024:
         return _select(b, k)
     step = n // 128
-    sample = np.sort(b[::step])
+    sample = b[::step].copy()
     ns = sample.shape[0]
     pos = (k * ns) // n
-    lo_v = sample[max(pos - 16, 0)]
-    hi_v = sample[min(pos + 16, ns - 1)]
+    # two selections instead of sorting the sample: the same two order statistics, ~5x cheaper
+    lo_v = _select(sample, max(pos - 16, 0))
+    hi_v = _select(sample, min(pos + 16, ns - 1))
     keep = np.empty(n)
     below = 0
     m = 0
@@ -131,10 +132,9 @@ def noise_profile(x):
         pairs[1, i] = a + b
         pairs[2, i] = a - b
     res = np.inf
-    for i in range(1, n):
+    for i in range(1, n):  # branch-free: the comparison is a coin flip on noise
         g = abs(x[i] - x[i - 1])
-        if 0.0 < g < res:
-            res = g
+        res = min(res, g if g > 0.0 else np.inf)
     if not np.isfinite(res):
         res = 0.0
     scales = np.empty(3)
