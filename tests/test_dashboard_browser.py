@@ -229,3 +229,28 @@ def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo_url, browser):
     finally:
         ctx.close()
 
+
+
+def test_live_page_gets_one_batched_message_per_refresh(demo_url, browser):
+    """New data are pushed as one PATCH-DOC per refresh (tile text and chart samples together), at most
+    a few per second, whatever the sim's rate: a message per changed model cost the browser a repaint each."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    frames: list[tuple[float, str]] = []
+    pg.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append((time.monotonic(), f))
+                                        if isinstance(f, str) else None))
+    try:
+        pg.goto(f"{demo_url}/?page=trends")
+        pg.wait_for_selector("[data-role=value][data-station=coating]")
+        pg.wait_for_timeout(2000)  # past the first full draw
+        t0 = time.monotonic()
+        pg.wait_for_timeout(4000)
+        window = [f for t, f in frames if t >= t0]
+        patches = [f for f in window if '"msgtype": "PATCH-DOC"' in f]
+        contents = [f for f in window if f.startswith('{"events"')]
+        assert patches, "no update reached the page"
+        assert len(patches) <= 4 * 6, f"{len(patches)} PATCH-DOC messages in 4 s: refreshes are not batched"
+        both = [c for c in contents if "ColumnsStreamed" in c and '"attr":"reading"' in c]
+        assert both, "tile values and chart samples never arrived in the same message"
+    finally:
+        ctx.close()
