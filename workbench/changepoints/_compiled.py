@@ -560,12 +560,15 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold):
     out = np.zeros((rows, n), np.bool_)
     acc, cand, ints = _fpop_workspace(n)  # once per block: no per-series allocation in the search
     zbuf = np.empty(n)
+    valid = np.empty(0, np.int64)
     for r in range(rows):
         row = x[r]
-        finite = np.isfinite(row)
-        dense = finite.all()  # the common case: no gap, no index mapping
-        valid = np.arange(n) if dense else np.flatnonzero(finite)
-        nv = valid.shape[0]
+        nv = 0
+        for i in range(n):  # the common case has no gap: count without allocating a mask
+            nv += np.isfinite(row[i])
+        dense = nv == n
+        if not dense:
+            valid = np.flatnonzero(np.isfinite(row))
         if nv < 2 * max(min_size, 1):
             continue
         xv = row if dense else row[valid]
@@ -578,7 +581,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold):
         while s > 0:  # backtrack straight into the output row
             t = last[s]
             if t > 0:
-                out[r, valid[t]] = True
+                out[r, t if dense else valid[t]] = True
             s = t
     return out
 
