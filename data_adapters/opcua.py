@@ -499,12 +499,7 @@ class OpcUaBackend:
         """Write ``value`` (tag units) with the node's variant type; server refusals raise BackendError."""
         client = self._require()
         vtype = self._vtypes[path]
-        v = self._to_server[path](value)
-        if vtype in (ua.VariantType.Int16, ua.VariantType.Int32, ua.VariantType.Int64, ua.VariantType.UInt16,
-                     ua.VariantType.UInt32, ua.VariantType.UInt64, ua.VariantType.Byte, ua.VariantType.SByte):
-            if v != round(v):
-                raise BackendError(f"{path} is an integer ({vtype.name}) on the server; {value} is not whole")
-            v = int(round(v))
+        v = _as_node_type(path, self._to_server[path](value), vtype, value)
         try:
             await asyncio.wait_for(client.get_node(self._nodes[path].nodeid).write_value(
                 ua.DataValue(ua.Variant(v, vtype))), self.write_timeout_s)
@@ -516,6 +511,36 @@ class OpcUaBackend:
             raise BackendError(f"OPC UA server {self.url} refused the write to {path} ({name})") from None
         except (ConnectionError, asyncio.TimeoutError) as exc:
             raise BackendError(f"write to {self.url} failed: {type(exc).__name__}: {exc}") from None
+
+
+_INT_RANGES = {
+    ua.VariantType.SByte: (-2**7, 2**7 - 1), ua.VariantType.Byte: (0, 2**8 - 1),
+    ua.VariantType.Int16: (-2**15, 2**15 - 1), ua.VariantType.UInt16: (0, 2**16 - 1),
+    ua.VariantType.Int32: (-2**31, 2**31 - 1), ua.VariantType.UInt32: (0, 2**32 - 1),
+    ua.VariantType.Int64: (-2**63, 2**63 - 1), ua.VariantType.UInt64: (0, 2**64 - 1),
+}
+
+
+def _as_node_type(path: str, v: float, vtype: ua.VariantType, asked: float):
+    """``v`` (server units) as the Python value of the node's variant type, or BackendError saying why not.
+
+    >>> _as_node_type("p", 7.0, ua.VariantType.Int32, 7.0), _as_node_type("p", 1.0, ua.VariantType.Boolean, 1.0)
+    (7, True)
+    """
+    if vtype in _INT_RANGES:
+        lo, hi = _INT_RANGES[vtype]
+        if not math.isfinite(v) or v != round(v):
+            raise BackendError(f"{path} is an integer ({vtype.name}) on the server; {asked:g} is not whole")
+        if not lo <= round(v) <= hi:
+            raise BackendError(f"{path} is {vtype.name} on the server ({lo}..{hi}); {asked:g} does not fit")
+        return int(round(v))
+    if vtype == ua.VariantType.Boolean:
+        if v not in (0, 1):
+            raise BackendError(f"{path} is Boolean on the server; write 0 or 1, not {asked:g}")
+        return bool(v)
+    if vtype in (ua.VariantType.Float, ua.VariantType.Double):
+        return float(v)
+    raise BackendError(f"{path} has data type {vtype.name} on the server; the adapter writes numbers only")
 
 
 def opcua_adapter(tags: Iterable[Tag], settings: OpcUaAdapter, *, audit=None, name: str = "opcua", **kw):

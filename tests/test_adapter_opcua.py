@@ -334,11 +334,11 @@ async def test_history_reads_back_every_change_with_units_batches_and_continuati
     tags = [line_config.tag(SPEED), in_kelvin, line_config.tag(LASER_PV)]
     backend = await _history_backend(server, tags, history_batch=2)  # 3 tags: two HistoryRead batches
     try:
-        deadline = time.monotonic() + 20
-        while len([r for r in server.pushed if r.path == SPEED]) < 6 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        t0 = pd.Timestamp(server.pushed[0].source_time).value
+        deadline = time.monotonic() + 30  # the line speed wanders by its resolution: wait for 5 changes
+        while len(_changes(list(server.pushed), SPEED, t0, 2**62)) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
         pushed = list(server.pushed)
-        t0 = pd.Timestamp(pushed[0].source_time).value
         speed_changes = _changes(pushed, SPEED, t0, 2**62)
         assert len(speed_changes) >= 4, "the line did not move enough to judge"
         t1 = speed_changes[-1][0]  # exactly a sample's time: [t0, t1) leaves it out
@@ -398,3 +398,56 @@ def test_line_adapters_expose_history_only_when_every_backend_has_it(line_config
                 for st in line_config.stations]
     over_opcua = open_line(line_config.model_copy(update={"stations": stations}))
     assert callable(over_opcua.history)
+
+
+# --- writes with the node's own DataType, on a plain asyncua server --------------------------------------
+async def test_writes_follow_each_nodes_data_type_on_a_plain_asyncua_server(line_config):
+    """A third-party server (a PLC) types its setpoints Int32, Int16, UInt16, Boolean, Float: the adapter reads
+    each node's DataType and writes exactly that type; values the type cannot hold are refused clearly."""
+    from asyncua import Server
+
+    from data_adapters.base import BackendError
+    from data_adapters.opcua_model import DEFAULT_NAMESPACE
+    from data_adapters.opcua_server import free_port
+    from workbench.config import OpcUaAdapter
+
+    kinds = {"recipe": (ua.VariantType.Int32, 3), "speed_step": (ua.VariantType.Int16, 1),
+             "batch": (ua.VariantType.UInt16, 10), "pump_on": (ua.VariantType.Boolean, False),
+             "gain": (ua.VariantType.Float, 0.5)}
+    server = Server()
+    await server.init()
+    url = f"opc.tcp://127.0.0.1:{free_port()}/plc/"
+    server.set_endpoint(url)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    ns = await server.register_namespace(DEFAULT_NAMESPACE)
+    parent = server.nodes.objects
+    for part in ("plant1", "test", "bench1", "plc"):
+        parent = await parent.add_folder(ns, part)
+    nodes = {}
+    for name, (vtype, initial) in kinds.items():
+        nodes[name] = await parent.add_variable(ns, name, ua.Variant(initial, vtype))
+        await nodes[name].set_writable()
+    tags = [Tag(path=f"plant1/test/bench1/plc/{name}", units="dimensionless") for name in kinds]
+    async with server:
+        backend = OpcUaBackend(tags, OpcUaAdapter(kind="opcua", url=url), reconnect_s=0.25)
+        await backend.connect()
+        try:
+            for name, value in [("recipe", 7), ("speed_step", -12), ("batch", 65535), ("pump_on", 1),
+                                ("gain", 0.25)]:
+                await backend.write(f"plant1/test/bench1/plc/{name}", float(value))
+            refusals = [("recipe", 7.5, r"integer \(Int32\) on the server; 7.5 is not whole"),
+                        ("speed_step", 40000, r"Int16 on the server \(-32768..32767\); 40000 does not fit"),
+                        ("batch", -1, r"UInt16 on the server \(0..65535\); -1 does not fit"),
+                        ("pump_on", 2, r"Boolean on the server; write 0 or 1, not 2")]
+            for name, value, message in refusals:
+                with pytest.raises(BackendError, match=message):
+                    await backend.write(f"plant1/test/bench1/plc/{name}", float(value))
+            read = await backend.read([t.path for t in tags])
+        finally:
+            await backend.close()
+        dvs = {name: await node.read_data_value() for name, node in nodes.items()}
+    want = {"recipe": 7, "speed_step": -12, "batch": 65535, "pump_on": True, "gain": 0.25}
+    for name, (vtype, _) in kinds.items():
+        assert dvs[name].Value.VariantType == vtype, name
+        assert dvs[name].Value.Value == want[name], name
+    assert [read[t.path].value for t in tags] == [7.0, -12.0, 65535.0, 1.0, 0.25]
