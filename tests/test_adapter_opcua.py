@@ -451,3 +451,38 @@ async def test_writes_follow_each_nodes_data_type_on_a_plain_asyncua_server(line
         assert dvs[name].Value.VariantType == vtype, name
         assert dvs[name].Value.Value == want[name], name
     assert [read[t.path].value for t in tags] == [7.0, -12.0, 65535.0, 1.0, 0.25]
+
+
+async def test_historizing_nodes_say_so_and_a_plain_client_reads_their_history(historizing_server, opcua_line):
+    """Third-party clients (UaExpert, Ignition) see Historizing and HistoryRead access and read raw history."""
+    server, _ = historizing_server
+    for url, historizes in ((server.url, True), (opcua_line.url, False)):
+        async with Client(url) as client:
+            ns = await client.get_namespace_index("urn:line-workbench:virtual-line")
+            node = await client.nodes.objects.get_child([f"{ns}:{part}" for part in SPEED.split("/")])
+            flag = await node.read_attribute(ua.AttributeIds.Historizing)
+            access = await node.read_attribute(ua.AttributeIds.AccessLevel)
+            assert flag.Value.Value is historizes
+            assert bool(access.Value.Value & ua.AccessLevel.HistoryRead.mask) is historizes
+            if historizes:
+                now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+                values = await node.read_raw_history(now - pd.Timedelta("10min"), now)
+                assert values and all(dv.SourceTimestamp <= now for dv in values)
+
+
+def test_history_settings_are_checked(line_config):
+    import argparse
+
+    from data_adapters.opcua_server import LineOpcUaServer
+    from data_adapters.sim import SimBackend
+    from workbench.cli.sim_server import _check, register
+
+    for bad in (0, -5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="history_s must be a number of seconds > 0"):
+            LineOpcUaServer(line_config.tags.values(), SimBackend(line_config), port=0, history_s=bad)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    assert parser.parse_args(["sim-server", "--opcua", "0"]).history == 3600.0  # on by default: one hour
+    _check(parser.parse_args(["sim-server", "--opcua", "0", "--history", "0"]))  # 0 turns it off
+    with pytest.raises(ValueError, match=r"--history must be seconds >= 0 \(0 = no OPC UA history\), got -1"):
+        _check(parser.parse_args(["sim-server", "--opcua", "0", "--history", "-1"]))
