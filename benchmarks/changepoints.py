@@ -5,7 +5,7 @@ Data: N series x n samples (default 1,000 x 10,000 = 10 M samples) of white nois
 
 Timed, each on the same data:
 - project: ``workbench.changepoints.detect`` on the whole (series, time) DataArray, end to end (noise
-  estimation, penalty, search, xarray), on local Dask threads (numba JIT warm-up done before timing);
+  estimation, penalty, search, xarray), on a local thread pool (numpy input, no cluster; numba JIT warm-up done before timing);
 - ruptures ``KernelCPD(kernel="linear")`` (C; the exact same L2 problem) in a Python loop, given the project's
   penalty for each series, on a subsample, extrapolated to N series;
 - fastcpd ``detect_mean`` (default settings) in a loop, on a subsample, extrapolated (skipped if not installed);
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     rows = []
     ours_found, wall, cpu, mem = timed(lambda: run_project(values))
     f1_ours = mean_f1(truth, ours_found)
-    rows.append(("project detect (local dask)", n_series, n, wall, cpu, mem, f1_ours, 1.0, f1_ours))
+    rows.append(("project detect (local threads)", n_series, n, wall, cpu, mem, f1_ours, 1.0, f1_ours))
 
     k = min(args.kernelcpd_series, n_series)
     pens = project_penalties(values[:k])
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
               f"{f1_same:>7.3f}{note}")
     print("  ours* = the project's F1 on the same series as that peer (F1: margin 5 samples)")
 
-    ours = speed["project detect (local dask)"]
+    ours = speed["project detect (local threads)"]
     cores = os.cpu_count() or 1
     print(f"\nproject on {cores} otherwise idle cores (CPU-seconds / {cores}): "
           f"{ours[1] * cores / 1e6:.1f} M samples/s (estimate; the wall figure above is what this run saw)")
