@@ -400,8 +400,10 @@ class OpcUaBackend:
         return [bool(dv.Value is not None and dv.Value.Value) for dv in dvs]
 
     async def _history_batch(self, client: Client, paths: list[str], t0, t1) -> dict:
-        details = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=t0.to_pydatetime(),
-                                            EndTime=t1.to_pydatetime(), NumValuesPerNode=0, ReturnBounds=False)
+        # OPC UA times are datetimes (us here): widen to whole microseconds, the exact window is applied below
+        details = ua.ReadRawModifiedDetails(IsReadModified=False, StartTime=t0.floor("us").to_pydatetime(),
+                                            EndTime=t1.ceil("us").to_pydatetime(), NumValuesPerNode=0,
+                                            ReturnBounds=False)
         got: dict[str, list[ua.DataValue]] = {p: [] for p in paths}
         points: dict[str, bytes | None] = {p: None for p in paths}
         pending = list(paths)
