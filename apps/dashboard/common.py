@@ -202,6 +202,13 @@ export function render({ model }) {
 }
 """
 
+    def _update_properties(self, *events, doc):
+        # Panel recomputes the design's stylesheets (reading theme files) on every property change; a
+        # tile's text changes every refresh of every session while its stylesheets never do
+        if any(e.name == "stylesheets" for e in events):
+            return super()._update_properties(*events, doc=doc)
+        return self._process_param_change({e.name: e.new for e in events})
+
 
 class Tile:
     """A station tile (:class:`TileView`) that refreshes itself from the store."""
@@ -300,7 +307,12 @@ class TrendChart:
             self.totals[path] = total
             if len(t):
                 v = np.where(q == GOOD, v, np.nan)
-                src.stream({"t": t * 1000.0, "v": v}, rollover=self.window)
+                # a few samples go as JSON lists inside the message; numpy arrays would travel as two
+                # binary websocket frames per column (35 frames for a refresh of 8 lines, a send() each)
+                if len(t) <= 64:
+                    src.stream({"t": (t * 1000.0).tolist(), "v": v.tolist()}, rollover=self.window)
+                else:
+                    src.stream({"t": t * 1000.0, "v": v}, rollover=self.window)
                 n += len(t)
         if n:
             self._follow()
