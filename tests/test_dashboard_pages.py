@@ -25,7 +25,8 @@ import pytest
 from test_dashboard_browser import (CHROMIUM, CHROMIUM_ARGS, REPO, Watch, free_port, go, shot, text_of,
                                    wait_until)
 
-pytestmark = pytest.mark.browser
+browser_test = pytest.mark.browser
+APPS = REPO / "apps"
 
 SPEED = 30
 STREAK_LANE, WEAK_RACK, WEAK_CHANNEL = 7, 3, 2
@@ -150,6 +151,7 @@ def the_virtual_line(demo: DemoServer, description: str):
     return virtual_line(seed=int(m.group(1)), start=epoch, events=events)
 
 
+@browser_test
 def test_dry_room_lists_the_cells_rolls_and_lots_exposed_during_the_excursion(demo, page):
     from workbench.simulate import genealogy
     from workbench.trace import cells_from
@@ -157,7 +159,7 @@ def test_dry_room_lists_the_cells_rolls_and_lots_exposed_during_the_excursion(de
     pg, watch = page
     go(pg, "Dry room", "dryroom")
     row = "tr[data-role=exposed][data-sensor=frost_point_s2]"  # the genealogy puts the stacking cell near s2
-    enough = 15  # cells are welded every 40 s: wait until the line has welded some of those exposed
+    enough = 10  # cells are welded every 40 s: wait until the line has welded some of those exposed
     assert wait_until(lambda: any(int(a["cells"]) >= enough for a in attrs(pg, row)), 90), \
         f"no exposed cells listed: {attrs(pg, row)} {text_of(pg, '[data-role=exposure-table]')}"
     shown = next(a for a in attrs(pg, row) if int(a["cells"]) >= enough)
@@ -178,6 +180,7 @@ def test_dry_room_lists_the_cells_rolls_and_lots_exposed_during_the_excursion(de
     clean(watch)
 
 
+@browser_test
 def test_welding_joins_weld_resistance_with_formation_dcir(page):
     pg, watch = page
     go(pg, "Tab welding", "welding")
@@ -187,11 +190,13 @@ def test_welding_joins_weld_resistance_with_formation_dcir(page):
     # the contaminated laser window left cold welds: they show up as high DCIR (welds add in series, 1:1)
     assert float(j["pearson"]) > 0.5
     assert 0.8 < float(j["slope"]) < 1.25
-    assert wait_until(lambda: pg.locator("canvas").count() >= 3, 15)
+    # the I-MR chart waits for its Phase I baseline of welds (a few wall seconds at this speed)
+    assert wait_until(lambda: "Collecting" not in text_of(pg, "[data-role=welding-summary]"), 60)
     settle_and_shoot(pg, "welding")
     clean(watch)
 
 
+@browser_test
 def test_formation_heatmap_flags_the_weak_channel_and_no_other(page):
     pg, watch = page
     go(pg, "Formation", "formation")
@@ -203,6 +208,7 @@ def test_formation_heatmap_flags_the_weak_channel_and_no_other(page):
     clean(watch)
 
 
+@browser_test
 def test_coating_marks_offline_change_points_on_the_streak_lane(page):
     pg, watch = page
     go(pg, "Coating", "coating")
@@ -222,6 +228,7 @@ def test_coating_marks_offline_change_points_on_the_streak_lane(page):
     clean(watch)
 
 
+@browser_test
 def test_page_reconnects_after_the_dashboard_server_is_killed_and_restarted(demo, browser):
     """Runs last: it restarts the module's server. The check is a new value after reconnecting in the same
     page (a marker set in the page survives, so it was not reloaded), within bounded waits."""
@@ -248,6 +255,60 @@ def test_page_reconnects_after_the_dashboard_server_is_killed_and_restarted(demo
         late = [e for e in watch.errors[errors_before:] if "WebSocket" not in e and "websocket" not in e
                 and "Lost websocket" not in e]
         assert late == [], late
-        assert watch.external() == []
+        assert [f for f in watch.failed if not f.startswith("ws://")] == []  # nothing but the outage's retries
+        assert watch.external() == []  # the reconnected session's stylesheets come from this server too
     finally:
         ctx.close()
+
+
+# --- without a browser: the genealogy sources, the "not configured" state, the docstring examples ----------
+def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp_path):
+    sys.path.insert(0, str(APPS))
+    from dashboard.dryroom import exposed
+    from data_adapters.live import CatalogGenealogy, LiveError, VirtualLineGenealogy
+    from workbench.history.catalog import write_genealogy
+    from workbench.simulate import genealogy, virtual_line
+
+    vl = virtual_line(seed=3, events=[dict(kind="dewpoint_excursion", start="2h", end="150min", magnitude=12)])
+    write_genealogy(tmp_path, genealogy.build(vl, 0.0, 6 * 3600.0))  # what a recorder/MES import stores
+    start, end, as_of = vl.start + pd.Timedelta("2h"), vl.start + pd.Timedelta("150min"), vl.start + pd.Timedelta("5h")
+    from_store = exposed(CatalogGenealogy(tmp_path), start, end, as_of, "s2")
+    from_line = exposed(VirtualLineGenealogy(vl), start, end, as_of, "s2")
+    assert len(from_store["cells"]) > 50  # 50 min in the room before the welds, 40 s a cell
+    assert (from_store["cells"], from_store["rolls"], from_store["lots"]) == \
+        (from_line["cells"], from_line["rolls"], from_line["lots"])
+    with pytest.raises(LiveError, match="no formation results in the catalog"):
+        CatalogGenealogy(tmp_path).formation(start, as_of)
+
+
+def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
+    sys.path.insert(0, str(APPS))
+    from dashboard.dryroom import DryRoomPage
+    from dashboard.formation import FormationPage
+    from dashboard.welding import WeldingPage
+    from data_adapters.base import Reading
+    from data_adapters.live import LiveStore, genealogy_source
+    from workbench.config import default_config_path, load_line_config
+
+    store = LiveStore(load_line_config(default_config_path()), capacity=50)
+    store.genealogy = genealogy_source([], environ={})  # an OPC UA line without WORKBENCH_GENEALOGY
+    assert store.genealogy is None
+    t = pd.Timestamp("2026-01-05 06:00", tz="UTC").to_pydatetime()
+    store.ingest(Reading("plant1/dryroom/room1/hygrometer/frost_point_s1", -38.0, "degC", t), now=t)
+    dry, weld, form = DryRoomPage(store), WeldingPage(store), FormationPage(store)
+    dry._exposure()
+    weld._dcir()
+    form._health()
+    for pane in (dry.exposure, weld.dcir_note, form.health_note):
+        assert 'data-role="no-genealogy"' in pane.object and "No genealogy source configured" in pane.object
+
+
+def test_docstring_examples_of_the_page_analyses():
+    import doctest
+    import importlib
+
+    sys.path.insert(0, str(APPS))
+    for name in ("dashboard.coating", "dashboard.dryroom", "dashboard.welding", "dashboard.formation",
+                 "dashboard.tables", "data_adapters.live"):
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted > 0, name

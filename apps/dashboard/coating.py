@@ -118,7 +118,8 @@ class CoatingPage:
         self.heat.image(image="image", x="x", y=0.5, dw="dw", dh=len(self.lanes), source=self.heat_src,
                         color_mapper=self.mapper)
         self.heat.add_layout(ColorBar(color_mapper=self.mapper, title=pretty_units(self.units)), "right")
-        self.trend = TrendChart(store, trend_tags(self.station), "Lane trends against spec (change points: dashed)",
+        self.trend = TrendChart(store, trend_tags(self.station),
+                                "Lane trends vs spec · change points: online red, offline purple",
                                 height=330)
         self.cp_spans: list[Span] = []
         self.cpk_src = ColumnDataSource({"lane": [], "cpk": [], "color": []})

@@ -69,7 +69,8 @@ def health_rows(h: xr.Dataset) -> str:
         sel = h.sel(rack=rack, channel=ch)
         rows.append(f'<tr data-role="weak-channel" data-rack="{rack}" data-channel="{ch}"><td>rack {rack}</td>'
                     f'<td>ch {ch:02d}</td><td class="num">{int(sel.n_cells)}</td>'
-                    f'<td class="num">{float(sel.robust_z):+.1f}</td><td class="num">{float(sel.p_value):.1e}</td></tr>')
+                    f'<td class="num">{float(sel.robust_z):+.1f}</td>'
+                    f'<td class="num">{float(sel.p_value):.1e}</td></tr>')
     return ('<table class="lw-table lw-alarm" data-role="weak-channels"><thead><tr><th colspan=2>IMBALANCED CHANNEL'
             '</th><th>cells</th><th>robust z</th><th>p</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="lw-sub">{n_cells} cells over '
@@ -126,16 +127,17 @@ class FormationPage:
                        text_baseline="middle", text_font_size="12px", text_color="white")
         self.heat.add_layout(ColorBar(color_mapper=self.mapper, title="V"), "right")
         self.heat.xaxis.axis_label = "channel"
-        self.health_src = ColumnDataSource({"rack": [], "ch": [], "z": [], "label": [], "edge": [], "width": []})
+        self.health_src = ColumnDataSource({"rack": [], "ch": [], "z": [], "label": [], "edge": [], "width": [],
+                                            "ink": []})
         self.health_mapper = LinearColorMapper(palette=RdBu11, low=-Z_RANGE, high=Z_RANGE, nan_color="#555555")
-        self.health = new_figure(f"Channel health, last {HEALTH_DAYS.days} days: robust z vs rack (red = weak)", "",
+        self.health = new_figure(f"Channel health, {HEALTH_DAYS.days} days (robust z)", "",
                                  height=300, x_datetime=False, x_range=[f"{c:02d}" for c in chans],
                                  y_range=[f"rack {r}" for r in racks])
         self.health.rect(x="ch", y="rack", width=0.9, height=0.9, source=self.health_src,
                          fill_color={"field": "z", "transform": self.health_mapper}, line_color="edge",
                          line_width="width")
         self.health.text(x="ch", y="rack", text="label", source=self.health_src, text_align="center",
-                         text_baseline="middle", text_font_size="12px", text_color="black")
+                         text_baseline="middle", text_font_size="12px", text_color="ink")
         self.health.add_layout(ColorBar(color_mapper=self.health_mapper, title="z"), "right")
         self.health.xaxis.axis_label = "channel"
         self.health_note = html_pane('<p class="lw-sub">Testing channels against their racks…</p>')
@@ -239,7 +241,9 @@ class FormationPage:
         z, flagged = h.robust_z.values.ravel(), h.flagged.values.ravel()
         self.health_src.data = {
             "rack": [f"rack {r}" for r in rk.ravel()], "ch": [f"{c:02d}" for c in ch.ravel()],
-            "z": np.clip(z, -Z_RANGE, Z_RANGE), "label": ["WEAK" if f else fmt(v, 2) for v, f in zip(z, flagged)],
+            "z": np.clip(z, -Z_RANGE, Z_RANGE),
+            "label": ["WEAK" if f else "—" if not np.isfinite(v) else f"{v:.0f}" for v, f in zip(z, flagged)],
+            "ink": ["white" if np.isfinite(v) and abs(v) > Z_RANGE / 2 else "black" for v in z],
             "edge": ["#ff0000" if f else "#ffffff" for f in flagged], "width": [6 if f else 1 for f in flagged]}
         set_html(self.health_note, health_rows(h))
 

@@ -10,6 +10,21 @@ from data_adapters.live import Alarm, AlarmEvent, ChangePoint, LiveStore
 from .common import fmt, pretty_units
 
 
+def _replace_prefix(obj, old: str, new: str):
+    """``obj`` (JSON: dicts, lists, strings) with every string starting with ``old`` starting with ``new``.
+
+    >>> _replace_prefix({"a": ["https://cdn/x.css", 1]}, "https://cdn/", "static/")
+    {'a': ['static/x.css', 1]}
+    """
+    if isinstance(obj, str):
+        return new + obj[len(old):] if obj.startswith(old) else obj
+    if isinstance(obj, dict):
+        return {k: _replace_prefix(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_replace_prefix(v, old, new) for v in obj]
+    return obj
+
+
 def inline_pulled_documents() -> None:
     """Make a browser's reconnect to a *restarted* server work: send pulled documents with inline buffers.
 
@@ -20,7 +35,8 @@ def inline_pulled_documents() -> None:
     standalone HTML uses) the re-pull succeeds; first loads are unaffected. A session created by such a
     reconnect never went through Panel's page handler, which points the components' stylesheets at this
     server instead of the CDN: the same is done here, so nothing is fetched from outside (air-gapped
-    plants; the browser tests check it). Idempotent.
+    plants; the browser tests check it). The reply's fragments are written back to back (see ``send``).
+    Idempotent.
 
     >>> inline_pulled_documents()
     >>> from bokeh.document import Document
@@ -36,18 +52,43 @@ def inline_pulled_documents() -> None:
         return
 
     def create(request_id, document, **metadata):
-        from panel.io.resources import LOCAL_DIST, patch_model_css, use_cdn
+        import os
+
+        from panel.io.resources import CDN_DIST, LOCAL_DIST
         from panel.io.state import set_curdoc, state
 
-        if not use_cdn():  # as panel.io.server.server_html_page_for_session does for a page load
+        doc_json = document.to_json(deferred=False)
+        # a page load went through Panel's page handler, which set dist_url; a reconnect to a new server did not
+        reconnect = "dist_url" not in document._template_variables
+        if reconnect and os.environ.get("BOKEH_RESOURCES", "server") == "server":
+            # as panel.io.server.server_html_page_for_session does, but on the JSON: changing the models
+            # here would send patches while this reply is being written
             with set_curdoc(document):
                 dist_url = f"{state.rel_path}/{LOCAL_DIST}" if state.rel_path else LOCAL_DIST
-            for root in document.roots:
-                patch_model_css(root, dist_url=dist_url)
-        return cls(cls.create_header(request_id=request_id), metadata,
-                   mod.PullDoc(doc=document.to_json(deferred=False)))
+            document._template_variables["dist_url"] = dist_url  # for models the session creates later
+            doc_json = _replace_prefix(doc_json, CDN_DIST, dist_url)
+        msg = cls(cls.create_header(request_id=request_id), metadata, mod.PullDoc(doc=doc_json))
+        msg._lw_reconnected = document if reconnect else None
+        return msg
+
+    async def send(self, conn) -> int:
+        # all fragments queued back to back: Panel writes its patches to the socket without bokeh's write
+        # lock, and one landing between a reply's fragments breaks the protocol ("Expected binary fragment")
+        from panel.io.state import state
+        from tornado.websocket import WebSocketHandler
+
+        frags = [self.header_json, self.metadata_json, self.content_json]
+        for fut in [WebSocketHandler.write_message(conn, f) for f in frags]:
+            await fut
+        doc = getattr(self, "_lw_reconnected", None)
+        if doc is not None and not state._loaded.get(doc):
+            # a re-pulled document is not rendered anew, so the browser never says "document_ready":
+            # without this Panel holds every later change of the session and the page stays frozen
+            state._schedule_on_load(doc, None)
+        return sum(len(f) for f in frags)
 
     cls.create = staticmethod(create)
+    cls.send = send
     cls._lw_inline = True
 
 
