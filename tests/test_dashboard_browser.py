@@ -254,3 +254,52 @@ def test_live_page_gets_one_batched_message_per_refresh(demo_url, browser):
         assert both, "tile values and chart samples never arrived in the same message"
     finally:
         ctx.close()
+
+
+def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
+    """The process-wide watcher behind the live pages (no browser): a burst of readings is pushed to every
+    session once, soon after it ends; a steady stream is pushed at most every PUSH_MIN_S; it stops when
+    the last session leaves."""
+    import asyncio
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "apps"))
+    from dashboard import shell
+
+    class Store:
+        version = 0
+
+    class Session:
+        def __init__(self):
+            self.times: list[float] = []
+
+        def push(self):
+            self.times.append(time.monotonic())
+
+    async def scenario():
+        store, a, b = Store(), Session(), Session()
+        pusher = shell.Pusher(store)
+        pusher.add(a)
+        pusher.add(b)
+        t0 = time.monotonic()
+        for _ in range(5):  # one subscription notification after another
+            store.version += 1
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.15)
+        assert len(a.times) == len(b.times) == 1, (a.times, b.times)
+        assert a.times[0] - t0 < 0.5
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 1.0:  # a change every 10 ms for 1 s
+            store.version += 1
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        steady = a.times[1:]
+        assert 2 <= len(steady) <= 1.0 / shell.PUSH_MIN_S + 1, steady
+        assert float(np.diff(a.times).min()) >= 0.9 * shell.PUSH_MIN_S
+        pusher.remove(a)
+        pusher.remove(b)
+        await asyncio.sleep(5 * shell.WATCH_S)
+        assert pusher.task.done()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))

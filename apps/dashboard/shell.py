@@ -79,7 +79,11 @@ class Pusher:
 
     @classmethod
     def of(cls, store) -> "Pusher":
-        return cls._by_store.setdefault(id(store), cls(store))
+        """The one pusher of ``store`` (the process-wide acquisition's)."""
+        pusher = cls._by_store.get(id(store))
+        if pusher is None or pusher.store is not store:
+            pusher = cls._by_store[id(store)] = cls(store)
+        return pusher
 
     def add(self, dash: "Dashboard") -> None:
         self.sessions[id(dash)] = dash
