@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import math
@@ -861,7 +862,7 @@ class Acquisition:
 
 
 # --- genealogy for the pages (exposed cells, weld vs DCIR, channel imbalance) ------------------------------
-class GenealogySource:
+class GenealogySource(abc.ABC):
     """Where the live dashboard finds which cells, rolls and lots went where, and formation results.
 
     Two kinds: :class:`VirtualLineGenealogy` (the virtual line knows its own genealogy) and
@@ -871,14 +872,14 @@ class GenealogySource:
 
     description = "genealogy"
 
+    @abc.abstractmethod
     def cells(self, start: datetime, end: datetime) -> dict:
         """Genealogy tables ``{"cells", "welds", "rolls", "lots"}`` of the cells first welded in [start, end)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
         """Formation results (xarray Dataset, dim ``cell``: dcir mΩ, discharge_capacity A·h, coords cell_id,
         rack, channel, formation_end) of the cells whose formation ended in [start, end), on ``racks``."""
-        raise NotImplementedError
 
 
 def _naive(t) -> "Any":
@@ -917,6 +918,14 @@ class VirtualLineGenealogy(GenealogySource):
         return {k: g[k] for k in g.keys()}
 
     def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
+        """Formation results of the cells that left their channel in [start, end) (see the base class).
+
+        >>> from workbench.simulate import virtual_line
+        >>> g = VirtualLineGenealogy(virtual_line(seed=0, events=None))
+        >>> f = g.formation(datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 9), racks=[1, 2, 3, 4])
+        >>> f.dcir.attrs["units"], bool((f.rack <= 4).all())
+        ('mohm', True)
+        """
         from workbench.simulate.formation import formation_results
 
         g, t0, t1 = self._build(_naive(start) - self.FORMATION_LAG, end)
@@ -929,7 +938,16 @@ class VirtualLineGenealogy(GenealogySource):
 
 class CatalogGenealogy(GenealogySource):
     """Genealogy and formation results from a history store's catalog (``workbench.history``), re-read
-    when the catalog file changes. ``url``: the store (a folder or an fsspec URL)."""
+    when the catalog file changes. ``url``: the store (a folder or an fsspec URL).
+
+    >>> import tempfile
+    >>> from workbench.history.catalog import write_genealogy
+    >>> from workbench.simulate import genealogy, virtual_line
+    >>> store = tempfile.mkdtemp()
+    >>> counts = write_genealogy(store, genealogy.build(virtual_line(seed=0, events=None), 0.0, 3600.0))
+    >>> len(CatalogGenealogy(store).cells(datetime(2026, 1, 5, 6, 30), datetime(2026, 1, 5, 7))["cells"])
+    45
+    """
 
     def __init__(self, url: str | Path, storage_options: dict | None = None):
         self.url, self.storage_options = str(url), storage_options

@@ -100,7 +100,9 @@ def exposure_rows(found: list[dict]) -> str:
                     f'<td class="num">{fmt(e["moisture"], 3)}</td></tr>')
     return ('<table class="lw-table" data-role="exposure-table"><thead><tr><th>sensor</th><th>excursion</th>'
             '<th>cells</th><th>cell ids</th><th>electrode rolls</th><th>slurry lots</th>'
-            '<th>max moisture (ppmv·h)</th></tr></thead>' f'<tbody>{"".join(rows)}</tbody></table>')
+            '<th>max moisture (ppmv·h)</th></tr></thead>' f'<tbody>{"".join(rows)}</tbody></table>'
+            '<p class="lw-sub">Cells count for the sensor the genealogy places them nearest (stacking and '
+            'welding zone); cells whose dry-room stay overlaps the excursion, welded by the time shown.</p>')
 
 
 class DryRoomPage:

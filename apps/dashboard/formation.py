@@ -108,7 +108,7 @@ class FormationPage:
         self.station = station or next(s for s in store.line.stations if s.kind == "formation")
         self.channels = channels(self.station)
         labels = {f"rack {r} ch {c:02d}": p for r, c, p in self.channels}
-        self.pick = pn.widgets.MultiChoice(name="Channels to show", options=labels,
+        self.pick = pn.widgets.MultiChoice(label="Channels to show", options=labels,
                                            value=[p for _, _, p in self.channels[:4]], max_items=8,
                                            sizing_mode="stretch_width")
         self.curves = pn.Column(sizing_mode="stretch_width")
