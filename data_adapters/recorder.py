@@ -394,13 +394,20 @@ class Recorder:
         self.stats.replayed = len(replayed)
         if replayed:
             log.warning("recorder: replayed %d sample(s) from the write-ahead log of an earlier run", len(replayed))
+        # A tag's gap starts at its newest sample in the store (its station's high-water mark) or the log.
+        # A station may have nothing stored yet (its grace window held its last samples back) while the
+        # log has them; a tag with neither starts where the earlier run is known to have been alive.
+        marks = {st: self.store.high_water_mark(st) for st in self.stations}
+        known = [m.value for m in marks.values() if m is not None] + list(self._last.values())
+        if not known:
+            return {}  # a new store: there is no gap to fill
+        alive_until = max(known)
         starts = {}
         for station, paths in self.stations.items():
-            mark = self.store.high_water_mark(station)
-            if mark is None:
-                continue  # a new store: there is no gap to fill
+            mark = marks[station].value if marks[station] is not None else None
             for p in paths:
-                starts[p] = max(mark.value, self._last.get(p, mark.value))
+                seen = [v for v in (mark, self._last.get(p)) if v is not None]
+                starts[p] = max(seen) if seen else alive_until
         return starts
 
     async def start(self) -> None:

@@ -239,3 +239,47 @@ def test_a_reconnect_without_source_history_logs_the_gap_once_and_stores_the_res
     t, v = stored(tmp_path / "s", "coating", SPEED)
     np.testing.assert_allclose(v, [20, 21, 22, 23, 28, 29])  # 4..7 s stay a gap
     assert rec.stats.backfilled == 0
+
+
+class _QuietSource:
+    """A source that delivers nothing live (the test is about what a restart fills from history)."""
+
+    class _Sub:
+        async def cancel(self):
+            return None
+
+    async def subscribe(self, paths, callback):
+        return self._Sub()
+
+
+def test_restart_fills_a_station_that_only_the_write_ahead_log_held(tmp_path):
+    """A station whose last samples were still in the grace window (log only, no chunk) when the process died
+    is backfilled from its newest logged sample, not skipped for want of a stored high-water mark."""
+    root = tmp_path / "s"
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    s = pd.Timedelta(seconds=1)
+
+    async def go():
+        a = Recorder(LINE, None, root, flush_interval_s=3600, grace_s=0.0)
+        for k in range(2):
+            a.accept(SPEED, (t0 + k * s).value, 20.0 + k)
+        await a.flush(force=True)                  # coating has chunks; the dry room has none
+        a.accept(FROST, (t0 + 1 * s).value, -40.0)
+        a.wal.close()                              # dies here
+        asked = {}
+
+        async def history(paths, start, end):
+            asked.update(dict.fromkeys(paths, start))
+            return {FROST: ([t0 + 1 * s, t0 + 6 * s], [-40.0, -41.0]), SPEED: ([t0 + 5 * s], [25.0])}
+        b = Recorder(LINE, _QuietSource(), root, flush_interval_s=3600, grace_s=0.0, backfill=history,
+                     clock=lambda: t0 + 20 * s)
+        await b.start()
+        stats = await b.stop()
+        return asked, stats
+    asked, stats = asyncio.run(go())
+    assert FROST in asked and SPEED in asked and min(asked.values()) <= t0 + 1 * s
+    assert stats.backfilled == 2 and stats.replayed == 1
+    _, frost = stored(root, "dryroom", FROST)
+    _, speed = stored(root, "coating", SPEED)
+    np.testing.assert_allclose(frost, [-40.0, -41.0])
+    np.testing.assert_allclose(speed, [20.0, 21.0, 25.0])
