@@ -32,7 +32,7 @@ def inline_pulled_documents() -> None:
     session's document, but BokehJS 3.9 replaces its document with ``replace_with_json(doc_json)`` without
     the message's binary buffers, so any document with numpy data (every chart) fails with "buffer for id
     ... not found" and the page keeps showing the dead session. With buffers inlined as base64 (the form
-    standalone HTML uses) the re-pull succeeds; first loads are unaffected. A session created by such a
+    standalone HTML uses) the re-pull succeeds; page loads keep bokeh's own reply. A session created by such a
     reconnect never went through Panel's page handler, which points the components' stylesheets at this
     server instead of the CDN: the same is done here, so nothing is fetched from outside (air-gapped
     plants; the browser tests check it). The reply's fragments are written back to back (see ``send``).
@@ -50,6 +50,7 @@ def inline_pulled_documents() -> None:
     cls = mod.pull_doc_reply
     if getattr(cls, "_lw_inline", False):
         return
+    original_create, original_send = cls.create, cls.send
 
     def create(request_id, document, **metadata):
         import os
@@ -57,10 +58,12 @@ def inline_pulled_documents() -> None:
         from panel.io.resources import CDN_DIST, LOCAL_DIST
         from panel.io.state import set_curdoc, state
 
+        # a page load went through Panel's page handler, which set dist_url; a reconnect to a new server
+        # did not. Page loads keep bokeh's own reply.
+        if "dist_url" in document._template_variables:
+            return original_create(request_id, document, **metadata)
         doc_json = document.to_json(deferred=False)
-        # a page load went through Panel's page handler, which set dist_url; a reconnect to a new server did not
-        reconnect = "dist_url" not in document._template_variables
-        if reconnect and os.environ.get("BOKEH_RESOURCES", "server") == "server":
+        if os.environ.get("BOKEH_RESOURCES", "server") == "server":
             # as panel.io.server.server_html_page_for_session does, but on the JSON: changing the models
             # here would send patches while this reply is being written
             with set_curdoc(document):
@@ -68,20 +71,23 @@ def inline_pulled_documents() -> None:
             document._template_variables["dist_url"] = dist_url  # for models the session creates later
             doc_json = _replace_prefix(doc_json, CDN_DIST, dist_url)
         msg = cls(cls.create_header(request_id=request_id), metadata, mod.PullDoc(doc=doc_json))
-        msg._lw_reconnected = document if reconnect else None
+        msg._lw_reconnected = document
         return msg
 
     async def send(self, conn) -> int:
-        # all fragments queued back to back: Panel writes its patches to the socket without bokeh's write
-        # lock, and one landing between a reply's fragments breaks the protocol ("Expected binary fragment")
+        doc = getattr(self, "_lw_reconnected", None)
+        if doc is None:
+            return await original_send(self, conn)
         from panel.io.state import state
         from tornado.websocket import WebSocketHandler
 
         frags = [self.header_json, self.metadata_json, self.content_json]
-        for fut in [WebSocketHandler.write_message(conn, f) for f in frags]:
-            await fut
-        doc = getattr(self, "_lw_reconnected", None)
-        if doc is not None and not state._loaded.get(doc):
+        with await conn.write_lock.acquire():
+            # queued back to back: Panel writes its patches to the socket without bokeh's write lock, and one
+            # landing between a reply's fragments breaks the protocol ("Expected binary fragment")
+            for fut in [WebSocketHandler.write_message(conn, f) for f in frags]:
+                await fut
+        if not state._loaded.get(doc):
             # a re-pulled document is not rendered anew, so the browser never says "document_ready":
             # without this Panel holds every later change of the session and the page stays frozen
             state._schedule_on_load(doc, None)
