@@ -302,4 +302,20 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         await asyncio.sleep(5 * shell.WATCH_S)
         assert pusher.task.done()
 
-    asyncio.run(asyncio.wait_for(scenario(), 20))
+    # a thread of its own: Playwright's sync API (the module's browser) keeps an event loop in this one
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(scenario(), 20))
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    import threading
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the scenario did not end in 30 s"
+    if failure:
+        raise failure[0]
