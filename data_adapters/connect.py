@@ -30,6 +30,17 @@ from data_adapters.base import Adapter, ArmedSession, Reading, ReadingCallback, 
 log = logging.getLogger(__name__)
 
 
+def _beside_config(line: LineConfig, settings, *keys: str):
+    """``settings`` with its relative file paths (``keys``) resolved against the config file's folder,
+    like any include: a config works whatever the current directory."""
+    update = {}
+    for key in keys:
+        value = getattr(settings, key)
+        if value and not Path(value).is_absolute() and line.source:
+            update[key] = str(Path(line.source).parent / value)
+    return settings.model_copy(update=update) if update else settings
+
+
 def _backend(line: LineConfig, settings, tags: list[Tag], secrets: dict[str, str]):
     kind = settings.kind
     if kind == "sim":
@@ -43,6 +54,7 @@ def _backend(line: LineConfig, settings, tags: list[Tag], secrets: dict[str, str
     if kind == "mqtt":
         from data_adapters.mqtt import MqttBackend
 
+        settings = _beside_config(line, settings, "ca_file", "certfile", "keyfile")
         where = f"mqtt://{settings.host}:{settings.port}"
         return MqttBackend(tags, settings, password=secrets.get(where)), where
     if kind == "rest":
@@ -52,9 +64,7 @@ def _backend(line: LineConfig, settings, tags: list[Tag], secrets: dict[str, str
     if kind == "replay":
         from data_adapters.replay import ReplayBackend
 
-        path = Path(settings.path)
-        if not path.is_absolute() and line.source:  # relative to the config file, like any include
-            settings = settings.model_copy(update={"path": str(Path(line.source).parent / path)})
+        settings = _beside_config(line, settings, "path")
         return ReplayBackend(tags, settings), f"replay {settings.path}"
     raise ValueError(f"{line.source}: adapter kind {kind!r} has no backend")  # config validation prevents this
 

@@ -122,3 +122,20 @@ async def test_sim_server_serves_rest_and_publishes_mqtt(tmp_path):
 
 async def _events():
     return asyncio.Event(), asyncio.Event()
+
+
+def test_relative_tls_files_and_recordings_resolve_beside_the_config_file(tmp_path, monkeypatch):
+    """A config's relative ca_file/certfile/keyfile and replay path mean 'beside this file', whatever the
+    current directory: the MQTT adapter's error names the path it looked at, under the config's folder."""
+    from workbench.config import default_config_path, load_line_config
+
+    raw = yaml.safe_load(default_config_path().read_text())
+    weld = next(s for s in raw["stations"] if s["name"] == "welding")
+    weld["adapter"] = {"kind": "mqtt", "host": "127.0.0.1", "port": 1883, "tls": True, "ca_file": "pki/site-ca.pem"}
+    raw["stations"] = [weld]
+    conf = tmp_path / "site" / "line.yaml"
+    conf.parent.mkdir()
+    conf.write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=str(conf.parent / "pki" / "site-ca.pem")):
+        open_line(load_line_config(conf))

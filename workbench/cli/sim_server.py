@@ -5,6 +5,7 @@ Examples::
     workbench sim-server --opcua 4840                      # read-only OPC UA on 127.0.0.1:4840
     WORKBENCH_SIM_PASSWORD=... workbench sim-server --opcua 4840 --pki ~/.line-workbench/pki --user operator
     workbench sim-server --mqtt 127.0.0.1:1883 --rest 8081 --speed 10 --seed 3
+    WORKBENCH_MQTT_PASSWORD=... workbench sim-server --mqtt broker:8883 --mqtt-user station --mqtt-ca site-ca.pem
     workbench sim-server --opcua 4840 --history 0           # no OPC UA history (HistoryRead finds nothing)
 
 Writes over OPC UA need ``--pki`` (Basic256Sha256 SignAndEncrypt certificates, generated there if
@@ -52,6 +53,13 @@ def register(subparsers) -> None:
                    help="environment variable holding the REST bearer token for writes")
     p.add_argument("--history", type=float, default=3600.0, metavar="SECONDS",
                    help="OPC UA: keep this many seconds of each tag's changes for HistoryRead (default 3600; 0 = none)")
+    p.add_argument("--mqtt-user", metavar="NAME", help="MQTT login (password in --mqtt-password-env)")
+    p.add_argument("--mqtt-password-env", default="WORKBENCH_MQTT_PASSWORD",
+                   help="environment variable holding the MQTT password (default WORKBENCH_MQTT_PASSWORD)")
+    p.add_argument("--mqtt-tls", action="store_true", help="MQTT over TLS, broker verified against the system CAs")
+    p.add_argument("--mqtt-ca", metavar="PEM", help="MQTT over TLS, broker verified against this CA (implies --mqtt-tls)")
+    p.add_argument("--mqtt-cert", metavar="PEM", help="MQTT client certificate (implies --mqtt-tls)")
+    p.add_argument("--mqtt-key", metavar="PEM", help="private key of --mqtt-cert")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.set_defaults(func=run)
 
@@ -101,7 +109,15 @@ async def serve(args, ready: asyncio.Event | None = None, stop: asyncio.Event | 
         if args.mqtt:
             from data_adapters.mqtt_publisher import LineMqttPublisher
 
-            pub = LineMqttPublisher(tags, source, host=args.mqtt[0], port=args.mqtt[1])
+            from workbench.config import MqttAdapter
+
+            tls = bool(getattr(args, "mqtt_tls", False) or getattr(args, "mqtt_ca", None) or getattr(args, "mqtt_cert", None))
+            user = getattr(args, "mqtt_user", None)
+            settings = MqttAdapter(kind="mqtt", host=args.mqtt[0], port=args.mqtt[1], username=user,
+                                   password_env=getattr(args, "mqtt_password_env", None) if user else None, tls=tls,
+                                   ca_file=getattr(args, "mqtt_ca", None), certfile=getattr(args, "mqtt_cert", None),
+                                   keyfile=getattr(args, "mqtt_key", None))
+            pub = LineMqttPublisher(tags, source, settings=settings)
             await pub.start()
             servers.append(pub)
             print(f"MQTT    publishing to {args.mqtt[0]}:{args.mqtt[1]} (topics = tag paths; commands on cmd/<path>)",
