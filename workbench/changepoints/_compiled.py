@@ -5,7 +5,8 @@ when a compiled function it calls from another module does; keeping every njit f
 edit can never leave a stale compiled caller behind.
 
 Sections: robust noise profile and despiking (see ``noise.py`` for the why), exact searches (see
-``search.py``), and the row drivers that apply the NaN/scale/spike policy (see ``rows.py``).
+``search.py``), the same FPOP on 4 series in lockstep (AVX, a small LLVM IR kernel; same flags), and the
+row drivers that apply the NaN/scale/spike policy (see ``rows.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import math
 
 import numba as nb
 import numpy as np
+from llvmlite import binding as _llb
+from llvmlite import ir as _llir
+from numba.core import cgutils as _cgutils
+from numba.core import types as _nbtypes
+from numba.extending import intrinsic as _intrinsic
 
 # ---------------------------------------------------------------- noise profile
 _MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4)
@@ -458,6 +464,266 @@ def pelt_l2_joint(x, penalty, min_size):
 
 
 
+# ---------------------------------------------------------------- FPOP on 4 series in lockstep (AVX)
+# ``_fpop_sums`` is bound by one sqrt and a compare/select chain per candidate, all scalar. Here 4 series
+# (lanes) of the same length share one candidate table laid out [row, field, lane], so one <4 x double>
+# operation serves the 4 lanes: 1 vsqrtpd + 2 vdivpd per row instead of 4 scalar sqrts. numba's vectorisers
+# do not produce this (SLP is off by default; with it on, LLVM picked 2-wide code full of spills), so the
+# per-row pass is written in LLVM IR below and linked into the caller. Every lane computes exactly the
+# scalar expressions of ``_fpop_sums`` in the same order (no fast-math, no FMA contraction; 1/k by IEEE
+# division equals the 1/k table), so flags are bit-identical to the scalar kernel (tested).
+# Dead candidates are not moved out at once: their region is emptied (L = +inf, H = -inf: never alive,
+# never joins, never best) and each lane's rows are compacted every _LANE_COMPACT steps, in order, so
+# ties resolve as in the scalar kernel. Fields: 0 S1(t), 1 F(t) - S2(t), 2 L, 3 H, 4 A, 5 B, 6 t.
+_LANE_COMPACT = 8
+_V4 = "<4 x double>"
+
+
+def _splat(x):
+    return "<" + ", ".join([f"double {x}"] * 4) + ">"
+
+
+_INF4, _NINF4 = _splat("0x7FF0000000000000"), _splat("0xFFF0000000000000")
+_PASS4_IR = """
+declare V4 @llvm.sqrt.v4f64(V4)
+
+define void @wb_fpop_pass4(ptr noalias %cand, ptr noalias %st, i64 %rows, double %tnf, double %sf) {
+entry:
+  %p_s1n = getelementptr double, ptr %st, i64 4
+  %p_mu0 = getelementptr double, ptr %st, i64 8
+  %p_s1 = getelementptr double, ptr %st, i64 12
+  %gn = load V4, ptr %st, align 8
+  %s1n = load V4, ptr %p_s1n, align 8
+  %mu0 = load V4, ptr %p_mu0, align 8
+  %s1 = load V4, ptr %p_s1, align 8
+  %tn0 = insertelement V4 poison, double %tnf, i64 0
+  %tnv = shufflevector V4 %tn0, V4 poison, <4 x i32> zeroinitializer
+  %sv0 = insertelement V4 poison, double %sf, i64 0
+  %sv = shufflevector V4 %sv0, V4 poison, <4 x i32> zeroinitializer
+  %has = icmp sgt i64 %rows, 0
+  br i1 %has, label %loop, label %exit
+loop:
+  %j = phi i64 [0, %entry], [%j1, %loop]
+  %best = phi V4 [INF4, %entry], [%best1, %loop]
+  %argf = phi V4 [zeroinitializer, %entry], [%argf1, %loop]
+  %A = phi V4 [INF4, %entry], [%A1, %loop]
+  %B = phi V4 [NINF4, %entry], [%B1, %loop]
+  %bj = mul i64 %j, 28
+  %q0 = getelementptr double, ptr %cand, i64 %bj
+  %q1 = getelementptr double, ptr %q0, i64 4
+  %q2 = getelementptr double, ptr %q0, i64 8
+  %q3 = getelementptr double, ptr %q0, i64 12
+  %q4 = getelementptr double, ptr %q0, i64 16
+  %q5 = getelementptr double, ptr %q0, i64 20
+  %q6 = getelementptr double, ptr %q0, i64 24
+  %sj = load V4, ptr %q0, align 8
+  %g = load V4, ptr %q1, align 8
+  %L0 = load V4, ptr %q2, align 8
+  %H0 = load V4, ptr %q3, align 8
+  %Aj = load V4, ptr %q4, align 8
+  %Bj = load V4, ptr %q5, align 8
+  %t = load V4, ptr %q6, align 8
+  %af = fsub V4 %tnv, %t
+  %ia = fdiv V4 ONE4, %af
+  %wf = fsub V4 %sv, %t
+  %iw = fdiv V4 ONE4, %wf
+  %b = fsub V4 %s1n, %sj
+  %bb = fmul V4 %b, %b
+  %ggn = fsub V4 %g, %gn
+  %aggn = fmul V4 %af, %ggn
+  %disc = fsub V4 %bb, %aggn
+  %neg = fcmp olt V4 %disc, zeroinitializer
+  %dm = select <4 x i1> %neg, V4 zeroinitializer, V4 %disc
+  %r = call V4 @llvm.sqrt.v4f64(V4 %dm)
+  %bmr = fsub V4 %b, %r
+  %lo = fmul V4 %bmr, %ia
+  %bpr = fadd V4 %b, %r
+  %hi = fmul V4 %bpr, %ia
+  %c1 = fcmp ogt V4 %lo, %L0
+  %L = select <4 x i1> %c1, V4 %lo, V4 %L0
+  %c2 = fcmp olt V4 %hi, %H0
+  %H = select <4 x i1> %c2, V4 %hi, V4 %H0
+  %ok = fcmp oge V4 %disc, zeroinitializer
+  %c3 = fcmp olt V4 %Aj, %H
+  %mHA = select <4 x i1> %c3, V4 %Aj, V4 %H
+  %x1 = fcmp ogt V4 %mHA, %L
+  %c4 = fcmp ogt V4 %Bj, %L
+  %mLB = select <4 x i1> %c4, V4 %Bj, V4 %L
+  %x2 = fcmp ogt V4 %H, %mLB
+  %x = or <4 x i1> %x1, %x2
+  %alive = and <4 x i1> %ok, %x
+  %lv = fcmp olt V4 %L0, %H0
+  %jl = fcmp ole V4 %lo, %mu0
+  %jh = fcmp ole V4 %mu0, %hi
+  %jn0 = and <4 x i1> %ok, %lv
+  %jn1 = and <4 x i1> %jl, %jh
+  %join = and <4 x i1> %jn0, %jn1
+  %c5 = fcmp olt V4 %lo, %A
+  %Am = select <4 x i1> %c5, V4 %lo, V4 %A
+  %A1 = select <4 x i1> %join, V4 %Am, V4 %A
+  %c6 = fcmp ogt V4 %hi, %B
+  %Bm = select <4 x i1> %c6, V4 %hi, V4 %B
+  %B1 = select <4 x i1> %join, V4 %Bm, V4 %B
+  %d = fsub V4 %s1, %sj
+  %dd = fmul V4 %d, %d
+  %ddw = fmul V4 %dd, %iw
+  %v = fsub V4 %g, %ddw
+  %lt = fcmp olt V4 %v, %best
+  %better = and <4 x i1> %alive, %lt
+  %best1 = select <4 x i1> %better, V4 %v, V4 %best
+  %argf1 = select <4 x i1> %better, V4 %t, V4 %argf
+  %Ls = select <4 x i1> %alive, V4 %L, V4 INF4
+  %Hs = select <4 x i1> %alive, V4 %H, V4 NINF4
+  store V4 %Ls, ptr %q2, align 8
+  store V4 %Hs, ptr %q3, align 8
+  %j1 = add i64 %j, 1
+  %done = icmp eq i64 %j1, %rows
+  br i1 %done, label %exit, label %loop
+exit:
+  %bf = phi V4 [INF4, %entry], [%best1, %loop]
+  %gf = phi V4 [zeroinitializer, %entry], [%argf1, %loop]
+  %Af = phi V4 [INF4, %entry], [%A1, %loop]
+  %Bf = phi V4 [NINF4, %entry], [%B1, %loop]
+  %p16 = getelementptr double, ptr %st, i64 16
+  %p20 = getelementptr double, ptr %st, i64 20
+  %p24 = getelementptr double, ptr %st, i64 24
+  %p28 = getelementptr double, ptr %st, i64 28
+  store V4 %bf, ptr %p16, align 8
+  store V4 %gf, ptr %p20, align 8
+  store V4 %Af, ptr %p24, align 8
+  store V4 %Bf, ptr %p28, align 8
+  ret void
+}
+""".replace("NINF4", _NINF4).replace("INF4", _INF4).replace("ONE4", _splat("1.0")).replace("V4", _V4)
+
+
+def _pass4_library(context):
+    codegen = context.codegen()
+    lib = codegen.create_library("wb_fpop_pass4")
+    mod = _llb.parse_assembly(_PASS4_IR)
+    mod.triple = _llb.get_process_triple()
+    mod.data_layout = str(codegen.target_data)
+    lib.add_llvm_module(mod)
+    return lib
+
+
+@_intrinsic
+def _pass4(typingctx, cand, st, rows, tnf, sf):
+    """One FPOP pass over ``rows`` candidate rows of 4 lanes (see the IR): updates L, H in place; writes
+    best cost (st[16:20]), its start (st[20:24]) and the newcomer's [A, B] (st[24:32]) from gn, S1(tn),
+    best mean at tn, S1(s) in st[0:16]."""
+    sig = _nbtypes.void(cand, st, _nbtypes.int64, _nbtypes.float64, _nbtypes.float64)
+
+    def codegen(context, builder, signature, args):
+        context.active_code_library.add_linking_library(_pass4_library(context))
+        ptr = _llir.PointerType(_llir.IntType(8))
+        fnty = _llir.FunctionType(_llir.VoidType(), [ptr, ptr, _llir.IntType(64), _llir.DoubleType(),
+                                                     _llir.DoubleType()])
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, "wb_fpop_pass4")
+        data = [builder.bitcast(context.make_array(signature.args[i])(context, builder, args[i]).data, ptr)
+                for i in (0, 1)]
+        builder.call(fn, [data[0], data[1], args[2], args[3], args[4]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@nb.njit(cache=True, nogil=True)
+def _lanes_workspace(n):
+    """Buffers for ``_fpop_sums4`` on 4 series of n samples: [4, n + 2, 4] sums of x, x^2, costs F, best
+    last-segment means; candidate table [rows, 7, 4] (~10 rows live; the caller grows it if ever full);
+    state (40,); back-pointers [n + 2, 4]."""
+    return (np.empty((4, n + 2, 4)), np.empty((min(n + 2, 1024), 7, 4)), np.zeros(40),
+            np.zeros((n + 2, 4), np.int64))
+
+
+@nb.njit(cache=True, nogil=True)
+def _compact4(cand, rows):
+    """Moves each lane's live candidates (L < H) to the front in order; empties the rest; returns the
+    new row count (the largest live count over the lanes). Branch-free: liveness is a coin flip."""
+    out = 0
+    for lane in range(4):
+        w = 0
+        for j in range(rows):
+            live = cand[j, 2, lane] < cand[j, 3, lane]
+            for fi in range(7):
+                cand[w, fi, lane] = cand[j, fi, lane]
+            w += live
+        for j in range(w, rows):
+            cand[j, 2, lane] = np.inf
+            cand[j, 3, lane] = -np.inf
+        out = max(out, w)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _fpop_sums4(n, pens, min_size, acc4, cand, st, last):
+    """``_fpop_sums`` on 4 series of n samples at once (n >= 2 * min_size): cumulative sums of x and x^2
+    in acc4[0], acc4[1] ([index, lane]); fills last[: n + 1, lane] exactly as ``_fpop_sums`` would.
+    Returns False (and nothing usable) if more candidates live at once than ``cand`` has rows."""
+    m = max(int(min_size), 1)
+    s1a = acc4[0]
+    s2a = acc4[1]
+    f = acc4[2]
+    mub = acc4[3]
+    inv_m = 1.0 / m
+    for lane in range(4):
+        f[0, lane] = 0.0
+        mub[0, lane] = 0.0
+        for s in range(m):
+            last[s, lane] = 0
+    rows = 0
+    for s in range(m, n + 1):
+        tn = s - m
+        if tn == 0 or tn >= m:
+            for lane in range(4):
+                st[lane] = f[tn, lane] - s2a[tn, lane]
+                st[4 + lane] = s1a[tn, lane]
+                st[8 + lane] = mub[tn, lane]
+                st[12 + lane] = s1a[s, lane]
+            _pass4(cand, st, rows, float(tn), float(s))
+            if rows == cand.shape[0]:  # table full: drop the dead now; if still full, the caller grows it
+                rows = _compact4(cand, rows)
+                if rows == cand.shape[0]:
+                    return False
+            for lane in range(4):  # the newcomer, last in every lane
+                cand[rows, 0, lane] = st[4 + lane]
+                cand[rows, 1, lane] = st[lane]
+                cand[rows, 2, lane] = -np.inf
+                cand[rows, 3, lane] = np.inf
+                cand[rows, 4, lane] = st[24 + lane]
+                cand[rows, 5, lane] = st[28 + lane]
+                cand[rows, 6, lane] = tn
+                d = st[12 + lane] - st[4 + lane]
+                v = st[lane] - d * d * inv_m
+                if v < st[16 + lane]:
+                    st[16 + lane] = v
+                    st[20 + lane] = tn
+            rows += 1
+            if tn % _LANE_COMPACT == 0:
+                rows = _compact4(cand, rows)
+        else:  # no newcomer yet (tn < min_size): the live candidates only compete
+            for lane in range(4):
+                s1 = s1a[s, lane]
+                best = np.inf
+                arg = 0.0
+                for j in range(rows):
+                    d = s1 - cand[j, 0, lane]
+                    v = cand[j, 1, lane] - d * d * (1.0 / (s - cand[j, 6, lane]))
+                    if cand[j, 2, lane] < cand[j, 3, lane] and v < best:
+                        best = v
+                        arg = cand[j, 6, lane]
+                st[16 + lane] = best
+                st[20 + lane] = arg
+        for lane in range(4):
+            arg = int(st[20 + lane])
+            s1 = s1a[s, lane]
+            f[s, lane] = st[16 + lane] + s2a[s, lane] + pens[lane]
+            last[s, lane] = arg
+            mub[s, lane] = (s1 - s1a[arg, lane]) * (1.0 / (s - arg))
+    return True
+
+
 # ---------------------------------------------------------------- row drivers
 @nb.njit(cache=True, nogil=True)
 def _spike_width(min_size):
@@ -551,16 +817,34 @@ def prepare(xv, min_size, factor, penalty, spike_threshold, n_series):
 
 
 @nb.njit(cache=True, nogil=True)
+def _flag_row(out, r, last, lane, nv, dense, valid):
+    """Backtrack the back-pointers ``last[:, lane]`` of row r straight into the output row."""
+    s = nv
+    while s > 0:
+        t = last[s, lane]
+        if t > 0:
+            out[r, t if dense else valid[t]] = True
+        s = t
+
+
+@nb.njit(cache=True, nogil=True)
 def detect_rows(x, min_size, factor, penalty, spike_threshold):
     """Flags for each row of a 2-D float64 array (rows = series, columns = samples in order).
 
     ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
+    Gap-free rows are searched 4 at a time (``_fpop_sums4``, same flags); rows with gaps, and the last
+    1-3 gap-free rows, one at a time.
     """
     rows, n = x.shape
     out = np.zeros((rows, n), np.bool_)
     acc, cand, ints = _fpop_workspace(n)  # once per block: no per-series allocation in the search
     zbuf = np.empty(n)
     valid = np.empty(0, np.int64)
+    m = max(min_size, 1)
+    acc4, cand4, st4, last4 = _lanes_workspace(n if rows >= 4 and n >= 2 * m else 0)
+    pens = np.empty(4)
+    lane_row = np.empty(4, np.int64)
+    lanes = 0
     for r in range(rows):
         row = x[r]
         nv = 0
@@ -569,20 +853,32 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold):
         dense = nv == n
         if not dense:
             valid = np.flatnonzero(np.isfinite(row))
-        if nv < 2 * max(min_size, 1):
+        if nv < 2 * m:
             continue
         xv = row if dense else row[valid]
         centre, inv_scale, lim, half, beta, ok = _scale_of(xv, min_size, factor, penalty, spike_threshold, 1)
         if not ok:
             continue
+        if dense and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
+            _standardise(xv, centre, inv_scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
+            pens[lanes] = beta
+            lane_row[lanes] = r
+            lanes += 1
+            if lanes == 4:
+                while not _fpop_sums4(n, pens, min_size, acc4, cand4, st4, last4):
+                    cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
+                for lane in range(4):
+                    _flag_row(out, lane_row[lane], last4, lane, n, True, valid)
+                lanes = 0
+            continue
         _standardise(xv, centre, inv_scale, lim, half, zbuf, acc[0], acc[1])
         last = _fpop_sums(nv, beta, min_size, acc, cand, ints)
-        s = nv
-        while s > 0:  # backtrack straight into the output row
-            t = last[s]
-            if t > 0:
-                out[r, t if dense else valid[t]] = True
-            s = t
+        _flag_row(out, r, last.reshape((last.shape[0], 1)), 0, nv, dense, valid)
+    for lane in range(lanes):  # the remainder: one at a time, from the sums already made
+        acc[0][: n + 1] = acc4[0][: n + 1, lane]
+        acc[1][: n + 1] = acc4[1][: n + 1, lane]
+        last = _fpop_sums(n, pens[lane], min_size, acc, cand, ints)
+        _flag_row(out, lane_row[lane], last.reshape((last.shape[0], 1)), 0, n, True, valid)
     return out
 
 
