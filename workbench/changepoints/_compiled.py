@@ -487,7 +487,7 @@ _INF4, _NINF4 = _splat("0x7FF0000000000000"), _splat("0xFFF0000000000000")
 _PASS4_IR = """
 declare V4 @llvm.sqrt.v4f64(V4)
 
-define void @wb_fpop_pass4(ptr noalias %cand, ptr noalias %st, i64 %rows, double %tnf, double %sf) {
+define internal void @wb_fpop_pass4(ptr noalias %cand, ptr noalias %st, i64 %rows, double %tnf, double %sf) {
 entry:
   %p_s1n = getelementptr double, ptr %st, i64 4
   %p_mu0 = getelementptr double, ptr %st, i64 8
@@ -594,6 +594,136 @@ exit:
   store V4 %Bf, ptr %p28, align 8
   ret void
 }
+
+define i64 @wb_fpop_steps4(ptr noalias %cand, ptr noalias %acc, ptr noalias %last, ptr noalias %pens,
+                           ptr noalias %st, i64 %n2, i64 %m, i64 %s0, i64 %se, i64 %rows0, i64 %cap) {
+entry:
+  %plane = mul i64 %n2, 4
+  %s2a = getelementptr double, ptr %acc, i64 %plane
+  %fa = getelementptr double, ptr %s2a, i64 %plane
+  %mua = getelementptr double, ptr %fa, i64 %plane
+  %pen = load V4, ptr %pens, align 8
+  %mf = sitofp i64 %m to double
+  %invm = fdiv double 1.0, %mf
+  %im0 = insertelement V4 poison, double %invm, i64 0
+  %invm4 = shufflevector V4 %im0, V4 poison, <4 x i32> zeroinitializer
+  %pst4 = getelementptr double, ptr %st, i64 4
+  %pst8 = getelementptr double, ptr %st, i64 8
+  %pst12 = getelementptr double, ptr %st, i64 12
+  %pst16 = getelementptr double, ptr %st, i64 16
+  %pst20 = getelementptr double, ptr %st, i64 20
+  %pst24 = getelementptr double, ptr %st, i64 24
+  %pst28 = getelementptr double, ptr %st, i64 28
+  %pst36 = getelementptr double, ptr %st, i64 36
+  %go = icmp slt i64 %s0, %se
+  br i1 %go, label %step, label %done
+step:
+  %s = phi i64 [%s0, %entry], [%sn, %work]
+  %rows = phi i64 [%rows0, %entry], [%rowsn, %work]
+  %full = icmp sge i64 %rows, %cap
+  br i1 %full, label %done, label %work
+work:
+  %tn = sub i64 %s, %m
+  %otn = mul i64 %tn, 4
+  %os = mul i64 %s, 4
+  %pftn = getelementptr double, ptr %fa, i64 %otn
+  %ps2tn = getelementptr double, ptr %s2a, i64 %otn
+  %ps1tn = getelementptr double, ptr %acc, i64 %otn
+  %pmutn = getelementptr double, ptr %mua, i64 %otn
+  %ps1s = getelementptr double, ptr %acc, i64 %os
+  %ftn = load V4, ptr %pftn, align 8
+  %s2tn = load V4, ptr %ps2tn, align 8
+  %s1n = load V4, ptr %ps1tn, align 8
+  %mu0 = load V4, ptr %pmutn, align 8
+  %s1 = load V4, ptr %ps1s, align 8
+  %gn = fsub V4 %ftn, %s2tn
+  store V4 %gn, ptr %st, align 8
+  store V4 %s1n, ptr %pst4, align 8
+  store V4 %mu0, ptr %pst8, align 8
+  store V4 %s1, ptr %pst12, align 8
+  %tnf = sitofp i64 %tn to double
+  %sf = sitofp i64 %s to double
+  call void @wb_fpop_pass4(ptr %cand, ptr %st, i64 %rows, double %tnf, double %sf)
+  %best = load V4, ptr %pst16, align 8
+  %argf = load V4, ptr %pst20, align 8
+  %A = load V4, ptr %pst24, align 8
+  %B = load V4, ptr %pst28, align 8
+  %tv0 = insertelement V4 poison, double %tnf, i64 0
+  %tnv = shufflevector V4 %tv0, V4 poison, <4 x i32> zeroinitializer
+  %brow = mul i64 %rows, 28
+  %r0 = getelementptr double, ptr %cand, i64 %brow
+  %r1 = getelementptr double, ptr %r0, i64 4
+  %r2 = getelementptr double, ptr %r0, i64 8
+  %r3 = getelementptr double, ptr %r0, i64 12
+  %r4 = getelementptr double, ptr %r0, i64 16
+  %r5 = getelementptr double, ptr %r0, i64 20
+  %r6 = getelementptr double, ptr %r0, i64 24
+  store V4 %s1n, ptr %r0, align 8
+  store V4 %gn, ptr %r1, align 8
+  store V4 NINF4, ptr %r2, align 8
+  store V4 INF4, ptr %r3, align 8
+  store V4 %A, ptr %r4, align 8
+  store V4 %B, ptr %r5, align 8
+  store V4 %tnv, ptr %r6, align 8
+  %d = fsub V4 %s1, %s1n
+  %dd = fmul V4 %d, %d
+  %ddm = fmul V4 %dd, %invm4
+  %v = fsub V4 %gn, %ddm
+  %lt = fcmp olt V4 %v, %best
+  %best2 = select <4 x i1> %lt, V4 %v, V4 %best
+  %argf2 = select <4 x i1> %lt, V4 %tnv, V4 %argf
+  %ps2s = getelementptr double, ptr %s2a, i64 %os
+  %s2s = load V4, ptr %ps2s, align 8
+  %fb = fadd V4 %best2, %s2s
+  %fs = fadd V4 %fb, %pen
+  %pfs = getelementptr double, ptr %fa, i64 %os
+  store V4 %fs, ptr %pfs, align 8
+  %argi = fptosi V4 %argf2 to <4 x i64>
+  %pls = getelementptr i64, ptr %last, i64 %os
+  store <4 x i64> %argi, ptr %pls, align 8
+  %ai0 = extractelement <4 x i64> %argi, i64 0
+  %ix0a = mul i64 %ai0, 4
+  %ix0 = add i64 %ix0a, 0
+  %pg0 = getelementptr double, ptr %acc, i64 %ix0
+  %e0 = load double, ptr %pg0, align 8
+  %g0 = insertelement V4 poison, double %e0, i64 0
+  %ai1 = extractelement <4 x i64> %argi, i64 1
+  %ix1a = mul i64 %ai1, 4
+  %ix1 = add i64 %ix1a, 1
+  %pg1 = getelementptr double, ptr %acc, i64 %ix1
+  %e1 = load double, ptr %pg1, align 8
+  %g1 = insertelement V4 %g0, double %e1, i64 1
+  %ai2 = extractelement <4 x i64> %argi, i64 2
+  %ix2a = mul i64 %ai2, 4
+  %ix2 = add i64 %ix2a, 2
+  %pg2 = getelementptr double, ptr %acc, i64 %ix2
+  %e2 = load double, ptr %pg2, align 8
+  %g2 = insertelement V4 %g1, double %e2, i64 2
+  %ai3 = extractelement <4 x i64> %argi, i64 3
+  %ix3a = mul i64 %ai3, 4
+  %ix3 = add i64 %ix3a, 3
+  %pg3 = getelementptr double, ptr %acc, i64 %ix3
+  %e3 = load double, ptr %pg3, align 8
+  %g3 = insertelement V4 %g2, double %e3, i64 3
+  %sv0 = insertelement V4 poison, double %sf, i64 0
+  %sv = shufflevector V4 %sv0, V4 poison, <4 x i32> zeroinitializer
+  %wv = fsub V4 %sv, %argf2
+  %iw = fdiv V4 ONE4, %wv
+  %dm = fsub V4 %s1, %g3
+  %mb = fmul V4 %dm, %iw
+  %pmus = getelementptr double, ptr %mua, i64 %os
+  store V4 %mb, ptr %pmus, align 8
+  %rowsn = add i64 %rows, 1
+  %sn = add i64 %s, 1
+  %end = icmp eq i64 %sn, %se
+  br i1 %end, label %done, label %step
+done:
+  %sd = phi i64 [%s0, %entry], [%s, %step], [%sn, %work]
+  %rd = phi i64 [%rows0, %entry], [%rows, %step], [%rowsn, %work]
+  %rdf = sitofp i64 %rd to double
+  store double %rdf, ptr %pst36, align 8
+  ret i64 %sd
+}
 """.replace("NINF4", _NINF4).replace("INF4", _INF4).replace("ONE4", _splat("1.0")).replace("V4", _V4)
 
 
@@ -608,22 +738,25 @@ def _pass4_library(context):
 
 
 @_intrinsic
-def _pass4(typingctx, cand, st, rows, tnf, sf):
-    """One FPOP pass over ``rows`` candidate rows of 4 lanes (see the IR): updates L, H in place; writes
-    best cost (st[16:20]), its start (st[20:24]) and the newcomer's [A, B] (st[24:32]) from gn, S1(tn),
-    best mean at tn, S1(s) in st[0:16]."""
-    sig = _nbtypes.void(cand, st, _nbtypes.int64, _nbtypes.float64, _nbtypes.float64)
+def _steps4(typingctx, cand, acc4, last, pens, st, m, s0, se, rows):
+    """FPOP steps s0 <= s < se (each with tn = s - m == 0 or >= m) for 4 lanes (see the IR): per step one
+    pass over ``rows`` candidate rows, the newcomer appended, F, back-pointer and best mean at s stored.
+    Stops early when the table (cand.shape[0] rows) is full; returns the next step, row count in st[36]."""
+    i64 = _nbtypes.int64
+    sig = i64(cand, acc4, last, pens, st, m, s0, se, rows)
 
     def codegen(context, builder, signature, args):
         context.active_code_library.add_linking_library(_pass4_library(context))
         ptr = _llir.PointerType(_llir.IntType(8))
-        fnty = _llir.FunctionType(_llir.VoidType(), [ptr, ptr, _llir.IntType(64), _llir.DoubleType(),
-                                                     _llir.DoubleType()])
-        fn = _cgutils.get_or_insert_function(builder.module, fnty, "wb_fpop_pass4")
-        data = [builder.bitcast(context.make_array(signature.args[i])(context, builder, args[i]).data, ptr)
-                for i in (0, 1)]
-        builder.call(fn, [data[0], data[1], args[2], args[3], args[4]])
-        return context.get_dummy_value()
+        li64 = _llir.IntType(64)
+        fnty = _llir.FunctionType(li64, [ptr] * 5 + [li64] * 6)
+        fn = _cgutils.get_or_insert_function(builder.module, fnty, "wb_fpop_steps4")
+        arrs = [context.make_array(signature.args[i])(context, builder, args[i]) for i in range(5)]
+        data = [builder.bitcast(a.data, ptr) for a in arrs]
+        n2 = builder.extract_value(arrs[1].shape, 1)
+        cap = builder.extract_value(arrs[0].shape, 0)
+        return builder.call(fn, data + [n2] + [builder.sext(a, li64) if a.type != li64 else a
+                                                for a in args[5:]] + [cap])
 
     return sig, codegen
 
@@ -666,61 +799,37 @@ def _fpop_sums4(n, pens, min_size, acc4, cand, st, last):
     s2a = acc4[1]
     f = acc4[2]
     mub = acc4[3]
-    inv_m = 1.0 / m
     for lane in range(4):
         f[0, lane] = 0.0
         mub[0, lane] = 0.0
         for s in range(m):
             last[s, lane] = 0
     rows = 0
-    for s in range(m, n + 1):
+    s = m
+    while s <= n:
         tn = s - m
-        if tn == 0 or tn >= m:
-            for lane in range(4):
-                st[lane] = f[tn, lane] - s2a[tn, lane]
-                st[4 + lane] = s1a[tn, lane]
-                st[8 + lane] = mub[tn, lane]
-                st[12 + lane] = s1a[s, lane]
-            _pass4(cand, st, rows, float(tn), float(s))
-            if rows == cand.shape[0]:  # table full: drop the dead now; if still full, the caller grows it
-                rows = _compact4(cand, rows)
-                if rows == cand.shape[0]:
-                    return False
-            for lane in range(4):  # the newcomer, last in every lane
-                cand[rows, 0, lane] = st[4 + lane]
-                cand[rows, 1, lane] = st[lane]
-                cand[rows, 2, lane] = -np.inf
-                cand[rows, 3, lane] = np.inf
-                cand[rows, 4, lane] = st[24 + lane]
-                cand[rows, 5, lane] = st[28 + lane]
-                cand[rows, 6, lane] = tn
-                d = st[12 + lane] - st[4 + lane]
-                v = st[lane] - d * d * inv_m
-                if v < st[16 + lane]:
-                    st[16 + lane] = v
-                    st[20 + lane] = tn
-            rows += 1
-            if tn % _LANE_COMPACT == 0:
-                rows = _compact4(cand, rows)
-        else:  # no newcomer yet (tn < min_size): the live candidates only compete
+        if 0 < tn < m:  # no newcomer yet: the live candidates only compete
             for lane in range(4):
                 s1 = s1a[s, lane]
                 best = np.inf
-                arg = 0.0
+                arg = 0
                 for j in range(rows):
                     d = s1 - cand[j, 0, lane]
                     v = cand[j, 1, lane] - d * d * (1.0 / (s - cand[j, 6, lane]))
                     if cand[j, 2, lane] < cand[j, 3, lane] and v < best:
                         best = v
-                        arg = cand[j, 6, lane]
-                st[16 + lane] = best
-                st[20 + lane] = arg
-        for lane in range(4):
-            arg = int(st[20 + lane])
-            s1 = s1a[s, lane]
-            f[s, lane] = st[16 + lane] + s2a[s, lane] + pens[lane]
-            last[s, lane] = arg
-            mub[s, lane] = (s1 - s1a[arg, lane]) * (1.0 / (s - arg))
+                        arg = int(cand[j, 6, lane])
+                f[s, lane] = best + s2a[s, lane] + pens[lane]
+                last[s, lane] = arg
+                mub[s, lane] = (s1 - s1a[arg, lane]) * (1.0 / (s - arg))
+            s += 1
+            continue
+        end = min(s + _LANE_COMPACT, n + 1) if tn > 0 else s + 1
+        s_next = _steps4(cand, acc4, last, pens, st, m, s, end, rows)
+        rows = _compact4(cand, int(st[36]))
+        if s_next < end and rows == cand.shape[0]:
+            return False  # full of live candidates: the caller grows the table
+        s = s_next
     return True
 
 
