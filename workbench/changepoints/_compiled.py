@@ -469,7 +469,8 @@ def pelt_l2_joint(x, penalty, min_size):
 # (lanes) of the same length share one candidate table laid out [row, field, lane], so one <4 x double>
 # operation serves the 4 lanes: 1 vsqrtpd + 2 vdivpd per row instead of 4 scalar sqrts. numba's vectorisers
 # do not produce this (SLP is off by default; with it on, LLVM picked 2-wide code full of spills), so the
-# per-row pass is written in LLVM IR below and linked into the caller. Every lane computes exactly the
+# step loop (a pass over the rows, the newcomer, F/back-pointer/best mean at s) is written in LLVM IR below
+# and linked into the caller; numba keeps the first min_size steps and the compaction. Each lane computes the
 # scalar expressions of ``_fpop_sums`` in the same order (no fast-math, no FMA contraction; 1/k by IEEE
 # division equals the 1/k table), so flags are bit-identical to the scalar kernel (tested).
 # Dead candidates are not moved out at once: their region is emptied (L = +inf, H = -inf: never alive,
