@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from contextlib import nullcontext
 import logging
 import os
 import time
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 WATCH_S = 0.02  # the process-wide watcher looks at the store's version this often (one int compare)
 PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "250")) / 1000.0  # redraw a session at most this often
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
+SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 
 
 STATION_PAGES = {  # station kind -> (page key, title, module, class)
@@ -136,7 +138,8 @@ class Dashboard:
             stylesheets=[":host { font-size: 20px; } .bk-btn { font-size: 20px; padding: 10px; }"])
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
-        self.nav.param.watch(lambda e: self.show(e.new), "value")
+        self._swapping = False
+        self.nav.param.watch(lambda e: self.request_show(e.new), "value")
         kiosk = _arg("kiosk", "")
         self.kiosk_s = float(kiosk) if kiosk.replace(".", "", 1).isdigit() and float(kiosk) > 0 else None
         self._last_switch = time.monotonic()
@@ -161,18 +164,32 @@ class Dashboard:
             self._built[key] = self.pages[key][1](self.store)
         return self._built[key]
 
+    def request_show(self, key: str) -> None:
+        """A click or the kiosk asks for a page: stop refreshing the old page, swap once its last updates
+        are out. Panel may queue a refresh's message to be written on a later loop turn; a swap written
+        before it would drop models that message still names ("reference ... isn't known" in the browser)."""
+        self._swapping = True
+        self.container.loading = True  # the spinner shows while the page is built (tens of ms to seconds)
+        self._doc.add_timeout_callback(lambda: self._swap(key), SWAP_SETTLE_MS)
+
+    def _swap(self, key: str) -> None:
+        self._swapping = False
+        if self.nav.value == key:  # a later click wins
+            self.show(key)
+
     def show(self, key: str) -> None:
-        """Swap the page in. Its data arrive with the next refresh, in a message of their own: streaming
-        into models in the same message that adds them can reach the browser before the models do."""
-        self.container.loading = True
-        try:
-            page = self.page(key)
-            self.container.objects = [pn.pane.HTML(f"<h1 data-page='{key}' style='margin:4px 0'>{self.pages[key][0]}</h1>",
-                                                   stylesheets=[CSS]), page.view]
-        finally:
+        """Swap the page in, in one message. Its data arrive with the next refresh, in a message of their
+        own: streaming into models in the same message that adds them can reach the browser before the
+        models do."""
+        page = self.page(key)
+        heading = pn.pane.HTML(f"<h1 data-page='{key}' style='margin:4px 0'>{self.pages[key][0]}</h1>", stylesheets=[CSS])
+        # one message: the new page's models travel with the children change, so nothing sent about them
+        # (a tile's first values) can overtake their definitions ("reference ... isn't known")
+        with pn.io.hold(self._doc) if getattr(self, "_doc", None) is not None else nullcontext():
+            self.container.objects = [heading, page.view]
             self.container.loading = False
-        if pn.state.location is not None:
-            pn.state.location.update_query(page=key)
+            if pn.state.location is not None:
+                pn.state.location.update_query(page=key)
         self.current = key
         self._fresh = True
 
@@ -207,6 +224,8 @@ class Dashboard:
         """Redraw the visible page from the store, all changes in ONE websocket message (one repaint)."""
         self._pending = False
         try:
+            if self._swapping:  # a page swap is waiting for the old page's last message: draw after it
+                return
             if self._fresh:  # the page was just swapped in: let that message go first, draw just after
                 self._fresh = False
                 self._doc.add_timeout_callback(self.refresh, 150)
