@@ -12,6 +12,7 @@ from pathlib import Path
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, Range1d, Span
@@ -374,3 +375,19 @@ def shared_result(key: str, max_age_s: float, compute):
     value = compute()
     _SHARED_RESULTS[key] = (now, value)
     return value
+
+
+def genealogy_as_of(store: LiveStore, note: pn.pane.HTML, needs: str):
+    """(genealogy source, newest line time as naive UTC) for a genealogy panel, or None: with no source the
+    panel's ``note`` says what is missing and how to configure it; with no data yet it waits.
+    ``needs`` completes "No genealogy source configured: ..." (what the panel cannot do without it)."""
+    source = store.genealogy
+    if source is None:
+        set_html(note, f'<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: {needs} '
+                       '(set WORKBENCH_GENEALOGY to the history store whose catalog holds the genealogy and '
+                       'formation results).</p>')
+        return None
+    newest = store.newest_source_time()
+    if newest is None:
+        return None
+    return source, pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)

@@ -18,15 +18,13 @@ from workbench.dewpoint import excursions
 from workbench.trace import cells_from
 from workbench.units import ureg
 
-from .common import GOOD, TrendChart, fmt, html_pane, set_html, shared_result
+from .common import GOOD, TrendChart, fmt, genealogy_as_of, html_pane, set_html, shared_result
 
 EXCURSIONS_EVERY_S = 2.0
 EXPOSURE_EVERY_S = 5.0
 # cells are in the dry room some time before their welds (stacking, electrode storage): look this far
 # past an excursion for cells welded later that were already inside during it
 DWELL_BEFORE_WELD = pd.Timedelta(hours=4)
-NO_SOURCE = ('<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: exposed lots and cells '
-             'cannot be traced (set WORKBENCH_GENEALOGY to the history store whose catalog holds the genealogy).</p>')
 
 
 def sensor_excursions(store: LiveStore, tag) -> pd.DataFrame:
@@ -165,14 +163,10 @@ class DryRoomPage:
         return [dict(exposed(source, start, end, as_of, sensor_id(name)), tag=name) for name, start, end in events]
 
     def _exposure(self) -> None:
-        source = self.store.genealogy
-        if source is None:
-            set_html(self.exposure, NO_SOURCE)
+        found = genealogy_as_of(self.store, self.exposure, "exposed lots and cells cannot be traced")
+        if found is None:
             return
-        newest = self.store.newest_source_time()
-        if newest is None:
-            return
-        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        source, as_of = found
         events = list(self._events)
         job = shared_background(f"exposure:{self.station.name}", EXPOSURE_EVERY_S,
                                 lambda: self._trace(events, as_of))

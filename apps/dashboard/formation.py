@@ -20,7 +20,7 @@ from bokeh.palettes import Category10_10, Plasma256, RdBu11
 from data_adapters.live import GenealogySource, LiveStore, shared_background
 from workbench.formation import FormationDataError, channel_imbalance, curve_from_arrays, dqdv
 
-from .common import GOOD, TrendChart, fmt, html_pane, new_figure, set_html, shared_result
+from .common import GOOD, TrendChart, fmt, genealogy_as_of, html_pane, new_figure, set_html, shared_result
 
 CHANNEL = re.compile(r"/rack(\d+)/ch(\d+)/voltage$")
 EVERY_S = 3.0
@@ -217,16 +217,10 @@ class FormationPage:
                             + "</div>")
 
     def _health(self) -> None:
-        source = self.store.genealogy
-        if source is None:
-            set_html(self.health_note, '<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: '
-                                       'channel health needs formation results (set WORKBENCH_GENEALOGY to the history '
-                                       'store holding them).</p>')
+        found = genealogy_as_of(self.store, self.health_note, "channel health needs formation results")
+        if found is None:
             return
-        newest = self.store.newest_source_time()
-        if newest is None:
-            return
-        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        source, as_of = found
         racks = sorted({r for r, _, _ in self.channels})
         job = shared_background(f"channel-health:{self.station.name}", HEALTH_EVERY_S,
                                 lambda: channel_health(source, as_of, racks))

@@ -19,7 +19,7 @@ from workbench import spc
 from workbench.units import ureg
 from workbench.weld import ColdJointRule, WeldInputError, cold_joints, join_dcir
 
-from .common import GOOD, fmt, html_pane, new_figure, pretty_units, set_html, shared_result
+from .common import GOOD, fmt, genealogy_as_of, html_pane, new_figure, pretty_units, set_html, shared_result
 
 BASELINE_WELDS = 50  # Phase I: the first welds this server saw set the I-MR limits
 WINDOW = 300
@@ -170,16 +170,10 @@ class WeldingPage:
             f'<b data-role="cold-joint-rate">{100.0 * cold.mean():.2f} %</b> ({int(cold.sum())} welds; {r["rule"]})</div>')
 
     def _dcir(self) -> None:
-        source = self.store.genealogy
-        if source is None:
-            set_html(self.dcir_note, '<p class="lw-sub" data-role="no-genealogy">No genealogy source configured: '
-                                     'weld resistance cannot be joined with formation DCIR (set WORKBENCH_GENEALOGY '
-                                     'to the history store holding genealogy and formation results).</p>')
+        found = genealogy_as_of(self.store, self.dcir_note, "weld resistance cannot be joined with formation DCIR")
+        if found is None:
             return
-        newest = self.store.newest_source_time()
-        if newest is None:
-            return
-        as_of = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None)
+        source, as_of = found
         job = shared_background("weld-dcir", DCIR_EVERY_S, lambda: weld_vs_dcir(source, as_of))
         if job.error and job.value is None:
             set_html(self.dcir_note, f'<p class="lw-sub" data-role="weld-dcir-error">Weld vs DCIR: '
