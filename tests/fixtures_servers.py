@@ -189,14 +189,18 @@ class Mosquitto:
         self.proc = None
 
 
+def running(server):
+    """Start ``server``, yield it, stop it whatever happens (the body of every server fixture)."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory):
-    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from running(Mosquitto(tmp_path_factory.mktemp("mosquitto")))
 
 
 @dataclass
@@ -350,12 +354,7 @@ class SecureMosquitto(Mosquitto):
 
 @pytest.fixture(scope="session")
 def secure_mosquitto(tmp_path_factory):
-    broker = SecureMosquitto(tmp_path_factory.mktemp("mosquitto-secure"))
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from running(SecureMosquitto(tmp_path_factory.mktemp("mosquitto-secure")))
 
 
 @dataclass

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_dashboard_browser import (CHROMIUM, CHROMIUM_ARGS, REPO, Watch, free_port, go, shot, text_of,
-                                   wait_until)
+from test_dashboard_browser import (CHROMIUM, REPO, Watch, browser, free_port, go, shot, text_of,
+                                   wait_until)  # noqa: F401 (browser: the module-scoped Chromium fixture)
 
 browser_test = pytest.mark.browser
 APPS = REPO / "apps"
@@ -99,16 +99,6 @@ def demo(tmp_path_factory):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
