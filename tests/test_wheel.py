@@ -4,6 +4,7 @@ the apps are package data of the wheel, found without any path relative to a sou
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory):
     """Build the wheel from this checkout and install it (no deps: the venv has them) into a folder of its own."""
     work = tmp_path_factory.mktemp("wheel")
+    src = work / "src"  # a copy, so the build leaves nothing (build/, *.egg-info) in the checkout
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "artifacts", "build", "var", "dist",
+                                                             "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(work / "dist"), str(ROOT)], check=True, timeout=300, capture_output=True)
+                    str(work / "dist"), str(src)], check=True, timeout=300, capture_output=True)
     wheels = list((work / "dist").glob("line_workbench-*.whl"))
     assert len(wheels) == 1, wheels
     target = work / "site"
