@@ -35,7 +35,7 @@ import paho.mqtt.client as paho
 from workbench.config import MqttAdapter, Tag
 
 from data_adapters.base import (BackendError, Quality, Reading, ReadingCallback, deliver_from,
-                                 enqueue_latest, utcnow)
+                                 enqueue_latest, utcnow, wait_set)
 from data_adapters.mqtt_link import (BrokerLink, MqttRefused, MqttSettingsError, broker_address,  # noqa: F401
                                      broker_password, connack_refusal, tls_context, tls_refusal)
 from data_adapters.opcua_model import unit_converter
@@ -301,11 +301,8 @@ class MqttBackend:
         self._connected = False
 
     async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        """Wait until the link is up (True) or ``timeout`` seconds pass (False)."""
+        return await wait_set(self._up, timeout)
 
     async def read(self, paths: list[str]) -> dict[str, Reading]:
         if not self._connected:
