@@ -76,7 +76,10 @@ def test_installed_wheel_serves_the_dashboard(installed, command):
                     page = r.read().decode("utf-8", "replace")
                     break
             except OSError:
-                time.sleep(0.5)  # polling a server that is starting, bounded by the deadline
+                try:  # the poll interval doubles as a check that the server has not died
+                    proc.wait(0.5)
+                except subprocess.TimeoutExpired:
+                    pass
         assert page, f"workbench {command} from the wheel never answered: {log.read_text()[-2000:]}"
         assert "Line Workbench" in page and "bokeh" in page.lower()
         assert "cdn.bokeh.org" not in page and "cdn.holoviz.org" not in page
