@@ -20,7 +20,6 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.custom import JSComponent
 
-from data_adapters.base import Quality
 from workbench.live import GOOD, LiveStore  # noqa: F401  (GOOD: quality code of a good sample, for the pages)
 from workbench.config import Station, Tag
 from workbench.display import tile_choice, trend_tags  # noqa: F401  (trend_tags: used by the pages)
@@ -299,11 +298,6 @@ def set_range(rng: Range1d, start: float, end: float) -> None:
         rng.start = start
     if rng.end != end:
         rng.end = end
-
-
-def quality_word(q: Quality) -> str:
-    return {Quality.GOOD: "good", Quality.STALE: "STALE", Quality.DISCONNECTED: "DISCONNECTED",
-            Quality.BAD: "BAD", Quality.UNCERTAIN: "uncertain"}[q]
 
 
 _SHARED_RESULTS: dict[str, tuple[float, object]] = {}
