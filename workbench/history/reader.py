@@ -56,19 +56,23 @@ def _times_or_problem(fs, path: str, rows: int) -> tuple[np.ndarray | None, str 
     """Read a chunk's footer and time column: (times, None), or (None, what is wrong with the file)."""
     try:
         if isinstance(fs, LocalFileSystem):  # pyarrow's own file reads, without the GIL (open is ~2x faster)
-            times = pq.ParquetFile(path).read(columns=["time"]).column("time").to_numpy()
+            times = pq.ParquetFile(path, page_checksum_verification=True).read(columns=["time"]).column("time").to_numpy()
         else:
             with fs.open(path, "rb") as fh:
-                times = pq.ParquetFile(fh).read(columns=["time"]).column("time").to_numpy()
+                times = pq.ParquetFile(fh, page_checksum_verification=True).read(columns=["time"]).column("time").to_numpy()
     except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, _why(exc)
     if len(times) != rows:
         return None, f"holds {len(times)} rows, its name says {rows}"
     return times, None
 
 
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"  # one line (pyarrow's messages hold newlines)
+
+
 def _corrupt(path: str, exc: Exception) -> HistoryError:
-    return HistoryError(f"{path}: corrupt or unreadable history chunk ({type(exc).__name__}: {exc}); "
+    return HistoryError(f"{path}: corrupt or unreadable history chunk ({_why(exc)}); "
                         f"open with on_corrupt='skip' to read the rest, or delete/restore this file")
 
 
@@ -83,7 +87,8 @@ def _read_columns(fs, path: str, columns: list[str] | None, whole_file: bool = F
     """
     try:
         with fs.open(path, "rb") as fh:
-            pf = pq.ParquetFile(pa.BufferReader(fh.read()) if whole_file or skip else fh)
+            pf = pq.ParquetFile(pa.BufferReader(fh.read()) if whole_file or skip else fh,
+                                page_checksum_verification=True)  # a damaged page is an error, not values
             names = set(pf.schema_arrow.names)  # (the property rebuilds the schema on every access)
             present = [c for c in columns if c in names] if columns is not None else None
             try:
@@ -97,7 +102,7 @@ def _read_columns(fs, path: str, columns: list[str] | None, whole_file: bool = F
                         good[col] = pf.read(columns=[col]).column(col)
                     except Exception as col_exc:
                         warnings.warn(f"{path}: skipped tag {col} of a corrupt history chunk (its values read as "
-                                      f"NaN there: {type(col_exc).__name__}: {col_exc})", stacklevel=2)
+                                      f"NaN there: {_why(col_exc)})", stacklevel=2)
                 return pa.table(good) if good else pa.table({})
     except HistoryError:
         raise

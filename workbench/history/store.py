@@ -11,7 +11,8 @@ A chunk holds the rows (unique source timestamps) of one flush, one column per t
 ``resolution`` is stored as integer counts of that resolution (lossless at the instrument's resolution,
 and it compresses to ~1 byte/sample); other tags as float64. Chunks are written to a temporary name,
 fsynced and renamed, so a crash leaves either the whole chunk or none. File names carry the time
-range and row count, so a reader builds lazy dask arrays without opening any file.
+range and row count, so a reader builds lazy dask arrays without opening any file. Every data page carries
+a CRC-32 (Parquet page checksum) that readers verify, so a damaged page is an error, never wrong values.
 
 Idempotence: the station's high-water mark is the largest ``t1`` of its chunks. ``append`` stores only
 samples newer than the mark; older samples are duplicates (already stored) or late arrivals, and are
@@ -247,7 +248,7 @@ class HistoryStore:
         try:
             with open(tmp, "wb") as fh:
                 pq.write_table(table, fh, compression="zstd", compression_level=3,
-                               use_dictionary=False, write_statistics=["time"],
+                               use_dictionary=False, write_statistics=["time"], write_page_checksum=True,
                                column_encoding={"time": "DELTA_BINARY_PACKED"})
                 fh.flush()
                 os.fsync(fh.fileno())
