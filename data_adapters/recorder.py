@@ -163,7 +163,8 @@ class Recorder:
         self._gap_rows: list[tuple] = []         # gaps found, not yet written to the store
         self._store_error: str | None = None     # why chunks cannot be written now (disk full, read-only)
         self._wal_error: str | None = None
-        self._late_from: dict[str, tuple[int, int]] = {}  # station -> (stored mark, late rows) since its clock went back
+        self._behind: dict[str, list] = {}       # tag -> [its newest sample, count] while older samples arrive
+        self._behind_ns = int((grace_s + flush_interval_s) * 1e9)  # older than that behind its newest: a clock jump
 
     # --- receiving ---------------------------------------------------------------------------------
     def _convert(self, path: str, value: float, units: str) -> float | None:
@@ -206,8 +207,13 @@ class Recorder:
         self._buffer.append((idx, ts_ns, value))
         if self._refused and path in self._refused:
             self._heard_again(path, ts_ns)
-        if ts_ns > self._last.get(path, -(2**63)):
+        last = self._last.get(path, -(2**63))
+        if ts_ns > last:
             self._last[path] = ts_ns
+            if self._behind and path in self._behind:
+                self._clock_back_over(path, ts_ns)
+        elif ts_ns < last - self._behind_ns:  # (stored as 'late': the store keeps nothing twice)
+            self._behind.setdefault(path, [last, 0])[1] += 1
         station = self._station_of[path]
         if ts_ns > self._newest.get(station, -(2**63)):
             self._newest[station] = ts_ns
@@ -242,6 +248,15 @@ class Recorder:
                       any(self._station_of[p] == k[0] for p in self._refused)}
         start = last if last is not None else self._started_ns
         self._queue_gap(self._station_of[path], [path], start, ts_ns, f"{count} sample(s) refused: {why}")
+
+    def _clock_back_over(self, path: str, ts_ns: int) -> None:
+        """Samples of ``path`` are newer than its stored ones again. Several older ones in between (a restart's
+        first notification of a change-only tag is one) mean the source clock went back: the time they
+        stood for is not in the store, so it is a gap."""
+        since, n = self._behind.pop(path)
+        if n >= 3:
+            self._queue_gap(self._station_of[path], [path], since, ts_ns,
+                            f"source clock behind the stored history: {n} sample(s) stamped before it were not stored")
 
     def on_reading(self, reading: Reading) -> None:
         """Subscription callback: one reading -> WAL -> buffer (the per-sample hot path; see benchmarks/history.py)."""
@@ -343,21 +358,9 @@ class Recorder:
         self.stats.late += res.late
         if res.late:
             behind = (mark.value - int(times[0])) / 1e9
-            old = rows[rows["t"] <= mark.value]
-            most = int(np.unique(old["i"], return_counts=True)[1].max()) if len(old) else 0
             log.warning("recorder: %d row(s) of station %s older than the stored high-water mark %s (up to %.3g s "
                         "behind it) were not stored (re-delivered or late samples, or the source clock went back)",
                         res.late, station, mark, behind)
-            # Several samples of one tag far behind the mark: the source clock went back (a restart's first
-            # notifications of change-only tags are older too, but one per tag).
-            if most >= 3 and behind > self.grace_s + self.flush_interval_s:
-                since, n = self._late_from.get(station, (mark.value, 0))
-                self._late_from[station] = (since, n + res.late)
-        if res.rows and station in self._late_from:
-            since, n = self._late_from.pop(station)
-            first = int(times[times > since][0])
-            self._queue_gap(station, self.stations[station], since, first,
-                            f"source clock behind the stored history: {n} row(s) older than it were not stored")
         return res.stored
 
     # --- gaps ----------------------------------------------------------------------------------------
