@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_servers import LoopThread, Mosquitto, OpcUaLine, line_source
+from fixtures_servers import LoopThread, Mosquitto, line_source
+from test_history_record_opcua import serve_historizing
 
-from data_adapters.base import Quality, Reading
+from data_adapters.base import Reading
 from data_adapters.recorder import Recorder
 from workbench import history
 from workbench.config import default_config_path, load_line_config
@@ -81,21 +82,7 @@ def connect_line(url_settings) -> object:
 # --- OPC UA server killed and restarted ------------------------------------------------------------------------
 @pytest.fixture
 def historizing_server():
-    from data_adapters.opcua_server import LineOpcUaServer
-
-    loop = LoopThread("faults-opcua")
-    source = line_source(LINE)
-    server = LineOpcUaServer(LINE.tags.values(), source, port=0, history_s=600.0)
-    running = OpcUaLine(server, loop, None)
-    try:
-        running.start()
-        yield running
-    finally:
-        try:
-            loop.run(server.stop())
-            loop.run(source.close())
-        finally:
-            loop.close()
+    yield from serve_historizing(LINE)
 
 
 async def test_opcua_server_killed_and_restarted(tmp_path, historizing_server, caplog):

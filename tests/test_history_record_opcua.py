@@ -48,12 +48,12 @@ SLACK_S = 1.0  # a notification published just before a window edge may be in fl
 HISTORY_S = 600.0  # how long the historizing server keeps changes (the test runs well under a minute)
 
 
-@pytest.fixture(scope="module")
-def historizing_line(line_config):
-    """The virtual line over OPC UA with history (HistoryRead), in its own thread, for this module."""
+def serve_historizing(line_config):
+    """The virtual line over OPC UA with history (HistoryRead), in its own thread (a fixture's body). The
+    server can be stopped and started again mid-test; its line (source) runs on until the end."""
     loop = LoopThread("opcua-history-server")
-    server = LineOpcUaServer(line_config.tags.values(), line_source(line_config), port=0, close_source=True,
-                             history_s=HISTORY_S)
+    source = line_source(line_config)
+    server = LineOpcUaServer(line_config.tags.values(), source, port=0, history_s=HISTORY_S)
     running = OpcUaLine(server, loop, None)
     try:
         running.start()
@@ -61,8 +61,14 @@ def historizing_line(line_config):
     finally:
         try:
             loop.run(server.stop())
+            loop.run(source.close())
         finally:
             loop.close()
+
+
+@pytest.fixture(scope="module")
+def historizing_line(line_config):
+    yield from serve_historizing(line_config)
 
 
 def _ns(ts) -> int:

@@ -93,7 +93,7 @@ def _read_columns(fs, path: str, columns: list[str] | None, whole_file: bool = F
             present = [c for c in columns if c in names] if columns is not None else None
             try:
                 return pf.read(columns=present)
-            except Exception as exc:
+            except Exception:
                 if not skip:
                     raise
                 good = {}
