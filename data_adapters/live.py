@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -390,7 +391,10 @@ class SpcMonitor:
         from workbench.spc import fit
         from workbench.spc.streaming import StreamingCusum
 
-        limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr")  # Phase I: MR-bar/d2
+        with warnings.catch_warnings():  # a quantised seed below one step is floored at it (below, as always)
+            warnings.simplefilter("ignore", UserWarning)
+            limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr",
+                         resolution=self.tag.resolution or 1e-9)  # Phase I: MR-bar/d2
         self.sigma = max(float(limits.sigma_within), self.tag.resolution or 1e-9)
         spec = self.tag.spec
         self.target = spec.target if spec and spec.target is not None else float(limits.center)
