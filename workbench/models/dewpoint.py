@@ -13,6 +13,14 @@ Equations (see docs/DOMAIN.md):
 Dew point and frost point are found by inverting e_w / e_i with Newton's method (|dT| < 1e-9 K at exit),
 vectorised over arrays; the Magnus forms invert in closed form.
 
+Physical domain (outside it a :class:`HumidityValueError` names the value and the valid range; NaN
+inputs, i.e. gaps, stay NaN): a frost point exists only at or below the triple point of water, 0.01 degC
+(611.657 Pa): above it vapour condenses as liquid, so a "frost point" of +30 degC dew-point air is refused;
+RH must be above 0 % (bone-dry air has no dew point, it tends to -inf) and at most 100 %; the humidity
+ratio needs 0 <= e < P. :func:`to_basis` (station readings) follows the hygrometer convention
+instead: readings at or above 0.01 degC are dew points whatever the basis and are kept as they are,
+so an excursion is never lost to an error.
+
 Every argument carries units: a pint Quantity, a quantified DataArray, or a DataArray with
 ``attrs["units"]``. A bare number raises :class:`~workbench.units.MissingUnitError`; a wrong dimension
 raises pint's ``DimensionalityError`` naming the argument. DataArray inputs give DataArray outputs
@@ -63,6 +71,9 @@ _K = np.array([-5.8666426e3, 2.232870244e1, 1.39387003e-2, -3.4262402e-5,
 # Magnus / Sonntag (1990): (a [Pa], b, c [degC]).
 _MAGNUS = {"water": (611.2, 17.62, 243.12), "ice": (611.2, 22.46, 272.62)}
 _ZERO_C = 273.15
+_TRIPLE_K = 273.16  # triple point of water: no ice, hence no frost point, above it
+_TRIPLE_PA = 611.657  # saturation vapour pressure at the triple point (ITS-90; Hardy's forms give 611.66)
+_TRIPLE_TOL = 1e-4  # relative: the two formulations (and Magnus) differ by < 0.01 % at the triple point
 _BASES = ("frost_point", "dew_point")
 
 
@@ -90,11 +101,20 @@ def _ln_es_hardy(T: np.ndarray, over: str) -> tuple[np.ndarray, np.ndarray]:
     return sum(terms) + _K[5] * np.log(T), sum(dterms) + _K[5] / T
 
 
-def _saturation_pa(T: Any, over: str, method: str) -> np.ndarray:
+def _first(values: np.ndarray, bad: np.ndarray) -> float:
+    return float(values[bad].ravel()[0])
+
+
+def _saturation_pa(T: Any, over: str, method: str, name: str = "temperature") -> np.ndarray:
     T = np.asarray(T, dtype=float)
     if np.any(T <= 0):
         bad = T[T <= 0].ravel()[0]
         raise HumidityValueError(f"temperature {bad} K is at or below absolute zero; check the units")
+    above = T > _TRIPLE_K + 1e-9
+    if over == "ice" and np.any(above):
+        raise HumidityValueError(
+            f"{name} {_first(T, above) - _ZERO_C:.4g} degC is above 0.01 degC, the triple point of water: there "
+            f"is no ice above it, so no frost point (valid: -100 to 0.01 degC; above 0.01 degC use the dew point)")
     if method == "magnus":
         a, b, c = _MAGNUS[over]
         t = T - _ZERO_C
@@ -108,6 +128,14 @@ def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
     if np.any(e < 0):
         bad = e[e < 0].ravel()[0]
         raise HumidityValueError(f"vapour pressure {bad} Pa is negative; it must be >= 0")
+    if np.any(e == 0):
+        raise HumidityValueError("vapour pressure 0 Pa (bone-dry air) has no dew or frost point (it tends to "
+                                 "-inf); valid: e > 0")
+    above = e > _TRIPLE_PA * (1 + _TRIPLE_TOL)
+    if over == "ice" and np.any(above):
+        raise HumidityValueError(
+            f"vapour pressure {_first(e, above):.5g} Pa is above {_TRIPLE_PA} Pa (saturation at the triple point, "
+            "0.01 degC): such air condenses as liquid water, so it has a dew point but no frost point")
     a, b, c = _MAGNUS[over]
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(e / a)
@@ -129,12 +157,13 @@ def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
 
 def _check_rh(rh: np.ndarray) -> np.ndarray:
     rh = np.asarray(rh, dtype=float)
-    bad = (rh < 0) | (rh > 100)
+    bad = (rh <= 0) | (rh > 100)
     if np.any(bad):
         values = rh[bad].ravel()
         raise HumidityValueError(
-            f"relative humidity {values[0]:g} % is outside 0-100 % ({values.size} value(s) out of range); "
-            "RH must be over water, in percent (e.g. ureg.Quantity(45, '%'))")
+            f"relative humidity {values[0]:g} % is outside (0, 100] % ({values.size} value(s) out of range; "
+            "0 % is bone-dry air, which has no dew point); RH must be over water, in percent "
+            "(e.g. ureg.Quantity(45, '%'))")
     return rh
 
 
@@ -211,6 +240,15 @@ def _from_rh(rh: Any, temperature: Any, over: str, method: str) -> Any:
 
     def kernel(rh_pct, T):
         e = _check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
+        above = e > _TRIPLE_PA * (1 + _TRIPLE_TOL)
+        if over == "ice" and np.any(above):
+            i = np.unravel_index(np.argmax(above), above.shape) if above.ndim else ()
+            rh_b = np.broadcast_to(rh_pct, above.shape)[i]
+            t_b = np.broadcast_to(T, above.shape)[i]
+            raise HumidityValueError(
+                f"{rh_b:g} % RH at {t_b - _ZERO_C:.4g} degC holds {e[i]:.5g} Pa of vapour, above {_TRIPLE_PA} Pa "
+                "(the triple point): that air has a dew point above 0.01 degC and no frost point; use "
+                "dew_point_from_rh")
         return _invert_pa(e, over, method) - _ZERO_C
 
     return _apply(kernel, "degC", _basis_attrs(f"{'dew' if over == 'water' else 'frost'}_point"),
@@ -245,7 +283,7 @@ def dew_point_from_frost_point(frost_point: Any, method: str = "hardy") -> Any:
     -43.74
     """
     _check_choice(method, ("hardy", "magnus"), "method")
-    return _apply(lambda T: _invert_pa(_saturation_pa(T, "ice", method), "water", method) - _ZERO_C,
+    return _apply(lambda T: _invert_pa(_saturation_pa(T, "ice", method, "frost point"), "water", method) - _ZERO_C,
                   "degC", _basis_attrs("dew_point"), frost_point=(frost_point, "K"))
 
 
@@ -257,8 +295,17 @@ def frost_point_from_dew_point(dew_point: Any, method: str = "hardy") -> Any:
     -40.0
     """
     _check_choice(method, ("hardy", "magnus"), "method")
-    return _apply(lambda T: _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C,
-                  "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
+
+    def kernel(T):
+        T = np.asarray(T, dtype=float)
+        above = T > _TRIPLE_K + 1e-9
+        if np.any(above):
+            raise HumidityValueError(
+                f"dew point {_first(T, above) - _ZERO_C:.4g} degC is above 0.01 degC, the triple point of water: "
+                "such air condenses as liquid, so it has no frost point (valid dew points: -100 to 0.01 degC)")
+        return _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C
+
+    return _apply(kernel, "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
 
 
 def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
@@ -270,8 +317,8 @@ def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
     127
     """
     f = float(enhancement_factor)
-    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy") / P, "ppmv",
-                  frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
+    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy", "frost point") / _check_pressure(P),
+                  "ppmv", frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
 
 
 def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
@@ -284,7 +331,7 @@ def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
     -60.0
     """
     f = float(enhancement_factor)
-    return _apply(lambda x, P: _invert_pa(x * 1e-6 * P / f, "ice", "hardy") - _ZERO_C, "degC",
+    return _apply(lambda x, P: _invert_pa(x * 1e-6 * _check_pressure(P) / f, "ice", "hardy") - _ZERO_C, "degC",
                   _basis_attrs("frost_point"), ppmv=(ppmv, "ppmv"), pressure=(pressure, "Pa"))
 
 
@@ -297,8 +344,26 @@ def humidity_ratio(vapour_pressure: Any, pressure: Any = STANDARD_PRESSURE) -> A
     >>> round(float(humidity_ratio(ureg.Quantity(12.84, "Pa")).m), 4)
     0.0788
     """
-    return _apply(lambda e, P: 622.0 * e / (P - e), "g/kg",
-                  vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
+    def kernel(e, P):
+        e, P = np.asarray(e, dtype=float), _check_pressure(P)
+        bad = (e < 0) | (e >= P)
+        if np.any(bad):
+            i = np.unravel_index(np.argmax(bad), bad.shape) if bad.ndim else ()
+            e_b, p_b = float(e[i]), float(np.broadcast_to(P, bad.shape)[i])
+            raise HumidityValueError(
+                f"vapour pressure {e_b:.6g} Pa is outside 0 <= e < P = {p_b:.6g} Pa: the humidity ratio "
+                "e / (P - e) needs the vapour's partial pressure below the total pressure (check that pressure "
+                "is the total air pressure, e.g. 101.325 kPa, and both units)")
+        return 622.0 * e / (P - e)
+
+    return _apply(kernel, "g/kg", vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
+
+
+def _check_pressure(P: Any) -> np.ndarray:
+    P = np.asarray(P, dtype=float)
+    if np.any(P <= 0):
+        raise HumidityValueError(f"total pressure {_first(P, P <= 0):g} Pa must be > 0 (e.g. 101.325 kPa)")
+    return P
 
 
 # ----------------------------------------------------------------------------- dry-room compliance
@@ -356,7 +421,12 @@ def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = 
     da = _readings(da)
     reports = _reports(da, sensor_dim)
     plain = to_units(da, "degC", name=str(da.name))
-    convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
+    # hygrometer convention: at or above 0.01 degC a reading is a dew point on either basis (no ice there)
+    below = plain.where(plain < _TRIPLE_K - _ZERO_C)
+    _convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
+
+    def convert(values):
+        return xr.where(values < _TRIPLE_K - _ZERO_C, _convert(below), values, keep_attrs=True)
     if sensor_dim in da.dims:
         other = xr.DataArray(reports != basis, dims=(sensor_dim,))
         out = xr.where(other, convert(plain), plain) if other.any() else plain
