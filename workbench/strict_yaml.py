@@ -6,11 +6,11 @@ would move the pump by 400. Here a repeated key is an error naming the file, bot
 path; a file that is not UTF-8 text (a binary file, a spreadsheet) is an error naming the file and the
 byte offset, not a codec traceback.
 
->>> load_yaml_text("a: 1\\nb: {c: 2, c: 3}\\n", source="plan.yaml")
-Traceback (most recent call last):
-...
-workbench.strict_yaml.StrictYamlError: plan.yaml: line 2, column 12: key b.c is repeated (first at line 2, \
-column 5); YAML would silently keep the last value: remove one of them
+>>> try:
+...     load_yaml_text("a: 1\nb: {c: 2, c: 3}\n", source="plan.yaml")
+... except StrictYamlError as exc:
+...     print(exc)
+plan.yaml: line 2, column 12: key b.c is repeated (first at line 2, column 5); YAML would silently keep the last value: remove one of them
 """
 
 from __future__ import annotations

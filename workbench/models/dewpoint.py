@@ -36,6 +36,9 @@ import pandas as pd
 import pint
 import xarray as xr
 
+from workbench.models.humidity_domain import (TRIPLE_K, HumidityValueError, check_dew_point_for_ice,
+                                              check_humidity_ratio, check_pressure, check_rh, check_rh_for_ice,
+                                              check_temperature, check_vapour)
 from workbench.units import magnitude_in, to_units, ureg
 
 __all__ = [
@@ -71,14 +74,7 @@ _K = np.array([-5.8666426e3, 2.232870244e1, 1.39387003e-2, -3.4262402e-5,
 # Magnus / Sonntag (1990): (a [Pa], b, c [degC]).
 _MAGNUS = {"water": (611.2, 17.62, 243.12), "ice": (611.2, 22.46, 272.62)}
 _ZERO_C = 273.15
-_TRIPLE_K = 273.16  # triple point of water: no ice, hence no frost point, above it
-_TRIPLE_PA = 611.657  # saturation vapour pressure at the triple point (ITS-90; Hardy's forms give 611.66)
-_TRIPLE_TOL = 1e-4  # relative: the two formulations (and Magnus) differ by < 0.01 % at the triple point
 _BASES = ("frost_point", "dew_point")
-
-
-class HumidityValueError(ValueError):
-    """A humidity input is outside its physical range (RH outside 0-100 %, T <= 0 K, e < 0)."""
 
 
 # ----------------------------------------------------------------------------- numeric kernels (K, Pa)
@@ -101,20 +97,9 @@ def _ln_es_hardy(T: np.ndarray, over: str) -> tuple[np.ndarray, np.ndarray]:
     return sum(terms) + _K[5] * np.log(T), sum(dterms) + _K[5] / T
 
 
-def _first(values: np.ndarray, bad: np.ndarray) -> float:
-    return float(values[bad].ravel()[0])
-
-
 def _saturation_pa(T: Any, over: str, method: str, name: str = "temperature") -> np.ndarray:
     T = np.asarray(T, dtype=float)
-    if np.any(T <= 0):
-        bad = T[T <= 0].ravel()[0]
-        raise HumidityValueError(f"temperature {bad} K is at or below absolute zero; check the units")
-    above = T > _TRIPLE_K + 1e-9
-    if over == "ice" and np.any(above):
-        raise HumidityValueError(
-            f"{name} {_first(T, above) - _ZERO_C:.4g} degC is above 0.01 degC, the triple point of water: there "
-            f"is no ice above it, so no frost point (valid: -100 to 0.01 degC; above 0.01 degC use the dew point)")
+    check_temperature(T, over, name)
     if method == "magnus":
         a, b, c = _MAGNUS[over]
         t = T - _ZERO_C
@@ -125,17 +110,7 @@ def _saturation_pa(T: Any, over: str, method: str, name: str = "temperature") ->
 def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
     """Temperature [K] at which e_s(T) = e. e = 0 (bone-dry, dew point -> -inf) gives NaN."""
     e = np.asarray(e, dtype=float)
-    if np.any(e < 0):
-        bad = e[e < 0].ravel()[0]
-        raise HumidityValueError(f"vapour pressure {bad} Pa is negative; it must be >= 0")
-    if np.any(e == 0):
-        raise HumidityValueError("vapour pressure 0 Pa (bone-dry air) has no dew or frost point (it tends to "
-                                 "-inf); valid: e > 0")
-    above = e > _TRIPLE_PA * (1 + _TRIPLE_TOL)
-    if over == "ice" and np.any(above):
-        raise HumidityValueError(
-            f"vapour pressure {_first(e, above):.5g} Pa is above {_TRIPLE_PA} Pa (saturation at the triple point, "
-            "0.01 degC): such air condenses as liquid water, so it has a dew point but no frost point")
+    check_vapour(e, over)
     a, b, c = _MAGNUS[over]
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(e / a)
@@ -153,18 +128,6 @@ def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
     else:  # pragma: no cover - Hardy's ln e_s is smooth and monotonic on (0, inf)
         raise RuntimeError("Newton inversion of Hardy's formula did not converge")
     return T
-
-
-def _check_rh(rh: np.ndarray) -> np.ndarray:
-    rh = np.asarray(rh, dtype=float)
-    bad = (rh <= 0) | (rh > 100)
-    if np.any(bad):
-        values = rh[bad].ravel()
-        raise HumidityValueError(
-            f"relative humidity {values[0]:g} % is outside (0, 100] % ({values.size} value(s) out of range; "
-            "0 % is bone-dry air, which has no dew point); RH must be over water, in percent "
-            "(e.g. ureg.Quantity(45, '%'))")
-    return rh
 
 
 # ----------------------------------------------------------------------------- boundary: units in/out
@@ -239,16 +202,9 @@ def _from_rh(rh: Any, temperature: Any, over: str, method: str) -> Any:
     _check_choice(method, ("hardy", "magnus"), "method")
 
     def kernel(rh_pct, T):
-        e = _check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
-        above = e > _TRIPLE_PA * (1 + _TRIPLE_TOL)
-        if over == "ice" and np.any(above):
-            i = np.unravel_index(np.argmax(above), above.shape) if above.ndim else ()
-            rh_b = np.broadcast_to(rh_pct, above.shape)[i]
-            t_b = np.broadcast_to(T, above.shape)[i]
-            raise HumidityValueError(
-                f"{rh_b:g} % RH at {t_b - _ZERO_C:.4g} degC holds {e[i]:.5g} Pa of vapour, above {_TRIPLE_PA} Pa "
-                "(the triple point): that air has a dew point above 0.01 degC and no frost point; use "
-                "dew_point_from_rh")
+        e = check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
+        if over == "ice":
+            check_rh_for_ice(e, rh_pct, T)
         return _invert_pa(e, over, method) - _ZERO_C
 
     return _apply(kernel, "degC", _basis_attrs(f"{'dew' if over == 'water' else 'frost'}_point"),
@@ -298,11 +254,7 @@ def frost_point_from_dew_point(dew_point: Any, method: str = "hardy") -> Any:
 
     def kernel(T):
         T = np.asarray(T, dtype=float)
-        above = T > _TRIPLE_K + 1e-9
-        if np.any(above):
-            raise HumidityValueError(
-                f"dew point {_first(T, above) - _ZERO_C:.4g} degC is above 0.01 degC, the triple point of water: "
-                "such air condenses as liquid, so it has no frost point (valid dew points: -100 to 0.01 degC)")
+        check_dew_point_for_ice(T)
         return _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C
 
     return _apply(kernel, "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
@@ -317,7 +269,7 @@ def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
     127
     """
     f = float(enhancement_factor)
-    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy", "frost point") / _check_pressure(P),
+    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy", "frost point") / check_pressure(P),
                   "ppmv", frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
 
 
@@ -331,7 +283,7 @@ def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
     -60.0
     """
     f = float(enhancement_factor)
-    return _apply(lambda x, P: _invert_pa(x * 1e-6 * _check_pressure(P) / f, "ice", "hardy") - _ZERO_C, "degC",
+    return _apply(lambda x, P: _invert_pa(x * 1e-6 * check_pressure(P) / f, "ice", "hardy") - _ZERO_C, "degC",
                   _basis_attrs("frost_point"), ppmv=(ppmv, "ppmv"), pressure=(pressure, "Pa"))
 
 
@@ -345,25 +297,11 @@ def humidity_ratio(vapour_pressure: Any, pressure: Any = STANDARD_PRESSURE) -> A
     0.0788
     """
     def kernel(e, P):
-        e, P = np.asarray(e, dtype=float), _check_pressure(P)
-        bad = (e < 0) | (e >= P)
-        if np.any(bad):
-            i = np.unravel_index(np.argmax(bad), bad.shape) if bad.ndim else ()
-            e_b, p_b = float(e[i]), float(np.broadcast_to(P, bad.shape)[i])
-            raise HumidityValueError(
-                f"vapour pressure {e_b:.6g} Pa is outside 0 <= e < P = {p_b:.6g} Pa: the humidity ratio "
-                "e / (P - e) needs the vapour's partial pressure below the total pressure (check that pressure "
-                "is the total air pressure, e.g. 101.325 kPa, and both units)")
+        e, P = np.asarray(e, dtype=float), check_pressure(P)
+        check_humidity_ratio(e, P)
         return 622.0 * e / (P - e)
 
     return _apply(kernel, "g/kg", vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
-
-
-def _check_pressure(P: Any) -> np.ndarray:
-    P = np.asarray(P, dtype=float)
-    if np.any(P <= 0):
-        raise HumidityValueError(f"total pressure {_first(P, P <= 0):g} Pa must be > 0 (e.g. 101.325 kPa)")
-    return P
 
 
 # ----------------------------------------------------------------------------- dry-room compliance
@@ -422,11 +360,11 @@ def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = 
     reports = _reports(da, sensor_dim)
     plain = to_units(da, "degC", name=str(da.name))
     # hygrometer convention: at or above 0.01 degC a reading is a dew point on either basis (no ice there)
-    below = plain.where(plain < _TRIPLE_K - _ZERO_C)
+    below = plain.where(plain < TRIPLE_K - _ZERO_C)
     _convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
 
     def convert(values):
-        return xr.where(values < _TRIPLE_K - _ZERO_C, _convert(below), values, keep_attrs=True)
+        return xr.where(values < TRIPLE_K - _ZERO_C, _convert(below), values, keep_attrs=True)
     if sensor_dim in da.dims:
         other = xr.DataArray(reports != basis, dims=(sensor_dim,))
         out = xr.where(other, convert(plain), plain) if other.any() else plain
