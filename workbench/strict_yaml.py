@@ -10,7 +10,7 @@ byte offset, not a codec traceback.
 ...     load_yaml_text("a: 1\nb: {c: 2, c: 3}\n", source="plan.yaml")
 ... except StrictYamlError as exc:
 ...     print(str(exc).split(";")[0])
-plan.yaml: line 2, column 12: key b.c is repeated (first at line 2, column 5)
+plan.yaml: line 2, column 11: key b.c is repeated (first at line 2, column 5)
 """
 
 from __future__ import annotations
