@@ -123,7 +123,7 @@ def test_a_username_without_encryption_fails_config_check(tmp_path):
     raw["stations"][1]["adapter"] = opcua(username="op", password_env="DRYROOM_PW")
     path = write(tmp_path, raw)
     assert "needs security 'Basic256Sha256_SignAndEncrypt'" in refused(path)
-    out = subprocess.run([sys.executable, "-m", "workbench", "config", "check", str(path)],
+    out = subprocess.run([sys.executable, "-m", "apps", "config", "check", str(path)],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode != 0 and "needs security" in out.stderr + out.stdout
 

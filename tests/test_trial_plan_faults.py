@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data_adapters.trials import PlanError, dry_run, load_plan, parse_plan
-from workbench.cli import main
+from apps.cli import main
 
 PUMP_SP = "plant1/electrode/coat1/coater/pump_rate_setpoint"
 PLAN = f"""name: pump step
