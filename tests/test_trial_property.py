@@ -59,8 +59,8 @@ class RecordingStation:
         self.released = threading.Event()
 
     def hold(self, k: int) -> None:
-        self.holding.clear()
-        self.released.clear()
+        """Hold the k-th write; fresh events each time, so a write still leaving the last hold is not caught."""
+        self.holding, self.released = threading.Event(), threading.Event()
         self.hold_at = k
 
     def release(self) -> None:
@@ -86,9 +86,10 @@ class RecordingStation:
 
     async def write(self, path, value):
         if self.hold_at is not None and len(self.reached) >= self.hold_at:
+            released = self.released
             self.holding.set()
             end = time.monotonic() + DEADLINE_S
-            while not self.released.is_set():  # bounded: the test releases at once after its action
+            while not released.is_set():  # bounded: the test releases at once after its action
                 if time.monotonic() > end:
                     raise TimeoutError("the test never released the held write")
                 await asyncio.sleep(0.002)
