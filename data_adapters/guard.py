@@ -9,6 +9,12 @@ A write is allowed only when **all** hold:
 5. the current readback is known and ``|value - readback| <= max_step``;
 6. since the last accepted write, ``|value - last| / elapsed <= max_rate`` (units per second).
 
+Limits are compared with a relative tolerance of :data:`TOLERANCE` (5e-10): a write at a planned
+``max_rate`` is not refused for the last bits of float rounding, and no accepted write ever exceeds a
+configured ``max_step`` or ``max_rate`` by more than 1e-9 relative (checked in exact arithmetic by
+tests/test_guard_rate.py). The planner spaces writes with a margin well above it
+(:data:`data_adapters.trials.schedule.RATE_MARGIN`).
+
 Because it is pure (no I/O), a dry run walks a whole trial plan through it without a station.
 
 Example
@@ -31,6 +37,8 @@ from datetime import datetime
 from typing import Any
 
 from workbench.config import Tag
+
+TOLERANCE = 5e-10  # relative; + float error of the comparison (~1e-15) stays far below the promised 1e-9
 
 
 @dataclass(frozen=True)
@@ -79,17 +87,17 @@ def check_write(tag: Tag | None, path: str, value: Any, *, session, current: flo
     if current is None:
         return _deny("readback", "the current value cannot be read, so the step cannot be checked")
     step = abs(value - current)
-    if step > sp.max_step * (1 + 1e-12):
+    if step > sp.max_step * (1 + TOLERANCE):
         return _deny("max_step", f"step of {step:g} {tag.units} from the readback {current:g} exceeds "
                                  f"max_step {sp.max_step:g} {tag.units}; split it into smaller steps")
     if last is not None:
         elapsed = (now - last.time).total_seconds()
         change = abs(value - last.value)
-        if change > 0 and (elapsed <= 0 or change / elapsed > sp.max_rate * (1 + 1e-12)):
+        if change > 0 and (elapsed <= 0 or change > sp.max_rate * elapsed * (1 + TOLERANCE)):
             wait = change / sp.max_rate - elapsed
             return _deny("max_rate", f"{change:g} {tag.units} in {elapsed:.3g} s exceeds max_rate "
                                      f"{sp.max_rate:g} {tag.units}/s; wait {wait:.3g} s more")
     return GuardDecision(True, "ok", "within limits, step and rate")
 
 
-__all__ = ["check_write", "GuardDecision", "LastWrite"]
+__all__ = ["check_write", "GuardDecision", "LastWrite", "TOLERANCE"]

@@ -171,7 +171,8 @@ def test_rh_out_of_range_raises_naming_value(rh):
 
 def test_rh_as_fraction_and_boundary_values():
     assert m(dp.dew_point_from_rh(Q(1.0, ""), Q(20, "degC"))) == pytest.approx(20.0, abs=1e-6)
-    assert np.isnan(m(dp.dew_point_from_rh(Q(0, "%"), Q(20, "degC"))))  # bone dry: no dew point
+    with pytest.raises(dp.HumidityValueError, match=r"relative humidity 0 % is outside \(0, 100\] %.*bone-dry"):
+        dp.dew_point_from_rh(Q(0, "%"), Q(20, "degC"))  # bone dry: no dew point (was a silent NaN)
 
 
 def test_bad_choices_and_unphysical_values():

@@ -11,7 +11,7 @@ import yaml
 from data_adapters.audit import AuditLog, verify
 from data_adapters.base import ArmedSession, WriteResult
 from data_adapters.trials import PlanError, compile_plan, dry_run, load_plan, parse_plan
-from data_adapters.trials.schedule import Write, doe_runs
+from data_adapters.trials.schedule import CLOCK_TICK_S, RATE_MARGIN, Write, doe_runs
 from apps.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "trials"
@@ -77,7 +77,8 @@ def test_big_step_is_split_by_max_step_and_spaced_by_max_rate(line_config):
     tl = compile_plan(plan, line_config, {PUMP_SP: 2911.0}, restore=False)
     values = [a.value for a in tl.actions if isinstance(a, Write)]
     assert values == pytest.approx([2911 + 250 / 3, 2911 + 500 / 3, 3161])
-    assert tl.duration_s == pytest.approx(2 * (250 / 3) / 30 * 1.001)  # two waits at max_rate 30 g/min/s
+    # two waits at max_rate 30 g/min/s, each with the planner's margin
+    assert tl.duration_s == pytest.approx(2 * ((250 / 3) / 30 * RATE_MARGIN + 2 * CLOCK_TICK_S), rel=1e-12)
     assert dry_run(plan, line_config, {PUMP_SP: 2911.0}).ok
 
 

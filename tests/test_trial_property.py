@@ -3,13 +3,17 @@ the station, and every write attempt has exactly one audit entry.
 
 The station is a recording backend (it keeps what reached it); the runner drives it through the normal
 Adapter (guard + audit). Plans and user actions (pause, resume, abort, a setpoint moved behind the
-trial's back) are drawn by hypothesis.
+trial's back) are drawn by hypothesis. Deterministic: station, adapter and runner share a VirtualClock
+(waits take no wall time, every time is exact), and each user action happens at a drawn point of the
+plan -- while the station holds the k-th write that reaches it -- or at once while the trial is paused
+(so "resume right after pause" is exercised every time it is drawn). Every wait polls with a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -20,28 +24,48 @@ from hypothesis import strategies as st
 from data_adapters.audit import AuditLog
 from data_adapters.base import Adapter, Quality, Reading
 from data_adapters.trials import TrialController, TrialError, parse_plan
+from data_adapters.trials.clock import VirtualClock
 from workbench.config import default_config_path, load_line_config
 
-SPEED = 20.0
 SETPOINTS = ["plant1/electrode/coat1/coater/pump_rate_setpoint", "plant1/assembly/weld1/welder/laser_power_setpoint"]
 START = {SETPOINTS[0]: 2911.0, SETPOINTS[1]: 2500.0}
-SLACK_S = 0.5
-LINE = load_line_config(default_config_path())  # station seconds of scheduling jitter allowed when re-timing writes at the backend
+LINE = load_line_config(default_config_path())
+DEADLINE_S = 30.0  # wall-clock bound of every wait in this test (a hung runner fails, it does not hang)
+FINAL = ("completed", "aborted", "failed")
+
+
+def poll(condition, what: str, deadline_s: float = DEADLINE_S) -> None:
+    """Wait until ``condition()`` holds, checking every 5 ms; fail naming ``what`` after the deadline."""
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        time.sleep(0.005)
 
 
 class RecordingStation:
-    """A backend whose setpoints hold what reached them (readbacks follow at once), on a fast clock."""
+    """A backend whose setpoints hold what reached them (readbacks follow at once), on a virtual clock.
 
-    def __init__(self, line):
-        self.line = line
+    ``hold(k)`` makes the k-th write that reaches it wait until ``release()``: the test acts at that point."""
+
+    def __init__(self, line, clock: VirtualClock):
+        self.line, self.clock = line, clock
         self.values = {p: START.get(p, 0.0) for p in line.tags}
         self.reached: list[tuple[datetime, str, float, float]] = []  # time, path, value, value before
-        self._t0, self._m0 = datetime(2026, 1, 5, tzinfo=timezone.utc), time.monotonic()
         self._subs = {}
         self.connected = False
+        self.hold_at: int | None = None
+        self.holding = threading.Event()
+        self.released = threading.Event()
 
-    def clock(self) -> datetime:
-        return self._t0 + timedelta(seconds=SPEED * (time.monotonic() - self._m0))
+    def hold(self, k: int) -> None:
+        """Hold the k-th write; fresh events each time, so a write still leaving the last hold is not caught."""
+        self.holding, self.released = threading.Event(), threading.Event()
+        self.hold_at = k
+
+    def release(self) -> None:
+        self.hold_at = None
+        self.released.set()
 
     async def connect(self):
         self.connected = True
@@ -50,7 +74,7 @@ class RecordingStation:
         self.connected = False
 
     async def read(self, paths):
-        now = self.clock()
+        now = self.clock.now()
         return {p: Reading(p, self.values[p], self.line.tags[p].units, now, Quality.GOOD, now) for p in paths}
 
     async def subscribe(self, paths, cb):
@@ -61,7 +85,15 @@ class RecordingStation:
         self._subs.pop(handle, None)
 
     async def write(self, path, value):
-        self.reached.append((self.clock(), path, float(value), self.values[path]))
+        if self.hold_at is not None and len(self.reached) >= self.hold_at:
+            released = self.released
+            self.holding.set()
+            end = time.monotonic() + DEADLINE_S
+            while not released.is_set():  # bounded: the test releases at once after its action
+                if time.monotonic() > end:
+                    raise TimeoutError("the test never released the held write")
+                await asyncio.sleep(0.002)
+        self.reached.append((self.clock.now(), path, float(value), self.values[path]))
         self.values[path] = float(value)
 
 
@@ -72,8 +104,8 @@ def _limits_respected(line, reached):
         assert sp is not None and sp.writable, f"{path} is not writable but a write reached it"
         assert sp.min <= v <= sp.max, f"{path} = {v} outside [{sp.min}, {sp.max}]"
         assert abs(v - before) <= sp.max_step * (1 + 1e-9), f"{path}: step {v - before} > {sp.max_step}"
-        if path in last:
-            dt = (t - last[path][0]).total_seconds() + SLACK_S
+        if path in last:  # exact times (virtual clock): within the guard's 1e-9 relative tolerance
+            dt = (t - last[path][0]).total_seconds()
             assert abs(v - last[path][1]) <= sp.max_rate * dt * (1 + 1e-9), f"{path}: too fast"
         last[path] = (t, v)
 
@@ -86,8 +118,9 @@ ramp = st.fixed_dictionaries({"ramp": st.fixed_dictionaries({
     "rate": st.fixed_dictionaries({SETPOINTS[1]: st.sampled_from([5.0, 20.0, 40.0])})}),
     "write_every_s": st.sampled_from([1.0, 3.0]), "dwell_s": st.sampled_from([0.0, 10.0])})
 hold = st.fixed_dictionaries({"hold": st.fixed_dictionaries({"seconds": st.sampled_from([1.0, 15.0])})})
+# (what, at which write reaching the station); while paused the next action happens at once
 actions = st.lists(st.tuples(st.sampled_from(["pause", "resume", "abort", "disturb", "nothing"]),
-                             st.floats(0.0, 0.4)), max_size=4)
+                             st.integers(0, 12)), max_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -103,40 +136,53 @@ def workdir(tmp_path_factory):
        seed=st.integers(0, 10**6))
 def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):
     line_config = LINE
-    station = RecordingStation(line_config)
+    clock = VirtualClock(datetime(2026, 1, 5, tzinfo=timezone.utc))
+    station = RecordingStation(line_config, clock)
     audit = AuditLog(workdir / f"audit-{seed}-{time.monotonic_ns()}.sqlite")
     tags = [line_config.tags[p] for p in SETPOINTS]
-    adapter = Adapter(tags, station, audit=audit, clock=station.clock)
+    adapter = Adapter(tags, station, audit=audit, clock=clock)
     ctl = TrialController(adapter, line_config, journal=workdir / f"j-{seed}-{time.monotonic_ns()}.sqlite",
-                          time_scale=SPEED)
+                          clock=clock)
     ctl.connect()
     try:
         ctl.load(parse_plan({"name": "random", "responses": SETPOINTS, "sequence": sequence}))
         ctl.arm("prop", "property test", 30)
-        ctl.start()
-        for what, delay in user:
-            time.sleep(delay)
+        for what, k in sorted(user, key=lambda a: a[1]):
+            if ctl.state != "paused":  # act while the station holds the k-th write (or once the trial ended)
+                station.hold(k)
+                if ctl.state == "armed":
+                    ctl.start()
+                poll(lambda: station.holding.is_set() or ctl.state in FINAL, f"write {k} or the end")
             try:
                 if what == "pause":
                     ctl.pause()
+                    assert ctl.state in ("paused", *FINAL), ctl.state  # pause() returns once paused
                 elif what == "resume":
+                    was = ctl.state
                     ctl.resume()
+                    if was == "paused":
+                        poll(lambda: ctl.state != "paused", "the resume to take effect")
+                        assert ctl.state in ("running", *FINAL), ctl.state  # a resume right after a pause runs on
                 elif what == "abort":
                     ctl.abort("property abort")
                 elif what == "disturb":  # an operator moves a setpoint behind the trial's back
                     station.values[SETPOINTS[0]] += 30.0
             except TrialError:
                 pass  # the command did not fit the state: refused, as it should be
+            station.release()
+        station.release()
+        if ctl.state == "armed":
+            ctl.start()
         final = ctl.state
-        for _ in range(60):  # bounded: a pause requested just now may take effect a moment later
+        for _ in range(60):  # bounded: paused trials are ended here
             final = ctl.wait(1.0)
-            if final in ("completed", "aborted", "failed"):
+            if final in FINAL:
                 break
-            if final == "paused" or ctl.RE.state == "paused":
+            if final == "paused":
                 try:
                     ctl.abort("end of property example")
                 except TrialError:
-                    pass  # not yet pausable/abortable in this instant: try again next turn
+                    pass
         assert final in ("completed", "aborted", "failed"), final
         _limits_respected(line_config, station.reached)
         entries = audit.entries()

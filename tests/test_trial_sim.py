@@ -8,7 +8,7 @@ import pytest
 
 from data_adapters.audit import AuditLog, verify
 from data_adapters.trials import TrialController, parse_plan
-from data_adapters.trials.simline import trial_sim_adapter
+from data_adapters.trials.simline import VirtualLineClock, trial_sim_adapter
 
 LASER_SP = "plant1/assembly/weld1/welder/laser_power_setpoint"
 LASER = "plant1/assembly/weld1/welder/laser_power"
@@ -22,10 +22,13 @@ SPEED = 100.0
 def make(tmp_path, line_config):
     made = []
 
-    def _make(events=None, speed=SPEED, **kw):
+    def _make(events=None, speed=SPEED, virtual=True, **kw):
+        """A controller on the virtual line; ``virtual``: on the line's virtual clock (no wall-clock races)."""
         audit = AuditLog(tmp_path / "audit.sqlite")
-        adapter = trial_sim_adapter(line_config, speed=speed, audit=audit, events=events)
-        ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite", time_scale=speed, **kw)
+        adapter = trial_sim_adapter(line_config, speed=speed, audit=audit, events=events, virtual=virtual)
+        clock = VirtualLineClock(adapter) if virtual else None
+        ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite", time_scale=speed,
+                              clock=clock, **kw)
         ctl.connect()
         made.append(ctl)
         return ctl, audit

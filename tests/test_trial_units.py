@@ -59,7 +59,7 @@ def test_python_plan_is_validated_like_yaml(tmp_path, line_config):
         load_plan(bad)
 
 
-@pytest.mark.parametrize("name", ["plan", "schedule", "dryrun", "journal", "interlocks", "effects", "simline"])
+@pytest.mark.parametrize("name", ["plan", "schedule", "dryrun", "journal", "interlocks", "effects", "simline", "clock"])
 def test_module_examples_run(name):
     mod = importlib.import_module(f"data_adapters.trials.{name}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

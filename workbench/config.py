@@ -23,9 +23,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workbench.strict_yaml import load_yaml_file
 from workbench.units import parse_unit, ureg
 
 ISA95_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+){4}$")
@@ -37,7 +37,8 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN/inf limits would make every comparison false (a `min: .nan` lets any value through): refused
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SpecLimits(_Strict):
@@ -122,6 +123,13 @@ class Tag(_Strict):
             raise ValueError(f"unknown unit {v!r}; use a pint unit such as 'mg/cm^2', 'degC', 'ppmv', 'uohm'") from None
         return v
 
+    @model_validator(mode="after")
+    def _quantity(self):
+        if self.reports and not _is_quantity(self.units, "[temperature]"):
+            raise ValueError(f"units {self.units!r} of a {self.reports.replace('_', ' ')} tag (reports: "
+                             f"{self.reports}) are not a temperature; use degC, K or degF")
+        return self
+
     @property
     def short_name(self) -> str:
         return self.name or self.path.rsplit("/", 1)[-1]
@@ -129,6 +137,24 @@ class Tag(_Strict):
     @property
     def writable(self) -> bool:
         return bool(self.setpoint and self.setpoint.writable)
+
+
+def _is_quantity(units: str, dimensionality: str) -> bool:
+    return parse_unit(units).dimensionality == ureg.get_dimensionality(dimensionality)
+
+
+def _no_secrets(values: Any, url_key: str | None = None) -> Any:
+    """Before validation: a password written into the file (a `password` key, or `user:pass@` in the URL)
+    is refused, pointing at `password_env`: the file is shared and versioned, the environment is not."""
+    if isinstance(values, dict):
+        if "password" in values:
+            raise ValueError("password: never write the password into the config; put it in an environment "
+                             "variable and name that variable with password_env: VARIABLE_NAME")
+        url = values.get(url_key) if url_key else None
+        if isinstance(url, str) and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError(f"{url_key}: credentials in the URL ({url.split('://', 1)[0]}://user:...@host) are "
+                             "refused; give username and password_env (the password in an environment variable)")
+    return values
 
 
 class SimAdapter(_Strict):
@@ -149,6 +175,19 @@ class OpcUaAdapter(_Strict):
     namespace: str = "urn:line-workbench:virtual-line"
     publishing_interval_ms: float = Field(100.0, gt=0)
     queue_size: int = Field(1000, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, values):
+        return _no_secrets(values, "url")
+
+    @model_validator(mode="after")
+    def _login_encrypted(self):
+        if (self.username or self.password_env) and self.security == "None":
+            raise ValueError("username login needs security 'Basic256Sha256_SignAndEncrypt' (with certificate, "
+                             "private_key and server_certificate): with security None the password would cross "
+                             "the network unencrypted")
+        return self
 
 
 class MqttAdapter(_Strict):
@@ -172,6 +211,11 @@ class MqttAdapter(_Strict):
     command_prefix: str = Field("cmd", description="writes are published to <command_prefix>/<tag path>")
     ack_prefix: str = Field("ack", description="the station acknowledges on <ack_prefix>/<tag path>")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, values):
+        return _no_secrets(values)
+
     @model_validator(mode="after")
     def _security(self):
         # Contradictions fail at load time; whether the files exist is checked when connecting (on that machine).
@@ -190,6 +234,11 @@ class RestAdapter(_Strict):
     url: str = Field(pattern=r"^https?://")
     poll_interval_s: float = Field(1.0, gt=0)
     token_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, values):
+        return _no_secrets(values, "url")
 
 
 class ReplayAdapter(_Strict):
@@ -285,11 +334,15 @@ class LineConfig(_Strict):
         dup = {p for p in paths if paths.count(p) > 1}
         if dup:
             raise ValueError(f"tag paths must be unique across stations, repeated: {sorted(dup)[:3]}")
-        known = set(paths)
+        known = {t.path: t for s in self.stations for t in s.tags}
         for s in self.stations:
             for t in s.tags:
-                if t.setpoint and t.setpoint.readback and t.setpoint.readback not in known:
-                    raise ValueError(f"setpoint {t.path} names readback {t.setpoint.readback!r}, which is not a tag")
+                rb = t.setpoint.readback if t.setpoint else None
+                if rb and rb not in known:
+                    raise ValueError(f"setpoint {t.path} names readback {rb!r}, which is not a tag")
+                if rb and parse_unit(known[rb].units).dimensionality != parse_unit(t.units).dimensionality:
+                    raise ValueError(f"setpoint {t.path} ({t.units}) names readback {rb} ({known[rb].units}), "
+                                     "another quantity; the readback must measure what the setpoint sets")
         return self
 
     # --- lookups -------------------------------------------------------------------------------------
@@ -328,8 +381,12 @@ def _expand_each(entry: dict, where: str) -> list[dict]:
         raise ConfigError(f"{where}.each: expected a mapping like {{lane: [1, 24]}}, got {each!r}")
     names, ranges = [], []
     for var, span in each.items():
-        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)):
+        if not (isinstance(span, list) and len(span) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in span)):
             raise ConfigError(f"{where}.each.{var}: expected [first, last] integers, got {span!r}")
+        if span[0] > span[1]:
+            raise ConfigError(f"{where}.each.{var}: [{span[0]}, {span[1]}] counts down and would give no tags; "
+                              f"write [first, last] with first <= last, e.g. [{span[1]}, {span[0]}]")
         names.append(var)
         ranges.append(range(span[0], span[1] + 1))
     out = []
@@ -406,6 +463,8 @@ def _one_line(err: dict, raw: dict, origin: dict, source: str) -> str:
         msg = "required key is missing"
     elif kind == "union_tag_invalid":
         msg = "adapter kind must be one of sim, opcua, mqtt, rest, replay"
+    elif kind == "finite_number":
+        msg = f"{err.get('input')!r} is not a finite number; write a number (NaN and infinity are refused)"
     elif kind == "literal_error":
         msg = f"invalid value {err.get('input')!r}; {msg}"
     return f"{source}: {key}: {msg}"
@@ -415,7 +474,10 @@ def parse_line_config(raw: Any, *, source: str = "<config>") -> LineConfig:
     """Validate an already-parsed YAML mapping. Raises :class:`ConfigError` with one line per problem."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping with keys name, site, stations")
-    expanded, origin = _expand(dict(raw))
+    try:
+        expanded, origin = _expand(dict(raw))
+    except ConfigError as exc:  # the template errors know the key, not the file
+        raise ConfigError(f"{source}: {exc}") from None
     try:
         cfg = LineConfig.model_validate({**expanded, "source": source})
     except ValidationError as exc:
@@ -427,20 +489,12 @@ def parse_line_config(raw: Any, *, source: str = "<config>") -> LineConfig:
 def load_line_config(path: str | Path) -> LineConfig:
     """Load and validate a line configuration YAML file.
 
-    Errors (unknown key, unknown unit, min > max, bad ISA-95 path, bad YAML) raise :class:`ConfigError`
+    Errors (unknown key, unknown unit, min > max, bad ISA-95 path, bad YAML, a repeated key, a file that
+    is not UTF-8 text) raise :class:`ConfigError`
     whose message starts with ``<file>: <key path>: <what is wrong and what would be valid>``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read line config: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    raw = load_yaml_file(path, what="line config", error=ConfigError)
     return parse_line_config(raw, source=str(path))
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from data_adapters.audit import AuditLog, verify
 from data_adapters.trials import TrialController, parse_plan
+from data_adapters.trials.plan import PlanError
 from data_adapters.trials.stations import trial_adapter
 from workbench.config import default_config_path, load_line_config
 
@@ -47,9 +48,9 @@ class ConsoleBackend:
 
     def load(self, yaml_text: str, source: str = "<console>"):
         """Validate a plan; build (or reuse) the controller for its stations."""
-        import yaml
+        from workbench.strict_yaml import load_yaml_text
 
-        plan = parse_plan(yaml.safe_load(yaml_text), source=source)
+        plan = parse_plan(load_yaml_text(yaml_text, source=source, error=PlanError), source=source)
         plan.check_tags(self.line)
         with self.lock:
             ctl = self.controller

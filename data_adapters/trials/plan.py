@@ -29,10 +29,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.config import LineConfig
+from workbench.strict_yaml import load_yaml_file
+
+MAX_S = 24 * 3600.0  # no wait of a plan may outlast the longest arming (24 h)
 
 
 class PlanError(ValueError):
@@ -40,7 +42,8 @@ class PlanError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a NaN delta or an infinite dwell is refused by name (NaN compares false with every limit)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Baseline(_Strict):
@@ -48,7 +51,7 @@ class Baseline(_Strict):
 
     ``expected`` gives baseline values for a dry run (the real run reads them from the station)."""
 
-    hold_s: float = Field(0.0, ge=0)
+    hold_s: float = Field(0.0, ge=0, le=MAX_S)
     expected: dict[str, float] = Field(default_factory=dict)
 
 
@@ -86,7 +89,7 @@ class StepAction(_Strict):
 
     step: Target
     name: str | None = None
-    dwell_s: float = Field(0.0, ge=0)
+    dwell_s: float = Field(0.0, ge=0, le=MAX_S)
 
 
 class RampSpec(Target):
@@ -108,12 +111,12 @@ class RampAction(_Strict):
 
     ramp: RampSpec
     name: str | None = None
-    dwell_s: float = Field(0.0, ge=0)
-    write_every_s: float = Field(1.0, gt=0)
+    dwell_s: float = Field(0.0, ge=0, le=MAX_S)
+    write_every_s: float = Field(1.0, gt=0, le=MAX_S)
 
 
 class HoldSpec(_Strict):
-    seconds: float = Field(ge=0)
+    seconds: float = Field(ge=0, le=MAX_S)
 
 
 class HoldAction(_Strict):
@@ -131,7 +134,7 @@ class DoeSpec(_Strict):
     replicates: int = Field(1, ge=1, le=100)
     seed: int = Field(0, description="seed of the run order, recorded with the trial")
     randomise: bool = True
-    dwell_s: float = Field(gt=0)
+    dwell_s: float = Field(gt=0, le=MAX_S)
     return_to_baseline: bool = Field(False, description="go back to baseline between runs")
 
     @model_validator(mode="after")
@@ -167,9 +170,9 @@ class Interlock(_Strict):
     above: float | None = None
     below: float | None = None
     hysteresis: float = Field(0.0, ge=0)
-    for_s: float = Field(0.0, ge=0)
-    clear_after_s: float = Field(0.0, ge=0)
-    stale_after_s: float | None = Field(None, gt=0)
+    for_s: float = Field(0.0, ge=0, le=MAX_S)
+    clear_after_s: float = Field(0.0, ge=0, le=MAX_S)
+    stale_after_s: float | None = Field(None, gt=0, le=MAX_S)
     action: Literal["pause", "abort"] = "abort"
 
     @model_validator(mode="after")
@@ -197,11 +200,11 @@ class TrialPlan(_Strict):
     description: str = ""
     baseline: Baseline = Baseline()
     responses: list[str] = Field(min_length=1)
-    transient_s: float = Field(0.0, ge=0, description="excluded from effect estimates after each change")
+    transient_s: float = Field(0.0, ge=0, le=MAX_S, description="excluded from effect estimates after each change")
     sequence: list[Action] = Field(min_length=1)
     interlocks: list[Interlock] = Field(default_factory=list)
     arming: Arming = Arming()
-    stale_abort_s: float | None = Field(None, gt=0, description="abort when any response is older than this")
+    stale_abort_s: float | None = Field(None, gt=0, le=MAX_S, description="abort when any response is older than this")
     source: str | None = None
 
     def setpoints(self) -> list[str]:
@@ -252,6 +255,9 @@ def parse_plan(raw: Any, *, source: str = "<plan>") -> TrialPlan:
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: top level must be a mapping with keys name, responses, sequence")
     seq = raw.get("sequence")
+    if seq is None or seq == []:  # before any other key: nothing else matters while there is nothing to do
+        raise PlanError(f"{source}: sequence: the plan has no actions; give a list of at least one step, ramp, "
+                        "hold or doe")
     if isinstance(seq, list):  # say which action kinds exist instead of four union errors
         for i, a in enumerate(seq):
             kinds = [k for k in ("step", "ramp", "hold", "doe") if isinstance(a, dict) and k in a]
@@ -274,6 +280,11 @@ def parse_plan(raw: Any, *, source: str = "<plan>") -> TrialPlan:
                 msg = "unknown key; remove it or check the spelling (see data_adapters/trials/plan.py)"
             elif e["type"] == "missing":
                 msg = "required key is missing"
+            elif e["type"] == "finite_number":
+                msg = f"{e.get('input')!r} is not a finite number; write a number (NaN and infinity are refused)"
+            elif e["type"] == "less_than_equal" and e["ctx"].get("le") == MAX_S:
+                msg = (f"{e.get('input')!r} s is longer than {MAX_S:.0f} s (24 h, the longest a trial may be "
+                       "armed); split the trial or shorten the wait")
             lines.append(f"{source}: {_key(loc, raw)}: {msg}")
         raise PlanError("\n".join(dict.fromkeys(lines))) from None
 
@@ -286,17 +297,7 @@ def load_plan(path: str | Path) -> TrialPlan:
     path = Path(path)
     if path.suffix == ".py":
         return _load_python_plan(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read trial plan: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PlanError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_plan(raw, source=str(path))
+    return parse_plan(load_yaml_file(path, what="trial plan", error=PlanError), source=str(path))
 
 
 def _load_python_plan(path: Path) -> TrialPlan:

@@ -9,6 +9,12 @@ States: ``idle -> armed -> running <-> paused -> completed | aborted | failed``.
   connection) runs the same finalizer (``bluesky.preprocessors.finalize_wrapper``), which removes the
   suspenders and walks each setpoint back to baseline in guard-respecting writes; the journal records
   why it stopped and whether the baseline was confirmed.
+* A user pause is synchronous: :meth:`TrialController.pause` returns once the run is paused (or has
+  ended), so a resume right after it is never refused; a resume queued while pausing is applied as
+  soon as the RunEngine stops. Every ``setpoints`` event reads all of the plan's setpoints (one
+  stream, one descriptor), so events before and after a pause always match.
+* Waits run on the controller's station clock (:mod:`.clock`): the wall clock scaled by
+  ``time_scale`` on a line, or a :class:`~data_adapters.trials.clock.VirtualClock` in tests.
 * *Pause* interlocks are bluesky suspenders (the run resumes from its last checkpoint once the
   interlock clears with hysteresis); *abort* interlocks and a disconnected adapter abort the run.
 * A trial killed without a chance to clean up (SIGKILL) stays *unfinished* in the journal; the next
@@ -43,6 +49,7 @@ from bluesky._vendor.super_state_machine.errors import TransitionError
 from workbench.config import LineConfig
 
 from data_adapters.base import ArmedSession, WriteRefused
+from data_adapters.trials.clock import WallClock
 from data_adapters.trials.devices import SetpointDevice
 from data_adapters.trials.dryrun import DryRunReport, dry_run
 from data_adapters.trials.interlocks import InterlockSignal, InterlockState, InterlockSuspender
@@ -67,11 +74,15 @@ class TrialController:
     ``time_scale``: station seconds per wall second (the virtual line's speed; 1 on a real line).
     ``recovery``: ``"auto"`` restores unfinished trials on :meth:`connect`; ``"confirm"`` waits for
     :meth:`recover`. ``recovery_user``: the name the automatic restore is audited under.
+    ``clock``: the station clock for waits (``now()``, ``async sleep(s)``); default: the adapter's clock,
+    waits in wall time / ``time_scale``. Tests pass a :class:`~data_adapters.trials.clock.VirtualClock`.
     """
+
+    PAUSE_TIMEOUT_S = 30.0  # bound on how long pause() waits for the run to stop
 
     def __init__(self, adapter, line: LineConfig, *, journal: Journal | str, time_scale: float = 1.0,
                  recovery: str = "confirm", recovery_user: str = "trial-controller",
-                 watchdog_s: float = 0.1):
+                 watchdog_s: float = 0.1, clock=None):
         if recovery not in ("auto", "confirm"):
             raise ValueError(f"recovery must be 'auto' or 'confirm', got {recovery!r}")
         if not time_scale > 0:
@@ -80,6 +91,8 @@ class TrialController:
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
         self.time_scale, self.recovery, self.recovery_user = float(time_scale), recovery, recovery_user
         self.watchdog_s = watchdog_s
+        self.clock = clock if clock is not None else WallClock(adapter.clock, self.time_scale)
+        self._paused = threading.Event()  # set while the worker holds the run paused, or once it ended
         self.RE = RunEngine({}, context_managers=[])
         self.RE.record_interruptions = True
         self.loop = self.RE.loop
@@ -191,16 +204,23 @@ class TrialController:
             raise TrialError(f"cannot start from state {self.state!r}; arm the plan first")
         if not self.session.is_armed(self.now()):
             raise TrialError("the arming expired; arm again")
+        while not self._commands.empty():  # a command left from an earlier run must not steer this one
+            self._commands.get_nowait()
         self._worker = threading.Thread(target=self._run_worker, name=f"trial-{self.trial_id}", daemon=True)
         self._worker.start()
 
     def pause(self, by: str = "user") -> None:
+        """Pause the run; returns once it is paused (state ``paused``) or has ended meanwhile."""
         if self.state != "running":
             raise TrialError(f"cannot pause from state {self.state!r}")
+        self._paused.clear()
         try:
             self.RE.request_pause(defer=False)
         except TransitionError as exc:  # the run ended between our check and the request
+            self._paused.set()
             raise TrialError(f"cannot pause now: {exc}") from None
+        if not self._paused.wait(self.PAUSE_TIMEOUT_S):  # the worker sets it when it holds the pause
+            raise TrialError(f"the run did not pause within {self.PAUSE_TIMEOUT_S:g} s (state {self.state!r})")
 
     def resume(self, by: str = "user") -> None:
         if self.state != "paused" or self.RE.state != "paused":
@@ -275,6 +295,7 @@ class TrialController:
             self.journal.finish(self.trial_id, state, reason + note, restored=self.restored)
             self._restoring = False
             self._set_state(state, reason + note)
+            self._paused.set()  # a pause() waiting on a run that ended returns
 
     def _drive(self, timeline) -> tuple[str, str]:
         """Run the bluesky plan; handle user pause/resume/abort; return (final state, reason)."""
@@ -292,6 +313,7 @@ class TrialController:
                     break  # aborted or stopped: the RunEngine already ran the finalizer
                 self.recorder.pause(self.now(), "paused by the user")
                 self._set_state("paused", "paused by the user")
+                self._paused.set()
                 cmd, arg = self._commands.get()
                 if cmd == "resume":
                     self.recorder.resume(self.now())
@@ -313,16 +335,21 @@ class TrialController:
               "doe": json.dumps(self._doe_orders),
               "time_scale": self.time_scale}
         yield from bps.open_run(md=md)
+        every = list(devices.values())  # one "setpoints" stream: every event reads all of them
         for a in timeline.actions:
             if isinstance(a, Sleep):
-                yield from bps.sleep(a.seconds / self.time_scale)
+                yield from self._sleep(a.seconds)
             elif isinstance(a, Write):
                 yield from bps.checkpoint()
                 yield from bps.mv(devices[a.path], a.value)
-                yield from bps.trigger_and_read([devices[a.path]], name="setpoints")
+                yield from bps.trigger_and_read(every, name="setpoints")
             elif isinstance(a, Segment):
                 self.recorder.segment(a, self.now())
         yield from bps.close_run()
+
+    def _sleep(self, seconds: float):
+        """Wait ``seconds`` of station time on the controller's clock (a bluesky ``wait_for``)."""
+        yield Msg("wait_for", None, [lambda: self.clock.sleep(seconds)])
 
     def _restore_plan(self):
         """Finalizer: drop the suspenders and walk every setpoint back to baseline (guard-respecting)."""
@@ -342,7 +369,7 @@ class TrialController:
         touched = set()
         for a in restore_moves(self.line, current, self.baseline, last):
             if isinstance(a, Sleep):
-                yield from bps.sleep(a.seconds / self.time_scale)
+                yield from self._sleep(a.seconds)
             elif isinstance(a, Write):
                 yield from bps.mv(self._devices[a.path], a.value)
                 touched.add(a.path)
@@ -471,6 +498,6 @@ class TrialController:
         current = {p: got[p].value for p in paths}
         for a in restore_moves(self.line, current, rec.baseline):
             if isinstance(a, Sleep):
-                await asyncio.sleep(a.seconds / self.time_scale)
+                await self.clock.sleep(a.seconds)
             elif isinstance(a, Write):
                 await self.adapter.write(a.path, a.value, session=session)

@@ -5,8 +5,9 @@ real run (turned into bluesky messages), so what was checked is what is executed
 
 * a **step** is split into writes no larger than ``max_step``, each one waiting as long as
   ``max_rate`` needs since the tag's last write (as fast as the guard allows);
-* a **ramp** writes ``rate × write_every_s`` every ``write_every_s`` (a rate above ``max_rate`` is
-  *not* slowed down: the guard refuses it, and the dry run names the step);
+* a **ramp** writes ``rate × write_every_s`` every ``write_every_s``; a ramp at (or just under)
+  ``max_rate`` keeps the same margin as a step, so timing jitter never refuses a write mid-trial (a rate
+  *above* ``max_rate`` is not slowed down: the guard refuses it, and the dry run names the step);
 * a **DOE** expands to every combination of levels × replicates, shuffled with the recorded seed.
 
 >>> from workbench.config import load_line_config, default_config_path
@@ -31,6 +32,8 @@ from workbench.config import LineConfig
 from data_adapters.trials.plan import DoeAction, HoldAction, PlanError, RampAction, StepAction, Target, TrialPlan
 
 RATE_MARGIN = 1.001  # wait a hair longer than max_rate needs, so clock rounding never trips the guard
+CLOCK_TICK_S = 1e-6  # datetime resolution: station times are rounded to it, so waits get two ticks more
+MAX_WRITES = 100_000  # per ramp: a rate far below the change (1e-9 g/min/s) is a typo, not a trial
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,9 @@ class _Clock:
         if path not in self.last or self.line.tag(path).setpoint is None:
             return 0.0
         last_v, last_t = self.last[path]
-        need = abs(value - last_v) / self.line.tag(path).setpoint.max_rate * RATE_MARGIN
+        if value == last_v:
+            return 0.0
+        need = abs(value - last_v) / self.line.tag(path).setpoint.max_rate * RATE_MARGIN + 2 * CLOCK_TICK_S
         return max(0.0, need - (self.t - last_t))
 
     def move(self, path: str, target: float, step: str) -> None:
@@ -121,9 +126,15 @@ class _Clock:
         start = self.values[path]
         change = target - start
         n = max(1, math.ceil(abs(change) / (rate * every) - 1e-9))
+        if n > MAX_WRITES:
+            raise PlanError(f"step {step!r}: ramping {path} by {change:g} at {rate:g}/s with a write every "
+                            f"{every:g} s needs {n} writes (more than {MAX_WRITES}); raise the rate or write_every_s")
+        sp = self.line.tag(path).setpoint
+        keep_margin = sp is not None and rate <= sp.max_rate  # faster: left as written, for the guard to name
         for k in range(1, n + 1):
             v = start + change * k / n if k < n else target
-            self.sleep(abs(change) / n / rate, step)
+            wait = abs(change) / n / rate
+            self.sleep(max(wait, self.rate_wait(path, v)) if keep_margin else wait, step)
             self.write(path, v, step)
 
 
@@ -223,4 +234,4 @@ def restore_moves(line: LineConfig, current: dict, baseline: dict, last: dict | 
     return clk.actions
 
 
-__all__ = ["Write", "Sleep", "Segment", "Timeline", "compile_plan", "restore_moves", "doe_runs"]
+__all__ = ["RATE_MARGIN", "CLOCK_TICK_S", "Write", "Sleep", "Segment", "Timeline", "compile_plan", "restore_moves", "doe_runs"]

@@ -5,6 +5,10 @@ rate check, staleness and the recorded times all use one clock, the adapter's cl
 line's own (``live.now()``), and the backend's ticker only delivers readings (the live clock already
 moves with ``speed``).
 
+For tests, ``virtual=True`` stops the line's clock from following the wall clock: it moves only when
+the trial waits (:class:`VirtualLineClock`, passed to the controller as ``clock=``), delivering the
+line's readings step by step, so what a test sees does not depend on the machine's load.
+
 >>> adapter = trial_sim_adapter(seed=0, speed=50)
 >>> adapter.name
 'Virtual cell line 1 (virtual, trial clock)'
@@ -29,6 +33,8 @@ class LineClockSimBackend(SimBackend):
     (SimBackend's own clock moves in ticker steps of ``tick_s * speed`` seconds; a guard checking
     ``max_rate`` against a clock that jumps would refuse writes that are in fact slow enough.)"""
 
+    virtual = False  # True: the live clock moves only by VirtualLineClock.sleep (tests)
+
     async def connect(self) -> None:
         if self.live is None:  # a continuous clock (SimBackend's moves in ticker steps, too coarse for rates)
             vl = self._vl
@@ -37,7 +43,7 @@ class LineClockSimBackend(SimBackend):
 
                 vl = virtual_line(seed=self.seed, **({"start": self.start} if self.start else {}),
                                   events=self.events)
-            self.live = vl.live(speed=self.speed)
+            self.live = vl.live(speed=0 if self.virtual else self.speed)
         await super().connect()
 
     async def _run(self) -> None:
@@ -51,8 +57,33 @@ class LineClockSimBackend(SimBackend):
         return pd.Timestamp(self.live.now()).tz_localize("UTC").to_pydatetime(warn=False)
 
 
+class VirtualLineClock:
+    """The virtual line's clock as a trial's station clock: time moves only when the trial waits.
+
+    ``sleep(s)`` advances the line by ``s`` in steps of ``step_s`` and delivers the readings of each
+    step to the subscribers (recorder, interlocks), as the ticker would have."""
+
+    def __init__(self, adapter: Adapter, step_s: float = 0.5):
+        self.backend = adapter.backend
+        if not getattr(self.backend, "virtual", False):
+            raise ValueError("VirtualLineClock needs trial_sim_adapter(..., virtual=True)")
+        self.step_s = step_s
+
+    def now(self) -> datetime:
+        return self.backend.clock()
+
+    async def sleep(self, seconds: float) -> None:
+        remaining = max(0.0, float(seconds))
+        while remaining > 0:
+            dt = min(self.step_s, remaining)
+            self.backend.live.advance(dt)
+            remaining -= dt
+            await self.backend._deliver()
+        await asyncio.sleep(0)
+
+
 def trial_sim_adapter(config: LineConfig | str | None = None, *, seed: int = 0, speed: float = 50.0,
-                      audit=None, events=None, tick_s: float = 0.05, start=None) -> Adapter:
+                      audit=None, events=None, tick_s: float = 0.05, start=None, virtual: bool = False) -> Adapter:
     """An unconnected :class:`Adapter` over the virtual line on the line's clock (see module doc).
 
     ``events``: the simulator's injected events (None = a quiet line; e.g. a ``dewpoint_excursion``
@@ -60,8 +91,9 @@ def trial_sim_adapter(config: LineConfig | str | None = None, *, seed: int = 0, 
     line = config if isinstance(config, LineConfig) else load_line_config(config or default_config_path())
     tags = [t for s in line.stations if s.adapter.kind == "sim" for t in s.tags]
     backend = LineClockSimBackend(line, seed=seed, speed=speed, tick_s=tick_s, events=events, start=start)
+    backend.virtual = virtual
     return Adapter(tags, backend, audit=audit, name=f"{line.name} (virtual, trial clock)", clock=backend.clock)
 
 
 
-__all__ = ["LineClockSimBackend", "trial_sim_adapter"]
+__all__ = ["LineClockSimBackend", "VirtualLineClock", "trial_sim_adapter"]

@@ -13,6 +13,14 @@ Equations (see docs/DOMAIN.md):
 Dew point and frost point are found by inverting e_w / e_i with Newton's method (|dT| < 1e-9 K at exit),
 vectorised over arrays; the Magnus forms invert in closed form.
 
+Physical domain (outside it a :class:`HumidityValueError` names the value and the valid range; NaN
+inputs, i.e. gaps, stay NaN): a frost point exists only at or below the triple point of water, 0.01 degC
+(611.657 Pa): above it vapour condenses as liquid, so a "frost point" of +30 degC dew-point air is refused;
+RH must be above 0 % (bone-dry air has no dew point, it tends to -inf) and at most 100 %; the humidity
+ratio needs 0 <= e < P. :func:`to_basis` (station readings) follows the hygrometer convention
+instead: readings at or above 0.01 degC are dew points whatever the basis and are kept as they are,
+so an excursion is never lost to an error.
+
 Every argument carries units: a pint Quantity, a quantified DataArray, or a DataArray with
 ``attrs["units"]``. A bare number raises :class:`~workbench.units.MissingUnitError`; a wrong dimension
 raises pint's ``DimensionalityError`` naming the argument. DataArray inputs give DataArray outputs
@@ -28,6 +36,9 @@ import pandas as pd
 import pint
 import xarray as xr
 
+from workbench.models.humidity_domain import (TRIPLE_K, HumidityValueError, check_dew_point_for_ice,
+                                              check_humidity_ratio, check_pressure, check_rh, check_rh_for_ice,
+                                              check_temperature, check_vapour)
 from workbench.units import magnitude_in, to_units, ureg
 
 __all__ = [
@@ -66,10 +77,6 @@ _ZERO_C = 273.15
 _BASES = ("frost_point", "dew_point")
 
 
-class HumidityValueError(ValueError):
-    """A humidity input is outside its physical range (RH outside 0-100 %, T <= 0 K, e < 0)."""
-
-
 # ----------------------------------------------------------------------------- numeric kernels (K, Pa)
 
 def _check_choice(value: str, allowed: tuple[str, ...], name: str) -> None:
@@ -90,11 +97,9 @@ def _ln_es_hardy(T: np.ndarray, over: str) -> tuple[np.ndarray, np.ndarray]:
     return sum(terms) + _K[5] * np.log(T), sum(dterms) + _K[5] / T
 
 
-def _saturation_pa(T: Any, over: str, method: str) -> np.ndarray:
+def _saturation_pa(T: Any, over: str, method: str, name: str = "temperature") -> np.ndarray:
     T = np.asarray(T, dtype=float)
-    if np.any(T <= 0):
-        bad = T[T <= 0].ravel()[0]
-        raise HumidityValueError(f"temperature {bad} K is at or below absolute zero; check the units")
+    check_temperature(T, over, name)
     if method == "magnus":
         a, b, c = _MAGNUS[over]
         t = T - _ZERO_C
@@ -105,9 +110,7 @@ def _saturation_pa(T: Any, over: str, method: str) -> np.ndarray:
 def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
     """Temperature [K] at which e_s(T) = e. e = 0 (bone-dry, dew point -> -inf) gives NaN."""
     e = np.asarray(e, dtype=float)
-    if np.any(e < 0):
-        bad = e[e < 0].ravel()[0]
-        raise HumidityValueError(f"vapour pressure {bad} Pa is negative; it must be >= 0")
+    check_vapour(e, over)
     a, b, c = _MAGNUS[over]
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(e / a)
@@ -125,17 +128,6 @@ def _invert_pa(e: Any, over: str, method: str) -> np.ndarray:
     else:  # pragma: no cover - Hardy's ln e_s is smooth and monotonic on (0, inf)
         raise RuntimeError("Newton inversion of Hardy's formula did not converge")
     return T
-
-
-def _check_rh(rh: np.ndarray) -> np.ndarray:
-    rh = np.asarray(rh, dtype=float)
-    bad = (rh < 0) | (rh > 100)
-    if np.any(bad):
-        values = rh[bad].ravel()
-        raise HumidityValueError(
-            f"relative humidity {values[0]:g} % is outside 0-100 % ({values.size} value(s) out of range); "
-            "RH must be over water, in percent (e.g. ureg.Quantity(45, '%'))")
-    return rh
 
 
 # ----------------------------------------------------------------------------- boundary: units in/out
@@ -210,7 +202,9 @@ def _from_rh(rh: Any, temperature: Any, over: str, method: str) -> Any:
     _check_choice(method, ("hardy", "magnus"), "method")
 
     def kernel(rh_pct, T):
-        e = _check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
+        e = check_rh(rh_pct) / 100.0 * _saturation_pa(T, "water", method)  # RH is always over water
+        if over == "ice":
+            check_rh_for_ice(e, rh_pct, T)
         return _invert_pa(e, over, method) - _ZERO_C
 
     return _apply(kernel, "degC", _basis_attrs(f"{'dew' if over == 'water' else 'frost'}_point"),
@@ -245,7 +239,7 @@ def dew_point_from_frost_point(frost_point: Any, method: str = "hardy") -> Any:
     -43.74
     """
     _check_choice(method, ("hardy", "magnus"), "method")
-    return _apply(lambda T: _invert_pa(_saturation_pa(T, "ice", method), "water", method) - _ZERO_C,
+    return _apply(lambda T: _invert_pa(_saturation_pa(T, "ice", method, "frost point"), "water", method) - _ZERO_C,
                   "degC", _basis_attrs("dew_point"), frost_point=(frost_point, "K"))
 
 
@@ -257,8 +251,13 @@ def frost_point_from_dew_point(dew_point: Any, method: str = "hardy") -> Any:
     -40.0
     """
     _check_choice(method, ("hardy", "magnus"), "method")
-    return _apply(lambda T: _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C,
-                  "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
+
+    def kernel(T):
+        T = np.asarray(T, dtype=float)
+        check_dew_point_for_ice(T)
+        return _invert_pa(_saturation_pa(T, "water", method), "ice", method) - _ZERO_C
+
+    return _apply(kernel, "degC", _basis_attrs("frost_point"), dew_point=(dew_point, "K"))
 
 
 def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
@@ -270,8 +269,8 @@ def ppmv_from_frost_point(frost_point: Any, pressure: Any = STANDARD_PRESSURE,
     127
     """
     f = float(enhancement_factor)
-    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy") / P, "ppmv",
-                  frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
+    return _apply(lambda T, P: 1e6 * f * _saturation_pa(T, "ice", "hardy", "frost point") / check_pressure(P),
+                  "ppmv", frost_point=(frost_point, "K"), pressure=(pressure, "Pa"))
 
 
 def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
@@ -284,7 +283,7 @@ def frost_point_from_ppmv(ppmv: Any, pressure: Any = STANDARD_PRESSURE,
     -60.0
     """
     f = float(enhancement_factor)
-    return _apply(lambda x, P: _invert_pa(x * 1e-6 * P / f, "ice", "hardy") - _ZERO_C, "degC",
+    return _apply(lambda x, P: _invert_pa(x * 1e-6 * check_pressure(P) / f, "ice", "hardy") - _ZERO_C, "degC",
                   _basis_attrs("frost_point"), ppmv=(ppmv, "ppmv"), pressure=(pressure, "Pa"))
 
 
@@ -297,8 +296,12 @@ def humidity_ratio(vapour_pressure: Any, pressure: Any = STANDARD_PRESSURE) -> A
     >>> round(float(humidity_ratio(ureg.Quantity(12.84, "Pa")).m), 4)
     0.0788
     """
-    return _apply(lambda e, P: 622.0 * e / (P - e), "g/kg",
-                  vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
+    def kernel(e, P):
+        e, P = np.asarray(e, dtype=float), check_pressure(P)
+        check_humidity_ratio(e, P)
+        return 622.0 * e / (P - e)
+
+    return _apply(kernel, "g/kg", vapour_pressure=(vapour_pressure, "Pa"), pressure=(pressure, "Pa"))
 
 
 # ----------------------------------------------------------------------------- dry-room compliance
@@ -356,7 +359,12 @@ def to_basis(da: xr.DataArray, basis: str = "frost_point", *, sensor_dim: str = 
     da = _readings(da)
     reports = _reports(da, sensor_dim)
     plain = to_units(da, "degC", name=str(da.name))
-    convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
+    # hygrometer convention: at or above 0.01 degC a reading is a dew point on either basis (no ice there)
+    below = plain.where(plain < TRIPLE_K - _ZERO_C)
+    _convert = frost_point_from_dew_point if basis == "frost_point" else dew_point_from_frost_point
+
+    def convert(values):
+        return xr.where(values < TRIPLE_K - _ZERO_C, _convert(below), values, keep_attrs=True)
     if sensor_dim in da.dims:
         other = xr.DataArray(reports != basis, dims=(sensor_dim,))
         out = xr.where(other, convert(plain), plain) if other.any() else plain

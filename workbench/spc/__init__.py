@@ -29,7 +29,7 @@ seconds; an optional ``max_gap`` restarts a detector after a long silence (``res
 from workbench.spc.capability import Capability, ProcessNotStableError, capability
 from workbench.spc.detectors import FOCUS_THRESHOLD, cusum, ewma, focus, shewhart
 from workbench.spc.events import EventTracker, alarm_events, detection_delays
-from workbench.spc.limits import ChartLimits, apply, fit
+from workbench.spc.limits import MIN_BASELINE, ChartLimits, ShortBaselineWarning, SigmaFlooredWarning, apply, fit
 from workbench.spc.rules import NELSON, RULES, WESTERN_ELECTRIC, check_rules
 from workbench.spc.streaming import (StreamingCusum, StreamingEwma, StreamingFocus,
                                      StreamingShewhart)
@@ -40,5 +40,6 @@ __all__ = [
     "fit", "apply", "ChartLimits", "check_rules", "RULES", "WESTERN_ELECTRIC", "NELSON",
     "capability", "Capability", "ProcessNotStableError", "cusum", "ewma", "shewhart", "focus",
     "FOCUS_THRESHOLD", "StreamingCusum", "StreamingEwma", "StreamingShewhart", "StreamingFocus",
-    "alarm_events", "EventTracker", "detection_delays", "SPCInputError",
+    "alarm_events", "EventTracker", "detection_delays", "SPCInputError", "MIN_BASELINE",
+    "ShortBaselineWarning", "SigmaFlooredWarning",
 ]

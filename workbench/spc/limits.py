@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -39,6 +40,17 @@ CHARTS = ("imr", "xbar_r", "xbar_s")
 _METHOD = {"imr": "average moving range / d2(2)", "xbar_r": "average range / d2(n)",
            "xbar_s": "average standard deviation / c4(n)"}
 _DISPERSION = {"imr": "moving_range", "xbar_r": "range", "xbar_s": "stdev"}
+# Phase I wants 20-25 subgroups (Montgomery, Introduction to Statistical Quality Control, 6.2): with
+# fewer, the limits' own uncertainty is as large as the shifts the chart should catch.
+MIN_BASELINE = 20
+
+
+class ShortBaselineWarning(UserWarning):
+    """A Phase I baseline shorter than MIN_BASELINE samples: the limits are themselves uncertain."""
+
+
+class SigmaFlooredWarning(UserWarning):
+    """sigma_within was below the instrument's resolution and was raised to it (chunky data)."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +149,53 @@ def _prepare(data: Any, chart: str, dim: str, subgroup_dim: str | None, where: s
     return da, n
 
 
+def _sigma_cv(chart: str, n: int, used: int) -> float:
+    """Relative standard error of sigma_within from ``used`` samples (normal data, large-sample)."""
+    if chart == "imr":  # adjacent moving ranges correlate (rho ~ 0.2): var(MR-bar) ~ (1 + 2 rho) var(MR) / k
+        return C.d3(2) / C.d2(2) * np.sqrt(1.449 / (used - 1))
+    if chart == "xbar_r":
+        return C.d3(n) / (C.d2(n) * np.sqrt(used))
+    return np.sqrt(1 - C.c4(n) ** 2) / (C.c4(n) * np.sqrt(used))
+
+
+def _floor_dispersion(dbar: xr.DataArray, per_sigma: float, resolution: Any, units: str | None,
+                      where: str) -> xr.DataArray:
+    """Refuse a baseline without variation, or floor sigma at the instrument's resolution and say so.
+
+    A sigma of 0 (constant data, often a quantised signal that never left one step) would make
+    ``apply`` alarm on the smallest wiggle. A sigma below the ``resolution`` (the quantisation step)
+    is "chunky data": fewer than five possible readings fall inside the limits and the chart alarms on
+    one-step flicker (Wheeler, *Understanding Statistical Process Control*, ch. 8). Flooring sigma at one
+    resolution step keeps readings within +-2 steps inside the limits; 3 steps still alarm.
+    """
+    u = f" {units}" if units else ""
+    if resolution is None:
+        if bool((dbar <= 0).any()):
+            raise SPCInputError(
+                f"{where}: the baseline has no variation (every value the same): sigma_within would be 0 and "
+                f"apply() would alarm on the smallest wiggle; pick a baseline window where the process varies, "
+                f"or give resolution=<the instrument's quantisation step{u}> (e.g. the tag's resolution) to "
+                "floor sigma_within at one resolution step")
+        return dbar
+    try:
+        resolution = float(resolution)
+    except (TypeError, ValueError):
+        raise SPCInputError(f"{where}: resolution must be a number in the data units, got {resolution!r}") from None
+    if not (np.isfinite(resolution) and resolution > 0):
+        raise SPCInputError(f"{where}: resolution must be finite and > 0 (the quantisation step), got {resolution}")
+    floor = resolution * per_sigma
+    low = dbar < floor
+    if bool(low.any()):
+        lowest = float((dbar / per_sigma).min())
+        warnings.warn(f"{where}: sigma_within {lowest:.3g}{u} is below the resolution {resolution:g}{u} (chunky "
+                      f"data: the chart would alarm on one-step flicker); floored at {resolution:g}{u}"
+                      f"{' for ' + str(int(low.sum())) + ' series' if low.ndim else ''}", SigmaFlooredWarning,
+                      stacklevel=3)
+    return dbar.where(~low, floor)
+
+
 def fit(baseline: Any, *, chart: str = "imr", dim: str = "time", subgroup_dim: str | None = None,
-        start: Any = None, end: Any = None) -> ChartLimits:
+        start: Any = None, end: Any = None, resolution: float | None = None) -> ChartLimits:
     """Phase I: estimate center, sigma_within and control limits from an in-control baseline.
 
     ``start``/``end`` select the baseline window along ``dim`` (label-based, inclusive); the window
@@ -147,6 +204,12 @@ def fit(baseline: Any, *, chart: str = "imr", dim: str = "time", subgroup_dim: s
     with |r1| above ~0.3 (slow wander, cycles) sigma_within understates the spread and the chart
     alarms too often -- chart subgroup means or use ``overall_sd``. Units come from
     ``attrs["units"]`` and are kept.
+
+    A baseline with no variation is refused (sigma 0 would alarm on any wiggle) unless the instrument's
+    ``resolution`` (quantisation step in the data units; default ``attrs["resolution"]``, which the
+    history reader sets) is known: then sigma_within is floored at one resolution step, with a
+    :class:`SigmaFlooredWarning`. Fewer than :data:`MIN_BASELINE` samples give a
+    :class:`ShortBaselineWarning` stating how uncertain sigma_within is.
 
     >>> import xarray as xr
     >>> sub = xr.DataArray([[1.0, 3.0], [2.0, 4.0]], dims=("time", "sample"))
@@ -158,13 +221,25 @@ def fit(baseline: Any, *, chart: str = "imr", dim: str = "time", subgroup_dim: s
     da, n = _prepare(baseline, chart, dim, subgroup_dim, where)
     if start is not None or end is not None:
         da = da.sel({dim: slice(start, end)})
+    window = "" if start is None and end is None else f" (window {start} .. {end})"
+    if da.sizes[dim] == 0 or 0 in da.shape:
+        raise SPCInputError(f"{where}: the baseline is empty: 0 samples along {dim!r}{window}; pass the "
+                            f"in-control data to fit (at least {MIN_BASELINE} samples)")
     stats = _statistics(da, chart, dim, subgroup_dim)
     used = int(np.isfinite(stats.location).sum(dim).min())
     if used < 2 or (chart == "imr" and used < 3):
-        raise SPCInputError(f"{where}: only {used} valid samples in the baseline window; "
-                            f"Phase I needs at least 20-25 (and at least 3 to compute anything)")
+        raise SPCInputError(f"{where}: only {used} valid samples in the baseline window{window}; "
+                            f"Phase I needs at least {MIN_BASELINE}-25 (and at least 3 to compute anything)")
+    if used < MIN_BASELINE:
+        warnings.warn(f"{where}: a baseline of {used} {'samples' if chart == 'imr' else 'subgroups'} is short: "
+                      f"Phase I wants at least {MIN_BASELINE} (20-25), because with {used} sigma_within is itself "
+                      f"uncertain by about +-{_sigma_cv(chart, n, used):.0%} (1 s.e.) and the limits with it",
+                      ShortBaselineWarning, stacklevel=2)
     center = stats.location.mean(dim)
     dbar = stats.dispersion.mean(dim)
+    per_sigma = C.d2(2) if chart == "imr" else C.d2(n) if chart == "xbar_r" else C.c4(n)  # dbar / sigma
+    dbar = _floor_dispersion(dbar, per_sigma, resolution if resolution is not None else da.attrs.get("resolution"),
+                             da.attrs.get("units"), where)
     if chart == "imr":
         sigma, a, lo_f, hi_f = dbar / C.d2(2), 3.0 / C.d2(2), C.D3(2), C.D4(2)
     elif chart == "xbar_r":

@@ -10,6 +10,7 @@ good reading (no I/O, no clock: every update takes the sample's own time).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -105,7 +106,10 @@ class SpcMonitor:
         self.sigma = self.target = self.level = None
 
     def _start(self) -> None:
-        limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr")  # Phase I: MR-bar/d2
+        with warnings.catch_warnings():  # a quantised seed below one step is floored at it (below, as always)
+            warnings.simplefilter("ignore", UserWarning)
+            limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr",
+                         resolution=self.tag.resolution or 1e-9)  # Phase I: MR-bar/d2
         self.sigma = max(float(limits.sigma_within), self.tag.resolution or 1e-9)
         spec = self.tag.spec
         self.target = spec.target if spec and spec.target is not None else float(limits.center)
