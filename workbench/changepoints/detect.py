@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .rows import detect_rows, detect_rows_joint, detect_rows_ruptures
+from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures
 
 METHODS = ("pelt", "kernelcpd", "binseg", "bottomup", "dynp")
 RUPTURES_COSTS = ("l2", "l1", "normal", "rbf", "linear", "ar", "mahalanobis", "rank", "clinear", "cosine")
@@ -99,23 +99,33 @@ def detect(
     return _compute(lazy, client, progress).assign_attrs(attrs)
 
 
-def _flags(arr: np.ndarray, *, joint: bool, engine: str, **kw) -> np.ndarray:
+def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = None, **kw) -> np.ndarray:
     """apply_ufunc kernel: (..., n) or (..., d, n) float array -> bool flags of the same shape."""
     x = np.asarray(arr, dtype=np.float64)
     lead, n = x.shape[: -2 if joint else -1], x.shape[-1]
     if joint:
         d = x.shape[-2]
-        out = detect_rows_joint(np.ascontiguousarray(x.reshape(-1, d, n)), kw["min_size"], kw["factor"],
-                                kw["penalty"], kw["spike_threshold"])
+        out = detect_rows_joint(x.reshape(-1, d, n), kw["min_size"], kw["factor"], kw["penalty"],
+                                kw["spike_threshold"], info)
         return np.broadcast_to(out.reshape(*lead, 1, n), x.shape).copy()
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":
-        out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"])
+        out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"], info)
     else:
         out = detect_rows_ruptures(rows, min_size=kw["min_size"], factor=kw["factor"], penalty=kw["penalty"],
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
     return out.reshape(x.shape)
+
+
+def _info_attrs(infos: list[RowInfo]) -> dict:
+    """The policy's record for the result's attrs: models chosen per series (with reasons), values masked."""
+    total = RowInfo()
+    for i in infos:
+        total.merge(i)
+    return {"model": ", ".join(f"{k}: {v}" for k, v in sorted(total.models.items())),
+            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items())),
+            "masked_absurd": total.masked}
 
 
 def _apply(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataArray:
@@ -151,9 +161,11 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
     n_blocks = min(rows.shape[0], 4 * workers)
     bounds = np.linspace(0, rows.shape[0], n_blocks + 1).astype(int)
 
+    infos = [RowInfo() for _ in range(n_blocks)]
+
     def run(b):
         lo, hi = bounds[b], bounds[b + 1]
-        out[lo:hi] = _flags(rows[lo:hi], joint=joint, **kwargs)
+        out[lo:hi] = _flags(rows[lo:hi], joint=joint, info=infos[b], **kwargs)
 
     if n_blocks <= 1 or workers == 1:
         for b in range(n_blocks):
@@ -164,7 +176,7 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
         with ThreadPoolExecutor(min(workers, n_blocks)) as pool:
             list(pool.map(run, range(n_blocks)))
     res = xr.DataArray(out.reshape(x.shape), dims=ordered.dims, coords=ordered.coords)
-    res = res.transpose(*da.dims)
+    res = res.transpose(*da.dims).assign_attrs(_info_attrs(infos))
     res.name = f"{da.name}_change" if da.name is not None else "change"
     return res
 
