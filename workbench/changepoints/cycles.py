@@ -21,6 +21,11 @@ from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
 
 __all__ = ["cycle_features", "cycle_changes"]
 
+# A series of cycle features is short (tens to hundreds of cycles): with policy.MIN_BLOCKS (128) its block
+# estimate would never run and the AR(1) model alone would judge wander between cycles. 32 blocks (from 64
+# cycles up) accept a ~25 % noisier scale to keep that check.
+FEATURE_BLOCKS = 32
+
 
 def cycle_features(xv: np.ndarray, period: int) -> np.ndarray:
     """(cycles, 5) level, log spread, log roughness, upper and lower envelope of each full cycle.
@@ -46,7 +51,7 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     cols = []
     for j in range(feats.shape[1]):
         f = np.ascontiguousarray(feats[:, j])
-        lr = long_run(f)["long_run_sigma"] if k >= 4 else 0.0
+        lr = long_run(f, FEATURE_BLOCKS)["long_run_sigma"] if k >= 4 else 0.0
         if lr > 0.0:
             cols.append((f - f.mean()) / lr)
     if not cols:

@@ -9,7 +9,7 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - the AR(1) estimate from differences (``noise.py``: MAD of differences, robust lag-1 correlation,
      inflation sqrt((1 + phi) / (1 - phi)), floored at resolution / sqrt(12) for coarse quantisation), and
    - the block estimate (``_robust.block_profile``): differences of adjacent block means, b = 2, 4, 8 ...
-     samples per block with >= 64 blocks, scale x sqrt(b / 2), the largest over b. It needs no noise model,
+     samples per block with >= 128 blocks, spikes removed first, scale x sqrt(b / 2), the largest over b. It needs no noise model,
      so AR + quantisation together, slow wander and periodic components cannot make it too small.
    Level shifts and spikes touch few differences and are ignored by the robust scales.
 3. **Penalty** per change: the chi-square tail bound 1 + 2 sqrt(log n) + 2 log n in units of that long-run
@@ -32,9 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._robust import PHI_MAX, _auto_penalty, block_profile, noise_profile
+from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile
 
-MIN_BLOCKS = 64  # blocks per scale in the block estimate (relative error of a MAD of 63 values ~ 0.2)
+MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
+# 9 steps in 127 differences inflate it by < 10 %)
+SPIKE_SIGMAS = 5.0  # isolated samples this far off their running median are ignored by the estimates
 TREND_Z = 4.0  # median block difference / its standard error above which the series drifts
 STRUCTURE_RATIO = 2.0  # block / AR(1) long-run sigma above which we look for a period
 SMOOTH_PHI = 0.5  # ... or lag-1 correlation of the noise at least this (smooth signals; white noise: 0)
@@ -68,10 +70,10 @@ def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
     return _auto_penalty(int(n), int(n_series), float(factor))
 
 
-def long_run(xv: np.ndarray) -> dict:
+def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
     """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend."""
     sigma, phi, lr_ar, res = noise_profile(xv)
-    lr_block, slope, z = block_profile(xv, MIN_BLOCKS)
+    lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
 
