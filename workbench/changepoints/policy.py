@@ -20,8 +20,9 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      cut into cycles of P samples and a change is a change in the cycles' level, spread, roughness or
      envelope (``cycles.py``); a traverse or a regeneration cycle is never cut inside, and a segment lasts
      at least 5 cycles.
-   - ``trend``: the block differences have a median far from 0 (z > 4): a drift moves every block, a
-     staircase of steps only a few. The robust slope is removed, then changes in mean are searched.
+   - ``trend``: after the search, the segments found all slope the same way (pooled within-segment slope,
+     z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
+     (``trend.py``): a drift cut into a staircase is one drift.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 """
 
@@ -37,12 +38,12 @@ from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profi
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
 SPIKE_SIGMAS = 5.0  # isolated samples this far off their running median are ignored by the estimates
-TREND_Z = 4.0  # median block difference / its standard error above which the series drifts
 STRUCTURE_RATIO = 2.0  # block / AR(1) long-run sigma above which we look for a period
 SMOOTH_PHI = 0.5  # ... or lag-1 correlation of the noise at least this (smooth signals; white noise: 0)
 PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series periodic
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
+LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
 __all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
 
@@ -81,13 +82,30 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
 def dominant_period(xv: np.ndarray) -> tuple[int, float]:
     """(P, autocorrelation at P): the first autocorrelation peak after its first zero crossing (0, 0 if none).
 
+    Level shifts hide a period (their long excursions dominate the autocorrelation), so the peak is also
+    looked for after removing the median of each 1/32 of the series, and the stronger one is kept.
+
     >>> t = np.arange(2000)
     >>> dominant_period(np.sin(2 * np.pi * t / 50))[0]
     50
     """
     n = xv.shape[0]
-    x = xv - np.median(xv)
-    max_lag = n // MIN_CYCLES
+    best = (0, 0.0)
+    blocks = n // LEVEL_BLOCKS
+    candidates = [xv - np.median(xv)]
+    if blocks >= 8:
+        k = n // blocks
+        levels = np.median(xv[: k * blocks].reshape(k, blocks), axis=1)
+        candidates.append(xv - np.r_[np.repeat(levels, blocks), np.full(n - k * blocks, levels[-1])])
+    for x in candidates:
+        p = _acf_peak(x, n // MIN_CYCLES)
+        if p[1] > best[1]:
+            best = p
+    return best
+
+
+def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
+    n = x.shape[0]
     if max_lag < 4:
         return 0, 0.0
     f = np.fft.rfft(x, 2 * n)
@@ -122,7 +140,4 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         if period >= 2 and acf >= PERIOD_ACF and n >= MIN_CYCLES * period:
             return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
                         0.0, lr, p["sigma"], beta, period)
-    if p["trend_z"] > TREND_Z:
-        return Plan("trend", f"drift {p['slope']:.3g} per sample (z {p['trend_z']:.0f}) removed", centre,
-                    p["slope"], lr, p["sigma"], beta)
     return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)

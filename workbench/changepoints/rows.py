@@ -20,6 +20,7 @@ from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
+from .trend import choose_trend
 
 __all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "prepare"]
 
@@ -90,6 +91,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     pens = np.empty(4)
     lane_row = np.empty(4, np.int64)
     lanes = 0
+    staircases = []  # mean-shift rows under the auto penalty: checked for a drift afterwards
     for r in range(rows):
         clean, valid, masked = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
@@ -106,6 +108,8 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             out[r, starts if valid is None else valid[starts]] = True
             continue
         lim, half = _spike_half(m, spike_threshold, p, nv)
+        if math.isnan(penalty):
+            staircases.append((r, p))
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
             standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
             pens[lanes] = p.beta
@@ -125,7 +129,28 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
         out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
+    for r, p in staircases:
+        if out[r].sum() >= 2:
+            _trend_or_steps(x[r], out, r, p, m, spike_threshold, info, zbuf, acc)
     return out
+
+
+def _trend_or_steps(row, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
+    """``trend.choose_trend`` on one row searched as mean-shift; rewrites its flags if the drift model wins."""
+    clean, valid, _ = _clean(row)
+    xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+    nv = xv.shape[0]
+    lim, half = _spike_half(m, spike_threshold, p, nv)
+    z = standardise(xv, p.centre, 0.0, 1.0 / p.scale, lim, half, zbuf[:nv], acc[0], acc[1])
+    own = out[r] if valid is None else out[r, valid]
+    flags, slope = choose_trend(z, own, p.beta, m)
+    if slope != 0.0:
+        out[r] = False
+        out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+        info.models[p.model] -= 1
+        info.models["trend"] += 1
+        info.reasons.setdefault("trend", "the segments of a mean-shift fit all sloped one way: drift removed "
+                                         "(lower penalised cost with one penalty for the slope)")
 
 
 def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
