@@ -43,6 +43,7 @@ SMOOTH_PHI = 0.5  # ... or lag-1 correlation of the noise at least this (smooth 
 PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series periodic
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
+FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
 __all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
@@ -80,28 +81,26 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
 
 
 def dominant_period(xv: np.ndarray) -> tuple[int, float]:
-    """(P, autocorrelation at P): the first autocorrelation peak after its first zero crossing (0, 0 if none).
+    """(P, autocorrelation at P): after the autocorrelation's first zero crossing, the first peak at least
+    0.8 x the highest one (the highest can be a multiple of the period); (0, 0) if none.
 
-    Level shifts hide a period (their long excursions dominate the autocorrelation), so the peak is also
-    looked for after removing the median of each 1/32 of the series, and the stronger one is kept.
+    Level shifts hide a period (their long excursions dominate the autocorrelation), so the peak is first
+    looked for after removing the median of each 1/32 of the series (which keeps periods up to half that
+    piece); only if there is none there, in the whole series.
 
     >>> t = np.arange(2000)
     >>> dominant_period(np.sin(2 * np.pi * t / 50))[0]
     50
     """
     n = xv.shape[0]
-    best = (0, 0.0)
     blocks = n // LEVEL_BLOCKS
-    candidates = [xv - np.median(xv)]
     if blocks >= 8:
         k = n // blocks
         levels = np.median(xv[: k * blocks].reshape(k, blocks), axis=1)
-        candidates.append(xv - np.r_[np.repeat(levels, blocks), np.full(n - k * blocks, levels[-1])])
-    for x in candidates:
-        p = _acf_peak(x, n // MIN_CYCLES)
-        if p[1] > best[1]:
-            best = p
-    return best
+        local = _acf_peak(xv - np.r_[np.repeat(levels, blocks), np.full(n - k * blocks, levels[-1])], blocks // 2)
+        if local[1] >= PERIOD_ACF:
+            return local
+    return _acf_peak(xv - np.median(xv), n // MIN_CYCLES)
 
 
 def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
@@ -116,7 +115,12 @@ def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
     neg = np.flatnonzero(ac < 0)
     if neg.size == 0:
         return 0, 0.0
-    p = int(neg[0] + np.argmax(ac[neg[0]:]))
+    tail = ac[neg[0]:]
+    peaks = np.flatnonzero((tail[1:-1] >= tail[:-2]) & (tail[1:-1] >= tail[2:])) + 1
+    if peaks.size == 0:
+        return 0, 0.0
+    top = tail[peaks].max()
+    p = int(neg[0] + peaks[np.argmax(tail[peaks] >= FUNDAMENTAL * top)])  # multiples of P peak about as high
     return p, float(ac[p])
 
 
