@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures
+from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
-METHODS = ("pelt", "kernelcpd", "binseg", "bottomup", "dynp")
+METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
 RUPTURES_COSTS = ("l2", "l1", "normal", "rbf", "linear", "ar", "mahalanobis", "rank", "clinear", "cosine")
 
 
@@ -90,7 +90,7 @@ def detect(
     if da.chunks is not None:
         return _apply(da.chunk({c: -1 for c in core}), core, kwargs).assign_attrs(attrs)
     client = _active_client()
-    if client is None and not progress and engine == "numba":
+    if client is None and not progress and engine in ("numba", "shape"):
         return _local_threads(da, core, kwargs).assign_attrs(attrs)
     rows = int(np.prod([s for d, s in da.sizes.items() if d not in core], dtype=np.int64))
     if client is None and rows < 2 and not progress:
@@ -111,6 +111,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":
         out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"], info)
+    elif engine == "shape":
+        out = detect_rows_shape(rows, kw["min_size"], info)
     else:
         out = detect_rows_ruptures(rows, min_size=kw["min_size"], factor=kw["factor"], penalty=kw["penalty"],
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
@@ -334,6 +336,11 @@ def _check_method(method, cost, penalty, n_bkps, joint):
         if not isinstance(penalty, str):
             raise ChangepointInputError("give either a numeric penalty or n_bkps, not both")
     engine = "numba" if (method == "pelt" and cost == "l2") else "ruptures"
+    if method == "shape":
+        if not isinstance(penalty, str) or n_bkps is not None or cost != "l2":
+            raise ChangepointInputError("method='shape' takes no penalty, n_bkps or cost: it keeps a split when the "
+                                        "windows on each side resemble each other more than chance (see shape.py)")
+        engine = "shape"
     if joint and engine != "numba":
         raise ChangepointInputError(f"joint detection is implemented for method='pelt', cost='l2' (got {method!r}, {cost!r})")
     if method == "dynp" and n_bkps is None:

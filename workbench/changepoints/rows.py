@@ -19,10 +19,11 @@ from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes
+from .shape import shape_changes
 from .policy import Plan, auto_penalty, plan
 from .trend import choose_trend
 
-__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "prepare"]
+__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
 
 
 class RowInfo:
@@ -188,6 +189,20 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
         flags = pelt_l2_joint(np.ascontiguousarray(np.stack(cols, axis=1)), beta, m)
         out[r, valid[flags]] = True
+    return out
+
+
+def detect_rows_shape(x, min_size, info: RowInfo | None = None):
+    """``method="shape"``: changes in pattern (``shape.py``) on the valid samples of each row."""
+    x = np.asarray(x, dtype=np.float64)
+    info = info if info is not None else RowInfo()
+    out = np.zeros(x.shape, bool)
+    for r in range(x.shape[0]):
+        clean, valid, masked = _clean(x[r])
+        xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+        info.add(Plan("shape", "changes in pattern: nearest-neighbour windows split by chance or not"), masked)
+        starts = shape_changes(xv, min_size=max(int(min_size), 1))
+        out[r, starts if valid is None else valid[starts]] = True
     return out
 
 
