@@ -268,3 +268,35 @@ def pelt_l2_joint(x, penalty, min_size):
     return _backtrack(last, n)
 
 
+
+
+@nb.njit(cache=True, nogil=True)
+def segment_line_sums(z, flags):
+    """(sum of Sxy, sum of Sxx, residual sum of squares about the segment means) of z over the segments
+    that start where ``flags`` is True (and at 0), t = sample index: the pooled within-segment slope is
+    Sxy / Sxx (``trend.py``)."""
+    n = z.shape[0]
+    sxy = 0.0
+    sxx = 0.0
+    rss = 0.0
+    a = 0
+    sz = 0.0
+    stz = 0.0
+    szz = 0.0
+    for i in range(n + 1):
+        if i == n or (i > 0 and flags[i]):
+            m = float(i - a)
+            tbar = (a + i - 1) / 2.0
+            sxy += stz - tbar * sz
+            sxx += m * (m * m - 1.0) / 12.0
+            rss += szz - sz * sz / m
+            a = i
+            sz = 0.0
+            stz = 0.0
+            szz = 0.0
+        if i < n:
+            v = z[i]
+            sz += v
+            stz += i * v
+            szz += v * v
+    return sxy, sxx, rss

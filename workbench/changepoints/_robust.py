@@ -159,6 +159,19 @@ def noise_profile(x):
 
 
 @nb.njit(cache=True, nogil=True)
+def _middle(w, width):
+    """Median of w[:width] (width 3 or 5) by insertion sort in place."""
+    for j in range(1, width):
+        key = w[j]
+        kk = j - 1
+        while kk >= 0 and w[kk] > key:
+            w[kk + 1] = w[kk]
+            kk -= 1
+        w[kk + 1] = key
+    return w[width // 2]
+
+
+@nb.njit(cache=True, nogil=True)
 def despike(x, sigma, width, threshold):
     """Replace samples further than threshold*sigma from the running median of ``width`` (odd) samples."""
     n = x.shape[0]
@@ -174,15 +187,7 @@ def despike(x, sigma, width, threshold):
             continue
         for j in range(width):
             w[j] = x[i - h + j]
-        # insertion sort: width is 3 or 5
-        for j in range(1, width):
-            key = w[j]
-            kk = j - 1
-            while kk >= 0 and w[kk] > key:
-                w[kk + 1] = w[kk]
-                kk -= 1
-            w[kk + 1] = key
-        med = w[h]
+        med = _middle(w, width)
         if abs(x[i] - med) > lim:
             out[i] = med
     return out
@@ -227,14 +232,11 @@ def block_profile(x, min_blocks):
     slope = 0.0
     z = 0.0
     b = 2
-    while n // b >= min_blocks:
-        k = n // b
-        means = np.empty(k)
-        for j in range(k):
-            acc = 0.0
-            for i in range(j * b, (j + 1) * b):
-                acc += x[i]
-            means[j] = acc / b
+    k = n // 2
+    means = np.empty(max(k, 1))
+    for j in range(k):  # block means at b = 2; each next scale averages pairs of the previous (O(n) in all)
+        means[j] = 0.5 * (x[2 * j] + x[2 * j + 1])
+    while k >= min_blocks:
         d = np.empty(k - 1)
         for j in range(k - 1):
             d[j] = means[j + 1] - means[j]
@@ -243,6 +245,9 @@ def block_profile(x, min_blocks):
         slope = med / b
         se = 1.2533 * s / math.sqrt(k - 1)  # standard error of a median of k - 1 roughly normal values
         z = abs(med) / se if se > 0.0 else (np.inf if med != 0.0 else 0.0)
+        k //= 2
+        for j in range(k):
+            means[j] = 0.5 * (means[2 * j] + means[2 * j + 1])
         b *= 2
     return best, slope, z
 
@@ -314,15 +319,9 @@ def standardise(xv, centre, slope, inv_scale, lim, half, z, s1a, s2a):
             width = 2 * half + 1
             for j in range(width):
                 w[j] = (xv[i - half + j] - centre - slope * (i - half + j - mid)) * inv_scale
-            for j in range(1, width):  # insertion sort of 3 or 5
-                key = w[j]
-                kk = j - 1
-                while kk >= 0 and w[kk] > key:
-                    w[kk + 1] = w[kk]
-                    kk -= 1
-                w[kk + 1] = key
-            if abs(v - w[half]) > lim:
-                v = w[half]
+            med = _middle(w, width)
+            if abs(v - med) > lim:
+                v = med
         prev = raw
         z[i] = v
         a1 += v

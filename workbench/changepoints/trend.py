@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import fpop_l2
+from ._kernels import fpop_l2, segment_line_sums
 
 TREND_Z = 3.0  # within-segment slope / its standard error needed to try the drift model
 MAX_ROUNDS = 8  # refits of the slope (it converges in 2-4 on drifts)
@@ -21,18 +21,9 @@ __all__ = ["TREND_Z", "choose_trend", "pooled_slope"]
 
 
 def _segment_sums(z: np.ndarray, starts: np.ndarray):
-    n = z.shape[0]
-    t = np.arange(n, dtype=np.float64)
-    c1, ct, c2 = np.r_[0.0, np.cumsum(z)], np.r_[0.0, np.cumsum(t * z)], np.r_[0.0, np.cumsum(z * z)]
-    a = np.r_[0, starts]
-    b = np.r_[starts, n]
-    m = (b - a).astype(np.float64)
-    sz, stz, szz = c1[b] - c1[a], ct[b] - ct[a], c2[b] - c2[a]
-    tbar = (a + b - 1) / 2.0
-    sxx = m * (m * m - 1.0) / 12.0
-    sxy = stz - tbar * sz
-    rss = float(np.sum(szz - sz * sz / m))
-    return float(sxy.sum()), float(sxx.sum()), rss
+    flags = np.zeros(z.shape[0], np.bool_)
+    flags[starts] = True
+    return segment_line_sums(np.ascontiguousarray(z), flags)
 
 
 def pooled_slope(z: np.ndarray, starts: np.ndarray) -> tuple[float, float]:
