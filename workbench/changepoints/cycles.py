@@ -31,7 +31,7 @@ def cycle_features(xv: np.ndarray, period: int) -> np.ndarray:
     """(cycles, 5) level, log spread, log roughness, upper and lower envelope of each full cycle.
 
     >>> f = cycle_features(np.tile([0.0, 1.0, 2.0, 1.0], 3), 4)
-    >>> f.shape, f[0, 0], f[0, 3]
+    >>> f.shape, float(f[0, 0]), float(f[0, 3])
     ((3, 5), 1.0, 1.0)
     """
     k = xv.shape[0] // period

@@ -40,16 +40,24 @@ def detect(
     Dask input gives a lazy result; numpy input is computed at once, on the active ``dask.distributed``
     client if there is one (or ``dask.config`` ``scheduler-address``), else on local threads.
 
-    Defaults (no tuning needed, same call for g/m^2, degC or uohm):
+    Defaults (no tuning needed, same call for g/m^2, degC or uohm; the policy is ``policy.py``):
 
-    - ``method="pelt", cost="l2"``: exact penalised change-in-mean segmentation by a compiled functional-
-      pruning search (the exact optimum: ruptures ``Dynp``'s for a given number of changes, ``Pelt(model="l2",
-      jump=1)``'s at min_size 1; see ``search.py``), far faster than ruptures' C ``KernelCPD`` (benchmarks/).
-    - ``penalty="auto"``: each series is scaled by a robust *long-run* noise sigma (MAD of differences,
-      AR(1) inflation (1+phi)/(1-phi), floored at resolution/sqrt(12)), then penalised per change by
-      1 + 2 sqrt(log n) + 2 log n (a chi-square tail bound; 25.5 for 10,000 samples; ``noise.auto_penalty``;
-      ``penalty_factor`` > 1 for fewer changes). A number is a penalty in the data's unit squared, as in
-      ruptures.
+    - absurd values (PLC codes |x| >= 1e30, values > 20 robust ranges outside the 1-99 % range) are gaps,
+      counted in ``attrs["masked_absurd"]``.
+    - ``penalty="auto"``: each series is scaled by a robust *long-run* noise sigma (the larger of an AR(1)
+      estimate from differences and a block-means estimate; autocorrelation, quantisation, wander and
+      periodic parts cannot shrink it), then penalised per change by 1 + 2 sqrt(log n) + 2 log n (a
+      chi-square bound; 25.5 for 10,000 samples; ``penalty_factor`` > 1 for fewer changes). A number is a
+      penalty in the data's unit squared, as in ruptures (no scaling, no model choice).
+    - a model per series, named with its reason in ``attrs["model"]``/``attrs["model_reason"]``:
+      ``mean-shift`` (exact penalised change-in-mean search, compiled FPOP), ``trend`` (a drift plus steps,
+      chosen by penalised cost when a mean-shift fit's segments all slope one way), ``cycle`` (a smooth
+      periodic series: changes in the cycles' level, spread, roughness or envelope; never cut inside a
+      cycle, segments >= 5 cycles).
+    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise.
+      Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
+      ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.
+      Noise whose sd drifts along the series is judged by its median level (more false changes there).
     - ``min_size`` samples, or ``min_duration`` (e.g. ``"10min"``) converted with the median sampling
       interval of ``dim``; the larger wins.
     - ``spike_threshold``: isolated outliers (> that many robust sigmas off the running median of 3-5

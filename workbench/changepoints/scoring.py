@@ -56,4 +56,4 @@ def covering(true, predicted, n: int) -> float:
         inter = np.clip(hi - lo, 0, None)
         union = np.maximum(b, p[1:]) - np.minimum(a, p[:-1])
         score += (b - a) * float(np.max(inter / union))
-    return score / n
+    return float(score / n)
