@@ -12,7 +12,7 @@ Timed, each on the same data:
 - ruptures ``Pelt(model="l2", jump=1)`` (pure Python, O(n^2) between changes) on a smaller subsample.
 
 Printed per method: wall time (extrapolated where said), samples/s, samples per CPU-second ("per core"),
-peak RSS growth while it ran, F1 (margin 5). Then the targets of issue 5 with PASS/FAIL.
+peak RSS growth while it ran, F1 (margin 5). Then the targets of issues 5 and 14 with PASS/FAIL.
 
     .venv/bin/python benchmarks/changepoints.py            # full size, ~1-2 minutes on 2 idle cores (ruptures Pelt dominates)
     .venv/bin/python benchmarks/changepoints.py --series 100 --samples 5000   # quick look
@@ -181,13 +181,13 @@ def main(argv=None) -> int:
             print(f"  project / {name:<32} {ours[0] / rate:9.1f}x wall   {ours[1] / per_cpu:7.2f}x per CPU-second")
     checks = [
         (">= 5 M samples/s end to end", ours[0] >= 5e6),
-        (">= 30x the KernelCPD loop", ours[0] / speed["ruptures KernelCPD linear loop"][0] >= 30),
+        (">= 100x the KernelCPD loop", ours[0] / speed["ruptures KernelCPD linear loop"][0] >= 100),
         ("peak memory <= 2 GB", psutil.Process().memory_info().rss <= 2 * 2**30 and ours[3] <= 2 * 2**30),
         ("F1 not lower than any peer's (on the same series)", all(s[4] >= s[2] - 1e-9 for s in speed.values())),
     ]
     fc = speed.get("fastcpd detect_mean loop")
     if fc:
-        checks.insert(2, ("not slower than fastcpd per core (per CPU-second)", ours[1] >= fc[1]))
+        checks.insert(2, (">= 0.8x fastcpd per core (per CPU-second)", ours[1] >= 0.8 * fc[1]))
     print(f"\nprocess peak RSS {psutil.Process().memory_info().rss / 2**20:.0f} MB (data itself "
           f"{values.nbytes / 2**20:.0f} MB)")
     for what, ok in checks:

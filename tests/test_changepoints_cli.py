@@ -77,3 +77,94 @@ def test_clear_errors(tmp_path, capsys):
         _run([str(path), "--var", "areal_mass"], capsys)
     with pytest.raises(ValueError, match="--penalty"):
         _run([str(path), "--penalty", "lots"], capsys)
+
+
+# ---- bad inputs a plant export throws at it (issue 18): read correctly, or one clear line naming where
+def _csv(tmp_path, text, name="export.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _lines(n=60, step_at=30, fmt="{t},{a},{b}\n", t0="2026-01-05 06:00:00+00:00"):
+    rng = np.random.default_rng(2)
+    t = pd.date_range(t0, periods=n, freq="1min")
+    rows = []
+    for i in range(n):
+        a = (3.0 if i >= step_at else 0.0) + 0.1 * rng.normal()
+        rows.append(fmt.format(t=t[i].isoformat(), a=f"{a:.4f}", b=f"{0.1 * rng.normal():.4f}"))
+    return rows
+
+
+def test_a_text_cell_in_a_numeric_column_is_a_marked_gap_and_the_series_is_kept(tmp_path, capsys):
+    rows = _lines()
+    rows[9] = rows[9].rsplit(",", 2)[0] + ",ERR," + rows[9].rsplit(",", 1)[1]  # data row 10 = line 11
+    path = _csv(tmp_path, "time,lane01,lane02\n" + "".join(rows))
+    rc, out, err = _run([str(path), "--no-progress"], capsys)
+    seg = pd.read_csv(pd.io.common.StringIO(out))
+    assert set(seg.series) == {"lane01", "lane02"}  # not dropped
+    assert abs(seg[seg.series == "lane01"].start_index.iloc[1] - 30) <= 1
+    assert "lane01" in err and "'ERR'" in err and "line(s) 11" in err and "gap" in err
+    assert seg[seg.series == "lane01"].n.sum() == 59  # the ERR cell is a gap, not a value
+
+
+def test_semicolons_with_decimal_commas_and_a_units_row_are_read(tmp_path, capsys):
+    rows = [r.replace(",", ";").replace(".", ",") for r in _lines(fmt="{t},{a},{b}\n")]
+    rows = [r.replace("+00:00", "+00:00") for r in rows]
+    path = _csv(tmp_path, "time;lane01;lane02\n;mg/cm^2;mg/cm^2\n" + "".join(rows))
+    rc, out, err = _run([str(path), "--no-progress"], capsys)
+    seg = pd.read_csv(pd.io.common.StringIO(out))
+    lane1 = seg[seg.series == "lane01"]
+    assert rc == 0 and len(lane1) == 2 and abs(lane1.start_index.iloc[1] - 30) <= 1
+    np.testing.assert_allclose(lane1.level, [0.0, 3.0], atol=0.1)
+    assert set(seg.units) == {"mg/cm^2"}
+
+
+def test_mixed_naive_and_aware_times_are_refused_with_the_lines(tmp_path, capsys):
+    rows = _lines()
+    rows[5] = rows[5].replace("+00:00", "")
+    path = _csv(tmp_path, "time,lane01,lane02\n" + "".join(rows))
+    with pytest.raises(ValueError, match=r"export.csv: column 'time' mixes times with a UTC offset \(line 2.*without \(line 7"):
+        _run([str(path), "--no-progress"], capsys)
+
+
+def test_a_cut_off_file_is_refused_with_the_line(tmp_path, capsys):
+    text = "time,lane01,lane02\n" + "".join(_lines())
+    path = _csv(tmp_path, text[: text.rindex(",")])  # cut while being written: last row lacks a field
+    with pytest.raises(ValueError, match=r"export.csv: line 61 is cut off \(2 of 3 fields.*re-export"):
+        _run([str(path), "--no-progress"], capsys)
+
+
+def test_an_unknown_var_names_the_columns(tmp_path, capsys):
+    path = _csv(tmp_path, "time,lane01,lane02\n" + "".join(_lines()))
+    with pytest.raises(ValueError, match=r"no column\(s\) \['lane9'\]; it has \['lane01', 'lane02'\] \(choose with --var\)"):
+        _run([str(path), "--var", "lane9", "--no-progress"], capsys)
+
+
+def test_duplicate_times_are_refused_with_the_lines_not_python_advice(tmp_path, capsys):
+    rows = _lines()
+    rows[20] = rows[19].split(",", 1)[0] + "," + rows[20].split(",", 1)[1]  # line 22 repeats line 21's time
+    path = _csv(tmp_path, "time,lane01,lane02\n" + "".join(rows))
+    with pytest.raises(ValueError, match=r"appears on lines 21, 22.*keep one row per time") as exc:
+        _run([str(path), "--no-progress"], capsys)
+    assert "sortby" not in str(exc.value)
+
+
+def test_a_text_only_column_is_skipped_with_a_note_and_a_bad_time_cell_named(tmp_path, capsys):
+    rows = [r.rstrip("\n") + (",L1\n" if i < 30 else ",L2\n") for i, r in enumerate(_lines())]
+    path = _csv(tmp_path, "time,lane01,lane02,lot\n" + "".join(rows))
+    rc, out, err = _run([str(path), "--no-progress"], capsys)
+    assert rc == 0 and "column 'lot' is text, not a series: skipped" in err
+    rows[3] = "yesterday" + rows[3][rows[3].index(","):]
+    path = _csv(tmp_path, "time,lane01,lane02,lot\n" + "".join(rows), "bad_time.csv")
+    with pytest.raises(ValueError, match=r"bad_time.csv: column 'time' line 5: 'yesterday' is not a time"):
+        _run([str(path), "--no-progress"], capsys)
+
+
+def test_the_cli_masks_plc_sentinels_instead_of_105_false_changes(tmp_path, capsys):
+    rows = _lines(n=400, step_at=200)
+    rows[100] = rows[100].rsplit(",", 2)[0] + ",3.4e38," + rows[100].rsplit(",", 1)[1]
+    path = _csv(tmp_path, "time,lane01,lane02\n" + "".join(rows))
+    rc, out, err = _run([str(path), "--changes", "--no-progress"], capsys)
+    ch = pd.read_csv(pd.io.common.StringIO(out))
+    assert ch.series.tolist() == ["lane01"]

@@ -125,20 +125,20 @@ def test_four_series_lockstep_search_flags_equal_the_one_series_search(kind, min
 
 
 def test_four_series_search_refuses_a_full_candidate_table_and_a_grown_one_gives_the_same_result():
-    from workbench.changepoints import _compiled as cc
+    from workbench.changepoints import _kernels as ck, _lanes as cl
 
     x = _block("walk", seed=3)[4:8]
     n, m, pen = x.shape[1], 3, 6.0
-    acc4, _, st, last = cc._lanes_workspace(n)
-    acc, cand, ints = cc._fpop_workspace(n)
+    acc4, _, st, last = cl._lanes_workspace(n)
+    acc, cand, ints = ck._fpop_workspace(n)
     expected = []
     for lane in range(4):
-        cc._fpop_l2_ws(x[lane], pen, m, acc, cand, ints)
+        ck._fpop_l2_ws(x[lane], pen, m, acc, cand, ints)
         acc4[0][: n + 1, lane] = acc[0][: n + 1]
         acc4[1][: n + 1, lane] = acc[1][: n + 1]
         expected.append(ints[0][: n + 1].copy())
     rows = 2  # a 2-row table: compacted early, refused when full, then grown as detect_rows does
-    while not cc._fpop_sums4(n, np.full(4, pen), m, acc4, np.empty((rows, 7, 4)), st, last):
+    while not cl._fpop_sums4(n, np.full(4, pen), m, acc4, np.empty((rows, 7, 4)), st, last):
         rows *= 2
     assert rows > 2
     for lane in range(4):

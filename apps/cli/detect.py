@@ -91,7 +91,9 @@ def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
         raise FileNotFoundError(f"{p}: no such file or directory")
     suffix = p.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return {"table": _table_series(p, dim, time_col, variables)}
+        from .detect_table import table_series
+
+        return {"table": table_series(p, dim, time_col, variables)}
     if suffix not in DATASET_SUFFIXES:
         raise ValueError(f"{p}: unknown input type {suffix!r}; use one of {sorted(TABLE_SUFFIXES | DATASET_SUFFIXES)}")
     ds = xr.open_zarr(p) if suffix == ".zarr" else xr.open_dataset(p)
@@ -102,31 +104,6 @@ def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
     if not names:
         raise ValueError(f"{p}: no numeric variable with dimension {dim!r} (dims: {dict(ds.sizes)}); try --dim")
     return {v: ds[v] for v in names}
-
-
-def _table_series(p: Path, dim: str, time_col, variables):
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
-
-    df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p)
-    if df.empty:
-        raise ValueError(f"{p}: the table has no rows")
-    if time_col is None:
-        named = [c for c in df.columns if str(c).lower() in ("time", "timestamp", dim)]
-        time_col = named[0] if named else df.columns[0]
-    if time_col not in df.columns:
-        raise ValueError(f"{p}: no column {time_col!r} (columns: {list(df.columns)}); set --time-col")
-    t = df[time_col]
-    if not pd.api.types.is_numeric_dtype(t):
-        t = pd.to_datetime(t, utc=True).dt.tz_localize(None)
-    cols = variables or [c for c in df.columns if c != time_col and pd.api.types.is_numeric_dtype(df[c])]
-    if not cols:
-        raise ValueError(f"{p}: no numeric series columns beside {time_col!r}")
-    values = df[cols].to_numpy(dtype=float)
-    da = xr.DataArray(values, dims=(dim, "series"), coords={dim: t.to_numpy(), "series": [str(c) for c in cols]},
-                      name=p.stem)
-    return da.sortby(dim)
 
 
 def _number(text: str, flag: str) -> float:

@@ -1,6 +1,7 @@
 """Offline change-point detection over every lane, sensor and channel: accurate defaults, compiled, Dask-parallel.
 
-- :func:`detect` -> bool DataArray, True at the first sample of each new segment.
+- :func:`detect` -> bool DataArray, True at the first sample of each new segment (defaults: ``policy.py``;
+  ``method="shape"`` for changes in pattern: ``shape.py``).
 - :func:`segments` -> one row per segment per series (start, end, level).
 - :func:`link_events` -> which lot/roll/... began near each change point.
 - :func:`noise_level` -> the robust noise profile behind the default penalty.

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .rows import detect_rows, detect_rows_joint, detect_rows_ruptures
+from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
-METHODS = ("pelt", "kernelcpd", "binseg", "bottomup", "dynp")
+METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
 RUPTURES_COSTS = ("l2", "l1", "normal", "rbf", "linear", "ar", "mahalanobis", "rank", "clinear", "cosine")
 
 
@@ -40,16 +40,24 @@ def detect(
     Dask input gives a lazy result; numpy input is computed at once, on the active ``dask.distributed``
     client if there is one (or ``dask.config`` ``scheduler-address``), else on local threads.
 
-    Defaults (no tuning needed, same call for g/m^2, degC or uohm):
+    Defaults (no tuning needed, same call for g/m^2, degC or uohm; the policy is ``policy.py``):
 
-    - ``method="pelt", cost="l2"``: exact penalised change-in-mean segmentation by a compiled functional-
-      pruning search (the exact optimum: ruptures ``Dynp``'s for a given number of changes, ``Pelt(model="l2",
-      jump=1)``'s at min_size 1; see ``search.py``), far faster than ruptures' C ``KernelCPD`` (benchmarks/).
-    - ``penalty="auto"``: each series is scaled by a robust *long-run* noise sigma (MAD of differences,
-      AR(1) inflation (1+phi)/(1-phi), floored at resolution/sqrt(12)), then penalised per change by
-      1 + 2 sqrt(log n) + 2 log n (a chi-square tail bound; 25.5 for 10,000 samples; ``noise.auto_penalty``;
-      ``penalty_factor`` > 1 for fewer changes). A number is a penalty in the data's unit squared, as in
-      ruptures.
+    - absurd values (PLC codes |x| >= 1e30, values > 20 robust ranges outside the 1-99 % range) are gaps,
+      counted in ``attrs["masked_absurd"]``.
+    - ``penalty="auto"``: each series is scaled by a robust *long-run* noise sigma (the larger of an AR(1)
+      estimate from differences and a block-means estimate; autocorrelation, quantisation, wander and
+      periodic parts cannot shrink it), then penalised per change by 1 + 2 sqrt(log n) + 2 log n (a
+      chi-square bound; 25.5 for 10,000 samples; ``penalty_factor`` > 1 for fewer changes). A number is a
+      penalty in the data's unit squared, as in ruptures (no scaling, no model choice).
+    - a model per series, named with its reason in ``attrs["model"]``/``attrs["model_reason"]``:
+      ``mean-shift`` (exact penalised change-in-mean search, compiled FPOP), ``trend`` (a drift plus steps,
+      chosen by penalised cost when a mean-shift fit's segments all slope one way), ``cycle`` (a smooth
+      periodic series: changes in the cycles' level, spread, roughness or envelope; never cut inside a
+      cycle, segments >= 5 cycles).
+    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise.
+      Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
+      ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.
+      Noise whose sd drifts along the series is judged by its median level (more false changes there).
     - ``min_size`` samples, or ``min_duration`` (e.g. ``"10min"``) converted with the median sampling
       interval of ``dim``; the larger wins.
     - ``spike_threshold``: isolated outliers (> that many robust sigmas off the running median of 3-5
@@ -90,7 +98,7 @@ def detect(
     if da.chunks is not None:
         return _apply(da.chunk({c: -1 for c in core}), core, kwargs).assign_attrs(attrs)
     client = _active_client()
-    if client is None and not progress and engine == "numba":
+    if client is None and not progress and engine in ("numba", "shape"):
         return _local_threads(da, core, kwargs).assign_attrs(attrs)
     rows = int(np.prod([s for d, s in da.sizes.items() if d not in core], dtype=np.int64))
     if client is None and rows < 2 and not progress:
@@ -99,23 +107,35 @@ def detect(
     return _compute(lazy, client, progress).assign_attrs(attrs)
 
 
-def _flags(arr: np.ndarray, *, joint: bool, engine: str, **kw) -> np.ndarray:
+def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = None, **kw) -> np.ndarray:
     """apply_ufunc kernel: (..., n) or (..., d, n) float array -> bool flags of the same shape."""
     x = np.asarray(arr, dtype=np.float64)
     lead, n = x.shape[: -2 if joint else -1], x.shape[-1]
     if joint:
         d = x.shape[-2]
-        out = detect_rows_joint(np.ascontiguousarray(x.reshape(-1, d, n)), kw["min_size"], kw["factor"],
-                                kw["penalty"], kw["spike_threshold"])
+        out = detect_rows_joint(x.reshape(-1, d, n), kw["min_size"], kw["factor"], kw["penalty"],
+                                kw["spike_threshold"], info)
         return np.broadcast_to(out.reshape(*lead, 1, n), x.shape).copy()
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":
-        out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"])
+        out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"], info)
+    elif engine == "shape":
+        out = detect_rows_shape(rows, kw["min_size"], info)
     else:
         out = detect_rows_ruptures(rows, min_size=kw["min_size"], factor=kw["factor"], penalty=kw["penalty"],
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
     return out.reshape(x.shape)
+
+
+def _info_attrs(infos: list[RowInfo]) -> dict:
+    """The policy's record for the result's attrs: models chosen per series (with reasons), values masked."""
+    total = RowInfo()
+    for i in infos:
+        total.merge(i)
+    return {"model": ", ".join(f"{k}: {v}" for k, v in sorted(total.models.items())),
+            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items())),
+            "masked_absurd": total.masked}
 
 
 def _apply(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataArray:
@@ -151,9 +171,11 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
     n_blocks = min(rows.shape[0], 4 * workers)
     bounds = np.linspace(0, rows.shape[0], n_blocks + 1).astype(int)
 
+    infos = [RowInfo() for _ in range(n_blocks)]
+
     def run(b):
         lo, hi = bounds[b], bounds[b + 1]
-        out[lo:hi] = _flags(rows[lo:hi], joint=joint, **kwargs)
+        out[lo:hi] = _flags(rows[lo:hi], joint=joint, info=infos[b], **kwargs)
 
     if n_blocks <= 1 or workers == 1:
         for b in range(n_blocks):
@@ -164,7 +186,7 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
         with ThreadPoolExecutor(min(workers, n_blocks)) as pool:
             list(pool.map(run, range(n_blocks)))
     res = xr.DataArray(out.reshape(x.shape), dims=ordered.dims, coords=ordered.coords)
-    res = res.transpose(*da.dims)
+    res = res.transpose(*da.dims).assign_attrs(_info_attrs(infos))
     res.name = f"{da.name}_change" if da.name is not None else "change"
     return res
 
@@ -322,6 +344,11 @@ def _check_method(method, cost, penalty, n_bkps, joint):
         if not isinstance(penalty, str):
             raise ChangepointInputError("give either a numeric penalty or n_bkps, not both")
     engine = "numba" if (method == "pelt" and cost == "l2") else "ruptures"
+    if method == "shape":
+        if not isinstance(penalty, str) or n_bkps is not None or cost != "l2":
+            raise ChangepointInputError("method='shape' takes no penalty, n_bkps or cost: it keeps a split when the "
+                                        "windows on each side resemble each other more than chance (see shape.py)")
+        engine = "shape"
     if joint and engine != "numba":
         raise ChangepointInputError(f"joint detection is implemented for method='pelt', cost='l2' (got {method!r}, {cost!r})")
     if method == "dynp" and n_bkps is None:

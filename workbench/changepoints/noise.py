@@ -23,25 +23,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._compiled import PHI_MAX, _auto_penalty, despike, noise_profile
+from ._robust import PHI_MAX, despike, mask_absurd, noise_profile
+from .policy import auto_penalty, long_run
 
 __all__ = ["auto_penalty", "noise_level", "noise_profile", "despike", "PHI_MAX"]
-
-
-def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
-    """Default penalty per change, in units of the long-run noise variance, for n samples of d series.
-
-    A chi-square tail bound (Laurent & Massart 2000): P(chi2_d >= d + 2 sqrt(d x) + 2 x) <= exp(-x), with
-    x = log(n) so that the chance of one spurious split anywhere in n positions stays small. For one
-    series and n = 10,000 this is ~25.5 sigma_LR^2 (BIC would be 9.2, the classic 2 log n 18.4).
-    ``factor`` scales x (larger -> fewer, surer changes).
-
-    >>> round(auto_penalty(10_000), 1)
-    25.5
-    """
-    return _auto_penalty(int(n), int(n_series), float(factor))
-
-
 
 
 def _profile_rows(arr):
@@ -49,17 +34,20 @@ def _profile_rows(arr):
     flat = x.reshape(-1, x.shape[-1])
     out = np.full((flat.shape[0], 4), np.nan)
     for r, row in enumerate(flat):
-        v = np.ascontiguousarray(row[np.isfinite(row)])
+        clean, _ = mask_absurd(np.ascontiguousarray(row, dtype=np.float64))
+        v = np.ascontiguousarray(clean[np.isfinite(clean)])
         if v.size >= 4:
-            out[r] = noise_profile(v)
+            p = long_run(v)
+            out[r] = p["sigma"], p["phi"], p["long_run_sigma"], p["resolution"]
     return tuple(out[:, k].reshape(x.shape[:-1]) for k in range(4))
 
 
 def noise_level(da: xr.DataArray, dim: str = "time") -> xr.Dataset:
-    """Robust noise profile of every series along ``dim`` (NaN dropped): what ``penalty="auto"`` scales by.
+    """Robust noise profile of every series along ``dim`` (NaN and absurd values dropped): what ``penalty="auto"`` scales by.
 
     Returns a Dataset over the other dims with ``sigma`` (noise sd, da's units), ``phi`` (AR(1)
-    coefficient, 1), ``long_run_sigma`` (sd of a segment mean x sqrt(length), da's units) and
+    coefficient, 1), ``long_run_sigma`` (sd of a segment mean x sqrt(length), da's units; the larger of the AR(1) and the
+    block estimate, see ``policy.py``) and
     ``resolution`` (smallest step between samples, da's units). Level shifts and spikes do not inflate them.
 
     >>> import numpy as np, xarray as xr

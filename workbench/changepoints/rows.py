@@ -1,43 +1,228 @@
 """Detection on plain arrays: rows of series (..., n) -> bool flags. The xarray layer calls these per block.
 
-Policy shared by every engine (stated here once, repeated in ``detect``'s docstring):
-
-- NaN/inf samples are dropped, detection runs on the valid samples in order, flags are mapped back to the
-  first valid sample of each new segment. A series with fewer than 2 * min_size valid samples (all-NaN
-  included) has no changes.
-- ``penalty="auto"``: each series is centred on its median and divided by its robust long-run sigma
-  (see ``_noise``), so the penalty is unit-free; a constant series has no changes.
-  A numeric penalty is used as given, in the data's unit squared (ruptures' convention), on centred data.
-- spikes (a sample more than ``spike_threshold`` robust sigmas from its running median over 3 or 5
-  samples, never wider than min_size) are replaced by that median before the search, so an isolated
-  outlier does not create a two-sample segment.
+Per row: absurd values become gaps (``_robust.mask_absurd``), NaN/inf samples are dropped and detection runs
+on the valid samples in order (flags go to the first valid sample of each new segment; fewer than
+2 * min_size valid samples: no change), ``policy.plan`` picks the scale, penalty and model, then a pure
+compiled kernel searches: FPOP (``_kernels``; 4 gap-free rows at a time in ``_lanes``), the joint search, or
+the cycle model (``cycles.py``). Spikes (a sample more than ``spike_threshold`` short-term sigmas off its
+running median over 3 or 5 samples, never wider than min_size) are replaced by that median first.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import numpy as np
 
-from ._compiled import detect_rows, detect_rows_joint, prepare
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
+from ._lanes import _fpop_sums4, _lanes_workspace
+from ._robust import mask_absurd, standardise
+from .cycles import cycle_changes
+from .shape import shape_changes
+from .policy import Plan, auto_penalty, plan
+from .trend import choose_trend
 
-__all__ = ["detect_rows", "detect_rows_joint", "detect_rows_ruptures"]
+__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
+
+
+class RowInfo:
+    """What the policy did over a block of rows: models chosen (with reasons) and absurd values masked."""
+
+    def __init__(self):
+        self.models: Counter = Counter()
+        self.reasons: dict = {}
+        self.masked = 0
+
+    def add(self, p: Plan | str, masked: int = 0):
+        model = p if isinstance(p, str) else p.model
+        self.models[model] += 1
+        if not isinstance(p, str):
+            self.reasons.setdefault(model, p.reason)
+        self.masked += int(masked)
+
+    def merge(self, other: "RowInfo"):
+        self.models.update(other.models)
+        for k, v in other.reasons.items():
+            self.reasons.setdefault(k, v)
+        self.masked += other.masked
+
+
+def _spike_half(min_size: int, spike_threshold: float, p: Plan, n: int) -> tuple[float, int]:
+    width = 5 if min_size >= 5 else 3 if min_size >= 3 else 0
+    lim = spike_threshold * p.sigma / p.scale if p.scale > 0 else 0.0
+    if not (spike_threshold > 0 and lim > 0) or n < width:
+        return 0.0, 0
+    return lim, width // 2
+
+
+def _clean(row: np.ndarray):
+    """(masked row, valid indices or None if gap-free, number masked)."""
+    clean, masked = mask_absurd(np.ascontiguousarray(row, dtype=np.float64))
+    ok = np.isfinite(clean)
+    return clean, (None if ok.all() else np.flatnonzero(ok)), masked
+
+
+def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_threshold: float,
+            allow_cycle: bool = False) -> tuple[np.ndarray, Plan, np.ndarray]:
+    """Standardise one finite series by its plan: (z, plan, cumulative sums [2, n + 1])."""
+    p = plan(xv, min_size=min_size, factor=factor, penalty=penalty, allow_cycle=allow_cycle)
+    n = xv.shape[0]
+    z = np.empty(n)
+    sums = np.empty((2, n + 1))
+    lim, half = _spike_half(min_size, spike_threshold, p, n)
+    standardise(xv, p.centre, p.slope, 1.0 / p.scale if p.scale > 0 else 1.0, lim, half, z, sums[0], sums[1])
+    return z, p, sums
+
+
+def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
+    """Flags for each row of a 2-D float64 array (rows = series, columns = samples in order).
+
+    ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
+    Gap-free mean-shift/trend rows are searched 4 at a time (``_lanes``, same flags as one at a time).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rows, n = x.shape
+    info = info if info is not None else RowInfo()
+    out = np.zeros((rows, n), bool)
+    m = max(int(min_size), 1)
+    acc, cand, ints = _fpop_workspace(n)
+    acc4, cand4, st4, last4 = _lanes_workspace(n if rows >= 4 and n >= 2 * m else 0)
+    zbuf = np.empty(n)
+    pens = np.empty(4)
+    lane_row = np.empty(4, np.int64)
+    lanes = 0
+    staircases = []  # mean-shift rows under the auto penalty: checked for a drift afterwards
+    for r in range(rows):
+        clean, valid, masked = _clean(x[r])
+        xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+        nv = xv.shape[0]
+        if nv < 2 * m:
+            info.add("too short", masked)
+            continue
+        p = plan(xv, min_size=m, factor=factor, penalty=penalty)
+        info.add(p, masked)
+        if p.model == "constant":
+            continue
+        if p.model == "cycle":
+            starts = cycle_changes(xv, p, min_size=m, factor=factor)
+            out[r, starts if valid is None else valid[starts]] = True
+            continue
+        lim, half = _spike_half(m, spike_threshold, p, nv)
+        if math.isnan(penalty):
+            staircases.append((r, p))
+        if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
+            standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
+            pens[lanes] = p.beta
+            lane_row[lanes] = r
+            lanes += 1
+            if lanes == 4:
+                while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
+                    cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
+                for lane in range(4):
+                    out[lane_row[lane]] = _backtrack(np.ascontiguousarray(last4[:, lane]), n)
+                lanes = 0
+            continue
+        standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc[0], acc[1])
+        flags = _backtrack(_fpop_sums(nv, p.beta, m, acc, cand, ints), nv)
+        out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+    for lane in range(lanes):  # the remainder: one at a time, from the sums already made
+        acc[0][: n + 1] = acc4[0][: n + 1, lane]
+        acc[1][: n + 1] = acc4[1][: n + 1, lane]
+        out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
+    for r, p in staircases:
+        if out[r].sum() >= 2:
+            _trend_or_steps(x[r], out, r, p, m, spike_threshold, info, zbuf, acc)
+    return out
+
+
+def _trend_or_steps(row, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
+    """``trend.choose_trend`` on one row searched as mean-shift; rewrites its flags if the drift model wins."""
+    clean, valid, _ = _clean(row)
+    xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+    nv = xv.shape[0]
+    lim, half = _spike_half(m, spike_threshold, p, nv)
+    z = standardise(xv, p.centre, 0.0, 1.0 / p.scale, lim, half, zbuf[:nv], acc[0], acc[1])
+    own = out[r] if valid is None else out[r, valid]
+    flags, slope = choose_trend(z, own, p.beta, m)
+    if slope != 0.0:
+        out[r] = False
+        out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+        info.models[p.model] -= 1
+        info.models["trend"] += 1
+        info.reasons.setdefault("trend", "the segments of a mean-shift fit all sloped one way: drift removed "
+                                         "(lower penalised cost with one penalty for the slope)")
+
+
+def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
+    """One segmentation shared by the d series of each block x[r] (shape rows, d, n); flags per row.
+
+    Absurd values are masked per series, then samples where any series is NaN are dropped. Each series is
+    standardised by its own plan (mean-shift or trend; no cycle model), so a joint change is the sum of
+    evidence in noise units, and the penalty is the chi-square bound for d series: eight quiet sensors do
+    not add up eight sets of false alarms. Constant series are ignored.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rows, d, n = x.shape
+    info = info if info is not None else RowInfo()
+    out = np.zeros((rows, n), bool)
+    m = max(int(min_size), 1)
+    for r in range(rows):
+        cleaned = [_clean(x[r, k]) for k in range(d)]
+        ok = np.ones(n, bool)
+        for clean, _, masked in cleaned:
+            ok &= np.isfinite(clean)
+            info.masked += int(masked)
+        valid = np.flatnonzero(ok)
+        nv = valid.size
+        if nv < 2 * m:
+            info.add("too short")
+            continue
+        cols = []
+        for clean, _, _ in cleaned:
+            z, p, _ = prepare(np.ascontiguousarray(clean[valid]), m, factor, penalty, spike_threshold)
+            if p.model != "constant":
+                cols.append(z)
+        info.add(f"joint over {len(cols)} series")
+        if not cols:
+            continue
+        beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
+        flags = pelt_l2_joint(np.ascontiguousarray(np.stack(cols, axis=1)), beta, m)
+        out[r, valid[flags]] = True
+    return out
+
+
+def detect_rows_shape(x, min_size, info: RowInfo | None = None):
+    """``method="shape"``: changes in pattern (``shape.py``) on the valid samples of each row."""
+    x = np.asarray(x, dtype=np.float64)
+    info = info if info is not None else RowInfo()
+    out = np.zeros(x.shape, bool)
+    for r in range(x.shape[0]):
+        clean, valid, masked = _clean(x[r])
+        xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+        info.add(Plan("shape", "changes in pattern: nearest-neighbour windows split by chance or not"), masked)
+        starts = shape_changes(xv, min_size=max(int(min_size), 1))
+        out[r, starts if valid is None else valid[starts]] = True
+    return out
 
 
 def detect_rows_ruptures(x, *, min_size, factor, penalty, spike_threshold, method, cost, n_bkps):
-    """The same policy with a ruptures search (slow pure-Python costs; for comparison and other costs)."""
+    """The same policy (mean-shift/trend scaling) with a ruptures search (slow pure-Python costs)."""
     import ruptures as rpt
 
     rows, n = x.shape
     out = np.zeros((rows, n), bool)
     for r in range(rows):
-        valid = np.flatnonzero(np.isfinite(x[r]))
+        clean, valid, _ = _clean(x[r])
+        valid = np.arange(n) if valid is None else valid
         if valid.size < 2 * max(min_size, 1):
             continue
-        z, beta, ok = prepare(np.ascontiguousarray(x[r, valid]), min_size, factor, penalty, spike_threshold, 1)
-        if not ok:
+        z, p, _ = prepare(np.ascontiguousarray(clean[valid]), min_size, factor, penalty, spike_threshold)
+        if p.model == "constant":
             continue
         algo = _ruptures_algo(rpt, method, cost, min_size).fit(z)
         try:
-            ends = algo.predict(n_bkps=n_bkps) if n_bkps is not None else algo.predict(pen=beta)
+            ends = algo.predict(n_bkps=n_bkps) if n_bkps is not None else algo.predict(pen=p.beta)
         except rpt.exceptions.BadSegmentationParameters:
             continue  # too few samples for that many changes: report none rather than guess
         for e in ends[:-1]:

@@ -36,3 +36,24 @@ def f1_score(true, predicted, margin: int = 5) -> float:
         return 0.0
     precision, recall = hits / p.size, hits / t.size
     return 2 * precision * recall / (precision + recall)
+
+
+def covering(true, predicted, n: int) -> float:
+    """Segmentation covering (van den Burg & Williams 2020; TSSB's score): for each true segment the best
+    Jaccard overlap with a predicted one, weighted by its length. Change points as segment starts (no 0, n).
+
+    >>> covering([50], [50], 100), covering([50], [], 100)
+    (1.0, 0.5)
+    """
+    def bounds(cps):
+        c = sorted({int(i) for i in np.asarray(cps).ravel() if 0 < int(i) < n})
+        return np.r_[0, c, n]
+
+    t, p = bounds(true), bounds(predicted)
+    score = 0.0
+    for a, b in zip(t[:-1], t[1:]):
+        lo, hi = np.maximum(a, p[:-1]), np.minimum(b, p[1:])
+        inter = np.clip(hi - lo, 0, None)
+        union = np.maximum(b, p[1:]) - np.minimum(a, p[:-1])
+        score += (b - a) * float(np.max(inter / union))
+    return float(score / n)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._compiled import fpop_l2, pelt_l2_joint
+from ._kernels import fpop_l2, pelt_l2_joint
 
 __all__ = ["optimal_breakpoints", "fpop_l2", "pelt_l2_joint"]
 

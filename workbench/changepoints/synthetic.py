@@ -70,3 +70,37 @@ def piecewise_constant(
         values[r] += level
         truth.append(pos)
     return values, truth
+
+
+NOISES = ("white", "ar1", "quantised", "ar1_quantised", "trend", "sine", "heteroscedastic")
+
+
+def process_noise(kind: str, shape, rng: np.random.Generator) -> np.ndarray:
+    """No-change series of unit (marginal) noise sd as plant sensors give them, along the last axis.
+
+    ``white``; ``ar1`` (phi 0.7); ``quantised`` (white rounded to 0.5 sd, an ADC of a few codes);
+    ``ar1_quantised`` (phi 0.5, then rounded to 0.5 sd); ``trend`` (white on a drift of 8 sd over the
+    series); ``sine`` (white on a sine of amplitude 2 sd, period 50 samples: a traverse or a cycle);
+    ``heteroscedastic`` (white whose sd grows from 0.5 to 2 along the series).
+
+    >>> process_noise("quantised", (2, 8), np.random.default_rng(0)).shape
+    (2, 8)
+    """
+    shape = tuple(np.atleast_1d(shape))
+    n = shape[-1]
+    t = np.arange(n)
+    if kind == "white":
+        return rng.normal(size=shape)
+    if kind == "ar1":
+        return ar1_noise(shape, 0.7, rng)
+    if kind == "quantised":
+        return quantise(rng.normal(size=shape), 0.5)
+    if kind == "ar1_quantised":
+        return quantise(ar1_noise(shape, 0.5, rng), 0.5)
+    if kind == "trend":
+        return rng.normal(size=shape) + 8.0 * t / n
+    if kind == "sine":
+        return rng.normal(size=shape) + 2.0 * np.sin(2 * np.pi * t / 50 + rng.uniform(0, 2 * np.pi, shape[:-1] + (1,)))
+    if kind == "heteroscedastic":
+        return rng.normal(size=shape) * np.linspace(0.5, 2.0, n)
+    raise ValueError(f"process_noise: unknown kind {kind!r}; use one of {NOISES}")

@@ -1,0 +1,120 @@
+"""The default's principles, each on its own generator (issue 14): no crying wolf on plant-like noise
+without changes, steps of 3 long-run sigma found to +-5 samples, a drift is one drift, absurd values are
+gaps, periodic segments are not cut, joint detection is one segmentation, and the attrs say why."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.changepoints import detect, f1_score
+from workbench.changepoints.synthetic import process_noise
+
+N = 10_000
+SERIES = 40
+QUIET = ["white", "ar1", "quantised", "ar1_quantised", "trend", "sine"]
+LONG_RUN = {"ar1": np.sqrt(1.7 / 0.3), "ar1_quantised": np.sqrt(1.5 / 0.5)}  # long-run / marginal sd
+
+
+def _detect(values, **kw):
+    return detect(xr.DataArray(np.atleast_2d(values), dims=("series", "time")), **kw)
+
+
+@pytest.mark.parametrize("kind", QUIET)
+def test_no_change_found_on_at_least_95_percent_of_series_without_changes(kind):
+    flags = _detect(process_noise(kind, (SERIES, N), np.random.default_rng(7))).values
+    assert np.mean(~flags.any(axis=1)) >= 0.95
+
+
+@pytest.mark.parametrize("kind", QUIET)
+def test_steps_of_3_long_run_sigma_found_to_5_samples(kind):
+    rng = np.random.default_rng(8)
+    values = process_noise(kind, (SERIES, N), rng)
+    truth = []
+    for r in range(SERIES):  # 5 steps at least 400 samples (8 cycles of the sine) apart
+        pos = np.sort(rng.choice(np.arange(400, N - 399, 400), 5, replace=False))
+        for p in pos:
+            values[r, p:] += 3.0 * LONG_RUN.get(kind, 1.0) * rng.choice([-1.0, 1.0])
+        truth.append(pos)
+    flags = _detect(values).values
+    assert np.mean([f1_score(t, np.flatnonzero(f), margin=5) for t, f in zip(truth, flags)]) >= 0.95
+
+
+def test_a_trend_plus_two_steps_gives_two_change_points_not_a_staircase():
+    rng = np.random.default_rng(9)
+    values = process_noise("trend", (SERIES, N), rng)
+    values[:, 3000:] += 4.0
+    values[:, 7000:] -= 4.0
+    res = _detect(values)
+    counts = res.values.sum(axis=1)
+    assert np.mean(counts == 2) >= 0.95
+    hits = [f1_score([3000, 7000], np.flatnonzero(f), margin=5) for f in res.values]
+    assert np.mean(hits) >= 0.95
+    assert "trend" in res.attrs["model"] and "drift" in res.attrs["model_reason"]
+
+
+def test_a_pure_staircase_is_not_called_a_trend():
+    rng = np.random.default_rng(10)
+    values = rng.normal(size=(SERIES, 2000)) + np.repeat(np.arange(8.0) * 3.0, 250)  # 7 equal up-steps
+    res = _detect(values)
+    assert res.attrs["model"] == f"mean-shift: {SERIES}"
+    assert np.mean(res.values.sum(axis=1) == 7) >= 0.95
+
+
+@pytest.mark.parametrize("sentinel", [3.4e38, -9.9e37, 1e10, 1e160])
+@pytest.mark.parametrize("where", [100, 200, 300])  # before, at and after the real step
+def test_a_sentinel_is_masked_counted_and_neither_creates_nor_hides_a_change(sentinel, where):
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=400) + np.r_[np.zeros(200), np.full(200, 3.0)]
+        gap = x.copy()
+        gap[where] = np.nan
+        x[where] = sentinel
+        res = _detect(x)
+        assert res.attrs["masked_absurd"] == 1
+        np.testing.assert_array_equal(res.values, _detect(gap).values)  # exactly as if the sample were missing
+        found = np.flatnonzero(res.values[0])
+        assert found.size == 1 and abs(found[0] - 200) <= 5
+
+
+def test_absurd_values_do_not_mask_a_real_excursion():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=2000)
+    x[1000:1100] += 40.0  # 5 % of the series at a new level: real, however large
+    res = _detect(x)
+    assert res.attrs["masked_absurd"] == 0
+    assert f1_score([1000, 1100], np.flatnonzero(res.values[0]), margin=5) == 1.0
+
+
+def test_heteroscedastic_noise_is_measured_not_hidden():
+    # noise sd growing 0.5 -> 2 without a change: the median-based yardstick under-rates the noisy end.
+    # Measured, and kept as a floor so it cannot get worse unnoticed (README: a known limit).
+    flags = _detect(process_noise("heteroscedastic", (SERIES, N), np.random.default_rng(7))).values
+    assert np.mean(~flags.any(axis=1)) >= 0.75
+
+
+def test_periodic_segments_are_not_cut_and_the_model_says_why():
+    rng = np.random.default_rng(4)
+    t = np.arange(6000)
+    traverse = 5.0 * np.abs(((t % 120) / 60.0) - 1.0)  # a scanning gauge's triangle traverse, 120 samples
+    x = traverse + 0.2 * rng.normal(size=t.size)
+    x[3000:] = 2.0 * traverse[3000:] + 0.2 * rng.normal(size=3000)  # the profile's amplitude changes
+    res = _detect(x)
+    assert res.attrs["model"] == "cycle: 1" and "120 samples per cycle" in res.attrs["model_reason"]
+    found = np.flatnonzero(res.values[0])
+    assert found.size == 1 and abs(found[0] - 3000) <= 120
+
+
+def test_joint_detection_is_one_segmentation_not_the_union_of_eight():
+    rng = np.random.default_rng(5)
+    quiet = process_noise("ar1_quantised", (SERIES, 8, 4000), rng)
+    da = xr.DataArray(quiet, dims=("rig", "sensor", "time"))
+    single = detect(da).values.any(axis=-1)  # per sensor
+    union_false = np.mean(single.any(axis=1))  # a rig "changed" if any of its 8 sensors did
+    joint_false = np.mean(detect(da, joint="sensor").values.any(axis=(1, 2)))
+    assert joint_false <= 0.05 and joint_false <= union_false
+    step = quiet.copy()
+    step[:, :, 2000:] += 1.5 * np.sqrt(3.0)  # 1.5 long-run sigma in every sensor: weak alone, clear together
+    res = detect(xr.DataArray(step, dims=("rig", "sensor", "time")), joint="sensor").values
+    per_rig = [np.flatnonzero(r[0]) for r in res]
+    assert all((res[:, k] == res[:, 0]).all() for k in range(8))  # one segmentation, repeated along sensor
+    assert np.mean([f1_score([2000], f, margin=5) for f in per_rig]) >= 0.95

@@ -1,0 +1,75 @@
+"""The cycle model: changes in what each cycle of a periodic signal looks like, never cuts inside a cycle.
+
+A scanning gauge's traverse, a dry-room regeneration cycle or a machine's stroke repeat with period P
+(``policy.dominant_period``). Cut into cycles of P samples, each cycle is described by five numbers: level
+(mean), spread (log sd), roughness (log mean |difference|) and upper/lower envelope (max - mean, mean -
+min). A regime change moves some of them; the exact joint L2 search (``_kernels.pelt_l2_joint``) runs on
+these cycle features, each scaled by its own robust long-run sigma, with the chi-square penalty for 5
+series, and at least 5 cycles per segment. Each change is then placed to the sample, within one cycle,
+where the means of one cycle before and one cycle after differ most (a full cycle averages the periodic
+part out).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._kernels import pelt_l2_joint
+from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
+
+__all__ = ["cycle_features", "cycle_changes"]
+
+# A series of cycle features is short (tens to hundreds of cycles): with policy.MIN_BLOCKS (128) its block
+# estimate would never run and the AR(1) model alone would judge wander between cycles. 32 blocks (from 64
+# cycles up) accept a ~25 % noisier scale to keep that check.
+FEATURE_BLOCKS = 32
+
+
+def cycle_features(xv: np.ndarray, period: int) -> np.ndarray:
+    """(cycles, 5) level, log spread, log roughness, upper and lower envelope of each full cycle.
+
+    >>> f = cycle_features(np.tile([0.0, 1.0, 2.0, 1.0], 3), 4)
+    >>> f.shape, float(f[0, 0]), float(f[0, 3])
+    ((3, 5), 1.0, 1.0)
+    """
+    k = xv.shape[0] // period
+    b = xv[: k * period].reshape(k, period)
+    mean = b.mean(axis=1)
+    floor = max(float(np.ptp(xv)) * 1e-9, 1e-300)  # log of a flat cycle: finite, far below any real spread
+    spread = np.log(b.std(axis=1) + floor)
+    rough = np.log(np.abs(np.diff(b, axis=1)).mean(axis=1) + floor) if period > 1 else np.zeros(k)
+    return np.stack([mean, spread, rough, b.max(axis=1) - mean, mean - b.min(axis=1)], axis=1)
+
+
+def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> np.ndarray:
+    """Change indices (first sample of each new segment) of one finite series under the cycle model."""
+    period = p.period
+    feats = cycle_features(xv, period)
+    k = feats.shape[0]
+    cols = []
+    for j in range(feats.shape[1]):
+        f = np.ascontiguousarray(feats[:, j])
+        lr = long_run(f, FEATURE_BLOCKS)["long_run_sigma"] if k >= 4 else 0.0
+        if lr > 0.0:
+            cols.append((f - f.mean()) / lr)
+    if not cols:
+        return np.empty(0, np.int64)
+    z = np.ascontiguousarray(np.stack(cols, axis=1))
+    m = max(CYCLES_PER_SEGMENT, math.ceil(min_size / period))
+    flags = pelt_l2_joint(z, auto_penalty(k, z.shape[1], factor=factor), m)
+    starts = np.flatnonzero(flags) * period
+    return np.array([_place(xv, s, period) for s in starts], dtype=np.int64)
+
+
+def _place(xv: np.ndarray, s: int, period: int) -> int:
+    """The sample within one cycle of s where one cycle after and one cycle before differ most in mean."""
+    n = xv.shape[0]
+    lo, hi = max(period, s - period), min(n - period, s + period)
+    if hi <= lo:
+        return s
+    c = np.r_[0.0, np.cumsum(xv)]
+    t = np.arange(lo, hi + 1)
+    diff = np.abs((c[t + period] - c[t]) - (c[t] - c[t - period]))
+    return int(t[np.argmax(diff)])

@@ -1,0 +1,147 @@
+"""The default's policy, in one place: how noisy a series is, what a change must beat, which model fits.
+
+Everything ``detect(penalty="auto")`` decides per series, before the compiled search (a pure kernel) runs:
+
+1. **Absurd values** (``_robust.mask_absurd``): PLC bad-value codes (|x| >= 1e30: 3.4e38, -9.9e37, ...) and
+   values more than 20 robust ranges (q99 - q01) outside the series' 1-99 % range become gaps (NaN), counted
+   in the result's attrs; a gap can neither create nor hide a change.
+2. **Long-run noise sigma** (the yardstick of a change in mean): the larger of
+   - the AR(1) estimate from differences (``noise.py``: MAD of differences, robust lag-1 correlation,
+     inflation sqrt((1 + phi) / (1 - phi)), floored at resolution / sqrt(12) for coarse quantisation), and
+   - the block estimate (``_robust.block_profile``): differences of adjacent block means, b = 2, 4, 8 ...
+     samples per block with >= 128 blocks, spikes removed first, scale x sqrt(b / 2), the largest over b. It needs no noise model,
+     so AR + quantisation together, slow wander and periodic components cannot make it too small.
+   Level shifts and spikes touch few differences and are ignored by the robust scales.
+3. **Penalty** per change: the chi-square tail bound 1 + 2 sqrt(log n) + 2 log n in units of that long-run
+   variance (``auto_penalty``), so autocorrelation enters through the yardstick, not through tuning.
+4. **Model** per series, with the reason kept (``Plan.reason``; counted in the result's attrs):
+   - ``cycle``: a smooth or structured series (phi >= 0.5, or block sigma > 2 x the AR(1) one) with a dominant
+     period P (first autocorrelation peak after its first zero, >= 0.3, at least 10 cycles): the series is
+     cut into cycles of P samples and a change is a change in the cycles' level, spread, roughness or
+     envelope (``cycles.py``); a traverse or a regeneration cycle is never cut inside, and a segment lasts
+     at least 5 cycles.
+   - ``trend``: after the search, the segments found all slope the same way (pooled within-segment slope,
+     z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
+     (``trend.py``): a drift cut into a staircase is one drift.
+   - ``mean-shift``: otherwise; changes in mean under the long-run noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile
+
+MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
+# 9 steps in 127 differences inflate it by < 10 %)
+SPIKE_SIGMAS = 5.0  # isolated samples this far off their running median are ignored by the estimates
+STRUCTURE_RATIO = 2.0  # block / AR(1) long-run sigma above which we look for a period
+SMOOTH_PHI = 0.5  # ... or lag-1 correlation of the noise at least this (smooth signals; white noise: 0)
+PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series periodic
+MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
+CYCLES_PER_SEGMENT = 5
+FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
+LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
+
+__all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the default does with one series: model (and why), and the numbers the search needs."""
+
+    model: str  # "mean-shift", "trend", "cycle", "constant"
+    reason: str
+    centre: float = 0.0
+    slope: float = 0.0  # per sample, removed before the search (trend model)
+    scale: float = 1.0  # data units per unit of the search (the long-run sigma for penalty="auto")
+    sigma: float = 0.0  # short-term noise sigma, for the spike rule
+    beta: float = 1.0  # penalty per change, in search units
+    period: int = 0  # samples per cycle (cycle model)
+
+
+def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
+    """Penalty per change in units of the long-run noise variance (chi-square tail bound, see module doc).
+
+    >>> round(auto_penalty(10_000), 1)
+    25.5
+    """
+    return _auto_penalty(int(n), int(n_series), float(factor))
+
+
+def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
+    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend."""
+    sigma, phi, lr_ar, res = noise_profile(xv)
+    lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
+    return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
+                long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
+
+
+def dominant_period(xv: np.ndarray) -> tuple[int, float]:
+    """(P, autocorrelation at P): after the autocorrelation's first zero crossing, the first peak at least
+    0.8 x the highest one (the highest can be a multiple of the period); (0, 0) if none.
+
+    Level shifts hide a period (their long excursions dominate the autocorrelation), so the peak is first
+    looked for after removing the median of each 1/32 of the series (which keeps periods up to half that
+    piece); only if there is none there, in the whole series.
+
+    >>> t = np.arange(2000)
+    >>> dominant_period(np.sin(2 * np.pi * t / 50))[0]
+    50
+    """
+    n = xv.shape[0]
+    blocks = n // LEVEL_BLOCKS
+    if blocks >= 8:
+        k = n // blocks
+        levels = np.median(xv[: k * blocks].reshape(k, blocks), axis=1)
+        local = _acf_peak(xv - np.r_[np.repeat(levels, blocks), np.full(n - k * blocks, levels[-1])], blocks // 2)
+        if local[1] >= PERIOD_ACF:
+            return local
+    return _acf_peak(xv - np.median(xv), n // MIN_CYCLES)
+
+
+def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
+    n = x.shape[0]
+    if max_lag < 4:
+        return 0, 0.0
+    f = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(f * np.conj(f))[: max_lag + 1]
+    if not ac[0] > 0:
+        return 0, 0.0
+    ac = ac / ac[0]
+    neg = np.flatnonzero(ac < 0)
+    if neg.size == 0:
+        return 0, 0.0
+    tail = ac[neg[0]:]
+    peaks = np.flatnonzero((tail[1:-1] >= tail[:-2]) & (tail[1:-1] >= tail[2:])) + 1
+    if peaks.size == 0:
+        return 0, 0.0
+    top = tail[peaks].max()
+    p = int(neg[0] + peaks[np.argmax(tail[peaks] >= FUNDAMENTAL * top)])  # multiples of P peak about as high
+    return p, float(ac[p])
+
+
+def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float = math.nan,
+         allow_cycle: bool = True, n_series: int = 1) -> Plan:
+    """The policy for one finite series (see module doc). ``penalty`` NaN means automatic; a number is
+    used as given in the data's unit squared (ruptures' convention: no scaling, no model choice)."""
+    n = xv.shape[0]
+    centre = float(np.mean(xv))  # guards the cumulative sums' precision; the L2 cost is shift-free
+    p = long_run(xv)
+    if not math.isnan(penalty):
+        return Plan("mean-shift", "numeric penalty: data units, no model choice", centre, 0.0, 1.0,
+                    p["sigma"], float(penalty))
+    lr = p["long_run_sigma"]
+    if not lr > 0.0:
+        return Plan("constant", "no variation: nothing can change", centre)
+    beta = auto_penalty(n, n_series, factor=factor)
+    smooth = p["phi"] >= SMOOTH_PHI or p["long_run_block"] > STRUCTURE_RATIO * p["long_run_ar"]
+    if allow_cycle and smooth:
+        period, acf = dominant_period(xv)
+        if period >= 2 and acf >= PERIOD_ACF and n >= MIN_CYCLES * period:
+            return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
+                        0.0, lr, p["sigma"], beta, period)
+    return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)

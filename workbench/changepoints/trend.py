@@ -1,0 +1,66 @@
+"""Trend or staircase: the model choice between steps in a level and a drift plus steps.
+
+A change-in-mean search cuts a drift into a staircase. After the search, the slope *within* the segments it
+found (pooled least squares, in long-run noise units so its z-score is honest under autocorrelation) tells
+them apart: the segments of a true staircase are flat, those of a cut-up drift all slope the same way. When
+that slope is significant (|z| > TREND_Z), the drift is removed and the search runs again, starting from
+that slope and from the one line through the whole series (until the change points stop moving, at most 8 times,
+re-estimating the slope within the new segments); the drift model is kept only if its penalised cost, with
+one penalty more for the slope, is lower. A trend plus two steps gives two change points, not a staircase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._kernels import fpop_l2, segment_line_sums
+
+TREND_Z = 3.0  # within-segment slope / its standard error needed to try the drift model
+MAX_ROUNDS = 8  # refits of the slope (it converges in 2-4 on drifts)
+__all__ = ["TREND_Z", "choose_trend", "pooled_slope"]
+
+
+def _segment_sums(z: np.ndarray, starts: np.ndarray):
+    flags = np.zeros(z.shape[0], np.bool_)
+    flags[starts] = True
+    return segment_line_sums(np.ascontiguousarray(z), flags)
+
+
+def pooled_slope(z: np.ndarray, starts: np.ndarray) -> tuple[float, float]:
+    """(slope per sample, z-score) of z within the segments starting at ``starts`` (0 excluded).
+
+    >>> slope, zs = pooled_slope(0.01 * np.arange(200.0), np.array([100]))
+    >>> round(slope, 3), bool(zs > 3)  # z in units of a unit-variance noise
+    (0.01, True)
+    """
+    sxy, sxx, _ = _segment_sums(z, starts)
+    if not sxx > 0:
+        return 0.0, 0.0
+    slope = sxy / sxx
+    return float(slope), float(slope * np.sqrt(sxx))
+
+
+def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int):
+    """(flags, slope) of the better model for standardised z given the mean-shift flags; slope 0.0 when
+    the staircase (mean-shift) model wins."""
+    starts = np.flatnonzero(flags)
+    slope, zscore = pooled_slope(z, starts)
+    if abs(zscore) <= TREND_Z:
+        return flags, 0.0
+    cost_steps = _segment_sums(z, starts)[2] + beta * starts.size
+    t = np.arange(z.shape[0], dtype=np.float64)
+    best = (cost_steps, flags, 0.0)
+    whole, _ = pooled_slope(z, np.empty(0, np.int64))  # one line through everything: the other end
+    for slope in (slope, whole):
+        seen = None
+        for _ in range(MAX_ROUNDS):  # the slope within a staircase's segments is biased low: refit until stable
+            tf = fpop_l2(np.ascontiguousarray(z - slope * t), beta, min_size)
+            st = np.flatnonzero(tf)
+            cost = _segment_sums(z - slope * t, st)[2] + beta * (st.size + 1)
+            if cost < best[0]:
+                best = (cost, tf, slope)
+            if seen is not None and np.array_equal(st, seen):
+                break
+            seen = st
+            slope, _ = pooled_slope(z, st)
+    return best[1], best[2]
