@@ -264,7 +264,7 @@ def test_corrupt_files_name_the_file(tmp_path, shared_data):
         fm.read_curve(cut)
     cut.write_text("\n".join(lines[:k + 1]), encoding="utf-8")            # no line end: cut while written
     curve = fm.read_curve(cut)
-    assert curve.sizes["sample"] == k + 1 - (lines.index("[Data]") + 2)
+    assert curve.sizes["sample"] == k - (lines.index("[Data]") + 2)     # the cut row is dropped
     assert any(f"line {k + 1} has no line end" in r for r in curve.attrs["repairs"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fm.read_curve(tmp_path / "missing.bdf.csv")
