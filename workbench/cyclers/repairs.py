@@ -144,9 +144,10 @@ def _time_restarts(t: Table) -> None:
                      f"{t.lines[back[0]]}); continued from {how}")
 
 
-def _near(r: float) -> float | None:
+def _near(r: float, tol: float = 0.05) -> float | None:
+    """The known unit slip within ``tol`` (relative) of ratio ``r``; the slips are >= 3.6x apart."""
     for k in _TIME_FACTORS:
-        if abs(r / k - 1) < 0.05:
+        if abs(r / k - 1) < tol:
             return k
     return None
 
@@ -168,16 +169,16 @@ def _time_unit(t: Table) -> None:
                 t.attrs.setdefault("checks", []).append(
                     f"time_unit: {t.where('time')} runs {r:.4g}x the clock column; not a known unit slip, left as is")
             return
-    r = _charge_ratio(t)
-    if r is not None and abs(r - 1) > 0.05:
-        k = _near(r)
+    r = _charge_ratio(t)            # coarse current/capacity resolution: +-30 % still tells the slips apart
+    if r is not None and abs(r - 1) > 0.3:
+        k = _near(r, 0.3)
         if k and k > 1:
             t.cols["time"] = tt / k
             t.repairs.append(f"time_unit: {t.where('time')}: the current integrated over it gives {r:.4g}x the "
                              f"capacity column {t.names.get('charge_capacity', t.names.get('capacity'))!r} and the "
                              f"file has no clock column: time read as {_TIME_FACTORS[k]}; divided by {k:g}")
             return
-        if r and abs(r * 1000 - 1) < 0.05:
+        if abs(r * 1000 - 1) < 0.3:
             t.cols["current"] = t.cols["current"] * 1000
             t.repairs.append(f"current_unit: {t.where('current')} integrates to 1/1000 of the capacity column: "
                              f"the header's mA holds A; multiplied by 1000")
