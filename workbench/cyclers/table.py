@@ -86,8 +86,8 @@ def numeric(frame: pd.DataFrame, col: str, source: str, lines: np.ndarray) -> np
 
 
 def _comma_decimal(text: pd.Series) -> bool:
-    head = text.head(50)
-    return bool(head.str.fullmatch(r"-?\d+,\d+").any() and not head.str.contains(r"\.").any())
+    """Decimal commas (European locales): commas in numbers and no point anywhere in the column."""
+    return bool(text.str.contains(",", regex=False).any() and not text.str.contains(".", regex=False).any())
 
 
 def read_text_table(path: Path, header_line: int, sep: str, repairs: list, *, skip_after_header: int = 0):
@@ -214,8 +214,10 @@ def table_from_frame(frame: pd.DataFrame, lines: np.ndarray, spec: dict, *, sour
             _, unit, factor = header_unit(col)
             cols[key], names[key] = parse_duration(frame[col], col, source, lines) * (factor or 1.0), col
             text = frame[col].astype(str).head(2000)
-            if key in ("time", "step_time") and text.str.contains(":").any() and not text.str.contains(r"[.,]\d").any():
-                attrs = {**(attrs or {}), f"{key}_resolution_s".replace("time_time", "time"): 1.0}
+            if text.str.contains(":").any():       # written as a duration: its last digit is its resolution
+                digits = text.str.extract(r"[.,](\d+)\s*$")[0].str.len().max()
+                res = 10.0 ** -(0 if pd.isna(digits) else int(digits))
+                attrs = {**(attrs or {}), f"{key}_resolution_s": res}
     if mapping.get("clock") is not None:
         cols["clock"], names["clock"] = parse_clock(frame[mapping["clock"]]), mapping["clock"]
     return Table(source=source, fmt=fmt, cols=cols, names=names, lines=lines, cell_id=cell_id, attrs=dict(attrs or {}),
