@@ -4,16 +4,11 @@ so the first screen does not wait for them."""
 
 import importlib
 import logging
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from data_adapters.live import shared_acquisition  # noqa: E402
+from data_adapters.live import shared_acquisition
 
 for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation", "alarms"):
     try:
-        importlib.import_module(f"dashboard.{_page}")
+        importlib.import_module(f"apps.dashboard.{_page}")
     except ImportError as exc:  # the shell leaves that page out and logs why
         logging.getLogger("dashboard").warning("page %s unavailable: %s", _page, exc)
 

@@ -324,7 +324,7 @@ def run_sessions(browser, url: str, n: int, seconds: float, opc: OpcUaThread, se
 def start_server(cmd: list[str]) -> tuple[subprocess.Popen, psutil.Process]:
     """Start `workbench serve|demo ...`; returns it and its `panel serve` child once the URL is printed."""
     env = dict(os.environ, BOKEH_LOG_LEVEL="warn")
-    dash = subprocess.Popen([sys.executable, "-m", "workbench", *cmd], env=env, cwd=REPO, stdout=subprocess.PIPE,
+    dash = subprocess.Popen([sys.executable, "-m", "apps", *cmd], env=env, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in dash.stdout:  # wait for the URL (the command prints it once the server answers)

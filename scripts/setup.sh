@@ -17,7 +17,7 @@ apt_install() {
   fi
   command -v apt-get >/dev/null || die "missing $*, and this is not a Debian/Ubuntu system with apt-get; install them by hand"
   say "installing Debian package(s): $*"
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }; then
+  if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null; }; then
     die "apt-get could not install: $*. Check the network/apt sources and run: apt-get install -y $*"
   fi
 }

@@ -12,7 +12,7 @@ from data_adapters.audit import AuditLog
 from data_adapters.base import ArmedSession, Quality
 from data_adapters.connect import open_line
 from fixtures_servers import LoopThread, Mosquitto, wait_for_port
-from workbench.cli.sim_server import _check, register, serve
+from apps.cli.sim_server import _check, register, serve
 
 FROST = "plant1/dryroom/room1/hygrometer/frost_point_s1"
 FROST_SP = "plant1/dryroom/room1/ahu/frost_point_setpoint"

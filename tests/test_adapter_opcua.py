@@ -475,7 +475,7 @@ def test_history_settings_are_checked(line_config):
 
     from data_adapters.opcua_server import LineOpcUaServer
     from data_adapters.sim import SimBackend
-    from workbench.cli.sim_server import _check, register
+    from apps.cli.sim_server import _check, register
 
     for bad in (0, -5, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="history_s must be a number of seconds > 0"):

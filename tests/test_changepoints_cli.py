@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from workbench.cli import detect as detect_cli
+from apps.cli import detect as detect_cli
 
 
 def _run(argv, capsys):

@@ -61,7 +61,7 @@ def demo_url(tmp_path_factory):
     port = free_port()
     log = open(tmp / "demo.log", "w+")
     env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")  # bokeh knows "warn", not "warning"
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "demo", "--port", str(port), "--speed", "30",
+    proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(port), "--speed", "30",
                              "--events", str(events)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
     def started():
@@ -264,8 +264,7 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
 
     import numpy as np
 
-    sys.path.insert(0, str(REPO / "apps"))
-    from dashboard import shell
+    from apps.dashboard import shell
 
     class Store:
         version = 0

@@ -58,7 +58,7 @@ class DemoServer:
         self.log_path = self.tmp / f"demo{self.starts}.log"
         self.log = open(self.log_path, "w+")
         env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")
-        self.proc = subprocess.Popen([sys.executable, "-m", "workbench", "demo", "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(self.port),
                                       "--speed", str(SPEED), "--events", str(self.events)],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
                                      start_new_session=True)
@@ -253,8 +253,7 @@ def test_page_reconnects_after_the_dashboard_server_is_killed_and_restarted(demo
 
 # --- without a browser: the genealogy sources, the "not configured" state, the docstring examples ----------
 def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp_path):
-    sys.path.insert(0, str(APPS))
-    from dashboard.dryroom import exposed
+    from apps.dashboard.dryroom import exposed
     from data_adapters.live import CatalogGenealogy, LiveError, VirtualLineGenealogy
     from workbench.history.catalog import write_genealogy
     from workbench.simulate import genealogy, virtual_line
@@ -272,10 +271,9 @@ def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp
 
 
 def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
-    sys.path.insert(0, str(APPS))
-    from dashboard.dryroom import DryRoomPage
-    from dashboard.formation import FormationPage
-    from dashboard.welding import WeldingPage
+    from apps.dashboard.dryroom import DryRoomPage
+    from apps.dashboard.formation import FormationPage
+    from apps.dashboard.welding import WeldingPage
     from data_adapters.base import Reading
     from data_adapters.live import LiveStore, genealogy_source
     from workbench.config import default_config_path, load_line_config
@@ -297,8 +295,7 @@ def test_docstring_examples_of_the_page_analyses():
     import doctest
     import importlib
 
-    sys.path.insert(0, str(APPS))
-    for name in ("dashboard.coating", "dashboard.dryroom", "dashboard.welding", "dashboard.formation",
-                 "dashboard.tables", "data_adapters.live"):
+    for name in ("apps.dashboard.coating", "apps.dashboard.dryroom", "apps.dashboard.welding", "apps.dashboard.formation",
+                 "apps.dashboard.tables", "data_adapters.live"):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, name

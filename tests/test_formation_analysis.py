@@ -352,7 +352,7 @@ def test_a_cc_step_cut_short_by_a_voltage_limit_is_not_a_pulse(shared_data):
 def test_cli_summarises_real_files(shared_data, capsys):
     import argparse
 
-    from workbench.cli import formation as cli
+    from apps.cli import formation as cli
 
     parser = argparse.ArgumentParser(prog="workbench")
     cli.register(parser.add_subparsers(dest="command"))

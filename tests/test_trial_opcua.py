@@ -65,7 +65,7 @@ def test_sigkill_mid_trial_then_next_start_restores_baseline(tmp_path, opcua_lin
     probe.connect()
     baseline = probe.call(adapter.read([LASER_SP]))[LASER_SP].value
 
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "trial", "run", str(plan), "--config", str(cfg),
+    proc = subprocess.Popen([sys.executable, "-m", "apps", "trial", "run", str(plan), "--config", str(cfg),
                              "--journal", str(journal), "--audit", str(audit_path), "--user", "dan",
                              "--reason", "crash test"], cwd=REPO, env=os.environ.copy(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

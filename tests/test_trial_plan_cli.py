@@ -12,7 +12,7 @@ from data_adapters.audit import AuditLog, verify
 from data_adapters.base import ArmedSession, WriteResult
 from data_adapters.trials import PlanError, compile_plan, dry_run, load_plan, parse_plan
 from data_adapters.trials.schedule import Write, doe_runs
-from workbench.cli import main
+from apps.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "trials"
 PUMP_SP = "plant1/electrode/coat1/coater/pump_rate_setpoint"

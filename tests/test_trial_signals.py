@@ -26,7 +26,7 @@ def test_sigterm_aborts_and_restores_baseline(tmp_path):
     plan.write_text(yaml.safe_dump({"name": "long step", "responses": [LASER], "sequence": [
         {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 1800}]}))
     journal, audit = tmp_path / "trials.sqlite", tmp_path / "audit.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "trial", "run", str(plan), "--journal", str(journal),
+    proc = subprocess.Popen([sys.executable, "-m", "apps", "trial", "run", str(plan), "--journal", str(journal),
                              "--audit", str(audit), "--user", "lee", "--reason", "sigterm test", "--speed", "20", "--minutes", "120"],
                             cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

@@ -22,7 +22,7 @@ from data_adapters.trials import TrialController, parse_plan
 from data_adapters.trials.stations import trial_adapter
 from workbench.config import default_config_path, load_line_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class ConsoleBackend:

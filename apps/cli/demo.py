@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from workbench.cli.serve import add_server_args
+    from apps.cli.serve import add_server_args
 
     p = sub.add_parser("demo", help="run the virtual line with the live dashboard (prints the URL)")
     p.add_argument("--config", default=None, help="line config YAML (default: the shipped virtual line)")
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from workbench.cli.serve import run_dashboard
+    from apps.cli.serve import run_dashboard
 
     if args.speed is not None and not args.speed > 0:
         raise ValueError(f"--speed must be > 0 simulated seconds per second, got {args.speed}")

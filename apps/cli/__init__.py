@@ -37,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"workbench.cli.{name}")
+            module = importlib.import_module(f"apps.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"workbench.cli.{name}":
+            if exc.name == f"apps.cli.{name}":
                 continue  # subcommand not built yet
             raise
         module.register(sub)

@@ -1,7 +1,7 @@
 """`workbench serve --config LINE`: the live shop-floor dashboard for any line config (``panel serve``).
 
-The dashboard's Panel apps live in the source checkout's ``apps/`` directory; this command finds them
-relative to the ``workbench`` package, starts ``panel serve`` with the line config in the environment
+The dashboard's Panel app scripts live in the ``apps`` package (a checkout or an installed wheel alike);
+this command finds them beside ``apps/__init__.py``, starts ``panel serve`` with the line config in the environment
 (``WORKBENCH_LINE_CONFIG``) and prints the URL when the server answers.
 """
 
@@ -19,13 +19,14 @@ APP = "line.py"
 
 
 def apps_dir() -> Path:
-    """The checkout's ``apps/`` directory (beside the ``workbench`` package); a clear error when absent."""
-    here = Path(__file__).resolve().parents[2] / "apps"
-    if not (here / APP).is_file():
+    """The ``apps`` package's folder, where the app scripts are; a clear error when the install lacks them."""
+    from apps import APPS_DIR
+
+    if not (APPS_DIR / APP).is_file():
         raise FileNotFoundError(
-            f"the dashboard apps were not found at {here}/{APP}; `workbench demo`/`workbench serve` run from a "
-            "source checkout (git clone the project and `pip install -e .` it), not from a bare wheel")
-    return here
+            f"the dashboard app script is missing at {APPS_DIR / APP}: the install is incomplete; "
+            "reinstall with `pip install --force-reinstall line-workbench`")
+    return APPS_DIR
 
 
 def panel_command(*, port: int, address: str, allow_origins: list[str] | None = None,
