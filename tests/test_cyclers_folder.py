@@ -29,7 +29,7 @@ def rack(tmp_path, shared_data):
 
 
 def test_cli_reads_a_folder_writes_the_store_and_lists_failures(rack, tmp_path, capsys):
-    from workbench.cli import formation as cli
+    from apps.cli import formation as cli
 
     parser = argparse.ArgumentParser(prog="workbench")
     cli.register(parser.add_subparsers(dest="command"))
