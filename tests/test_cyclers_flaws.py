@@ -154,3 +154,18 @@ def test_unknown_file_is_refused_with_the_formats(tmp_path):
     out.write_text("hello\nworld\n")
     with pytest.raises(fm.FormationDataError, match="notes.txt: not a cycler export.*maccor"):
         fm.read_curve(out)
+
+
+def test_more_out_than_in_past_the_first_cycle_is_named(sintef):
+    from workbench.cyclers.folder import efficiency_checks
+    _, _, summary = sintef
+    assert efficiency_checks(summary) == []
+    # two cycles; in the second, the discharge (out) lasts 30 % longer than the charge (in): no cell does that
+    t, i = [], []
+    for k, (dur_c, dur_d) in enumerate([(3600, 3400), (3600, 4680)]):
+        t0 = k * 9000.0
+        t += list(t0 + np.arange(0, dur_c, 60.0)) + list(t0 + dur_c + 60 + np.arange(0, dur_d, 60.0))
+        i += [1.0] * len(np.arange(0, dur_c, 60.0)) + [-1.0] * len(np.arange(0, dur_d, 60.0))
+    curve = fm.curve_from_arrays(time=t, voltage=np.full(len(t), 3.7), current=i)
+    checks = efficiency_checks(fm.cycle_summary(curve))
+    assert len(checks) == 1 and "cycle(s) [2]" in checks[0]

@@ -34,13 +34,15 @@ def run(args) -> int:
 def _print_curve(fm, path, curve, first) -> None:
     import numpy as np
 
+    from workbench.cyclers.folder import efficiency_checks
+
     s = fm.cycle_summary(curve, first=first)
     print(f"{path}: cell {curve.attrs.get('cell_id', '?')} ({curve.attrs.get('format', '?')}), "
           f"{curve.sizes['sample']} samples, {float(curve.time[-1]) / 3600:.2f} h, "
           f"cycles open with {s.attrs['first_direction']}")
     for r in curve.attrs.get("repairs", []):
         print(f"  repaired: {r}")
-    for r in curve.attrs.get("checks", []):
+    for r in list(curve.attrs.get("checks", [])) + efficiency_checks(s):
         print(f"  check: {r}")
     print(f"  {'cycle':>5} {'charge Ah':>12} {'discharge Ah':>13} {'CE':>8} {'loss Ah':>10}")
     for c in s.cycle.values:
@@ -77,6 +79,8 @@ def _run_folder(args) -> int:
               f"{row.discharge_capacity:>11.6g} {row.coulombic_efficiency:>7.4f} {row.dcir:>10.4g} {row.k_value:>9.4g}")
         for rep in filter(None, str(row.repairs).split(" | ")):
             print(f"      repaired: {rep}")
+        for chk in filter(None, str(row.checks).split(" | ")):
+            print(f"      check: {chk}")
     if len(res.failures):
         print("not read:")
         for row in res.failures.itertuples():

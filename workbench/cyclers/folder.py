@@ -29,6 +29,17 @@ class FolderResult:
     failures: pd.DataFrame
 
 
+def efficiency_checks(summary) -> list[str]:
+    """Physics on a cycle summary: past the first cycle, more out than in (CE > 1.02) means lost records,
+    a wrong sign or cycles split in the wrong place; named per cycle, never corrected."""
+    ce = summary.coulombic_efficiency
+    bad = [int(c) for c, v in zip(summary.cycle.values[1:], ce.values[1:]) if np.isfinite(v) and v > 1.02]
+    if not bad:
+        return []
+    return [f"coulombic_efficiency: CE > 1.02 in cycle(s) {bad[:10]} ({summary.attrs.get('first_direction', '')} "
+            f"first); check for missing records, the current sign or where cycles start (--first)"]
+
+
 def summarise_file(path, *, first: str = "auto", strict: bool = False, dt: float = 10.0) -> dict:
     """One file's per-cell summary as a dict, or ``{"file", "error"}`` when it cannot be read (never raises)."""
     from workbench.models import formation as fm
@@ -57,7 +68,7 @@ def summarise_file(path, *, first: str = "auto", strict: bool = False, dt: float
                 "coulombic_efficiency": float(s1.coulombic_efficiency), "first_cycle_loss": float(s1.loss),
                 "last_discharge_capacity": float(last), "dcir": d, "k_value": k,
                 "repairs": " | ".join(curve.attrs.get("repairs", [])),
-                "checks": " | ".join(curve.attrs.get("checks", []))}
+                "checks": " | ".join(list(curve.attrs.get("checks", [])) + efficiency_checks(s))}
     except Exception as exc:       # one bad file must not stop a folder: its reason is reported
         return {"file": path, "error": f"{type(exc).__name__}: {exc}"}
 
