@@ -169,3 +169,19 @@ def test_more_out_than_in_past_the_first_cycle_is_named(sintef):
     curve = fm.curve_from_arrays(time=t, voltage=np.full(len(t), 3.7), current=i)
     checks = efficiency_checks(fm.cycle_summary(curve))
     assert len(checks) == 1 and "cycle(s) [2]" in checks[0]
+
+
+def test_time_in_milliseconds_is_found_from_the_clock_column(tmp_path, shared_data):
+    src = shared_data / "cyclers" / "cellpy" / "pec.csv"
+    lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
+    k = next(n for n, ln in enumerate(lines) if ln.startswith("Test,Cell,"))
+    col = lines[k].split(",").index("Total Time (Seconds)")
+    for n in range(k + 1, len(lines)):
+        f = lines[n].split(",")
+        f[col] = repr(float(f[col]) * 1000)
+        lines[n] = ",".join(f)
+    out = tmp_path / "pec_ms.csv"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    curve, original = _repaired(out, "time_unit"), fm.read_curve(src)
+    assert any("clock column 'Real Time'" in r for r in curve.attrs["repairs"])
+    np.testing.assert_allclose(curve.time.values, original.time.values, rtol=1e-9)

@@ -8,12 +8,22 @@ FORMATS = ("bdf", "novonix", "maccor", "neware-csv", "neware-binary", "biologic-
            "pec")
 
 
+def _zip_holds_ndc(path: Path) -> bool:
+    """A Neware .ndax is a zip archive of .ndc record files (and XML step/test info)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith(".ndc") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def sniff(path) -> str | None:
     """The format name of ``path`` (one of :data:`FORMATS`) or None when nothing matches."""
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(16384)
-    if head.startswith(b"NEWARE") or (head.startswith(b"PK") and path.suffix.lower() == ".ndax"):
+    if head.startswith(b"NEWARE") or (head.startswith(b"PK") and _zip_holds_ndc(path)):
         return "neware-binary"
     if head.startswith(b"BIO-LOGIC MODULAR FILE"):
         return "biologic-mpr"
