@@ -105,7 +105,13 @@ def measure(kind: str, files: list[Path], workers: int) -> tuple[float, float]:
     q = ctx.Queue()
     proc = ctx.Process(target=_side, args=(kind, [str(f) for f in files], workers, q))
     proc.start()
-    out = q.get()
+    while True:                       # a side that dies (e.g. out of memory) must not hang the benchmark
+        try:
+            out = q.get(timeout=5)
+            break
+        except Exception:
+            if not proc.is_alive():
+                sys.exit(f"{kind}: the measuring process died (exit code {proc.exitcode}); see the messages above")
     proc.join()
     return out
 

@@ -105,9 +105,10 @@ def read_text_table(path: Path, header_line: int, sep: str, repairs: list, *, sk
         k = body_idx.pop()
         repairs.append(f"truncated_last_row: line {k + 1} has no line end (the file was cut while written); "
                        f"dropped it: {lines[k][:60]!r}")
-    frame = pd.read_csv(io.StringIO("\n".join([header] + [lines[k] for k in body_idx])), sep=sep, dtype=str,
-                        keep_default_na=False, index_col=False, skipinitialspace=True, engine="python" if sep
-                        not in (",", "\t", ";") else "c")
+    # numbers parse in C; a column holding anything else stays text and numeric() names the bad line
+    frame = pd.read_csv(io.StringIO("\n".join([header] + [lines[k] for k in body_idx])), sep=sep,
+                        keep_default_na=False, na_values=[""], index_col=False, skipinitialspace=True,
+                        engine="python" if sep not in (",", "\t", ";") else "c")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, np.asarray(body_idx, dtype=np.int64) + 1
 
