@@ -184,6 +184,12 @@ def _time_unit(t: Table) -> None:
                              f"the header's mA holds A; multiplied by 1000")
             return
     span = float(np.nanmax(t.cols["time"]) - np.nanmin(t.cols["time"]))
+    d_t = np.diff(t.cols["time"])
+    typical = float(np.median(d_t[d_t > 0])) if (d_t > 0).any() else 0.0
+    if typical > 3600.0:
+        t.attrs.setdefault("checks", []).append(
+            f"time_unit: {t.where('time')} samples every {typical / 3600:.3g} h (median), not a cycler's logging "
+            f"interval; is the column in ms or h rather than s?")
     if span > _PLAUSIBLE_TEST_S:
         raise FormationDataError(f"{t.where('time')}: the record spans {span / 86400 / 365.25:.1f} years, not a "
                                  f"cycler test; its unit is wrong (ms or h counted as s?) and the file has no clock "
