@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not on conda-forge: installed by pip inside the conda env.
-PIP_ONLY = {"fastcpd"}
+PIP_ONLY = {"fastcpd", "newarenda"}
 
 
 def normalise(name: str) -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up Line Workbench in ./.venv with the versions CI tested (constraints.txt).
 #   scripts/setup.sh            Python packages only (enough for the demo and notebooks)
-#   scripts/setup.sh --system   also the Debian packages the tests drive: chromium, mosquitto
+#   scripts/setup.sh --system   also the Debian packages the tests drive: chromium, mosquitto, mdbtools (Arbin .res)
 # Safe to run again: it only reinstalls when pyproject.toml or constraints.txt changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -55,7 +55,7 @@ stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -
 if [ ! -f "$stamp" ]; then
   say "installing Python packages (pinned by constraints.txt); the first time takes a few minutes"
   # (the filter hides one machine's harmless notes about local package mirrors)
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench]" \
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test,bench,biologic]" \
       2> >(grep -v "^WARNING: Location 'file:" >&2) \
     || die "pip could not install the packages; see the messages above (network? a proxy needs HTTPS_PROXY)"
   rm -f .venv/.installed-*
@@ -67,9 +67,11 @@ if [ "$WANT_SYSTEM" = 1 ]; then
   missing=()
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  command -v mdb-export >/dev/null || missing+=(mdbtools)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   [ -x /usr/bin/chromium ] || die "Debian's chromium is not at /usr/bin/chromium after install"
   [ -x /usr/sbin/mosquitto ] || die "mosquitto is not at /usr/sbin/mosquitto after install"
+  command -v mdb-export >/dev/null || die "mdbtools' mdb-export is not on PATH after install"
   # the broker the tests start is their own; keep the packaged service from holding port 1883
   if is_root && command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
     systemctl stop mosquitto || true

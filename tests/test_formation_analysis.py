@@ -25,8 +25,14 @@ def _real(shared_data: Path, rel: Path) -> Path:
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(fm_mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 15 and result.failed == 0
+    import workbench.cyclers as cyclers
+    from workbench.cyclers import bdf, curve, novonix
+    attempted = 0
+    for mod in (fm_mod, cyclers, bdf, curve, novonix):
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, mod.__name__
+        attempted += result.attempted
+    assert attempted > 15
 
 
 # --- dQ/dV -------------------------------------------------------------------------------------
@@ -253,9 +259,13 @@ def test_corrupt_files_name_the_file(tmp_path, shared_data):
     k = lines.index("[Data]") + 5
     lines[k] = lines[k].replace(",1,1,", ",1,x,", 1) if ",1,1," in lines[k] else '"garbage,row"'
     cut = tmp_path / "cut.csv"
-    cut.write_text("\n".join(lines[:k + 1]), encoding="utf-8")
+    cut.write_text("\n".join(lines[:k + 1]) + "\n", encoding="utf-8")     # a complete line holding garbage
     with pytest.raises(fm.FormationDataError, match=f"cut.csv: column .* at line {k + 1}"):
         fm.read_curve(cut)
+    cut.write_text("\n".join(lines[:k + 1]), encoding="utf-8")            # no line end: cut while written
+    curve = fm.read_curve(cut)
+    assert curve.sizes["sample"] == k - (lines.index("[Data]") + 2)     # the cut row is dropped
+    assert any(f"line {k + 1} has no line end" in r for r in curve.attrs["repairs"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         fm.read_curve(tmp_path / "missing.bdf.csv")
 

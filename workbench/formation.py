@@ -1,6 +1,7 @@
 """Formation analysis, public entry point: ``import workbench.formation as fm``.
 
-Readers for Battery Data Format CSV and Novonix exports, capacity/CE per cycle, dQ/dV with stated
+Readers for every common cycler export (:mod:`workbench.cyclers`: BDF, Novonix, Maccor, Neware, BioLogic,
+Arbin, PEC; repairs listed in the curve's attrs), capacity/CE per cycle, dQ/dV with stated
 smoothing, DCIR from pulses, K-value from OCV rests, grading and rack x channel imbalance.
 See :mod:`workbench.models.formation` for the definitions.
 

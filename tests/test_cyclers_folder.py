@@ -1,0 +1,67 @@
+"""`workbench formation DIR`: a folder of real cycler files read in parallel, summarised per cell, written to
+the history store, and the files it could not read listed with the reason."""
+
+import argparse
+import shutil
+
+import numpy as np
+import pytest
+
+import workbench.formation as fm
+from workbench import history
+
+FILES = ["cycling/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv",
+         "formation/novonix_formation_ch01_first_charge.csv", "cyclers/newarenda/TestFile.nda",
+         "cyclers/newarenda/new_nda_file.nda"]
+
+
+@pytest.fixture
+def rack(tmp_path, shared_data):
+    folder = tmp_path / "rack"
+    (folder / "sub").mkdir(parents=True)
+    for rel in FILES:
+        src = shared_data / rel
+        if not src.is_file():
+            pytest.fail(f"reference file {src} is missing; restore ../shared/data (see its NOTICE.md)", pytrace=False)
+        shutil.copy(src, folder / "sub" / src.name)
+    (folder / "notes.txt").write_text("operator notes, not a cycler file\n")
+    return folder
+
+
+def test_cli_reads_a_folder_writes_the_store_and_lists_failures(rack, tmp_path, capsys):
+    from apps.cli import formation as cli
+
+    parser = argparse.ArgumentParser(prog="workbench")
+    cli.register(parser.add_subparsers(dest="command"))
+    store = tmp_path / "store"
+    args = parser.parse_args(["formation", str(rack), "--workers", "2", "--store", str(store), "--no-progress"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "4 file(s) read, 1 not read" in out
+    assert "notes.txt: FormationDataError" in out and "not a cycler export" in out
+    assert "repaired: duplicate_rows" in out                          # TestFile.nda repeats one record
+    ds = history.open(store, "formation")
+    ids = {fm.read_curve(p).attrs["cell_id"] for p in (rack / "sub").iterdir()}
+    assert set(ds.cell_id.values.tolist()) == ids and len(ids) == 4
+    # the stored numbers are those of the single-file reader
+    for path in (rack / "sub").iterdir():
+        curve = fm.read_curve(path)
+        s = fm.cycle_summary(curve)
+        row = ds.where(ds.cell_id == curve.attrs["cell_id"], drop=True)
+        both = (s.charge_capacity.notnull() & s.discharge_capacity.notnull()).values
+        s1 = s.isel(cycle=int(np.argmax(both))) if both.any() else s.isel(cycle=0)
+        np.testing.assert_allclose(row.charge_capacity.values, [float(s1.charge_capacity)], rtol=1e-12)
+        assert row.charge_capacity.attrs["units"] == "A*h"
+
+
+def test_strict_folder_lists_files_needing_repairs(rack):
+    res = fm_read_folder(rack, strict=True)
+    refused = dict(zip(res.failures.file.map(lambda f: f.rsplit("/", 1)[-1]), res.failures.error))
+    assert "duplicate_rows" in refused["TestFile.nda"] and "same_time_at_step_change" in refused["new_nda_file.nda"]
+    assert all(e.startswith("FormationRepairError") for k, e in refused.items() if k.endswith(".nda"))
+    assert len(res.results) == 2
+
+
+def fm_read_folder(folder, **kw):
+    from workbench.cyclers import read_folder
+    return read_folder(folder, workers=1, progress=False, **kw)
