@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.history.exports import ExportError
 
@@ -130,11 +131,29 @@ def _infer_later(local_ns: np.ndarray, amb: np.ndarray, state: dict) -> np.ndarr
     return out
 
 
+def _arrow_iso(column):
+    """The column as Arrow timestamps if every cell is ISO 8601 with an offset, or every cell without; else as is."""
+    if column.null_count == len(column):
+        return column
+    text = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    with_offset = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
+    n_offset = pc.sum(with_offset).as_py() or 0
+    n_valid = len(column) - column.null_count
+    if n_offset not in (0, n_valid):
+        return column  # mixed: pandas says which row
+    try:
+        return pc.cast(text, pa.timestamp("ns", tz="UTC") if n_offset else pa.timestamp("ns"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
 def to_utc_ns(column: pa.ChunkedArray | pa.Array, rules: TimeRules, where) -> tuple[np.ndarray, np.ndarray]:
     """UTC nanoseconds of a time column, int64 minimum where the cell is empty; and the rows refused.
 
     ``where(i)`` names the i-th row of the chunk for messages (file and line).
     """
+    if not pa.types.is_timestamp(column.type) and rules.time_format is None:
+        column = _arrow_iso(column)  # ISO 8601 parsed in Arrow (fast); anything else by pandas below
     if pa.types.is_timestamp(column.type):
         series = column.to_pandas()
         aware = column.type.tz is not None

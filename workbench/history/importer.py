@@ -12,10 +12,10 @@ Steps (see :mod:`.exports` for layouts and :mod:`.import_times` for time zones):
    store already keeps), else the path's fourth part. The stored unit is the config's, else the store's,
    else the export's; an export unit of another dimension than the config's is an error, a convertible one
    is converted (pint).
-2. **Stage**: rows are read in chunks of bounded size and written, per station and UTC hour, to a staging
+2. **Stage**: rows are read in chunks of bounded size and written, per station and time bucket, to a staging
    folder inside the store. Any error (an unknown tag, a unit that contradicts, a time that does not parse)
    stops here, the staging folder is removed and the store is untouched.
-3. **Commit**: per station, hour by hour in time order, rows go through :meth:`HistoryStore.append`, which
+3. **Commit**: per station, bucket by bucket in time order, rows go through :meth:`HistoryStore.append`, which
    keeps its own rule: rows not newer than what the store holds are not stored again (so importing the same
    file twice adds nothing) and repeated timestamps are merged (the last value in file order wins).
 
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from workbench.history.catalog import write_events
 from workbench.history.exports import CountingFile, ExportError, Layout, iter_chunks, sniff
@@ -49,6 +48,9 @@ from workbench.history.store import HistoryStore, TagSpec
 
 ISA95_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+){4}$")  # as workbench.config.ISA95_PATH
 HOUR_NS = 3_600_000_000_000
+BUCKET_WIDTHS = [24 * HOUR_NS, 6 * HOUR_NS, HOUR_NS, HOUR_NS // 6, HOUR_NS // 60]  # staging buckets, widest first
+BUCKET_CELLS = 4_000_000  # values per staging bucket (bounds the memory of a commit)
+_IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 NO_TIME = np.iinfo(np.int64).min
 GAP_SOURCE = "workbench import"
 
@@ -241,6 +243,7 @@ class Stage:
         self.root = store.root / f".import-{uuid.uuid4().hex[:8]}"
         self.root.mkdir()
         self.seq = 0
+        self.width: int | None = None  # bucket width, ns
 
     def put(self, station: str, times: np.ndarray, values: dict[str, np.ndarray], gaps: pd.DataFrame) -> None:
         """Stage rows (times: UTC ns; values: path -> floats) and gap samples (time, tag, marker)."""
@@ -249,13 +252,19 @@ class Stage:
         for name, part in (("v", frame), ("g", gaps)):
             if not len(part):
                 continue
-            hours = part["time"].to_numpy() // HOUR_NS
+            if self.width is None:  # buckets of ~BUCKET_CELLS values, from the density of the first rows
+                t = part["time"].to_numpy()
+                per_ns = part.shape[0] * max(1, part.shape[1] - 1) / max(1, int(t.max()) - int(t.min()))
+                self.width = next((w for w in BUCKET_WIDTHS if w * per_ns <= BUCKET_CELLS), BUCKET_WIDTHS[-1])
+            hours = part["time"].to_numpy() // self.width
             for hour in np.unique(hours):
                 folder = self.root / station / f"{int(hour):012d}"
                 folder.mkdir(parents=True, exist_ok=True)
                 self.seq += 1
-                sel = part[hours == hour]
-                pq.write_table(pa.Table.from_pandas(sel, preserve_index=False), folder / f"{self.seq:09d}.{name}.parquet")
+                table = pa.Table.from_pandas(part[hours == hour], preserve_index=False)
+                with pa.OSFile(str(folder / f"{self.seq:09d}.{name}.arrow"), "wb") as sink:
+                    with pa.ipc.new_file(sink, table.schema, options=_IPC) as writer:
+                        writer.write_table(table)
 
     def stations(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -337,7 +346,8 @@ def _stage_long(layout, table, line0, tagmap, rules, stage, summary):
 
 # --- commit --------------------------------------------------------------------------------------------
 def _read_parts(folder: Path, kind: str) -> pd.DataFrame:
-    parts = [pq.read_table(p).to_pandas() for p in sorted(folder.glob(f"*.{kind}.parquet"))]
+    parts = [pa.ipc.open_file(pa.memory_map(str(p))).read_all().to_pandas()
+             for p in sorted(folder.glob(f"*.{kind}.arrow"))]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -347,7 +357,7 @@ def _commit_station(store: HistoryStore, station: str, folders: list[Path], summ
     cells = 0
     for i, folder in enumerate(folders):
         batch.append(folder)
-        cells += sum(p.stat().st_size for p in folder.glob("*.parquet"))
+        cells += sum(p.stat().st_size for p in folder.glob("*.arrow"))
         if cells >= budget or i == len(folders) - 1:
             _commit_batch(store, station, batch, summary, open_gaps, events)
             batch, cells = [], 0
@@ -360,9 +370,13 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
         return
     if not len(vals):
         vals = pd.DataFrame({"time": np.array([], np.int64)})
-    vals = vals.sort_values("time", kind="stable")
-    summary.merged += int(vals["time"].duplicated().sum())
-    wide = vals.groupby("time", sort=True).last()  # last non-NaN value per tag and time, in file order
+    times = vals["time"].to_numpy()
+    if len(times) and (np.diff(times) > 0).all():  # sorted, no repeats: the usual export
+        wide = vals.set_index("time")
+    else:
+        vals = vals.sort_values("time", kind="stable")
+        summary.merged += int(vals["time"].duplicated().sum())
+        wide = vals.groupby("time", sort=True).last()  # last non-NaN value per tag and time, in file order
     mark = store.high_water_mark(station)
     if len(gaps):
         gaps = gaps.sort_values("time", kind="stable").drop_duplicates(["time", "tag"], keep="last")
@@ -381,7 +395,7 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
         gaps = gaps[gaps["time"].to_numpy() > mark.value] if len(gaps) else gaps
     if not len(wide):
         return
-    times = pd.to_datetime(wide.index.to_numpy(), utc=True)
+    times = pd.DatetimeIndex(wide.index.to_numpy(np.int64).view("datetime64[ns]")).tz_localize("UTC")
     res = store.append(station, times, {c: wide[c].to_numpy(dtype=float) for c in wide.columns})
     for c in wide.columns:
         n = int(wide[c].notna().sum())
@@ -519,7 +533,7 @@ def _commit(hist: HistoryStore, stage: Stage, tagmap: TagMap, summary: ImportSum
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(len(stage.hours(s)) for s in stations), unit="h", desc="import: store")
+        bar = tqdm(total=sum(len(stage.hours(s)) for s in stations), unit="bucket", desc="import: store")
     events: list = []
     try:
         for station in stations:
