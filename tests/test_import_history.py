@@ -13,7 +13,8 @@ import pytest
 
 from apps.cli import main as cli
 from workbench.config import default_config_path
-from workbench.history import load_events, open_array
+from workbench.history import load_events, open_array, open_station
+from workbench.history.gaps import load_gaps
 from workbench.history.importer import import_files
 
 PUMP = "plant1/electrode/coat1/coater/pump_rate"  # g/min, resolution 0.1 (virtual line config)
@@ -105,18 +106,22 @@ def test_wide_and_long_exports_read_back_exactly_twice(tmp_path, truth, long_fmt
         got = got.reindex(t)
         np.testing.assert_allclose(got.to_numpy(), expect.to_numpy(), rtol=0, atol=1e-9, equal_nan=True)
         assert got.index.equals(t)
-    events = load_events(store, kind="gap")
-    pump_events = events[events.target == PUMP].sort_values("start")
-    assert len(pump_events) == 2  # rows 10-12 are one run, row 200 another
-    assert pd.Timestamp(pump_events.start.iloc[0]) == t[10].tz_localize(None)
-    assert pd.Timestamp(pump_events.end.iloc[0]) == t[12].tz_localize(None)
-    assert "Bad Input x2" in pump_events.description.iloc[0]
+    # the store's gap rule: one gap per run of bad samples, from the last good sample to the next one
+    gaps = load_gaps(store)
+    pump = gaps[gaps.tag == PUMP].sort_values("start")
+    assert list(zip(pump.start, pump.end)) == [(t[9], t[13]), (t[199], t[201])]
+    assert "Bad Input x2" in pump.cause.iloc[0] and "I/O Timeout x1" in pump.cause.iloc[0]
+    frost = gaps[gaps.tag == FROST]
+    assert list(zip(frost.start, frost.end)) == [(t[4], t[7])] and frost.station.iloc[0] == "dryroom"
+    seen = open_station(store, "coating", tags=[PUMP])
+    assert f"{t[9].strftime('%Y-%m-%dT%H:%M:%S')}" in next(iter(seen.data_vars.values())).attrs["gaps"][0]
+    events = load_events(store, kind="data_gap")
     chunks = sorted(p.name for p in (store / "ts").rglob("*.parquet"))
     again = import_files(files, store, **kw)
     assert again.stored == 0 and sum(again.gaps.values()) == 0 and again.gap_events == 0
     assert sorted(p.name for p in (store / "ts").rglob("*.parquet")) == chunks  # nothing added
     assert any("not newer" in r for r in again.refused)
-    assert len(load_events(store, kind="gap")) == len(events)
+    assert len(load_events(store, kind="data_gap")) == len(events) and len(load_gaps(store)) == len(gaps)
     assert not list(store.glob(".import-*"))  # staging removed
 
 

@@ -20,8 +20,10 @@ Steps (see :mod:`.exports` for layouts and :mod:`.import_times` for time zones):
    file twice adds nothing) and repeated timestamps are merged (the last value in file order wins).
 
 Quality: a cell with text instead of a number (``Bad Input``, ``I/O Timeout``, ``Comm Fail``) or a row whose
-quality column is not good is a **gap**: stored as a missing value at its time (never filled) and recorded
-as a ``gap`` event in the catalog (tag, start, end, the markers seen). Quality ``Good...`` (text) or
+quality column is not good is a **gap**: stored as a missing value at its time (never filled) and marked by
+the store's gap rule (:meth:`HistoryStore.mark_gaps`, :mod:`workbench.history.gaps`): one gap per run of bad
+samples, from the tag's last good sample to its next one, cause = the markers seen, source
+``workbench import``; readers show it (``attrs["gaps"]``, ``hold_last``). Quality ``Good...`` (text) or
 192..255 (OPC DA codes) is good; anything else (``Bad``, ``Uncertain``, 0) is a gap.
 """
 
@@ -41,7 +43,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.history.catalog import write_events
 from workbench.history.exports import CountingFile, ExportError, Layout, iter_chunks, sniff
 from workbench.history.import_times import TimeRules, to_utc_ns
 from workbench.history.store import HistoryStore, TagSpec
@@ -74,7 +75,7 @@ class ImportSummary:
     files: list[str] = field(default_factory=list)
     samples: Counter = field(default_factory=Counter)  # tag path -> values stored
     gaps: Counter = field(default_factory=Counter)  # tag path -> gap samples marked
-    gap_events: int = 0
+    gap_events: int = 0  # gaps newly marked in the store (workbench.history.gaps)
     rows: int = 0  # rows read
     refused: Counter = field(default_factory=Counter)  # reason -> rows (or samples) not stored
     merged: int = 0  # repeated timestamps merged
@@ -89,8 +90,8 @@ class ImportSummary:
     def __str__(self) -> str:
         span = f"{self.start} .. {self.end}" if self.start is not None else "nothing new"
         lines = [f"imported {len(self.files)} file(s), {self.rows:,} rows read: {self.stored:,} samples of "
-                 f"{len(self.samples)} tag(s) stored, {sum(self.gaps.values()):,} gap samples marked "
-                 f"({self.gap_events} gap event(s)), time span {span}"]
+                 f"{len(self.samples)} tag(s) stored, {sum(self.gaps.values()):,} bad samples kept as "
+                 f"{self.gap_events} gap(s), time span {span}"]
         if self.merged:
             lines.append(f"  {self.merged:,} repeated timestamp(s) merged (the last value in file order wins)")
         for reason, n in self.refused.most_common():
@@ -410,9 +411,11 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
 
 
 def _gap_runs(station, wide, gaps, summary, open_gaps, events):
-    """Gap events: runs of consecutive gap samples of a tag (a run ends at the tag's next value)."""
+    """Gaps by the store's rule (:mod:`workbench.history.gaps`): a run of consecutive bad samples of a tag is
+    one gap from the tag's last good sample before it (or the first bad one) to its next good sample (or the
+    last bad one). ``open_gaps`` carries runs, and each tag's last good time, across batches."""
     by_tag = dict(tuple(gaps.groupby("tag"))) if len(gaps) else {}
-    for tag in sorted(set(by_tag) | set(open_gaps)):
+    for tag in sorted(set(by_tag) | {k for k, v in open_gaps.items() if "start" in v}):
         g = by_tag.get(tag)
         good_t = wide.index[wide[tag].notna()].to_numpy(np.int64) if tag in wide.columns else np.array([], np.int64)
         gap_t = g["time"].to_numpy(np.int64) if g is not None else np.array([], np.int64)
@@ -422,27 +425,42 @@ def _gap_runs(station, wide, gaps, summary, open_gaps, events):
         marks = np.r_[np.full(len(good_t), None, object), g["marker"].to_numpy(object) if g is not None else []]
         order = np.argsort(t_all, kind="stable")
         t_all, bad, marks = t_all[order], bad[order], marks[order]
+        state = open_gaps.setdefault(tag, {})
         cut = np.flatnonzero(np.diff(bad.astype(np.int8))) + 1
         for s, e in zip(np.r_[0, cut], np.r_[cut, len(t_all)]):  # alternating runs of values and gaps
             if s == e:
                 continue
             if bad[s]:
-                run = open_gaps.setdefault(tag, {"station": station, "target": tag, "start": int(t_all[s]),
-                                                 "markers": Counter()})
-                run["end"] = int(t_all[e - 1])
-                run["markers"].update(marks[s:e].tolist())
-            elif tag in open_gaps:
-                events.append(open_gaps.pop(tag))
+                if "start" not in state:
+                    state.update(start=state.get("last_good", int(t_all[s])), markers=Counter())
+                state["end"] = int(t_all[e - 1])
+                state["markers"].update(marks[s:e].tolist())
+            else:
+                if "start" in state:
+                    events.append({"station": station, "tag": tag, "start": state.pop("start"),
+                                   "end": int(t_all[s]), "markers": state.pop("markers")})
+                    state.pop("end")
+                state["last_good"] = int(t_all[e - 1])
+    for tag, state in open_gaps.items():
+        if tag not in by_tag and "start" not in state and tag in wide.columns and wide[tag].notna().any():
+            state["last_good"] = int(wide.index[wide[tag].notna()].to_numpy(np.int64)[-1])
 
 
-def _write_gap_events(store: HistoryStore, events: list) -> int:
-    if not events:
-        return 0
-    frame = pd.DataFrame([{"kind": "gap", "station": e["station"], "target": e["target"],
-                           "start": pd.Timestamp(int(e["start"]), tz="UTC"), "end": pd.Timestamp(int(e["end"]), tz="UTC"),
-                           "description": "imported bad quality: " + ", ".join(
-                               f"{k} x{v}" for k, v in e["markers"].most_common(5))} for e in events])
-    return write_events(store.root, frame, source=GAP_SOURCE)
+def _close_runs(station: str, open_gaps: dict, events: list) -> None:
+    for tag, state in open_gaps.items():
+        if "start" in state:
+            events.append({"station": station, "tag": tag, "start": state["start"], "end": state["end"],
+                           "markers": state["markers"]})
+
+
+def _write_gaps(store: HistoryStore, events: list) -> int:
+    """Mark the gaps in the store (gaps table + data_gap events); returns how many are new."""
+    new = 0
+    for e in events:
+        cause = "bad quality in the export: " + ", ".join(f"{k} x{v}" for k, v in e["markers"].most_common(5))
+        new += store.mark_gaps(e["station"], [e["tag"]], pd.Timestamp(e["start"], tz="UTC"),
+                               pd.Timestamp(e["end"], tz="UTC"), cause, source=GAP_SOURCE)
+    return new
 
 
 # --- the import ----------------------------------------------------------------------------------------
@@ -543,11 +561,11 @@ def _commit(hist: HistoryStore, stage: Stage, tagmap: TagMap, summary: ImportSum
                 _commit_station(hist, station, folders[k:k + 24], summary, open_gaps, events, commit_bytes)
                 if bar is not None:
                     bar.update(len(folders[k:k + 24]))
-            events.extend(open_gaps.values())
+            _close_runs(station, open_gaps, events)
     finally:
         if bar is not None:
             bar.close()
-    summary.gap_events = _write_gap_events(hist, events)
+    summary.gap_events = _write_gaps(hist, events)
 
 
 __all__ = ["import_files", "ImportSummary", "TagMap", "Target", "read_map", "numbers_and_markers", "good_quality"]
