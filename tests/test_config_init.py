@@ -142,12 +142,12 @@ def test_the_draft_serves_a_dashboard_at_once(tmp_path, plain_server):
         assert body is not None, f"the dashboard did not answer on port {port} in 120 s: {last}"
         assert "Line drafted from" in body or "bokeh" in body.lower()
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        proc.terminate()  # `workbench serve` stops its panel server on SIGTERM
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the whole group, whatever happened
 
 
 def test_draft_from_mqtt_topics(tmp_path, mqtt_line, line_config):

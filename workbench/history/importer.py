@@ -454,13 +454,19 @@ def _close_runs(station: str, open_gaps: dict, events: list) -> None:
 
 
 def _write_gaps(store: HistoryStore, events: list) -> int:
-    """Mark the gaps in the store (gaps table + data_gap events); returns how many are new."""
-    new = 0
-    for e in events:
-        cause = "bad quality in the export: " + ", ".join(f"{k} x{v}" for k, v in e["markers"].most_common(5))
-        new += store.mark_gaps(e["station"], [e["tag"]], pd.Timestamp(e["start"], tz="UTC"),
-                               pd.Timestamp(e["end"], tz="UTC"), cause, source=GAP_SOURCE)
-    return new
+    """Mark the gaps in the store in one write (the store's gap rule: :func:`workbench.history.gaps.write_gaps`,
+    as :meth:`HistoryStore.mark_gaps` does one gap at a time); returns how many are new."""
+    from workbench.history.gaps import write_gaps
+
+    if not events:
+        return 0
+    frame = pd.DataFrame({
+        "station": [e["station"] for e in events], "tag": [e["tag"] for e in events],
+        "start": pd.to_datetime([e["start"] for e in events], utc=True),
+        "end": pd.to_datetime([e["end"] for e in events], utc=True),
+        "cause": ["bad quality in the export: " + ", ".join(f"{k} x{v}" for k, v in e["markers"].most_common(5))
+                  for e in events]})
+    return write_gaps(store.root, frame, source=GAP_SOURCE)
 
 
 # --- the import ----------------------------------------------------------------------------------------
