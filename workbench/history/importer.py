@@ -378,6 +378,7 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
         vals = vals.sort_values("time", kind="stable")
         summary.merged += int(vals["time"].duplicated().sum())
         wide = vals.groupby("time", sort=True).last()  # last non-NaN value per tag and time, in file order
+    wide = wide.dropna(how="all")  # a row with no value of any tag (and no marker) is no sample
     mark = store.high_water_mark(station)
     if len(gaps):
         gaps = gaps.sort_values("time", kind="stable").drop_duplicates(["time", "tag"], keep="last")
