@@ -19,7 +19,8 @@ from panel.io.state import set_curdoc
 from data_adapters.live import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
-from .common import CSS, set_html
+from .common import CSS, charts_of, set_html
+from .history import DEFAULT_WINDOW, WINDOWS_H
 from .overview import OverviewPage
 from .trends import TrendsPage
 
@@ -138,6 +139,14 @@ class Dashboard:
             stylesheets=[":host { font-size: 20px; } .bk-btn { font-size: 20px; padding: 10px; }"])
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
+        # how much history every trend, SPC chart and table of the session shows (?window=24 h too)
+        window = _arg("window", DEFAULT_WINDOW)
+        self.window_s = WINDOWS_H.get(window, WINDOWS_H[DEFAULT_WINDOW]) * 3600.0
+        self.range = pn.widgets.RadioButtonGroup(
+            name="Time range", options=list(WINDOWS_H), value=window if window in WINDOWS_H else DEFAULT_WINDOW,
+            button_type="default", sizing_mode="stretch_width", css_classes=["lw-range"],
+            stylesheets=[":host { font-size: 16px; }"])
+        self.range.param.watch(lambda e: self.set_window(WINDOWS_H[e.new] * 3600.0), "value")
         self._swapping = False
         self.nav.param.watch(lambda e: self.request_show(e.new), "value")
         kiosk = _arg("kiosk", "")
@@ -146,7 +155,8 @@ class Dashboard:
         theme = _arg("theme", "default")
         self.template = pn.template.BootstrapTemplate(
             title=f"Line Workbench · {self.acq.line.name}", theme="dark" if theme == "dark" else "default",
-            sidebar=[self.nav, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
+            sidebar=[self.nav, pn.pane.HTML('<div class="lw-sub">Time range</div>', stylesheets=[CSS]),
+                     self.range, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
             collapsed_sidebar=self.kiosk_s is not None)
         self.show(first)
         self._doc = pn.state.curdoc
@@ -161,8 +171,23 @@ class Dashboard:
 
     def page(self, key: str):
         if key not in self._built:
-            self._built[key] = self.pages[key][1](self.store)
+            self._built[key] = page = self.pages[key][1](self.store)
+            self._apply_window(page)
         return self._built[key]
+
+    def _apply_window(self, page) -> None:
+        if hasattr(page, "set_window"):
+            page.set_window(self.window_s)
+        else:
+            for chart in charts_of(page):
+                chart.set_window(self.window_s)
+
+    def set_window(self, seconds: float) -> None:
+        """The time-range picker: every page of the session shows the last ``seconds`` from its next refresh."""
+        self.window_s = seconds
+        for page in self._built.values():
+            self._apply_window(page)
+        self.push()
 
     def request_show(self, key: str) -> None:
         """A click or the kiosk asks for a page: stop refreshing the old page, swap once its last updates
