@@ -19,6 +19,8 @@ SUBCOMMANDS = [
     "sim_server",
     "record",
     "fill_history",
+    "import_history",
+    "limits",
     "detect",
     "formation",
     "trial",

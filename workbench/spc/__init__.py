@@ -8,7 +8,7 @@ Modules: ``constants`` (d2, d3, c4, A2, ... from their definitions), ``limits`` 
 X-bar-S), ``rules`` (Western Electric, Nelson), ``capability`` (Cp, Cpk, Pp, Ppk with CIs),
 ``detectors`` (vectorised CUSUM, EWMA, Shewhart, FOCuS over xarray, lazy on dask),
 ``streaming`` (the same detectors one sample at a time), ``events`` (alarm events table),
-``arl`` (exact CUSUM ARLs), ``montecarlo`` (run-length simulation), ``accessor`` (``da.spc``).
+``limitsets`` (limits fitted on history, versioned and approved in the store), ``arl`` (exact CUSUM ARLs), ``montecarlo`` (run-length simulation), ``accessor`` (``da.spc``).
 
 NaN and sampling policy (all detectors, streaming and vectorised alike): a non-finite value is
 skipped -- the statistic is held, no alarm, ``missing`` flags it; statistics count samples, not
@@ -34,6 +34,7 @@ from workbench.spc.rules import NELSON, RULES, WESTERN_ELECTRIC, check_rules
 from workbench.spc.streaming import (StreamingCusum, StreamingEwma, StreamingFocus,
                                      StreamingShewhart)
 from workbench.spc._inputs import SPCInputError
+from workbench.spc import limitsets  # noqa: F401  (persistent, approved limit sets)
 from workbench.spc import accessor as _accessor  # noqa: F401  (registers da.spc)
 
 __all__ = [
