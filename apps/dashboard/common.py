@@ -203,12 +203,42 @@ export function render({ model }) {
 }
 """
 
-    def _update_properties(self, *events, doc):
-        # Panel recomputes the design's stylesheets (reading theme files) on every property change; a
-        # tile's text changes every refresh of every session while its stylesheets never do
-        if any(e.name == "stylesheets" for e in events):
-            return super()._update_properties(*events, doc=doc)
-        return self._process_param_change({e.name: e.new for e in events})
+
+class Heartbeat(JSComponent):
+    """Reloads the page once the dashboard server answers again after it was lost (a restart, a crash).
+
+    The server bumps ``beat`` every second (:meth:`apps.dashboard.shell.Dashboard.tick`). When no beat has
+    arrived for ``stall_s`` seconds, the browser asks the server for the page every ``poll_s`` seconds and
+    reloads it as soon as the server answers: the new session shows the live line and its history again.
+    Supported APIs only (a JSComponent's property, ``fetch``, ``location.reload``): no reconnect of a
+    document to a server that no longer knows it.
+    """
+
+    beat = param.Integer(default=0)
+    stall_s = param.Number(default=8.0)
+    poll_s = param.Number(default=2.0)
+
+    _esm = """
+export function render({ model }) {
+  let last = Date.now(), polling = false;
+  model.on('beat', () => { last = Date.now(); });
+  const el = document.createElement('span');
+  el.dataset.role = 'heartbeat';
+  const poll = async () => {
+    try {
+      const r = await fetch(window.location.href, {cache: 'no-store'});
+      if (r.ok) { el.dataset.state = 'reloading'; window.location.reload(); return; }
+    } catch (e) { /* still down */ }
+    setTimeout(poll, model.poll_s * 1000);
+  };
+  setInterval(() => {
+    if (!polling && Date.now() - last > model.stall_s * 1000) {
+      polling = true; el.dataset.state = 'lost'; poll();
+    }
+  }, 1000);
+  return el;
+}
+"""
 
 
 class Tile:

@@ -60,6 +60,8 @@ def sim_adapter_from_epoch(line: LineConfig, epoch: pd.Timestamp, environ: dict 
     adapter = sim_adapter(line, seed=seed, speed=opts.get("speed"), vl=_LiveFromNow(vl, opts["live_start"]))
     adapter.genealogy = VirtualLineGenealogy(vl)
     adapter.virtual_line = vl
+    print(f"virtual line (seed {seed}, day began {epoch:%Y-%m-%d %H:%M:%S} UTC) live from "
+          f"{pd.Timestamp(opts['live_start']):%Y-%m-%d %H:%M:%S} UTC", flush=True)
     return adapter
 
 

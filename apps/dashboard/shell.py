@@ -19,7 +19,7 @@ from panel.io.state import set_curdoc
 from data_adapters.live import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
-from .common import CSS, charts_of, set_html
+from .common import CSS, Heartbeat, charts_of, set_html
 from .history import DEFAULT_WINDOW, WINDOWS_H
 from .overview import OverviewPage
 from .trends import TrendsPage
@@ -139,6 +139,7 @@ class Dashboard:
             stylesheets=[":host { font-size: 20px; } .bk-btn { font-size: 20px; padding: 10px; }"])
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
+        self.heartbeat = Heartbeat(height=0, width=0, margin=0)
         # how much history every trend, SPC chart and table of the session shows (?window=24 h too)
         window = _arg("window", DEFAULT_WINDOW)
         self.window_s = WINDOWS_H.get(window, WINDOWS_H[DEFAULT_WINDOW]) * 3600.0
@@ -156,7 +157,7 @@ class Dashboard:
         self.template = pn.template.BootstrapTemplate(
             title=f"Line Workbench · {self.acq.line.name}", theme="dark" if theme == "dark" else "default",
             sidebar=[self.nav, pn.pane.HTML('<div class="lw-sub">Time range</div>', stylesheets=[CSS]),
-                     self.range, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
+                     self.range, self.clock, self.heartbeat], main=[self.container], sidebar_width=260, header_background="#1f4e79",
             collapsed_sidebar=self.kiosk_s is not None)
         self.show(first)
         self._doc = pn.state.curdoc
@@ -230,8 +231,9 @@ class Dashboard:
             self.pusher.remove(self)
 
     def tick(self) -> None:
-        """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
+        """Every FULL_REFRESH_S: the heartbeat, the kiosk's next page, else a redraw if nothing was pushed."""
         try:
+            self.heartbeat.beat += 1
             if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
@@ -267,8 +269,10 @@ class Dashboard:
 
 
 def serve_dashboard():
-    pn.extension(reconnect=True, notifications=True, loading_indicator=True, design="bootstrap",
+    # after a lost connection the page reloads once the server answers again (Heartbeat): a restarted server
+    # does not know the old session, so reconnecting that document is not attempted
+    pn.extension(reconnect=False, notifications=True, loading_indicator=True, design="bootstrap",
                  disconnect_notification="Connection to the dashboard server lost: values shown are NOT live. "
-                                         "Reconnecting…",
+                                         "The page reloads when the server answers again…",
                  raw_css=[CSS])
     return Dashboard().template
