@@ -59,7 +59,7 @@ class DemoServer:
         self.log_path = self.tmp / f"demo{self.starts}.log"
         self.log = open(self.log_path, "w+")
         env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")
-        self.store = tmp / "store"
+        self.store = self.tmp / "store"
         self.proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(self.port),
                                       "--speed", str(SPEED), "--events", str(self.events), "--store", str(self.store)],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,

@@ -41,7 +41,8 @@ def panel_command(*, port: int, address: str, allow_origins: list[str] | None = 
     cmd = [sys.executable, "-m", "panel", "serve", str(apps_dir() / APP), "--setup", str(apps_dir() / "setup.py"),
            "--port", str(port),
            "--address", address, "--index", "line", "--check-unused-sessions", "5000",
-           "--unused-session-lifetime", "15000"]
+           "--unused-session-lifetime", "15000",
+           "--liveness"]  # /liveness: a page that lost its session polls it, then reloads (Heartbeat)
     for o in sorted(origins):
         cmd += ["--allow-websocket-origin", o]
     return cmd + list(extra or [])

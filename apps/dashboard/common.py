@@ -205,37 +205,42 @@ export function render({ model }) {
 
 
 class Heartbeat(JSComponent):
-    """Reloads the page once the dashboard server answers again after it was lost (a restart, a crash).
+    """Reloads the page once the dashboard server answers again after this session was lost (a restart).
 
     The server bumps ``beat`` every second (:meth:`apps.dashboard.shell.Dashboard.tick`). When no beat has
-    arrived for ``stall_s`` seconds, the browser asks the server for the page every ``poll_s`` seconds and
-    reloads it as soon as the server answers: the new session shows the live line and its history again.
-    Supported APIs only (a JSComponent's property, ``fetch``, ``location.reload``): no reconnect of a
-    document to a server that no longer knows it.
+    arrived for ``stall_s`` seconds the browser asks the server's liveness endpoint (``panel serve
+    --liveness``, no session is created) every ``poll_s`` seconds; if the server answers for ``confirm_s``
+    seconds and still no beat comes, this session is gone (the server was restarted) and the page reloads:
+    the new session shows the live line and its history again. A merely slow server sends its beat again
+    and nothing happens. Supported APIs only (a JSComponent property, ``fetch``, ``location.reload``).
     """
 
     beat = param.Integer(default=0)
-    stall_s = param.Number(default=8.0)
+    liveness = param.String(default="/liveness")
+    stall_s = param.Number(default=10.0)
     poll_s = param.Number(default=2.0)
+    confirm_s = param.Number(default=6.0)
 
     _esm = """
 export function render({ model }) {
-  let last = Date.now(), polling = false;
-  model.on('beat', () => { last = Date.now(); });
+  let last = Date.now(), upSince = null, busy = false;
   const el = document.createElement('span');
   el.dataset.role = 'heartbeat';
-  const poll = async () => {
+  model.on('beat', () => { last = Date.now(); upSince = null; el.dataset.state = 'live'; });
+  setInterval(async () => {
+    if (busy || Date.now() - last < model.stall_s * 1000) return;
+    busy = true;
+    el.dataset.state = 'lost';
     try {
-      const r = await fetch(window.location.href, {cache: 'no-store'});
-      if (r.ok) { el.dataset.state = 'reloading'; window.location.reload(); return; }
-    } catch (e) { /* still down */ }
-    setTimeout(poll, model.poll_s * 1000);
-  };
-  setInterval(() => {
-    if (!polling && Date.now() - last > model.stall_s * 1000) {
-      polling = true; el.dataset.state = 'lost'; poll();
+      const r = await fetch(model.liveness, {cache: 'no-store'});
+      upSince = r.ok ? (upSince || Date.now()) : null;
+    } catch (e) { upSince = null; }
+    if (upSince !== null && Date.now() - upSince >= model.confirm_s * 1000 && Date.now() - last >= model.stall_s * 1000) {
+      el.dataset.state = 'reloading';
+      window.location.reload();
     }
-  }, 1000);
+    busy = false;
+  }, model.poll_s * 1000);
   return el;
 }
 """

@@ -32,26 +32,30 @@ FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshn
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 
 
-STATION_PAGES = {  # station kind -> (page key, title, module, class)
-    "coating": ("coating", "Coating", "coating", "CoatingPage"),
-    "dryroom": ("dryroom", "Dry room", "dryroom", "DryRoomPage"),
-    "welding": ("welding", "Tab welding", "welding", "WeldingPage"),
-    "formation": ("formation", "Formation", "formation", "FormationPage"),
+STATION_PAGES = {  # station kind -> (page key, title); each is the station's view (apps.views)
+    "coating": ("coating", "Coating"),
+    "dryroom": ("dryroom", "Dry room"),
+    "welding": ("welding", "Tab welding"),
+    "formation": ("formation", "Formation"),
 }
 
 
-def station_pages(kinds: set[str]) -> dict[str, tuple[str, type]]:
-    """Pages for the station kinds present in the line config, in line order of kinds above."""
-    pages: dict[str, tuple[str, type]] = {}
-    for kind, (key, title, module, cls) in STATION_PAGES.items():
+def station_pages(kinds: set[str]) -> dict[str, tuple[str, object]]:
+    """The station views (the notebook's too) for the kinds present in the line config, in the order above:
+    page key -> (title, factory taking the live store)."""
+    from apps.views import view_for_kind
+
+    pages: dict[str, tuple[str, object]] = {}
+    for kind, (key, title) in STATION_PAGES.items():
         if kind not in kinds:
             continue
+        view = view_for_kind(kind)
         try:
-            mod = importlib.import_module(f"{__package__}.{module}")
+            importlib.import_module(f"{__package__}.{view.page[0]}")
         except ImportError as exc:  # the page's model module has not landed: leave it out, say so in the log
             log.warning("dashboard: %s page unavailable: %s", title, exc)
             continue
-        pages[key] = (title, getattr(mod, cls))
+        pages[key] = (title, lambda store, view=view: view(live=store))
     return pages
 
 
