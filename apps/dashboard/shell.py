@@ -1,7 +1,8 @@
 """The dashboard shell: template, navigation between pages, kiosk cycling, dark theme, live refresh.
 
 URL options: ``?page=overview|trends|coating|dryroom|welding|formation|alarms``, ``?theme=dark``,
-``?kiosk=20`` (cycle the pages every 20 s). The template and every style are served by the app itself.
+``?kiosk=20`` (cycle the pages every 20 s), ``?window=8`` (hours of history shown: 1, 8, 24 or 168; the
+time-range picker in the sidebar). The template and every style are served by the app itself.
 """
 
 from __future__ import annotations
@@ -144,11 +145,12 @@ class Dashboard:
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
         self.heartbeat = Heartbeat(height=0, width=0, margin=0)
-        # how much history every trend, SPC chart and table of the session shows (?window=24 h too)
-        window = _arg("window", DEFAULT_WINDOW)
-        self.window_s = WINDOWS_H.get(window, WINDOWS_H[DEFAULT_WINDOW]) * 3600.0
+        # how much history every trend, SPC chart and table of the session shows (?window=HOURS too)
+        window = next((k for k, h in WINDOWS_H.items() if _arg("window", DEFAULT_WINDOW) in (k, f"{h:g}")),
+                      DEFAULT_WINDOW)
+        self.window_s = WINDOWS_H[window] * 3600.0
         self.range = pn.widgets.RadioButtonGroup(
-            name="Time range", options=list(WINDOWS_H), value=window if window in WINDOWS_H else DEFAULT_WINDOW,
+            name="Time range", options=list(WINDOWS_H), value=window,
             button_type="default", sizing_mode="stretch_width", css_classes=["lw-range"],
             stylesheets=[":host { font-size: 16px; }"])
         self.range.param.watch(lambda e: self.set_window(WINDOWS_H[e.new] * 3600.0), "value")
