@@ -6,7 +6,7 @@ the first screen does not wait for them."""
 import importlib
 import logging
 from apps.dashboard.recording import history_acquisition
-from data_adapters.live import shared_acquisition
+from data_adapters.acquisition import shared_acquisition
 
 for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation", "alarms"):
     try:

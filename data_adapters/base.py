@@ -26,64 +26,22 @@ Example
 from __future__ import annotations
 
 import asyncio
-import enum
 import inspect
 import logging
 import math
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkable
 
 import pint
 
 from workbench.config import LineConfig, Station, Tag
-from workbench.units import as_quantity, ureg
+from workbench.live.reading import Quality, Reading, utcnow  # noqa: F401  (the adapters' vocabulary)
+from workbench.units import as_quantity
 
 from data_adapters.guard import GuardDecision, LastWrite, check_write
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Quality(str, enum.Enum):
-    """OPC UA-style quality of a reading."""
-
-    GOOD = "good"
-    UNCERTAIN = "uncertain"
-    BAD = "bad"
-    STALE = "stale"
-    DISCONNECTED = "disconnected"
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One value of one tag, as a station reported it.
-
-    ``value`` is in ``units`` (the tag's configured units); ``source_time`` is the station's timestamp
-    (UTC); ``received_time`` is when this process got it. ``value`` is NaN when quality is disconnected.
-    """
-
-    path: str
-    value: float
-    units: str
-    source_time: datetime
-    quality: Quality = Quality.GOOD
-    received_time: datetime = field(default_factory=utcnow)
-
-    @property
-    def quantity(self) -> pint.Quantity:
-        return ureg.Quantity(self.value, self.units)
-
-    @property
-    def is_good(self) -> bool:
-        return self.quality is Quality.GOOD
-
-    def age(self, now: datetime | None = None) -> float:
-        """Seconds since the source timestamp."""
-        return ((now or utcnow()) - self.source_time).total_seconds()
 
 
 @dataclass(frozen=True)

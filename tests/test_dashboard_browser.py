@@ -62,7 +62,7 @@ def demo_url(tmp_path_factory):
     log = open(tmp / "demo.log", "w+")
     env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")  # bokeh knows "warn", not "warning"
     proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(port), "--speed", "30",
-                             "--events", str(events)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                             "--events", str(events), "--store", str(tmp / "store")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
     def started():
         log.seek(0)

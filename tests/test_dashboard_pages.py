@@ -30,14 +30,20 @@ APPS = REPO / "apps"
 
 SPEED = 30
 STREAK_LANE, WEAK_RACK, WEAK_CHANNEL = 7, 3, 2
-# offsets like "8min" count from the dashboard's start; "-24.5h" from the virtual line's day start (the demo's
-# history: 8.5 h earlier)
-EVENTS = f"""\
-- {{kind: dewpoint_excursion, start: 2min, end: 12min, magnitude: 12}}
-- {{kind: die_lip_streak, start: 8min, end: 3h, magnitude: -3.0, lane: {STREAK_LANE}}}
-- {{kind: weak_formation_channel, start: -10D, end: 10D, magnitude: -3.0, rack: {WEAK_RACK}, channel: {WEAK_CHANNEL}}}
+# absolute times (UTC) a few minutes after the test starts: the demo fills its history up to its start and
+# then runs live at SPEED, so these happen live, seconds after the page opens; "-24.5h" counts from the
+# virtual line's day start (the demo's history begins 8.5 h before it goes live)
+EVENTS = """\
+- {{kind: dewpoint_excursion, start: "{t[3]}", end: "{t[13]}", magnitude: 12}}
+- {{kind: die_lip_streak, start: "{t[9]}", end: "{t[180]}", magnitude: -3.0, lane: %d}}
+- {{kind: weak_formation_channel, start: -10D, end: 10D, magnitude: -3.0, rack: %d, channel: %d}}
 - {{kind: laser_window_contamination, start: -24.5h, end: -14.5h, magnitude: -25.0}}
-"""
+""" % (STREAK_LANE, WEAK_RACK, WEAK_CHANNEL)
+
+
+def events_from_now() -> str:
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    return EVENTS.format(t={m: (now + pd.Timedelta(minutes=m)).isoformat() for m in (3, 9, 13, 180)})
 
 
 class DemoServer:
@@ -46,7 +52,7 @@ class DemoServer:
     def __init__(self, tmp: Path):
         self.port, self.tmp = free_port(), tmp
         self.events = tmp / "events.yaml"
-        self.events.write_text(EVENTS)
+        self.events.write_text(events_from_now())
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -133,15 +139,13 @@ def settle_and_shoot(pg, key: str) -> None:
 
 def the_virtual_line(demo: DemoServer, description: str):
     """The demo's virtual line, rebuilt here from what the page says (seed, day start) and the events file."""
-    from data_adapters.live import load_events
+    from data_adapters.acquisition import load_events
     from workbench.simulate import virtual_line
 
     m = re.search(r"seed (\d+), day began (\S+ \S+) UTC", description)
     assert m, f"genealogy source not described: {description!r}"
     epoch = pd.Timestamp(m.group(2))
-    live = re.findall(r"day began (\S+ \S+) UTC\) live from (\S+ \S+) UTC", demo.output())
-    assert live and pd.Timestamp(live[-1][0]) == epoch, f"the demo's server did not say when it went live: {live}"
-    events = load_events(demo.events, pd.Timestamp(live[-1][1]).to_pydatetime())  # offsets count from there
+    events = load_events(demo.events)  # absolute times, and offsets from the day start
     return virtual_line(seed=int(m.group(1)), start=epoch, events=events)
 
 
@@ -301,7 +305,7 @@ def test_page_reloads_after_a_restart_with_the_same_history_and_limits(demo, bro
 # --- without a browser: the genealogy sources, the "not configured" state, the docstring examples ----------
 def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp_path):
     from apps.dashboard.dryroom import exposed
-    from data_adapters.live import CatalogGenealogy, LiveError, VirtualLineGenealogy
+    from workbench.genealogy import CatalogGenealogy, GenealogyError, VirtualLineGenealogy
     from workbench.history.catalog import write_genealogy
     from workbench.simulate import genealogy, virtual_line
 
@@ -313,7 +317,7 @@ def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp
     assert len(from_store["cells"]) > 50  # 50 min in the room before the welds, 40 s a cell
     assert (from_store["cells"], from_store["rolls"], from_store["lots"]) == \
         (from_line["cells"], from_line["rolls"], from_line["lots"])
-    with pytest.raises(LiveError, match="no formation results in the catalog"):
+    with pytest.raises(GenealogyError, match="no formation results in the catalog"):
         CatalogGenealogy(tmp_path).formation(start, as_of)
 
 
@@ -322,7 +326,8 @@ def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
     from apps.dashboard.formation import FormationPage
     from apps.dashboard.welding import WeldingPage
     from data_adapters.base import Reading
-    from data_adapters.live import LiveStore, genealogy_source
+    from data_adapters.acquisition import genealogy_source
+    from workbench.live import LiveStore
     from workbench.config import default_config_path, load_line_config
 
     store = LiveStore(load_line_config(default_config_path()), capacity=50)
@@ -343,6 +348,7 @@ def test_docstring_examples_of_the_page_analyses():
     import importlib
 
     for name in ("apps.dashboard.coating", "apps.dashboard.dryroom", "apps.dashboard.welding", "apps.dashboard.formation",
-                 "apps.dashboard.history", "data_adapters.live"):
+                 "apps.dashboard.history", "apps.dashboard.background", "data_adapters.acquisition",
+                 "workbench.live.store", "workbench.live.alarms", "workbench.genealogy", "workbench.spc.monitors"):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, name

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from data_adapters.base import Adapter, BackendError, Quality, Reading
-from data_adapters import live
-from data_adapters.live import Acquisition, LiveError, load_events, shared_acquisition, sim_options_from_env
+from data_adapters import acquisition as live
+from data_adapters.acquisition import Acquisition, load_events, shared_acquisition, sim_options_from_env
+from workbench.live import LiveError
 from workbench.config import default_config_path, load_line_config
 
 FROST1 = "plant1/dryroom/room1/hygrometer/frost_point_s1"

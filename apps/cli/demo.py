@@ -59,7 +59,8 @@ def run(args) -> int:
     store = Path(args.store or default_store()).expanduser().resolve()
     epoch = prepare_store(store, config=args.config, seed=args.seed, hours=args.history_hours,
                           events=env.get("WORKBENCH_SIM_EVENTS"))
-    env.update(WORKBENCH_HISTORY=str(store), WORKBENCH_SIM_EPOCH=epoch.isoformat())
+    env.update(WORKBENCH_HISTORY=str(store), WORKBENCH_SIM_EPOCH=epoch.isoformat(),
+               WORKBENCH_SIM_NOT_BEFORE=newest_stored(store).isoformat())
     return run_dashboard(config=args.config, port=args.port, address=args.address, env_extra=env,
                          allow_origins=args.allow_origin, what="demo (virtual line + live dashboard)")
 
@@ -104,7 +105,7 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
     newest = min((m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None), default=None)
     start = max(epoch, now - pd.Timedelta(hours=hours), newest if newest is not None else epoch)
     if start < now:
-        from data_adapters.live import load_events
+        from data_adapters.acquisition import load_events
         from tqdm.auto import tqdm
 
         evs = "default" if events is None else None if events == "none" else load_events(events, now.to_pydatetime())
@@ -119,6 +120,16 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
                     hist.append(station, times, values)
     ensure_limit_set(store, line, epoch)
     return epoch
+
+
+def newest_stored(store: Path) -> pd.Timestamp:
+    """The newest time any station of ``store`` holds (naive UTC), one second on: where the live line goes on."""
+    from workbench.history import HistoryStore
+
+    hist = HistoryStore(store)
+    marks = [hist.high_water_mark(p.stem) for p in (store / "stations").glob("*.json")]
+    marks = [m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None]
+    return (max(marks) if marks else pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s") + pd.Timedelta("1s")
 
 
 def ensure_limit_set(store: Path, line, epoch: pd.Timestamp) -> None:

@@ -4,7 +4,7 @@ Cpk per lane (workbench.coating.capability) and the CD profile of the latest sca
 Two kinds of change points are marked on the lane trends: the online FOCuS detections of the acquisition
 task (dashed red, as they are signalled) and the offline segmentation of the whole buffered window
 (``workbench.changepoints.detect`` over every lane at once, solid purple), recomputed periodically in the
-shared analysis thread for all sessions (data_adapters.live.shared_background)."""
+shared analysis thread for all sessions (apps.dashboard.background.shared_background)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 from bokeh.palettes import Viridis256
 
-from data_adapters.live import LiveStore, shared_background
+from workbench.live import LiveStore
+
+from .background import shared_background
 from workbench.changepoints import detect
 from workbench.coating import capability, cd_profile
 from workbench.units import ureg

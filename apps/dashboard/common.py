@@ -1,6 +1,6 @@
 """Building blocks shared by the dashboard pages: units, station key tags, tiles, streaming trend charts.
 
-Pages only *read* the process-wide :class:`data_adapters.live.LiveStore`; every chart keeps the buffer
+Pages only *read* the process-wide :class:`workbench.live.LiveStore`; every chart keeps the buffer
 total it last saw and streams only the new samples (``ColumnDataSource.stream`` with rollover).
 """
 
@@ -21,24 +21,12 @@ from bokeh.plotting import figure
 from panel.custom import JSComponent
 
 from data_adapters.base import Quality
-from data_adapters.live import LiveStore
+from workbench.live import GOOD, LiveStore  # noqa: F401  (GOOD: quality code of a good sample, for the pages)
 from workbench.config import Station, Tag
-from workbench.units import ureg
+from workbench.units import pretty_units  # noqa: F401  (re-used by the pages)
 
 CSS = (Path(__file__).resolve().parents[1] / "assets" / "dashboard.css").read_text(encoding="utf-8")
-GOOD = 0  # quality code of Quality.GOOD in the ring buffers
 STATE_WORDS = {"running": "LIVE", "stale": "STALE", "disconnected": "DISCONNECTED", "waiting": "WAITING"}
-
-
-def pretty_units(units: str) -> str:
-    """'mg/cm^2' -> 'mg/cm²', 'uohm' -> 'µΩ', 'degC' -> '°C' (pint's short pretty form)."""
-    if units in ("dimensionless", ""):
-        return ""
-    try:
-        text = f"{ureg.Unit(units):~P}"
-    except Exception:  # a unit pint knows but cannot pretty-print: show it as written
-        text = units
-    return text.replace("uohm", "µΩ").replace("ppmv", "ppmv")
 
 
 def fmt(value: float, digits: int = 4) -> str:

@@ -13,7 +13,10 @@ import panel as pn
 import xarray as xr
 from bokeh.models import BoxAnnotation
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
+from workbench.genealogy import GenealogySource
+from workbench.live import LiveStore
+
+from .background import shared_background
 from workbench.dewpoint import excursions
 from workbench.trace import cells_from
 from workbench.units import ureg
@@ -53,7 +56,7 @@ def exposed(source: GenealogySource, start, end, as_of, sensor: str | None = Non
     electrode rolls, slurry lots, the highest moisture exposure (ppmv·h) and the window used.
 
     >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> from workbench.genealogy import VirtualLineGenealogy
     >>> src = VirtualLineGenealogy(virtual_line(seed=0, events=None))
     >>> e = exposed(src, pd.Timestamp("2026-01-05 07:00"), pd.Timestamp("2026-01-05 07:10"),
     ...             pd.Timestamp("2026-01-05 09:00"))

@@ -17,7 +17,10 @@ import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
 from bokeh.palettes import Category10_10, Plasma256, RdBu11
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
+from workbench.genealogy import GenealogySource
+from workbench.live import LiveStore
+
+from .background import shared_background
 from workbench.formation import FormationDataError, channel_imbalance, curve_from_arrays, dqdv
 
 from .common import GOOD, TrendChart, fmt, genealogy_as_of, html_pane, new_figure, set_html, shared_result
@@ -40,7 +43,7 @@ def channel_health(source: GenealogySource, as_of, racks, days: pd.Timedelta = H
     (:func:`workbench.formation.channel_imbalance`: robust z and Mann-Whitney). Dims rack, channel.
 
     >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> from workbench.genealogy import VirtualLineGenealogy
     >>> h = channel_health(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-08 06:00"), [1, 2, 3, 4])
     >>> [(int(r), int(c)) for r, c in zip(*np.nonzero(h.flagged.values))]   # rack 3 ch 2 (index 2, 1)
     [(2, 1)]

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from data_adapters.base import Quality
-from data_adapters.live import LiveStore
+from workbench.live import Quality
+from workbench.live import LiveStore
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ def seed_from_dataset(live: LiveStore, ds: xr.Dataset) -> int:
             continue
         v = np.asarray(var.values, dtype=float)
         ok = np.flatnonzero(np.isfinite(v))[-buf.capacity:]  # NaN: the tag had no sample in that row
-        for ti, vi in zip(t[ok].tolist(), v[ok].tolist()):
-            buf.append(ti, vi, Quality.GOOD)
+        buf.extend(t[ok], v[ok], Quality.GOOD)
         seeded += len(ok)
     return seeded
 

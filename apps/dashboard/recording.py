@@ -10,59 +10,24 @@ With ``$WORKBENCH_HISTORY`` set, :func:`history_acquisition` (the factory ``apps
 
 For the virtual line, ``$WORKBENCH_SIM_EPOCH`` (set by ``workbench demo``) fixes the day the virtual line
 began, so the history the demo filled in batch and the live samples are one continuous line; the
-recorder fills the seconds between the batch fill and the live start from the same virtual line.
+recorder fills the seconds between the batch fill and the live start from the same virtual line
+(``VirtualLine.tag_samples``, equal to what live reads would have delivered).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
-from data_adapters.live import (Acquisition, VirtualLineGenealogy, adapters_for_line, sim_options_from_env)
+from data_adapters.acquisition import Acquisition
+from workbench.genealogy import VirtualLineGenealogy
 from workbench.config import LineConfig
 
-from .history import history_url, newest_time, seed_from_store
+from .history import history_url, seed_from_store
 
 log = logging.getLogger(__name__)
-
-EPOCH_ENV = "WORKBENCH_SIM_EPOCH"
-
-
-class _LiveFromNow:
-    """A virtual line whose live clock starts at ``live_start`` (wall-clock now), not at its epoch."""
-
-    def __init__(self, vl, live_start: datetime):
-        self.vl, self.live_start = vl, live_start
-
-    def live(self, speed: float = 1.0):
-        return self.vl.live(speed=speed, start=self.live_start)
-
-
-def sim_adapter_from_epoch(line: LineConfig, epoch: pd.Timestamp, environ: dict | None = None, *,
-                           not_before: pd.Timestamp | None = None):
-    """The sim adapter of a virtual line that began at ``epoch`` (naive UTC), live from now on, or from
-    ``not_before`` (naive UTC) if that is later: a sped-up line recorded ahead of the wall clock goes on
-    from where it stopped, never back over stored time."""
-    from data_adapters.sim import sim_adapter
-    from workbench.simulate import virtual_line
-
-    opts = sim_options_from_env(environ)
-    if not_before is not None and not_before > pd.Timestamp(opts["live_start"]):
-        opts["live_start"] = not_before.ceil("s").to_pydatetime()
-    sims = [s.adapter for s in line.stations if s.adapter.kind == "sim"]
-    seed = opts.get("seed", sims[0].seed if sims else 0)
-    vl = virtual_line(seed=seed, start=epoch, events=opts.get("events", "default"), config=line)
-    adapter = sim_adapter(line, seed=seed, speed=opts.get("speed"), vl=_LiveFromNow(vl, opts["live_start"]))
-    adapter.genealogy = VirtualLineGenealogy(vl)
-    adapter.virtual_line = vl
-    print(f"virtual line (seed {seed}, day began {epoch:%Y-%m-%d %H:%M:%S} UTC) live from "
-          f"{pd.Timestamp(opts['live_start']):%Y-%m-%d %H:%M:%S} UTC", flush=True)
-    return adapter
 
 
 class AcquisitionTap:
@@ -91,8 +56,8 @@ class HistoryAcquisition(Acquisition):
 
     def _backfill(self):
         """Where the recorder finds samples it did not hear: the virtual line itself (sim stations)."""
-        vls = [getattr(a, "virtual_line", None) for _, a in self.adapters]
-        vl = next((v for v in vls if v is not None), None)
+        genealogy = self.store.genealogy
+        vl = genealogy.vl if isinstance(genealogy, VirtualLineGenealogy) else None
         if vl is None:
             return getattr(self.adapters[0][1], "history", None) if len(self.adapters) == 1 else None
 
@@ -131,21 +96,19 @@ class HistoryAcquisition(Acquisition):
 
 
 def history_acquisition(line: LineConfig) -> Acquisition:
-    """The server's acquisition: history-backed when ``$WORKBENCH_HISTORY`` names a store, else plain."""
+    """The server's acquisition: history-backed when ``$WORKBENCH_HISTORY`` names a store, else plain.
+
+    For the virtual line, ``workbench demo`` sets ``WORKBENCH_SIM_EPOCH`` and ``WORKBENCH_SIM_NOT_BEFORE``
+    (:func:`data_adapters.acquisition.sim_options_from_env`) so the live line continues the stored one.
+    """
     url = history_url()
     if url is None:
         return Acquisition(line)
-    adapters = None
-    if os.environ.get(EPOCH_ENV) and any(s.adapter.kind == "sim" for s in line.stations):
-        epoch = pd.Timestamp(os.environ[EPOCH_ENV])
-        epoch = epoch.tz_convert("UTC").tz_localize(None) if epoch.tzinfo else epoch
-        sims = [s.name for s in line.stations if s.adapter.kind == "sim"]
-        others = line.model_copy(update={"stations": [s for s in line.stations if s.adapter.kind != "sim"]})
-        marks = [newest_time(url, s) for s in sims if (Path(url) / "stations" / f"{s}.json").exists()]
-        marks = [m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None]
-        adapters = [(sims, sim_adapter_from_epoch(line, epoch, not_before=max(marks) if marks else None))]
-        adapters += adapters_for_line(others) if others.stations else []
-    return HistoryAcquisition(line, url, adapters=adapters)
+    acq = HistoryAcquisition(line, url)
+    genealogy = acq.store.genealogy
+    if isinstance(genealogy, VirtualLineGenealogy):
+        log.info("%s, recorded into the history store %s", genealogy.description, url)
+    return acq
 
 
-__all__ = ["HistoryAcquisition", "history_acquisition", "sim_adapter_from_epoch", "AcquisitionTap", "EPOCH_ENV"]
+__all__ = ["HistoryAcquisition", "history_acquisition", "AcquisitionTap"]

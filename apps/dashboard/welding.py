@@ -20,7 +20,10 @@ import panel as pn
 import xarray as xr
 from bokeh.models import ColumnDataSource, Range1d, Span
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
+from workbench.genealogy import GenealogySource
+from workbench.live import LiveStore
+
+from .background import shared_background
 from workbench import spc
 from workbench.units import ureg
 from workbench.weld import ColdJointRule, WeldInputError, cold_joints, join_dcir
@@ -42,7 +45,7 @@ def weld_vs_dcir(source: GenealogySource, as_of, window: pd.Timedelta = DCIR_WIN
     (table, pearson, spearman, slope mΩ/µΩ, n).
 
     >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
+    >>> from workbench.genealogy import VirtualLineGenealogy
     >>> j = weld_vs_dcir(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-06 12:00"))
     >>> j.n > 500, 0.8 < j.slope * 1e3 < 1.25   # welds are in series: DCIR rises ~1 µΩ per µΩ of weld
     (True, True)

@@ -11,7 +11,7 @@ composes the same objects (``apps.dashboard.shell``):
 
 ``data``: a station's history, one variable per tag with ``attrs['path']`` (what
 :func:`workbench.history.open_station` returns); ``live``: the dashboard's
-:class:`data_adapters.live.LiveStore` instead; ``store``: the history store the view reads windows longer
+:class:`workbench.live.LiveStore` instead; ``store``: the history store the view reads windows longer
 than its data and the approved control limits from (optional).
 """
 

@@ -1,6 +1,6 @@
 """The station views: one ``param.Parameterized`` per station kind, displayable anywhere Panel is.
 
-A view over a history Dataset builds a :class:`~data_adapters.live.LiveStore` of the line, seeds it with
+A view over a history Dataset builds a :class:`~workbench.live.LiveStore` of the line, seeds it with
 the Dataset's samples (as the dashboard server seeds its buffers from the store at start) and draws the
 station's page from it once; a view over the dashboard's live store draws and then refreshes
 (:meth:`StationView.update`). Either way the panels, analyses and limits are the same code.
@@ -14,7 +14,7 @@ import panel as pn
 import param
 import xarray as xr
 
-from data_adapters.live import LiveStore
+from workbench.live import LiveStore
 from workbench.config import LineConfig, default_config_path, load_line_config
 
 
