@@ -29,7 +29,8 @@ WINDOWS_H = {"1 h": 1.0, "8 h": 8.0, "24 h": 24.0, "7 days": 168.0}  # the time-
 DEFAULT_WINDOW = "8 h"
 DRAW_POINTS = 2000  # at most this many points per line after downsampling
 GAP_FACTOR = 10.0  # a spacing this many times the median sample interval is a gap (drawn as a break)
-READ_EVERY_S = 30.0  # a history window read is shared by every session for this long
+WIDE_STATION_TAGS = 64  # a station with more tags (formation racks) is seeded with WIDE_SEED_H only:
+WIDE_SEED_H = 1.0        # its pages read longer windows of the few tags they draw from the store on demand
 
 
 def history_url(environ: dict | None = None) -> str | None:
@@ -76,7 +77,8 @@ def seed_from_dataset(live: LiveStore, ds: xr.Dataset) -> int:
 
 
 def seed_from_store(live: LiveStore, url: str, hours: float = WINDOWS_H[DEFAULT_WINDOW]) -> int:
-    """Seed the live buffers with the newest ``hours`` of each station kept in the store at ``url``."""
+    """Seed the live buffers with the newest ``hours`` of each station kept in the store at ``url``
+    (``WIDE_SEED_H`` for stations of more than ``WIDE_STATION_TAGS`` tags)."""
     from workbench.history import HistoryError, open_station, station_info
 
     seeded = 0
@@ -89,7 +91,8 @@ def seed_from_store(live: LiveStore, url: str, hours: float = WINDOWS_H[DEFAULT_
         end = newest_time(url, station.name)
         if end is None:
             continue
-        ds = open_station(url, station.name, start=end - pd.Timedelta(hours=hours), end=end).compute()
+        span = hours if len(station.tags) <= WIDE_STATION_TAGS else min(hours, WIDE_SEED_H)
+        ds = open_station(url, station.name, start=end - pd.Timedelta(hours=span), end=end).compute()
         seeded += seed_from_dataset(live, ds)
     return seeded
 
