@@ -138,6 +138,7 @@ class Dashboard:
         self._built: dict[str, object] = {}
         self._fresh = False
         self._last_full = 0.0
+        self._last_beat = 0.0
         self.nav = pn.widgets.RadioButtonGroup(
             options={title: key for key, (title, _) in self.pages.items()}, value=first,
             orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
@@ -237,9 +238,8 @@ class Dashboard:
             self.pusher.remove(self)
 
     def tick(self) -> None:
-        """Every FULL_REFRESH_S: the heartbeat, the kiosk's next page, else a redraw if nothing was pushed."""
+        """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
         try:
-            self.heartbeat.beat += 1
             if self.kiosk_s and time.monotonic() - self._last_switch >= self.kiosk_s:
                 keys = list(self.pages)
                 self._last_switch = time.monotonic()
@@ -268,6 +268,9 @@ class Dashboard:
             # safe because page swaps never happen inside it (see tick and show)
             with set_curdoc(self._doc), pn.io.hold(self._doc):
                 self.page(self.current).update()
+                if time.monotonic() - self._last_beat >= FULL_REFRESH_S:  # in the same message as the data
+                    self._last_beat = time.monotonic()
+                    self.heartbeat.beat += 1
                 set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
                                      f'unacknowledged alarm(s)</div>')
         except Exception:  # a failing refresh must not kill the session
