@@ -156,7 +156,8 @@ def history_shown(pg) -> dict:
     """Hours and samples of history the coating and welding pages say they show, and the limit set in force."""
     out = {}
     for key, title, role in (("coating", "Coating", "coating-summary"), ("welding", "Tab welding", "welding-summary")):
-        go(pg, title, key)
+        pg.get_by_role("button", name=title, exact=True).click()
+        pg.wait_for_selector(f"[data-page={key}]", timeout=120_000)  # a first build on a busy machine
         assert wait_until(lambda: attrs(pg, f"[data-role={role}][data-hours]"), 60), text_of(pg, f"[data-role={role}]")
         out[key] = float(attrs(pg, f"[data-role={role}]")[0]["hours"])
     assert wait_until(lambda: attrs(pg, "[data-role=limit-set]"), 30), text_of(pg, "[data-role=no-limit-set]")

@@ -173,8 +173,9 @@ def window_series(live: LiveStore, url: str | None, paths: list[str], start_s: f
     if first <= start_s:
         return live_parts
     station = live.station_of[paths[0]]
-    start = pd.Timestamp(start_s, unit="s", tz="UTC").floor("min")
-    end = pd.Timestamp(first, unit="s", tz="UTC") if np.isfinite(first) else pd.Timestamp.now(tz="UTC")
+    # whole hours: every session and refresh of the hour shares one read (trimmed to the window below)
+    start = pd.Timestamp(start_s, unit="s", tz="UTC").floor("h")
+    end = (pd.Timestamp(first, unit="s", tz="UTC") if np.isfinite(first) else pd.Timestamp.now(tz="UTC")).ceil("h")
 
     def read():
         try:
@@ -183,12 +184,12 @@ def window_series(live: LiveStore, url: str | None, paths: list[str], start_s: f
             log.warning("history window of %s from %s: %s", station, start, exc)
             return {}
 
-    key = f"history:{url}:{station}:{','.join(paths)}:{start.isoformat()}"
+    key = f"history:{url}:{station}:{','.join(paths)}:{start.isoformat()}:{end.isoformat()}"
     old = shared(key, read) if shared is not None else read()
     out = {}
     for path, (t, v) in live_parts.items():
         ot, ov = old.get(path, (np.empty(0), np.empty(0)))
-        keep = ot < (t[0] if len(t) else np.inf)
+        keep = (ot >= start_s) & (ot < (t[0] if len(t) else np.inf))
         out[path] = (np.concatenate([ot[keep], t]), np.concatenate([ov[keep], v]))
     return out
 

@@ -48,7 +48,7 @@ class HistoryAcquisition(Acquisition):
     """An :class:`Acquisition` whose buffers start from the history store and whose readings are recorded
     into it (see the module docstring). ``url``: a local history store folder."""
 
-    def __init__(self, line: LineConfig, url: str, *, adapters=None, seed_hours: float = 8.0, **kw):
+    def __init__(self, line: LineConfig, url: str, *, adapters=None, seed_hours: float = 8.5, **kw):
         super().__init__(line, adapters=adapters, **kw)
         self.url, self.seed_hours = url, seed_hours
         self.recorder = None
