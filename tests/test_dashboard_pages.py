@@ -156,8 +156,8 @@ def history_shown(pg) -> dict:
     """Hours and samples of history the coating and welding pages say they show, and the limit set in force."""
     out = {}
     for key, title, role in (("coating", "Coating", "coating-summary"), ("welding", "Tab welding", "welding-summary")):
-        pg.get_by_role("button", name=title, exact=True).click()
-        pg.wait_for_selector(f"[data-page={key}]", timeout=120_000)  # a first build on a busy machine
+        pg.get_by_role("button", name=title, exact=True).click(timeout=120_000)  # a first build on a busy machine
+        pg.wait_for_selector(f"[data-page={key}]", timeout=120_000)
         assert wait_until(lambda: attrs(pg, f"[data-role={role}][data-hours]"), 60), text_of(pg, f"[data-role={role}]")
         out[key] = float(attrs(pg, f"[data-role={role}]")[0]["hours"])
     assert wait_until(lambda: attrs(pg, "[data-role=limit-set]"), 30), text_of(pg, "[data-role=no-limit-set]")
@@ -269,6 +269,7 @@ def test_page_reloads_after_a_restart_with_the_same_history_and_limits(demo, bro
     same limit set and at least as much history as before. Bounded waits; checks on values, not timings."""
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     pg = ctx.new_page()
+    pg.set_default_timeout(120_000)
     watch = Watch(pg)
     value = "[data-role=value][data-station=welding]"
     try:
