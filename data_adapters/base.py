@@ -139,6 +139,35 @@ async def deliver_from(queue: asyncio.Queue, on_reading: ReadingCallback) -> Non
             log.exception("subscriber failed for %s", r.path)
 
 
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set (True) or ``timeout`` seconds pass (False): a backend's link-up wait."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+class LocalSubscribers:
+    """The subscriber table of a backend that delivers readings itself (replay, REST polling, the sim):
+    ``subscribe`` hands out a handle, ``unsubscribe`` forgets it, ``subscribers()`` lists who wants what."""
+
+    def __init__(self) -> None:
+        self._subs: dict[int, tuple[list[str], ReadingCallback]] = {}
+        self._next = 0
+
+    def subscribers(self) -> list[tuple[int, list[str], ReadingCallback]]:
+        return [(h, paths, cb) for h, (paths, cb) in list(self._subs.items())]
+
+    async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
+        self._next += 1
+        self._subs[self._next] = (list(paths), on_reading)
+        return self._next
+
+    async def unsubscribe(self, handle: int) -> None:
+        self._subs.pop(handle, None)
+
+
 @dataclass
 class Subscription:
     """Handle of an active subscription; ``await sub.cancel()`` stops it."""

@@ -174,3 +174,20 @@ def test_sim_options_from_env(tmp_path):
     bad.write_text("kind: x\n")
     with pytest.raises(LiveError, match="YAML list"):
         load_events(bad)
+
+
+def test_the_genealogy_source_is_chosen_when_the_acquisition_is_built_not_when_it_is_read(line, tmp_path,
+                                                                                         monkeypatch):
+    """Reading ``acq.adapters`` or ``acq.store`` changes nothing: the adapters and the store's genealogy source
+    (WORKBENCH_GENEALOGY, else the virtual line behind a sim adapter, else none) are set up by the constructor."""
+    from workbench.genealogy import CatalogGenealogy, VirtualLineGenealogy
+
+    monkeypatch.delenv("WORKBENCH_GENEALOGY", raising=False)
+    opc_only = Acquisition(line, adapters=[(["dryroom"], Adapter(line.station("dryroom").tags, ScriptedBackend()))])
+    assert opc_only.store.genealogy is None
+    before = (list(opc_only.adapters), opc_only.store.genealogy)
+    assert (list(opc_only.adapters), opc_only.store.genealogy) == before  # a read is a read
+    sim = Acquisition(line)  # the virtual line of the shipped config: it knows its genealogy
+    assert isinstance(sim.store.genealogy, VirtualLineGenealogy) and len(sim.adapters) == 1
+    monkeypatch.setenv("WORKBENCH_GENEALOGY", str(tmp_path))
+    assert isinstance(Acquisition(line).store.genealogy, CatalogGenealogy)

@@ -1,8 +1,8 @@
 """Genealogy sources: which cells, rolls and lots went where, and the formation results of the cells.
 
 The same sources serve the dashboard pages and a notebook: :class:`VirtualLineGenealogy` (the virtual
-line knows its own genealogy) and :class:`CatalogGenealogy` (a real line's history store catalog, kept by
-the recorder or an MES import). Times are UTC (aware or naive); tables follow :mod:`workbench.trace`'s
+line knows its own genealogy), :class:`CatalogGenealogy` (a real line's history store catalog, kept by
+the recorder or an MES import) and :class:`TableGenealogy` (tables in memory, e.g. a virtual-line history). Times are UTC (aware or naive); tables follow :mod:`workbench.trace`'s
 columns; formation results are an xarray Dataset with dim ``cell``.
 
 >>> from datetime import datetime
@@ -92,7 +92,58 @@ class VirtualLineGenealogy(GenealogySource):
         return ds.isel(cell=np.flatnonzero(_ended_in(ds.formation_end.values, start, end)))
 
 
-class CatalogGenealogy(GenealogySource):
+class TableGenealogy(GenealogySource):
+    """Genealogy tables and formation results held in memory: the history of a virtual line
+    (``h = virtual_line().history(hours=8)``: ``TableGenealogy(h.genealogy, h.formation)``), or tables read
+    from an MES export. ``genealogy``: an object with ``cells``/``welds``/``rolls``/``lots`` attributes or a
+    dict of those DataFrames; ``formation``: a Dataset along ``cell`` (or None: :meth:`formation` says so).
+
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"cell_id": ["C1", "C2"], "lot_id": ["L1", "L2"],
+    ...                       "weld_time": pd.to_datetime(["2026-01-05 06:10", "2026-01-05 07:10"])})
+    >>> TableGenealogy({"cells": cells}).cells(datetime(2026, 1, 5, 7), datetime(2026, 1, 5, 8))["cells"].cell_id.tolist()
+    ['C2']
+    """
+
+    def __init__(self, genealogy: Any, formation: Any = None, description: str = "genealogy tables"):
+        self._genealogy = {k: v for k, v in (genealogy.items() if isinstance(genealogy, dict) else
+                           ((n, getattr(genealogy, n, None)) for n in ("cells", "welds", "rolls", "lots")))
+                           if v is not None}
+        if "cells" not in self._genealogy:
+            raise GenealogyError(f"{description}: no cells table (cell_id, lot_id, roll_id, weld_time...)")
+        self._formation = formation
+        self.description = description
+
+    def _tables(self) -> tuple[dict, Any]:
+        """(genealogy tables, formation results or the reason there are none)."""
+        form = self._formation if self._formation is not None else \
+            GenealogyError("no formation results were given")
+        return self._genealogy, form
+
+    def cells(self, start: datetime, end: datetime) -> dict:
+        gen, _ = self._tables()
+        c = gen["cells"]
+        when = c["weld_time"] if "weld_time" in c else c["dryroom_out"]
+        c = c[(when >= naive_utc(start)) & (when < naive_utc(end))]
+        out = {"cells": c}
+        for name, key in (("welds", "cell_id"), ("rolls", "roll_id"), ("lots", "lot_id")):
+            if name in gen:
+                out[name] = gen[name][gen[name][key].isin(c[key])]
+        return out
+
+    def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
+        _, form = self._tables()
+        if isinstance(form, Exception):
+            raise GenealogyError(f"{self.description}: no formation results ({form}); record or import "
+                                 "formation results into the store (workbench.history.catalog)")
+        ended = form["formation_end"] if "formation_end" in form.variables else form["formation_start"]
+        keep = _ended_in(ended.values, start, end)
+        if racks is not None:
+            keep &= np.isin(form.rack.values, list(racks))
+        return form.isel(cell=np.flatnonzero(keep))
+
+
+class CatalogGenealogy(TableGenealogy):
     """Genealogy and formation results from a history store's catalog (``workbench.history``), re-read
     when the catalog file changes. ``url``: the store (a folder or an fsspec URL).
 
@@ -127,27 +178,5 @@ class CatalogGenealogy(GenealogySource):
             self._cache = (stamp, gen, form)
         return self._cache[1], self._cache[2]
 
-    def cells(self, start: datetime, end: datetime) -> dict:
-        gen, _ = self._tables()
-        c = gen["cells"]
-        when = c["weld_time"] if "weld_time" in c else c["dryroom_out"]
-        c = c[(when >= naive_utc(start)) & (when < naive_utc(end))]
-        out = {"cells": c}
-        for name, key in (("welds", "cell_id"), ("rolls", "roll_id"), ("lots", "lot_id")):
-            if name in gen:
-                out[name] = gen[name][gen[name][key].isin(c[key])]
-        return out
 
-    def formation(self, start: datetime, end: datetime, racks: Iterable[int] | None = None):
-        _, form = self._tables()
-        if isinstance(form, Exception):
-            raise GenealogyError(f"{self.url}: no formation results in the catalog ({form}); record or import "
-                                 "formation results into the store (workbench.history.catalog)")
-        ended = form["formation_end"] if "formation_end" in form.variables else form["formation_start"]
-        keep = _ended_in(ended.values, start, end)
-        if racks is not None:
-            keep &= np.isin(form.rack.values, list(racks))
-        return form.isel(cell=np.flatnonzero(keep))
-
-
-__all__ = ["GenealogySource", "VirtualLineGenealogy", "CatalogGenealogy", "GenealogyError", "naive_utc"]
+__all__ = ["GenealogySource", "VirtualLineGenealogy", "TableGenealogy", "CatalogGenealogy", "GenealogyError", "naive_utc"]

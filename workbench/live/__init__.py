@@ -7,9 +7,9 @@ from any iterable of readings.
 """
 
 from workbench.live.alarms import Alarm, AlarmEvent, AlarmList
-from workbench.live.buffer import GOOD, QUALITY_CODES, QUALITY_OF, LiveError, TagBuffer
+from workbench.live.buffer import GOOD, QUALITY_CODES, LiveError, TagBuffer
 from workbench.live.reading import Quality, Reading, utcnow
 from workbench.live.store import Latest, LiveStore, StationStatus
 
-__all__ = ["Alarm", "AlarmEvent", "AlarmList", "GOOD", "QUALITY_CODES", "QUALITY_OF", "LiveError", "TagBuffer",
+__all__ = ["Alarm", "AlarmEvent", "AlarmList", "GOOD", "QUALITY_CODES", "LiveError", "TagBuffer",
            "Quality", "Reading", "utcnow", "Latest", "LiveStore", "StationStatus"]

@@ -7,7 +7,6 @@ import numpy as np
 from workbench.live.reading import Quality
 
 QUALITY_CODES = {q: i for i, q in enumerate(Quality)}
-QUALITY_OF = {i: q for q, i in QUALITY_CODES.items()}
 GOOD = QUALITY_CODES[Quality.GOOD]
 
 
@@ -89,4 +88,4 @@ class TagBuffer:
         return self.arrays(last=new)
 
 
-__all__ = ["TagBuffer", "LiveError", "QUALITY_CODES", "QUALITY_OF", "GOOD"]
+__all__ = ["TagBuffer", "LiveError", "QUALITY_CODES", "GOOD"]

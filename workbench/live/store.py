@@ -22,10 +22,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
 from workbench.config import LineConfig, Station, Tag
 from workbench.live.alarms import AlarmList
-from workbench.live.buffer import LiveError, TagBuffer
+from workbench.live.buffer import GOOD, LiveError, TagBuffer
 from workbench.live.reading import Quality, Reading, utcnow
 from workbench.spc.monitors import ChangePoint, LimitDetector, SpcMonitor, focus_shift
 from workbench.units import pretty_units
@@ -228,6 +230,20 @@ class LiveStore:
         self._check(path)
         with self._lock:
             return self.buffers[path].arrays(last)
+
+    def dataarray(self, path: str, last: int | None = None) -> xr.DataArray:
+        """The buffered samples of a tag as a DataArray along ``time`` (tz-naive UTC) with its units; samples
+        whose quality is not good are gaps (NaN), never values. What the library's analyses take.
+
+        >>> from workbench.config import load_line_config, default_config_path
+        >>> store = LiveStore(load_line_config(default_config_path()), capacity=10)
+        >>> store.dataarray("plant1/dryroom/room1/hygrometer/frost_point_s1").attrs["units"]
+        'degC'
+        """
+        t, v, q = self.series(path, last)
+        tag = self.tags[path]
+        return xr.DataArray(np.where(q == GOOD, v, np.nan), dims="time", name=tag.short_name,
+                            coords={"time": pd.to_datetime(t, unit="s")}, attrs={"units": tag.units})
 
     def since(self, path: str, total_before: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Samples of ``path`` appended after the buffer's ``total`` was ``total_before``, and the new total.
