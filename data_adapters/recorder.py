@@ -10,7 +10,7 @@ Behaviour, stated once (and tested):
   before it is a duplicate (same timestamp) or late (older) and is counted, not stored twice. A late
   sample is logged with its tag.
 - **Crash-safe**: every accepted sample is written to a write-ahead log (``STORE/wal/``, a shared file
-  mapping: in the page cache at once, see :class:`WriteAheadLog`) before it is buffered, so a SIGKILL
+  mapping: in the page cache at once, see :class:`data_adapters.wal.WriteAheadLog`) before it is buffered, so a SIGKILL
   loses nothing that reached the recorder's callback; the next start
   replays the log.
 - **Backfill**: where the source keeps history (``backfill``, e.g. ``LineAdapters.history`` over OPC UA
@@ -19,12 +19,26 @@ Behaviour, stated once (and tested):
   to now, and after every reconnect (a tag's ``disconnected`` reading, then a sample again) from that
   tag's last sample to now. Until that backfill is in, the station's flushes wait (a forced flush at
   ``max_buffer`` does not), so history and live merge before anything is stored; a (tag, time) that
-  both deliver is stored once. Where the source keeps no history (the backfill raises), the recorder
-  logs one line naming the gap and records it as a gap: the samples between the kill and the restart
-  are then not in the store; everything received before the kill is.
+  both deliver is stored once.
+- **Gaps are marked, never silent** (the store's one rule, :mod:`workbench.history.gaps`): when the link to a
+  source drops (``disconnected`` readings) or the recorder was not running, the hole runs from the station's
+  last sample before it to the first one after. Whatever the backfill cannot cover is stored as a gap
+  (``gaps`` table and a ``data_gap`` event) and logged: all of it if there is no backfill or it fails; with a
+  backfill, every stretch in which the source's history has no sample of the station for longer than
+  ``gap_s`` and three times the station's usual spacing (a server that was itself down kept nothing then).
+- **Disk full, read-only store**: a chunk that cannot be written stays in memory (up to ``max_buffer``
+  samples; beyond that new samples are refused, counted and marked as a gap) and the flush retries; the
+  write-ahead log's blocks are reserved when a segment is created, so a full disk is an ``ENOSPC`` error
+  (logged once, the log resumes when space returns), never a SIGBUS. One log line when it starts, one when
+  the store takes samples again.
+- **Source clocks**: a sample stamped more than ``max_ahead_s`` after this computer's clock is refused and
+  logged (stored, it would raise the high-water mark and make every later sample "late"); a source whose
+  clock went back sends samples older than the stored ones, which are counted, logged and, once samples
+  are stored again, leave a gap.
 - **Change-only sources**: an OPC UA subscription without a filter reports a value only when it or its
   status changes (DataChangeTrigger StatusValue, no deadband). A setpoint that stays put is one stored
-  sample until it moves, not one per scan: read such tags as "last value holds" (``ffill``).
+  sample until it moves, not one per scan: read such tags as "last value holds" with
+  :func:`workbench.history.hold_last`, which does not carry a value across a gap.
 - **Units and quality**: a sample in other units than the stored ones is converted; one whose units cannot
   be converted is rejected with a log line naming the tag. Disconnected and bad readings are not samples
   (they mark a gap) and are counted.
@@ -34,14 +48,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import math
-import mmap
-import os
-import struct
-import time
-import zlib
+import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,16 +61,15 @@ import pandas as pd
 
 from workbench.config import LineConfig
 from workbench.history.fill import declare_line
+from workbench.history.gaps import uncovered
 from workbench.history.store import HistoryStore
 from workbench.units import ureg
 
 from data_adapters.base import Quality, Reading
+from data_adapters.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 
-_RECORD = struct.Struct("<Iqd")  # tag index, source time (ns since epoch, UTC), value
-_CRC = struct.Struct("<I")
-_SLOT = _RECORD.size + _CRC.size
 _STORABLE = frozenset((Quality.GOOD, Quality.UNCERTAIN, Quality.STALE))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
@@ -98,89 +106,11 @@ class RecorderStats:
     flushes: int = 0
     replayed: int = 0
     backfilled: int = 0
-
-
-class WriteAheadLog:
-    """Append-only log of accepted samples in memory-mapped segment files (``WAL/<stamp>.bin``).
-
-    Why a mapping: a store into a shared file mapping lands in the kernel's page cache at once, so it
-    survives the process being killed (SIGKILL) exactly as an ``os.write`` would, without a system call
-    per sample (the syscall was the recorder's largest per-sample cost). Like ``os.write`` without fsync,
-    it does not survive a power cut; flushed chunks are fsynced. Each record is 24 bytes: tag index (u32),
-    source time (i64 ns), value (f64) and a CRC-32 of those 20 bytes, so an unwritten (zero) slot or a
-    record torn by the kill ends the replay of its segment. A full segment rolls over to a new file.
-    """
-
-    SEGMENT_RECORDS = 1 << 16  # 1.5 MB per segment file (sparse until written)
-
-    def __init__(self, folder: Path, paths: list[str]):
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.paths = paths
-        self._mm: mmap.mmap | None = None
-        self._pos = self._end = 0
-        self._segment: Path | None = None
-        self._serial = 0
-
-    def _open_segment(self) -> None:
-        self.close()
-        self._serial += 1
-        stamp = f"{time.time_ns()}-{os.getpid()}-{self._serial:06d}"
-        self._segment = self.folder / f"{stamp}.bin"
-        (self.folder / f"{stamp}.tags.json").write_text(json.dumps(self.paths))
-        size = self.SEGMENT_RECORDS * _SLOT
-        fd = os.open(self._segment, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.ftruncate(fd, size)
-            self._mm = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)  # the mapping keeps the file open
-        self._pos, self._end = 0, size
-
-    def write(self, index: int, ts_ns: int, value: float) -> None:
-        if self._pos >= self._end:
-            self._open_segment()
-        rec = _RECORD.pack(index, ts_ns, value)
-        pos = self._pos
-        self._mm[pos:pos + _SLOT] = rec + _CRC.pack(zlib.crc32(rec))
-        self._pos = pos + _SLOT
-
-    def rotate(self, keep: list[tuple[int, int, float]]) -> None:
-        """Start a new segment holding ``keep`` (the samples not yet stored); drop the older segments."""
-        old = sorted(self.folder.glob("*.bin"))
-        self._open_segment()
-        for i, t, v in keep:
-            self.write(i, t, v)
-        current = set(self.folder.glob("*.bin")) - set(old)
-        for seg in old:
-            if seg not in current:
-                seg.unlink(missing_ok=True)
-                seg.with_suffix(".tags.json").unlink(missing_ok=True)
-
-    def replay(self) -> list[tuple[str, int, float]]:
-        """Samples left by earlier runs (path, ts_ns, value); a segment's replay ends at its first invalid slot."""
-        out = []
-        for seg in sorted(self.folder.glob("*.bin")):
-            try:
-                paths = json.loads(seg.with_suffix(".tags.json").read_text())
-            except (OSError, ValueError):
-                log.error("%s: write-ahead log segment without a readable tag list; left in place", seg)
-                continue
-            data = seg.read_bytes()
-            for off in range(0, len(data) - _SLOT + 1, _SLOT):
-                rec = data[off:off + _RECORD.size]
-                if _CRC.unpack_from(data, off + _RECORD.size)[0] != zlib.crc32(rec):
-                    break  # never written, or torn by the kill
-                i, ts, v = _RECORD.unpack(rec)
-                if i < len(paths):
-                    out.append((paths[i], ts, v))
-        return out
-
-    def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        self._pos = self._end = 0
+    gaps: int = 0          # stretches marked as gaps in the store
+    ahead: int = 0         # refused: stamped too far after this computer's clock
+    dropped: int = 0       # refused: the store could not be written and the buffer was full
+    store_errors: int = 0  # flushes that could not write a chunk (disk full, read-only)
+    wal_errors: int = 0    # samples accepted while the write-ahead log could not be written
 
 
 class Recorder:
@@ -197,9 +127,10 @@ class Recorder:
     def __init__(self, line: LineConfig, source, root: str | Path, *, flush_interval_s: float = 5.0,
                  grace_s: float = 2.0, max_buffer: int = 1_000_000,
                  backfill: Callable | None = None, clock: Callable[[], pd.Timestamp] | None = None,
-                 refill_delay_s: float = 0.5):
-        if flush_interval_s <= 0 or grace_s < 0 or max_buffer <= 0:
-            raise ValueError("flush_interval_s > 0, grace_s >= 0 and max_buffer > 0 are required")
+                 refill_delay_s: float = 0.5, gap_s: float = 2.0, max_ahead_s: float = 300.0):
+        if flush_interval_s <= 0 or grace_s < 0 or max_buffer <= 0 or gap_s < 0 or max_ahead_s <= 0:
+            raise ValueError("flush_interval_s > 0, grace_s >= 0, max_buffer > 0, gap_s >= 0 and max_ahead_s > 0 "
+                             "are required")
         self.line, self.source = line, source
         self.store = HistoryStore(root)
         self.stations = declare_line(self.store, line)
@@ -211,7 +142,7 @@ class Recorder:
         self._units = {p: line.tag(p).units for p in self.paths}
         self.flush_interval_s, self.grace_s, self.max_buffer = flush_interval_s, grace_s, max_buffer
         self.backfill = backfill
-        self.refill_delay_s = refill_delay_s
+        self.refill_delay_s, self.gap_s, self.max_ahead_s = refill_delay_s, gap_s, max_ahead_s
         self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
         self.stats = RecorderStats()
         self.wal = WriteAheadLog(self.store.root / "wal", self.paths)
@@ -221,11 +152,19 @@ class Recorder:
         self._task: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
         self._last: dict[str, int] = {}          # per tag: newest accepted source time (ns)
-        self._gap: dict[str, int | None] = {}    # tags whose link dropped -> their last sample before it
-        self._refill: dict[str, int | None] = {}  # tags back after a gap, waiting for their backfill
+        self._gap: dict[str, tuple] = {}         # tags whose link dropped -> (their last sample, station's newest)
+        self._refill: dict[str, tuple] = {}      # tags back after a gap -> (last, station newest, first sample back)
         self._pending: set[str] = set()          # stations whose flush waits for a backfill
         self._refill_task: asyncio.Task | None = None
         self._started_ns = 0
+        self._ahead_ns = self.clock().value + int(max_ahead_s * 1e9)  # newest source time accepted (see flush)
+        self._refused: dict[str, list] = {}      # tag -> [last sample before, count, cause] while samples are refused
+        self._told: set[tuple[str, str]] = set()
+        self._gap_rows: list[tuple] = []         # gaps found, not yet written to the store
+        self._store_error: str | None = None     # why chunks cannot be written now (disk full, read-only)
+        self._wal_error: str | None = None
+        self._behind: dict[str, list] = {}       # tag -> [its newest sample, count] while older samples arrive
+        self._behind_ns = int((grace_s + flush_interval_s) * 1e9)  # older than that behind its newest: a clock jump
 
     # --- receiving ---------------------------------------------------------------------------------
     def _convert(self, path: str, value: float, units: str) -> float | None:
@@ -254,62 +193,155 @@ class Recorder:
                 return False
         if not math.isfinite(value):
             return False
-        self.wal.write(idx, ts_ns, value)
+        if ts_ns > self._ahead_ns:
+            return self._refuse(path, ts_ns, "ahead")
+        if self._store_error is not None and len(self._buffer) >= self.max_buffer:
+            return self._refuse(path, ts_ns, "full")
+        if self._wal_error is None:
+            try:
+                self.wal.write(idx, ts_ns, value)
+            except OSError as exc:  # disk full: keep the sample in memory, say so once
+                self._wal_failed(exc)
+        else:
+            self.stats.wal_errors += 1
         self._buffer.append((idx, ts_ns, value))
-        if ts_ns > self._last.get(path, -(2**63)):
+        if self._refused and path in self._refused:
+            self._heard_again(path, ts_ns)
+        last = self._last.get(path, -(2**63))
+        if ts_ns > last:
             self._last[path] = ts_ns
+            if self._behind and path in self._behind:
+                self._clock_back_over(path, ts_ns)
+        elif ts_ns < last - self._behind_ns:  # (stored as 'late': the store keeps nothing twice)
+            self._behind.setdefault(path, [last, 0])[1] += 1
         station = self._station_of[path]
         if ts_ns > self._newest.get(station, -(2**63)):
             self._newest[station] = ts_ns
         return True
 
+    def _refuse(self, path: str, ts_ns: int, cause: str) -> bool:
+        """A sample not taken (a wrong source clock, or the store full and the buffer too): count it, say so
+        once per station, and remember where the tag's stored samples stop (that becomes a gap)."""
+        station = self._station_of[path]
+        if cause == "ahead":
+            self.stats.ahead += 1
+            why = (f"stamped more than {self.max_ahead_s:g} s after this computer's clock (source clock wrong?); "
+                   f"stored, it would hide every later sample as 'late'; fix the source's clock (NTP)")
+        else:
+            self.stats.dropped += 1
+            why = (f"the store cannot be written ({self._store_error}) and {self.max_buffer} samples wait in "
+                   f"memory already; free space or make the store writable")
+        entry = self._refused.setdefault(path, [self._last.get(path, self._newest.get(station)), 0, why])
+        entry[1] += 1
+        if (station, cause) not in self._told:
+            self._told.add((station, cause))
+            log.error("recorder: refusing samples of station %s (first: %s at %s): %s; the time they cover is "
+                      "marked as a gap", station, path, pd.Timestamp(ts_ns, tz="UTC"), why)
+        return False
+
+    def _heard_again(self, path: str, ts_ns: int) -> None:
+        last, count, why = self._refused[path]
+        if last is not None and ts_ns <= last:
+            return
+        del self._refused[path]
+        self._told = {k for k in self._told if k[0] != self._station_of[path] or
+                      any(self._station_of[p] == k[0] for p in self._refused)}
+        start = last if last is not None else self._started_ns
+        self._queue_gap(self._station_of[path], [path], start, ts_ns, f"{count} sample(s) refused: {why}")
+
+    def _clock_back_over(self, path: str, ts_ns: int) -> None:
+        """Samples of ``path`` are newer than its stored ones again. Several older ones in between (a restart's
+        first notification of a change-only tag is one) mean the source clock went back: the time they
+        stood for is not in the store, so it is a gap."""
+        since, n = self._behind.pop(path)
+        if n >= 3:
+            self._queue_gap(self._station_of[path], [path], since, ts_ns,
+                            f"source clock behind the stored history: {n} sample(s) stamped before it were not stored")
+
     def on_reading(self, reading: Reading) -> None:
         """Subscription callback: one reading -> WAL -> buffer (the per-sample hot path; see benchmarks/history.py)."""
         self.stats.received += 1
+        path = reading.path
         if reading.quality not in _STORABLE:
             self.stats.not_samples += 1
-            if reading.quality is Quality.DISCONNECTED and self.backfill is not None \
-                    and reading.path in self._index and reading.path not in self._gap:
-                self._gap[reading.path] = self._last.get(reading.path)  # where its backfill will start
+            if reading.quality is Quality.DISCONNECTED and path in self._index and path not in self._gap:
+                self._gap[path] = (self._last.get(path), self._newest.get(self._station_of[path]))
             return
-        if self._gap and reading.path in self._gap:  # the link is back: fill what it missed
-            self._back_after_gap(reading.path)
         t = reading.source_time
         if type(t) is datetime and t.tzinfo is not None:  # what adapters deliver: epoch_ns() inlined
             d = t - _EPOCH
             ts = (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1_000
         else:
             ts = epoch_ns(t)
-        self.accept(reading.path, ts, reading.value, reading.units)
-        if len(self._buffer) >= self.max_buffer:
+        if self._gap and path in self._gap:  # the link is back: fill what it missed, mark what stays missing
+            self._back_after_gap(path, ts)
+        self.accept(path, ts, reading.value, reading.units)
+        if len(self._buffer) >= self.max_buffer and self._store_error is None:
             asyncio.get_running_loop().create_task(self.flush(force=True))
 
     # --- flushing ----------------------------------------------------------------------------------
     async def flush(self, *, force: bool = False) -> int:
-        """Store buffered samples older than the grace window (all of them with ``force``)."""
+        """Store buffered samples older than the grace window (all of them with ``force``).
+
+        A station whose chunk cannot be written (disk full, read-only store) keeps its samples in the buffer
+        (and the write-ahead log, where it can be written) until a later flush stores them."""
         async with self._flush_lock:
-            if not self._buffer:
-                return 0
-            data = np.array(self._buffer, dtype=[("i", "u4"), ("t", "i8"), ("v", "f8")])
-            st = self._station_idx[data["i"]]
-            keep = np.zeros(len(data), dtype=bool)
-            stored = 0
-            for k, station in enumerate(self.stations):
-                mine = st == k
-                if not mine.any():
-                    continue
-                if station in self._pending and not force:  # its backfill is not in yet: store nothing newer
-                    keep |= mine
-                    continue
-                cutoff = np.iinfo(np.int64).max if force else self._newest[station] - int(self.grace_s * 1e9)
-                due = mine & (data["t"] <= cutoff)
-                keep |= mine & ~due
-                if due.any():
-                    stored += self._append(station, data[due])
-            self._buffer = [tuple(x) for x in data[keep].tolist()]
-            self.wal.rotate(self._buffer)
+            self._ahead_ns = self.clock().value + int(self.max_ahead_s * 1e9)
+            stored, failed = 0, None
+            if self._buffer:
+                data = np.array(self._buffer, dtype=[("i", "u4"), ("t", "i8"), ("v", "f8")])
+                st = self._station_idx[data["i"]]
+                keep = np.zeros(len(data), dtype=bool)
+                for k, station in enumerate(self.stations):
+                    mine = st == k
+                    if not mine.any():
+                        continue
+                    if station in self._pending and not force:  # its backfill is not in yet: store nothing newer
+                        keep |= mine
+                        continue
+                    cutoff = np.iinfo(np.int64).max if force else self._newest[station] - int(self.grace_s * 1e9)
+                    due = mine & (data["t"] <= cutoff)
+                    keep |= mine & ~due
+                    if due.any():
+                        try:
+                            stored += self._append(station, data[due])
+                        except OSError as exc:  # ENOSPC, EROFS, EACCES: keep the rows, retry next flush
+                            keep |= due
+                            failed = exc
+                self._buffer = [tuple(x) for x in data[keep].tolist()]
+            self._store_state(failed, stored)
+            try:
+                self.wal.rotate(self._buffer)
+                if self._wal_error is not None:
+                    log.warning("recorder: the write-ahead log is written again (%d buffered sample(s) in it)",
+                                len(self._buffer))
+                    self._wal_error = None
+            except OSError as exc:
+                self._wal_failed(exc)
+            self._write_gaps()
             self.stats.flushes += 1
             return stored
+
+    def _store_state(self, failed: OSError | None, stored: int) -> None:
+        if failed is not None:
+            self.stats.store_errors += 1
+            if self._store_error is None:
+                self._store_error = f"{type(failed).__name__}: {failed}"
+                log.error("recorder: cannot write history chunks to %s (%s); %d sample(s) are kept in memory and the "
+                          "flush retries every %g s; beyond %d the newest are refused and marked as a gap",
+                          self.store.root, self._store_error, len(self._buffer), self.flush_interval_s,
+                          self.max_buffer)
+        elif self._store_error is not None and (stored or not self._buffer):
+            log.warning("recorder: the store takes chunks again (%s was the problem); %d sample(s) stored",
+                        self._store_error, stored)
+            self._store_error = None
+
+    def _wal_failed(self, exc: OSError) -> None:
+        self.stats.wal_errors += 1
+        if self._wal_error is None:
+            self._wal_error = f"{type(exc).__name__}: {exc}"
+            log.error("recorder: cannot write the write-ahead log in %s (%s); samples are kept in memory only "
+                      "(a crash now would lose them) until it can be written again", self.wal.folder, self._wal_error)
 
     def _append(self, station: str, rows: np.ndarray) -> int:
         times, inverse = np.unique(rows["t"], return_inverse=True)
@@ -319,14 +351,48 @@ class Recorder:
             sel = rows["i"] == idx
             col[inverse[sel]] = rows["v"][sel]  # the last sample of a repeated (tag, time) wins
             values[self.paths[idx]] = col
+        mark = self.store.high_water_mark(station)
         res = self.store.append(station, pd.to_datetime(times, utc=True), values)
         self.stats.stored += res.stored
         self.stats.duplicates += res.duplicates
         self.stats.late += res.late
         if res.late:
-            log.warning("recorder: %d row(s) of station %s older than the stored high-water mark were not "
-                        "stored (re-delivered or late samples)", res.late, station)
+            behind = (mark.value - int(times[0])) / 1e9
+            log.warning("recorder: %d row(s) of station %s older than the stored high-water mark %s (up to %.3g s "
+                        "behind it) were not stored (re-delivered or late samples, or the source clock went back)",
+                        res.late, station, mark, behind)
         return res.stored
+
+    # --- gaps ----------------------------------------------------------------------------------------
+    def _queue_gap(self, station: str, tags: list[str], start: int, end: int, cause: str) -> None:
+        if end <= start:
+            return
+        self.stats.gaps += 1
+        self._gap_rows.append((station, list(tags), start, end, cause))
+        log.warning("recorder: gap marked in station %s from %s to %s (%.1f s, %d tag(s)): %s", station,
+                    pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), (end - start) / 1e9, len(tags), cause)
+
+    def _write_gaps(self) -> None:
+        while self._gap_rows:
+            station, tags, start, end, cause = self._gap_rows[0]
+            try:
+                self.store.mark_gaps(station, tags, pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), cause)
+            except (OSError, sqlite3.Error) as exc:  # a full disk: the gap waits in memory for the next flush
+                log.debug("recorder: gap record waits (%s)", exc)
+                return
+            self._gap_rows.pop(0)
+
+    def _mark_holes(self, holes: dict[str, tuple[int, int, list[str]]], history: dict[str, list] | None,
+                    cause: str) -> None:
+        """Mark what the backfill did not cover of each station's hole (start, end, tags); ``history``: the
+        station's sample times the source's history returned, or None if there was none (no backfill, or it
+        failed)."""
+        for station, (start, end, tags) in holes.items():
+            times = None if history is None else history.get(station, [])
+            spacing = None if times is None or len(times) >= 3 else self.store.typical_spacing(station)
+            for a, b in uncovered(start, end, times, int(self.gap_s * 1e9), spacing):
+                why = "no backfill from the source" if history is None else "the source's history has no samples then"
+                self._queue_gap(station, tags, a, b, f"{cause}; {why}")
 
     # --- backfill ---------------------------------------------------------------------------------
     def _start_of(self, path: str, last: int | None) -> int:
@@ -337,12 +403,15 @@ class Recorder:
         mark = self.store.high_water_mark(self._station_of[path])
         return mark.value if mark is not None else self._started_ns
 
-    async def _backfill(self, starts: dict[str, int], end: pd.Timestamp) -> int:
+    async def _backfill(self, starts: dict[str, int], end: pd.Timestamp) -> dict[str, list[int]] | None:
         """Fetch [start, end] from ``backfill`` (one call for all tags: one request batch, one log line on
-        failure) and accept per tag what is newer than its start."""
+        failure) and accept per tag what is newer than its start. Returns each station's sample times the
+        source's history held, or None if there is no backfill or it failed."""
+        if self.backfill is None:
+            return None
         first = min(starts.values(), default=end.value)
         if first >= end.value:
-            return 0
+            return {}
         t0 = pd.Timestamp(first, tz="UTC")
         try:
             got = self.backfill(list(starts), t0, end + pd.Timedelta(1, "ns"))  # [first, end] as half-open
@@ -350,35 +419,50 @@ class Recorder:
                 got = await got
         except Exception as exc:  # no history on the source, or it failed: the gap stays, said once
             log.warning("recorder: gap not filled for %d tag(s) from %s to %s: %s", len(starts), t0, end, exc)
-            return 0
-        taken = 0
+            return None
+        taken, seen = 0, {}
         for path, entry in got.items():
             start = starts.get(path)
             if start is None:
                 continue
             times, values = entry[0], entry[1]
-            for t, v in zip(pd.to_datetime(times, utc=True).as_unit("ns").asi8, values):
+            ns = pd.to_datetime(times, utc=True).as_unit("ns").asi8
+            seen.setdefault(self._station_of[path], []).extend(ns.tolist())
+            for t, v in zip(ns, values):
                 if t > start and self.accept(path, int(t), float(v)):
                     taken += 1
         self.stats.backfilled += taken
-        return taken
+        return seen
 
-    def _back_after_gap(self, path: str) -> None:
-        self._refill[path] = self._gap.pop(path)
-        self._pending.add(self._station_of[path])
+    def _back_after_gap(self, path: str, ts: int) -> None:
+        self._refill[path] = (*self._gap.pop(path), ts)
+        if self.backfill is not None:
+            self._pending.add(self._station_of[path])
         if self._refill_task is None or self._refill_task.done():
             self._refill_task = asyncio.get_running_loop().create_task(self._refill_loop(), name="recorder-backfill")
 
     async def _refill_loop(self) -> None:
-        """After a reconnect: backfill the tags that came back (together, after a moment), then let the
-        waiting stations flush."""
+        """After a reconnect: backfill the tags that came back (together, after a moment), mark what it did not
+        cover as gaps, then let the waiting stations flush."""
         try:
             while self._refill:
                 await asyncio.sleep(self.refill_delay_s)  # the link's other tags come back in the same moment
                 batch, self._refill = self._refill, {}
-                starts = {p: self._start_of(p, last) for p, last in batch.items()}
-                n = await self._backfill(starts, self.clock())
-                log.info("recorder: backfilled %d sample(s) of %d tag(s) after a reconnect", n, len(batch))
+                starts = {p: self._start_of(p, last) for p, (last, _, _) in batch.items()}
+                now = self.clock()
+                seen = await self._backfill(starts, now)
+                if seen is not None:
+                    log.info("recorder: backfilled %d tag(s) after a reconnect", len(batch))
+                by_station: dict[str, list] = {}  # a station's hole: its newest sample before the drop ...
+                for p, (last, alive, back) in batch.items():
+                    a = max(v for v in (last, alive, starts[p]) if v is not None)
+                    by_station.setdefault(self._station_of[p], []).append((p, a, back))
+                holes = {}
+                for st, items in by_station.items():  # ... to the first one after it
+                    a = max(x[1] for x in items)
+                    after = [x[2] for x in items if x[2] > a]
+                    holes[st] = (a, min(after) if after else now.value, [x[0] for x in items])
+                self._mark_holes(holes, seen, "link to the source lost")
         except Exception:
             log.exception("recorder: backfill after a reconnect failed; that time stays a gap")
         finally:
@@ -411,15 +495,20 @@ class Recorder:
         return starts
 
     async def start(self) -> None:
-        """Recover (WAL replay), subscribe, backfill from the high-water marks, start the periodic flush.
+        """Recover (WAL replay), subscribe, backfill from the high-water marks, mark what stays a gap, start the
+        periodic flush.
 
         Subscribing before the backfill means a sample is either in the history asked for or in the live
         stream (or both: stored once)."""
         self._started_ns = self.clock().value
+        self._ahead_ns = self._started_ns + int(self.max_ahead_s * 1e9)
         starts = await self._recover()
         self._sub = await self.source.subscribe(self.paths, self.on_reading)
-        if self.backfill is not None and starts:
-            await self._backfill(starts, self.clock())
+        if starts:
+            seen = await self._backfill(starts, self.clock())
+            holes = {st: (max(starts[p] for p in paths), self._started_ns, list(paths))
+                     for st, paths in self.stations.items()}
+            self._mark_holes(holes, seen, "the recorder was not running")
         await self.flush(force=True)
         self._task = asyncio.get_running_loop().create_task(self._flush_loop(), name="recorder-flush")
 
@@ -432,7 +521,8 @@ class Recorder:
                 log.exception("recorder: flush failed; samples stay in the buffer and the write-ahead log")
 
     async def stop(self) -> RecorderStats:
-        """Unsubscribe, store everything buffered, close the log."""
+        """Unsubscribe, store everything buffered (what the store refuses stays in the write-ahead log for the
+        next start, and is said), close the log."""
         if self._refill_task is not None and not self._refill_task.done():
             try:  # a backfill in flight is worth a short wait: its samples are the gap's
                 await asyncio.wait_for(asyncio.shield(self._refill_task), 10.0)
@@ -450,6 +540,13 @@ class Recorder:
                 await sub.cancel()
         self._sub = None
         await self.flush(force=True)
+        if self._buffer:
+            log.error("recorder: stopped with %d sample(s) not stored (%s); %s", len(self._buffer), self._store_error,
+                      "they are in the write-ahead log and the next start stores them" if self._wal_error is None
+                      else "the write-ahead log could not be written either: they are lost")
+        if self._gap_rows:
+            log.error("recorder: %d gap record(s) could not be written to the store: %s", len(self._gap_rows),
+                      [(g[0], str(pd.Timestamp(g[2], tz="UTC")), str(pd.Timestamp(g[3], tz="UTC"))) for g in self._gap_rows])
         self.wal.close()
         return self.stats
 

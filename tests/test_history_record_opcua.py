@@ -48,12 +48,12 @@ SLACK_S = 1.0  # a notification published just before a window edge may be in fl
 HISTORY_S = 600.0  # how long the historizing server keeps changes (the test runs well under a minute)
 
 
-@pytest.fixture(scope="module")
-def historizing_line(line_config):
-    """The virtual line over OPC UA with history (HistoryRead), in its own thread, for this module."""
+def serve_historizing(line_config):
+    """The virtual line over OPC UA with history (HistoryRead), in its own thread (a fixture's body). The
+    server can be stopped and started again mid-test; its line (source) runs on until the end."""
     loop = LoopThread("opcua-history-server")
-    server = LineOpcUaServer(line_config.tags.values(), line_source(line_config), port=0, close_source=True,
-                             history_s=HISTORY_S)
+    source = line_source(line_config)
+    server = LineOpcUaServer(line_config.tags.values(), source, port=0, history_s=HISTORY_S)
     running = OpcUaLine(server, loop, None)
     try:
         running.start()
@@ -61,8 +61,14 @@ def historizing_line(line_config):
     finally:
         try:
             loop.run(server.stop())
+            loop.run(source.close())
         finally:
             loop.close()
+
+
+@pytest.fixture(scope="module")
+def historizing_line(line_config):
+    yield from serve_historizing(line_config)
 
 
 def _ns(ts) -> int:
@@ -158,7 +164,7 @@ def _expected(pushes, windows) -> dict[str, list[tuple[int, float]]]:
 class Run:
     """One recording with a SIGKILL in the middle: what the server pushed, what the store holds, when."""
 
-    def __init__(self, running, tmp_path: Path, *, first_s: float, down_s: float, second_s: float):
+    def __init__(self, running, tmp_path: Path, *, first_flushes: int, down_changes: int, second_flushes: int):
         server = running.server
         self.pushes: list[tuple[float, str, int, float, bool]] = []
         original_push = server._push
@@ -175,7 +181,7 @@ class Run:
             rec = RecorderProcess(config, store, log)
             self.w1_start = rec.wait_for("recording", 90)
             _wait_chunks(store, 2, 30, rec)
-            time.sleep(first_s)
+            _wait_chunks(store, len(_chunks(store)) + first_flushes, 30, rec)
             rec.proc.send_signal(signal.SIGKILL)
             rec.proc.wait(10)
             self.killed_at = time.monotonic()
@@ -184,13 +190,17 @@ class Run:
             self.wal = WriteAheadLog(store / "wal", []).replay()
             for path, ts, v in self.wal:
                 self.before_kill.setdefault(path, {})[ts] = v
-            time.sleep(down_s)                   # the recorder is down: the line goes on, nobody listens
+            # The recorder is down: the line goes on, nobody listens. Wait for a count of changes the server
+            # pushed in the window the check uses (never for a time): the restart comes after them.
+            deadline = time.monotonic() + 60
+            while self.changes_since_kill() < down_changes:
+                assert time.monotonic() < deadline, f"only {self.changes_since_kill()} changes in 60 s of downtime"
+                time.sleep(0.1)
 
             rec2 = RecorderProcess(config, store, log)
             self.w2_start = rec2.wait_for("recording", 90)
             n = len(_chunks(store))
-            _wait_chunks(store, n + 2, 30, rec2)  # (the replayed log is one chunk at once)
-            time.sleep(max(0.0, self.w2_start + second_s - time.monotonic()))
+            _wait_chunks(store, n + 2 + second_flushes, 30, rec2)  # (the replayed log is one chunk at once)
             self.stop_at = time.monotonic()
             rec2.proc.send_signal(signal.SIGTERM)
             assert rec2.proc.wait(20) == 0, rec2.text()[-3000:]
@@ -205,6 +215,10 @@ class Run:
         self.stored = _stored(store)
         assert sum(map(len, self.stored.values())) > 300, "too little was recorded to judge"
         assert len(self.wal) > 0, "the SIGKILL left nothing in the write-ahead log: the test did not test replay"
+
+    def changes_since_kill(self) -> int:
+        """Changes pushed from SLACK_S after the kill to SLACK_S before now: inside any later downtime window."""
+        return sum(map(len, _expected(list(self.pushes), [(self.killed_at + SLACK_S, time.monotonic() - SLACK_S)]).values()))
 
     def check_values_and_replay(self) -> None:
         # 1. every stored value is what the server sent at that timestamp. A subscription's first notification
@@ -237,7 +251,7 @@ class Run:
 
 
 def test_record_over_opcua_sigkill_and_restart_lose_nothing_the_server_kept(tmp_path, historizing_line):
-    run = Run(historizing_line, tmp_path, first_s=3.0, down_s=3.0, second_s=4.0)
+    run = Run(historizing_line, tmp_path, first_flushes=3, down_changes=30, second_flushes=3)
     run.check_values_and_replay()
     stats = run.second_output.rsplit("stopped:", 1)[1]
     assert int(stats.split("backfilled=")[1].split()[0].rstrip(",")) > 0, stats
@@ -255,8 +269,16 @@ def test_record_over_opcua_sigkill_and_restart_lose_nothing_the_server_kept(tmp_
     assert "gap not filled" not in run.second_output
 
 
-async def _die_and_restart(line, root, caplog) -> dict:
-    """A recorder runs, dies without stopping, nobody records for 3 s, a second one starts on the same store."""
+async def _poll(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def _die_and_restart(line, root, caplog, speed_changes) -> dict:
+    """A recorder runs, dies without stopping, nobody records while the server changes a 1 Hz tag 3 times, a
+    second one starts on the same store. ``speed_changes()``: the server's changes of that tag so far."""
     from data_adapters.connect import open_line
     from data_adapters.recorder import Recorder
 
@@ -266,18 +288,22 @@ async def _die_and_restart(line, root, caplog) -> dict:
         assert backfill is not None
         first = out["first"] = Recorder(line, source, root, flush_interval_s=0.5, grace_s=0.5, backfill=backfill)
         await first.start()
-        await asyncio.sleep(2.5)
+        speed = "plant1/electrode/coat1/coater/line_speed"
+        await _poll(lambda: first.stats.stored > 0 and speed in first._last, 30, "the first recorder storing")
         first._task.cancel()                     # it dies: no more flushes, no final stop()
         for sub in first._sub:
             await sub.cancel()
         first.wal.close()
         out["died"] = pd.Timestamp.now(tz="UTC")
-        await asyncio.sleep(3.0)                 # nobody records; the server keeps nothing
+        died_at = speed_changes()
+        await _poll(lambda: speed_changes() >= died_at + 3, 30, "3 changes while nobody records")  # kept nowhere
         out["back"] = pd.Timestamp.now(tz="UTC")
         with caplog.at_level(logging.WARNING, logger="data_adapters.recorder"):
             second = Recorder(line, source, root, flush_interval_s=0.5, grace_s=0.5, backfill=backfill)
             await second.start()
-            await asyncio.sleep(2.0)
+            after = second.stats.stored
+            await _poll(lambda: second._last.get(speed, 0) > first._last[speed] and second.stats.stored > after
+                        and second.stats.flushes >= 2, 30, "the second recorder storing")
             out["stats"] = await second.stop()
     return out
 
@@ -296,8 +322,11 @@ async def test_record_over_opcua_without_server_history_states_the_gap(tmp_path,
         pushed.append(r)
         await original_push(srv, r)
     server._push = recording_push
+    def speed_changes() -> int:
+        vals = [r.value for r in list(pushed) if r.path == speed and r.quality is Quality.GOOD]
+        return sum(1 for a, b in zip(vals, vals[1:]) if a != b)
     try:
-        run = await _die_and_restart(line, root, caplog)
+        run = await _die_and_restart(line, root, caplog, speed_changes)
     finally:
         del server._push
     lines = [r.getMessage() for r in caplog.records if "gap not filled" in r.getMessage()]
@@ -324,3 +353,8 @@ async def test_record_over_opcua_without_server_history_states_the_gap(tmp_path,
     # filled it, no change would lie in between.
     down_s = (run["back"] - run["died"]).total_seconds()
     assert len(changed) >= 1, f"no unstored change of {speed} in {down_s:.1f} s of downtime: was the gap filled?"
+    # and the gap is marked in the store, not only said: readers see it
+    gaps = history.load_gaps(root, "coating")
+    g = gaps[gaps["tag"] == speed]
+    assert len(g) == 1 and "the recorder was not running; no backfill from the source" in g["cause"].iloc[0]
+    assert g["start"].iloc[0].value < changed[0] and g["end"].iloc[0].value > changed[-1]  # it covers what was lost

@@ -283,3 +283,91 @@ def test_restart_fills_a_station_that_only_the_write_ahead_log_held(tmp_path):
     _, speed = stored(root, "coating", SPEED)
     np.testing.assert_allclose(frost, [-40.0, -41.0])
     np.testing.assert_allclose(speed, [20.0, 21.0, 25.0])
+
+
+# --- issue 18: gaps are marked, never silent ------------------------------------------------------------------
+def test_a_reconnect_without_source_history_marks_the_gap_in_the_store(tmp_path, caplog):
+    """The hole a backfill cannot fill is a gap record readers see (and an event), not only a log line."""
+    from data_adapters.base import BackendError
+
+    async def history_fails(paths, start, end):
+        raise BackendError("the server keeps no history for these 1 tag(s)")
+
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    for backfill, root in [(history_fails, tmp_path / "a"), (None, tmp_path / "b")]:  # failing, or none at all
+        with caplog.at_level(logging.WARNING, logger="data_adapters.recorder"):
+            rec, _ = _reconnect_run(root, backfill)
+        gaps = history.load_gaps(root, "coating")
+        assert list(gaps["tag"]) == [SPEED]
+        assert gaps["start"].iloc[0] == t0 + pd.Timedelta(seconds=3) and gaps["end"].iloc[0] == t0 + pd.Timedelta(seconds=8)
+        assert "link to the source lost" in gaps["cause"].iloc[0] and rec.stats.gaps == 1
+        assert "gap marked in station coating" in caplog.text
+        ds = history.open(root, "coating", tags=[SPEED])
+        assert ds["line_speed"].attrs["gaps"] == ["2026-01-05T06:00:03.000000Z/2026-01-05T06:00:08.000000Z"]
+        assert len(history.load_events(root, kind="data_gap")) == 1
+        caplog.clear()
+
+
+def test_a_reconnect_backfilled_in_full_marks_no_gap(tmp_path):
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+
+    async def history(paths, start, end):      # the source kept 3..8 s at 1 Hz: the hole is covered
+        return {SPEED: (pd.DatetimeIndex([t0 + pd.Timedelta(seconds=k) for k in range(3, 9)]),
+                        [20.0 + k for k in range(3, 9)])}
+
+    rec, _ = _reconnect_run(tmp_path / "s", history)
+    assert rec.stats.backfilled == 5 and rec.stats.gaps == 0 and history_gaps(tmp_path / "s").empty
+
+
+def history_gaps(root):
+    return history.load_gaps(root)
+
+
+def test_a_source_whose_history_has_a_hole_leaves_that_hole_marked(tmp_path):
+    """A server that was itself down kept nothing while it was down: its history answers, but with a hole.
+    The recorder marks the silence in the source's history (longer than gap_s and 3x its usual spacing)."""
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    s = pd.Timedelta(seconds=1)
+
+    async def go():
+        rec = Recorder(LINE, None, tmp_path / "s", flush_interval_s=3600, grace_s=0.0, refill_delay_s=0.01,
+                       backfill=history, clock=lambda: t0 + 30 * s)
+        for k in range(4):
+            rec.on_reading(Reading(SPEED, 20.0 + k, "m/min", (t0 + k * s).to_pydatetime()))
+        rec.on_reading(Reading(SPEED, float("nan"), "m/min", (t0 + 4 * s).to_pydatetime(), Quality.DISCONNECTED))
+        await rec.flush()
+        rec.on_reading(Reading(SPEED, 40.0, "m/min", (t0 + 20 * s).to_pydatetime()))
+        await asyncio.wait_for(rec._refill_task, 5)
+        await rec.flush(force=True)
+        return rec
+
+    async def history(paths, start, end):      # samples at 4, 5 (before the server died) and 16..20 (after)
+        ks = [4, 5, 16, 17, 18, 19, 20]
+        return {SPEED: (pd.DatetimeIndex([t0 + k * s for k in ks]), [20.0 + k for k in ks])}
+
+    rec = asyncio.run(go())
+    gaps = history_gaps(tmp_path / "s")
+    assert len(gaps) == 1 and gaps["start"].iloc[0] == t0 + 5 * s and gaps["end"].iloc[0] == t0 + 16 * s
+    assert "history has no samples then" in gaps["cause"].iloc[0]
+    assert rec.stats.backfilled == 7                # 4..20 s (20 s also came live: stored once)
+
+
+def test_a_restart_without_backfill_marks_the_time_nobody_recorded(tmp_path):
+    root = tmp_path / "s"
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    s = pd.Timedelta(seconds=1)
+
+    async def go():
+        a = Recorder(LINE, None, root, flush_interval_s=3600, grace_s=0.0, clock=lambda: t0 + 2 * s)
+        for k in range(3):
+            a.accept(SPEED, (t0 + k * s).value, 20.0 + k)
+        await a.flush(force=True)
+        a.wal.close()                              # dies; restarted 60 s later without a source history
+        b = Recorder(LINE, _QuietSource(), root, flush_interval_s=3600, clock=lambda: t0 + 62 * s)
+        await b.start()
+        return await b.stop()
+    stats = asyncio.run(go())
+    gaps = history.load_gaps(root, "coating")
+    assert stats.gaps >= 1 and set(gaps["tag"]) == set(history.station_tags(root, "coating"))
+    assert (gaps["start"] == t0 + 2 * s).all() and (gaps["end"] == t0 + 62 * s).all()
+    assert "the recorder was not running; no backfill" in gaps["cause"].iloc[0]

@@ -5,13 +5,15 @@
 >>> coating.areal_mass          # lazy (dask) over time x lane, mg/cm^2, schema-valid   # doctest: +SKIP
 
 The store is a folder (or an fsspec URL) of immutable Parquet chunks; see :mod:`.store` for the layout and
-the idempotence rule, :mod:`.reader` for lazy reading and corrupt-chunk handling, :mod:`.views` for how
-per-tag series become station Datasets, :mod:`.catalog` for genealogy and events.
+the idempotence rule, :mod:`.gaps` for the one rule for time nobody heard (stored gaps, ``hold_last``),
+:mod:`.reader` for lazy reading and corrupt-chunk handling, :mod:`.views` for how per-tag series become
+station Datasets, :mod:`.catalog` for genealogy and events.
 """
 
 from workbench.history import views
 from workbench.history.catalog import load_events, load_genealogy, load_tables
-from workbench.history.reader import open_array, open_station, station_info, station_tags, variable_names
+from workbench.history.gaps import hold_last, load_gaps
+from workbench.history.reader import _window, open_array, open_station, station_info, station_tags, variable_names
 from workbench.history.store import AppendResult, HistoryError, HistoryStore, TagSpec
 
 
@@ -25,6 +27,7 @@ def open(url, station: str, *, tags=None, start=None, end=None, raw: bool = Fals
     with ``raw=True`` (or for a generic station), one variable per tag over ``time``.
     ``start``/``end``: inclusive UTC window. ``tags``: only these tag paths (implies ``raw=True``).
     """
+    _window(start, end)  # a bad or reversed window is an error before anything is read
     opts = dict(start=start, end=end, on_corrupt=on_corrupt, storage_options=storage_options)
     info = station_info(url, station, storage_options=storage_options)
     kind = info.get("kind", "generic")
@@ -62,4 +65,4 @@ def _tables_or_empty(url, names, storage_options):
 
 __all__ = ["open", "open_channels", "open_array", "open_station", "station_tags", "station_info", "variable_names",
            "HistoryStore", "TagSpec", "AppendResult", "HistoryError", "load_genealogy", "load_events",
-           "load_tables"]
+           "load_tables", "load_gaps", "hold_last"]

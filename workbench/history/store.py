@@ -11,7 +11,8 @@ A chunk holds the rows (unique source timestamps) of one flush, one column per t
 ``resolution`` is stored as integer counts of that resolution (lossless at the instrument's resolution,
 and it compresses to ~1 byte/sample); other tags as float64. Chunks are written to a temporary name,
 fsynced and renamed, so a crash leaves either the whole chunk or none. File names carry the time
-range and row count, so a reader builds lazy dask arrays without opening any file.
+range and row count, so a reader builds lazy dask arrays without opening any file. Every data page carries
+a CRC-32 (Parquet page checksum) that readers verify, so a damaged page is an error, never wrong values.
 
 Idempotence: the station's high-water mark is the largest ``t1`` of its chunks. ``append`` stores only
 samples newer than the mark; older samples are duplicates (already stored) or late arrivals, and are
@@ -61,6 +62,14 @@ class AppendResult:
     file: str | None
 
 
+def _read_only_mount(path: Path) -> bool:
+    """True if ``path`` lies on a file system mounted read-only (root ignores file modes, not that)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -85,9 +94,16 @@ class HistoryStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "stations").mkdir(exist_ok=True)
-        (self.root / "ts").mkdir(exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "stations").mkdir(exist_ok=True)
+            (self.root / "ts").mkdir(exist_ok=True)
+            if not os.access(self.root, os.W_OK) or _read_only_mount(self.root):
+                raise OSError(30, "Read-only file system" if _read_only_mount(self.root) else "Permission denied")
+        except OSError as exc:
+            raise HistoryError(f"history store {self.root} cannot be written ({exc.strerror}): record into a "
+                               f"writable folder (--store DIR), or make this one writable; reading it with "
+                               f"workbench.history.open still works") from None
         self._marks: dict[str, int] = {}
 
     # --- stations ----------------------------------------------------------------------------------
@@ -126,6 +142,28 @@ class HistoryStore:
             raise HistoryError(f"{self.root}: no station {station!r} in this store; declare_station() first")
         return {t["path"]: TagSpec(**t) for t in json.loads(path.read_text())["tags"]}
 
+    # --- gaps (the one rule: see gaps.py) ------------------------------------------------------------
+    def mark_gaps(self, station: str, tags: Iterable[str], start, end, cause: str, *, source: str = "recorder") -> int:
+        """Record that ``tags`` of ``station`` have no samples from ``start`` (last known) to ``end`` (heard
+        again) because of ``cause``; readers then show the hole (see :mod:`workbench.history.gaps`).
+        Returns the number of new gap rows (marking the same gap twice stores it once)."""
+        from workbench.history.gaps import write_gaps
+
+        known = self.tags(station)
+        tags = list(tags)
+        unknown = [t for t in tags if t not in known]
+        if unknown:
+            raise HistoryError(f"station {station!r}: gap for undeclared tag(s) {unknown[:3]}; declare_station() first")
+        rows = pd.DataFrame({"station": station, "tag": tags, "start": pd.Timestamp(start), "end": pd.Timestamp(end),
+                             "cause": cause})
+        return write_gaps(self.root, rows, source=source)
+
+    def gaps(self, station: str | None = None) -> pd.DataFrame:
+        """The gaps stored for ``station`` (all stations if None): station, tag, start, end, cause, source."""
+        from workbench.history.gaps import load_gaps
+
+        return load_gaps(self.root, station)
+
     # --- high-water mark ---------------------------------------------------------------------------
     def high_water_mark(self, station: str) -> pd.Timestamp | None:
         """The newest source timestamp stored for ``station`` (UTC), or None if nothing is stored."""
@@ -139,6 +177,20 @@ class HistoryStore:
                 return None
             self._marks[station] = best
         return pd.Timestamp(self._marks[station], tz="UTC")
+
+    def typical_spacing(self, station: str, chunks: int = 50) -> float | None:
+        """The station's usual time between rows (ns), from its newest ``chunks`` chunk names (no file is
+        read), or None if it has fewer than 2 rows stored."""
+        found = []
+        for f in (self.root / "ts" / station).glob("*/*.parquet"):
+            m = CHUNK_NAME.match(f.name)
+            if m:
+                found.append((int(m["t0"]), int(m["t1"]), int(m["rows"])))
+        newest = sorted(found)[-chunks:]
+        rows = sum(r for _, _, r in newest)
+        if rows < 2:
+            return None
+        return (newest[-1][1] - newest[0][0]) / (rows - 1)
 
     # --- append ------------------------------------------------------------------------------------
     def append(self, station: str, times, values: Mapping[str, Iterable[float]]) -> AppendResult:
@@ -193,12 +245,16 @@ class HistoryStore:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{int(ns[0])}_{int(ns[-1])}_{len(ns)}_{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", compression_level=3,
-                           use_dictionary=False, write_statistics=["time"],
-                           column_encoding={"time": "DELTA_BINARY_PACKED"})
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd", compression_level=3,
+                               use_dictionary=False, write_statistics=["time"], write_page_checksum=True,
+                               column_encoding={"time": "DELTA_BINARY_PACKED"})
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:  # disk full, read-only: leave no half-written file behind; the caller keeps the rows
+            tmp.unlink(missing_ok=True)
+            raise
         final = folder / name
         os.replace(tmp, final)
         _fsync_dir(folder)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from workbench.history.gaps import across_gaps, parse_intervals
 from workbench.history.store import HistoryError
 
 
@@ -42,6 +43,11 @@ def _pv_at(raw: xr.Dataset, name: str, times: np.ndarray) -> xr.DataArray:
     if s.sizes["time"] == 0:
         return xr.DataArray(np.full(len(times), np.nan), dims="time", attrs=dict(raw[name].attrs))
     out = s.reindex(time=times, method="ffill")
+    gaps = parse_intervals(raw[name].attrs.get("gaps", []))
+    if gaps:  # a value is not held across the start of a gap (see gaps.py)
+        held_t = xr.DataArray(s.time.values, dims="time", coords={"time": s.time.values})
+        held_t = held_t.reindex(time=times, method="ffill").values
+        out = out.where(~across_gaps(held_t, np.asarray(times, dtype="datetime64[ns]"), gaps))
     out.attrs = dict(raw[name].attrs)
     return out.drop_vars("time")
 

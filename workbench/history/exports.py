@@ -1,0 +1,260 @@
+"""Historian and spreadsheet exports as read by ``workbench import``: layout, header units, chunked reading.
+
+Two layouts, in CSV, Parquet or Excel (``.xlsx``):
+
+- **wide** (PI DataLink, Seeq, Ignition, a spreadsheet): a time column and one column per tag. A header
+  may carry the unit as ``name [unit]``; a *units row* (the first row under the header, with no time
+  and a unit in each tag column) is recognised too.
+- **long** (``time, tag, value[, units, quality]``): one sample per row.
+
+The time column is the one named like a time (``time``, ``timestamp``, ``date``, ``t_stamp``, ...), else the
+first column. :func:`sniff` reads only the header (and one row); :func:`iter_chunks` yields the rows as
+Arrow tables of bounded size (CSV streamed with ``pyarrow.csv.open_csv``, Parquet by row group batches), so
+a file larger than memory is read in constant memory. Tag cells are read as text: a number is a value,
+any other text (``Bad Input``, ``I/O Timeout``) is a quality marker (see :mod:`.importer`).
+Excel files are read whole (a sheet holds at most ~1 M rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from workbench.history.store import HistoryError
+
+TIME_NAMES = {"time", "timestamp", "datetime", "date", "date time", "date/time", "t_stamp", "ts", "time stamp",
+              "timestamp (utc)", "time (utc)", "zeit", "zeitstempel", "sample time", "local time"}
+TAG_NAMES = {"tag", "tagname", "tag name", "tag_name", "name", "path", "tag path", "tagpath", "item", "item id",
+             "itemid", "signal", "point", "pointname"}
+VALUE_NAMES = {"value", "val", "v", "pv", "wert"}
+UNITS_NAMES = {"units", "unit", "uom", "eng units", "engineering units", "engunits", "einheit"}
+QUALITY_NAMES = {"quality", "status", "q", "qualitaet", "quality code"}
+_HEADER_UNIT = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\[\]]+)\]\s*$")
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".xlsx": "excel", ".xlsm": "excel"}
+
+
+class ExportError(HistoryError):
+    """An export that cannot be imported as it is; the message names the file, row or column and the fix."""
+
+
+@dataclass
+class Layout:
+    """What :func:`sniff` found: the file's format and layout, and which column plays which part.
+
+    ``columns``: the tag columns of a wide file (header text as in the file) -> (tag name, unit or None);
+    ``roles``: for a long file, {"tag": ..., "value": ..., "units": ..., "quality": ...} column names.
+    ``first_row``: the file line of the first data row (1-based, for messages).
+    """
+
+    file: Path
+    format: str
+    kind: str
+    time_column: str
+    columns: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    units_row: bool = False
+    first_row: int = 2
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", str(name).strip().lower())
+
+
+def split_header_unit(header: str) -> tuple[str, str | None]:
+    """``'pump_rate [g/min]'`` -> ``('pump_rate', 'g/min')``; a header without brackets has no unit."""
+    m = _HEADER_UNIT.match(str(header))
+    return (m["name"].strip(), m["unit"].strip()) if m else (str(header).strip(), None)
+
+
+def _looks_like_unit(text: str) -> bool:
+    from workbench.units import parse_unit
+
+    text = str(text).strip()
+    if not text or re.fullmatch(r"[-+]?[\d.,eE+-]+", text):
+        return False
+    try:
+        parse_unit(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_head(path: Path, encoding: str) -> tuple[list[str], list[str] | None, str]:
+    """Header cells, the first data row's cells and the delimiter, read with the csv module (quotes honoured)."""
+    try:
+        with open(path, encoding="utf-8-sig" if encoding.lower().replace("-", "") == "utf8" else encoding,
+                  newline="") as fh:
+            head = [fh.readline() for _ in range(2)]
+    except UnicodeDecodeError as exc:
+        raise ExportError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); give the export's "
+                          f"encoding, e.g. --encoding cp1252") from None
+    if not head[0].strip():
+        raise ExportError(f"{path}: line 1 is empty; the first line must be the header (time column, tags)")
+    delimiter = max([",", ";", "\t"], key=head[0].count)
+    rows = list(csv.reader(io.StringIO("".join(head)), delimiter=delimiter))
+    return [c.strip() for c in rows[0]], (rows[1] if len(rows) > 1 else None), delimiter
+
+
+def _time_column(names: list[str], path: Path) -> str:
+    for n in names:
+        if _norm(split_header_unit(n)[0]) in TIME_NAMES:
+            return n
+    if not names:
+        raise ExportError(f"{path}: no columns; export a time column and one column per tag (or time, tag, value)")
+    return names[0]
+
+
+def _layout(path: Path, fmt: str, names: list[str], first: list | None, **kw) -> Layout:
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ExportError(f"{path}: column(s) {dup} appear twice in the header; rename or drop the copies")
+    time_col = _time_column(names, path)
+    norm = {_norm(n): n for n in names if n != time_col}
+    tag_col = next((norm[k] for k in norm if k in TAG_NAMES), None)
+    value_col = next((norm[k] for k in norm if k in VALUE_NAMES), None)
+    if tag_col and value_col:
+        roles = {"tag": tag_col, "value": value_col}
+        for role, known in (("units", UNITS_NAMES), ("quality", QUALITY_NAMES)):
+            col = next((norm[k] for k in norm if k in known), None)
+            if col:
+                roles[role] = col
+        extra = [n for n in names if n != time_col and n not in roles.values()]
+        if extra:
+            raise ExportError(f"{path}: long layout (time, tag, value) with unknown column(s) {extra[:3]}; "
+                              f"drop them or rename them to units/quality")
+        return Layout(path, fmt, "long", time_col, roles=roles, **kw)
+    tags = [n for n in names if n != time_col]
+    if not tags:
+        raise ExportError(f"{path}: only a time column ({time_col!r}); export one column per tag, or time, tag, value")
+    columns = {n: split_header_unit(n) for n in tags}
+    units_row = False
+    if first is not None and len(first) == len(names):
+        cells = dict(zip(names, first))
+        t_cell = str(cells[time_col]).strip()
+        unit_cells = {n: str(cells[n]).strip() for n in tags if str(cells[n]).strip() not in ("", "None", "nan")}
+        if (not t_cell or _norm(t_cell) in UNITS_NAMES) and unit_cells and all(map(_looks_like_unit,
+                                                                                  unit_cells.values())):
+            units_row = True
+            for n, u in unit_cells.items():
+                name, head_unit = columns[n]
+                if head_unit and head_unit != u:
+                    raise ExportError(f"{path}: column {n!r} says [{head_unit}] in the header but {u!r} in the "
+                                      f"units row; correct one of them")
+                columns[n] = (name, u)
+    return Layout(path, fmt, "wide", time_col, columns=columns, units_row=units_row,
+                  first_row=3 if units_row else 2, **kw)
+
+
+def sniff(path: str | Path, *, encoding: str = "utf-8") -> Layout:
+    """Find the format and layout of an export from its name and header (no data rows read but the first)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ExportError(f"{path}: unknown file type {path.suffix!r}; export CSV, Parquet or Excel (.xlsx)")
+    if fmt == "csv":
+        names, first, delim = _csv_head(path, encoding)
+        return _layout(path, fmt, names, first, delimiter=delim, encoding=encoding)
+    if fmt == "parquet":
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ExportError(f"{path}: not a readable Parquet file ({exc}); export it again") from None
+        first = None
+        if pf.metadata.num_rows:
+            first = [str(v) for v in pf.read_row_group(0).slice(0, 1).to_pylist()[0].values()]
+        return _layout(path, fmt, pf.schema_arrow.names, first, first_row=1)
+    frame = _read_excel(path, nrows=2)
+    return _layout(path, fmt, [str(c) for c in frame.columns], list(frame.iloc[0]) if len(frame) else None)
+
+
+def _read_excel(path: Path, nrows: int | None = None):
+    import pandas as pd
+
+    try:
+        frame = pd.read_excel(path, sheet_name=0, dtype=object, nrows=nrows)
+    except ImportError as exc:
+        raise ExportError(f"{path}: reading Excel needs openpyxl ({exc}); pip install openpyxl, or export CSV") from None
+    except (ValueError, OSError) as exc:
+        raise ExportError(f"{path}: not a readable Excel workbook ({exc}); save it as .xlsx or export CSV") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+class CountingFile(io.RawIOBase):
+    """A binary file that counts the bytes read (for the progress bar)."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "rb")
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._fh.readinto(b)
+        self.bytes_read += n or 0
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def iter_chunks(layout: Layout, *, block_bytes: int = 8 << 20, counter: CountingFile | None = None
+                ) -> Iterator[tuple[int, pa.Table]]:
+    """Yield (file line of the chunk's first row, Arrow table) in file order, at most ~``block_bytes`` each.
+
+    CSV cells come as text (null where empty); Parquet columns keep their types.
+    """
+    if layout.format == "csv":
+        names = [n for n in (layout.time_column, *layout.columns, *layout.roles.values())]
+        read = pacsv.ReadOptions(block_size=block_bytes, encoding=layout.encoding,
+                                 skip_rows_after_names=1 if layout.units_row else 0)
+        parse = pacsv.ParseOptions(delimiter=layout.delimiter)
+        conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                                    null_values=["", "NaN", "nan", "NULL", "null", "None", "#N/A", "N/A"])
+        source = counter if counter is not None else CountingFile(layout.file)
+        line = layout.first_row
+        try:
+            reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=conv)
+            for batch in reader:
+                yield line, pa.Table.from_batches([batch])
+                line += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            raise ExportError(f"{layout.file}: CSV cannot be read near line {line} ({exc}); check that every row "
+                              f"has the header's {len(names)} columns and quotes are closed") from None
+        finally:
+            if counter is None:
+                source.close()
+        return
+    if layout.format == "parquet":
+        pf = pq.ParquetFile(layout.file)
+        line = 1
+        rows = max(1024, block_bytes // max(1, 8 * len(pf.schema_arrow.names)))
+        for batch in pf.iter_batches(batch_size=rows):
+            yield line, pa.Table.from_batches([batch])
+            line += batch.num_rows
+        return
+    frame = _read_excel(layout.file)
+    if layout.units_row:
+        frame = frame.iloc[1:]
+    for col in frame.columns:  # everything as text, as from a CSV (datetimes in ISO 8601)
+        frame[col] = [None if v is None or v != v else v.isoformat() if hasattr(v, "isoformat") else str(v)
+                      for v in frame[col]]
+    yield layout.first_row, pa.Table.from_pandas(frame, preserve_index=False)
+
+
+__all__ = ["Layout", "ExportError", "sniff", "iter_chunks", "split_header_unit", "CountingFile"]
