@@ -78,3 +78,20 @@ def test_a_view_needs_data_or_the_live_store():
         CoatingView()
     with pytest.raises(ValueError, match="no station view for kind 'mixing'"):
         view_for_kind("mixing")
+
+
+def test_proposing_limits_saves_a_set_that_is_not_in_force(small_store):
+    """Recomputing limits is an explicit act, and even then nothing changes until someone approves."""
+    from apps.views import WeldingView
+    from workbench import history
+    from workbench.spc import limitsets
+
+    store, limit_id = small_store
+    view = WeldingView(data=history.open_station(store, "welding"), store=str(store), window_hours=3)
+    view.__panel__()
+    page = view.panels
+    assert 'data-role="limit-set"' in page.limit_note.object and limit_id in page.limit_note.object
+    proposed = page._propose()
+    assert proposed is not None and not proposed.approved and proposed.version == 2
+    assert proposed.id in page.proposal.object and "NOT in force" in page.proposal.object
+    assert limitsets.in_force(store, WELD).id == limit_id  # the approved set stays in force

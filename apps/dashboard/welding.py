@@ -90,10 +90,12 @@ class WeldingPage:
                                          width=300, description="Fit Phase I limits on the welds shown and save "
                                          "them as a new limit set (not in force until approved)")
         self.propose.on_click(lambda _: self._propose())
+        self.proposal = html_pane("")
         self._last = 0.0
         self._last_dcir = -DCIR_EVERY_S
         self._dcir_runs = -1
-        self.view = pn.Column(pn.Row(self.limit_note, self.propose, sizing_mode="stretch_width"), self.summary,
+        self.view = pn.Column(pn.Row(self.limit_note, pn.Column(self.propose, self.proposal, width=320),
+                                     sizing_mode="stretch_width"), self.summary,
                               pn.Row(pn.Column(pn.pane.Bokeh(self.i_chart, sizing_mode="stretch_width"),
                                                pn.pane.Bokeh(self.mr_chart, sizing_mode="stretch_width"),
                                                sizing_mode="stretch_width"),
@@ -161,28 +163,27 @@ class WeldingPage:
                  f'{when(found.approved_at)} UTC · fitted on {when(found.window_start)} – {when(found.window_end)} UTC '
                  f'({found.samples} welds) by {a["fitted_by"]}: {a["why"]}</div>')
 
-    def _propose(self) -> None:
-        """Fit limits on the window shown and save them as a new, unapproved set (never put in force here)."""
+    def _propose(self):
+        """Fit limits on the window shown and save them as a new, unapproved set (never put in force here).
+        Returns the saved set, or None (the reason is shown)."""
         from workbench.spc import limitsets
 
-        if self.history is None:
-            pn.state.notifications.warning("No history store: limit sets are kept in one (--store)", duration=6000)
-            return
         t, _ = self._welds()
-        if len(t) < 20:
-            pn.state.notifications.warning("Too few welds in the window to fit limits", duration=6000)
-            return
-        who = pn.state.user or "dashboard user"
-        try:
-            fitted = limitsets.fit_limit_set(self.history, self.tag.path, start=pd.Timestamp(t[0], unit="s"),
-                                             end=pd.Timestamp(t[-1], unit="s"), by=who,
-                                             why="proposed on the dashboard from the window shown")
-            saved = limitsets.save(self.history, fitted)
-        except Exception as exc:
-            pn.state.notifications.error(f"Limits not fitted: {exc}", duration=10000)
-            return
-        pn.state.notifications.info(f"Saved limit set {saved.id} v{saved.version} (not in force): approve it with "
-                                    f"workbench limits approve {saved.id} --by NAME", duration=15000)
+        why = None if self.history else "no history store: limit sets are kept in one (--store)"
+        why = why or (None if len(t) >= 20 else "too few welds in the window to fit limits")
+        saved = None
+        if why is None:
+            try:
+                saved = limitsets.save(self.history, limitsets.fit_limit_set(
+                    self.history, self.tag.path, start=pd.Timestamp(t[0], unit="s"), end=pd.Timestamp(t[-1], unit="s"),
+                    by=pn.state.user or "dashboard user", why="proposed on the dashboard from the window shown"))
+            except Exception as exc:
+                why = f"limits not fitted: {exc}"
+        text = why or (f"Saved limit set {saved.id} v{saved.version}, NOT in force: approve it with "
+                       f"workbench limits approve {saved.id} --store {self.history} --by NAME")
+        set_html(self.proposal, f'<p class="lw-sub" data-role="limit-proposal" data-id="{saved.id if saved else ""}">'
+                                f'{html.escape(text)}</p>')
+        return saved
 
     def _refresh(self) -> None:
         r = shared_result(f"welding:{self.tag.path}:{self.window_s}", EVERY_S, lambda: self._compute(self.window_s))
