@@ -12,6 +12,7 @@ MODULES = [
     ("workbench.models.coating", False), ("workbench.models.coating_accessor", False), ("workbench.coating", True),
     ("workbench.models.weld", False), ("workbench.weld", True),
     ("workbench.trace", True),
+    ("workbench.spc.limitsets", False), ("data_adapters.discover", False),
 ]
 
 

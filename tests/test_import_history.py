@@ -211,3 +211,13 @@ def test_older_export_after_newer_history_is_refused_with_the_reason(tmp_path, t
     # the same two files in one import are sorted together and both stored
     both = import_files([new, old], tmp_path / "s2", config=default_config_path())
     assert both.samples[PUMP] == len(t)
+
+
+def test_empty_cells_are_no_samples(tmp_path):
+    """Wide exports of tags sampled at different times leave cells empty: nothing is stored there."""
+    path = tmp_path / "sparse.csv"
+    path.write_text("time,plant1/x/y/z/a [V],plant1/x/y/z/b [V]\n2026-01-01T00:00:00Z,1.0,\n"
+                    "2026-01-01T00:00:01Z,,\n2026-01-01T00:00:02Z,,2.0\n")
+    got = import_files([path], tmp_path / "s")
+    assert got.samples == {"plant1/x/y/z/a": 1, "plant1/x/y/z/b": 1} and sum(got.gaps.values()) == 0
+    assert len(_read(tmp_path / "s", "z", "plant1/x/y/z/a")) == 2  # the rows of 00:00 and 00:02 only

@@ -50,7 +50,7 @@ from workbench.history.store import HistoryStore, TagSpec
 ISA95_PATH = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+){4}$")  # as workbench.config.ISA95_PATH
 HOUR_NS = 3_600_000_000_000
 BUCKET_WIDTHS = [24 * HOUR_NS, 6 * HOUR_NS, HOUR_NS, HOUR_NS // 6, HOUR_NS // 60]  # staging buckets, widest first
-BUCKET_CELLS = 4_000_000  # values per staging bucket (bounds the memory of a commit)
+BUCKET_CELLS = 1_000_000  # values per staging bucket (bounds the memory of a commit)
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 NO_TIME = np.iinfo(np.int64).min
 GAP_SOURCE = "workbench import"
@@ -378,6 +378,7 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
         vals = vals.sort_values("time", kind="stable")
         summary.merged += int(vals["time"].duplicated().sum())
         wide = vals.groupby("time", sort=True).last()  # last non-NaN value per tag and time, in file order
+    wide = wide.dropna(how="all")  # a row with no value of any tag (and no marker) is no sample
     mark = store.high_water_mark(station)
     if len(gaps):
         gaps = gaps.sort_values("time", kind="stable").drop_duplicates(["time", "tag"], keep="last")
@@ -408,6 +409,7 @@ def _commit_batch(store, station, folders, summary, open_gaps, events):
     if res.late or res.duplicates:
         summary.refused["not newer than the store's newest sample (written meanwhile)"] += res.late + res.duplicates
     _gap_runs(station, wide, gaps, summary, open_gaps, events)
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
 
 
 def _gap_runs(station, wide, gaps, summary, open_gaps, events):
@@ -472,7 +474,7 @@ def _write_gaps(store: HistoryStore, events: list) -> int:
 # --- the import ----------------------------------------------------------------------------------------
 def import_files(files, store, *, config=None, mapping=None, tz: str | None = None, ambiguous: str = "raise",
                  nonexistent: str = "raise", time_format: str | None = None, encoding: str = "utf-8",
-                 progress: bool = False, block_bytes: int = 8 << 20, commit_bytes: int = 32 << 20) -> ImportSummary:
+                 progress: bool = False, block_bytes: int = 8 << 20, commit_bytes: int = 8 << 20) -> ImportSummary:
     """Import export ``files`` into the history store at ``store``; returns an :class:`ImportSummary`.
 
     ``config``: a line config (path or :class:`~workbench.config.LineConfig`) mapping tag names to ISA-95
