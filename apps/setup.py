@@ -1,9 +1,11 @@
 """Server start-up for ``panel serve --setup apps/setup.py``: start the one acquisition task of this
-process before any browser connects, and import the page modules (and their analysis libraries) once,
-so the first screen does not wait for them."""
+process before any browser connects (history-backed when ``$WORKBENCH_HISTORY`` names a store: see
+:mod:`apps.dashboard.recording`), and import the page modules (and their analysis libraries) once, so
+the first screen does not wait for them."""
 
 import importlib
 import logging
+from apps.dashboard.recording import history_acquisition
 from data_adapters.acquisition import shared_acquisition
 
 for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation", "alarms"):
@@ -12,4 +14,4 @@ for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation"
     except ImportError as exc:  # the shell leaves that page out and logs why
         logging.getLogger("dashboard").warning("page %s unavailable: %s", _page, exc)
 
-shared_acquisition()
+shared_acquisition(factory=history_acquisition)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -38,13 +38,22 @@ def sim_options_from_env(environ: dict | None = None) -> dict:
     start: 30s, end: 10min, magnitude: 9}``, or "none"; default: the virtual line's day of events).
     The live clock starts at the current wall-clock second, so source timestamps are real time and
     freshness means what it says; the virtual line's day began ``WARM_START_H`` hours earlier.
+    A demo with a history store fixes the day with ``WORKBENCH_SIM_EPOCH`` (naive-UTC ISO time; history
+    and live are then one line) and ``WORKBENCH_SIM_NOT_BEFORE`` (the store's newest time: a sped-up line
+    recorded ahead of the wall clock goes on from there, never back over stored time).
 
     >>> sim_options_from_env({"WORKBENCH_SIM_SPEED": "10"})["speed"]
     10.0
+    >>> str(sim_options_from_env({"WORKBENCH_SIM_EPOCH": "2026-01-05T06:00:00"})["epoch"])
+    '2026-01-05 06:00:00'
     """
     env = os.environ if environ is None else environ
     live_start = utcnow().replace(microsecond=0, tzinfo=None)
+    if env.get("WORKBENCH_SIM_NOT_BEFORE"):
+        live_start = max(live_start, _naive_utc(env["WORKBENCH_SIM_NOT_BEFORE"], "WORKBENCH_SIM_NOT_BEFORE"))
     opts: dict[str, Any] = {"live_start": live_start, "epoch": live_start - timedelta(hours=WARM_START_H)}
+    if env.get("WORKBENCH_SIM_EPOCH"):
+        opts["epoch"] = _naive_utc(env["WORKBENCH_SIM_EPOCH"], "WORKBENCH_SIM_EPOCH")
     if env.get("WORKBENCH_SIM_SPEED"):
         try:
             opts["speed"] = float(env["WORKBENCH_SIM_SPEED"])
@@ -57,6 +66,14 @@ def sim_options_from_env(environ: dict | None = None) -> dict:
     if events:
         opts["events"] = None if events.lower() == "none" else load_events(events, live_start)
     return opts
+
+
+def _naive_utc(text: str, name: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise LiveError(f"{name} must be an ISO time such as 2026-01-05T06:00:00 (UTC), got {text!r}") from None
+    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t.replace(microsecond=0)
 
 
 def load_events(path: str | Path, live_start: datetime | None = None) -> list[dict]:

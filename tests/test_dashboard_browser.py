@@ -62,7 +62,7 @@ def demo_url(tmp_path_factory):
     log = open(tmp / "demo.log", "w+")
     env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")  # bokeh knows "warn", not "warning"
     proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(port), "--speed", "30",
-                             "--events", str(events)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                             "--events", str(events), "--store", str(tmp / "store")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
     def started():
         log.seek(0)
@@ -154,7 +154,7 @@ def test_every_page_renders_locally_without_errors(demo_url, page):
     pg.goto(f"{demo_url}/")
     pg.wait_for_selector(".lw-tile[data-station=coating]")
     nav = [b.strip() for b in pg.locator(".bk-btn-group button").all_inner_texts()]
-    assert nav == list(TITLES.values())
+    assert nav == list(TITLES.values()) + ["1 h", "8 h", "24 h", "7 days"]  # the pages, then the time range
     for key, title in TITLES.items():
         go(pg, title, key)
         if key not in ("overview", "alarms"):  # plots drawn (bounded wait for their canvases) before the screenshot

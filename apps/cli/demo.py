@@ -1,13 +1,26 @@
 """`workbench demo`: the virtual line plus the live dashboard, served at http://localhost:5006/.
 
-The virtual line runs inside the dashboard server (one acquisition task for all browser sessions);
-``--speed`` makes simulated time run faster, so the injected events of the day (dew-point excursion
-about 1 h in, laser-window contamination, die-lip streak...) show up sooner.
+The demo opens on a shift of history: before serving it fills its history store (``--store``, default
+``~/.local/share/line-workbench/demo``) with the virtual line's batch history of the last
+``--history-hours`` (8.5 h; only what the store lacks), and approves a Phase I limit set for the weld
+resistance on the first hours of it if none is in force. The virtual line then runs inside the dashboard
+server (one acquisition task for all browser sessions), which records it into the same store, so a
+restart brings the same history and limits back. ``STORE/demo.json`` remembers the virtual line (seed,
+the day it began), so history and live stay one line across restarts. ``--speed`` makes simulated time
+run faster, so the injected events of the day (dew-point excursion, laser-window contamination, die-lip
+streak...) show up sooner.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+
+import pandas as pd
+
+DEMO_HISTORY_H = 8.5  # the dashboards open on the last 8 h: the store holds a little more
+BASELINE_H = 2.0  # the demo's Phase I limit set: the first hours of its history
 
 
 def register(sub) -> None:
@@ -18,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=None,
                    help="simulated seconds per wall-clock second (default: the config's, 1.0)")
     p.add_argument("--seed", type=int, default=None, help="seed of the virtual line (default: the config's)")
+    p.add_argument("--store", default=None,
+                   help="history store of the demo (default: ~/.local/share/line-workbench/demo; created if missing)")
+    p.add_argument("--history-hours", type=float, default=DEMO_HISTORY_H,
+                   help=f"hours of batch history the store holds before going live (default {DEMO_HISTORY_H:g})")
     p.add_argument("--events", default=None,
                    help="YAML list of injected events instead of the default day, e.g. "
                         "[{kind: dewpoint_excursion, start: 2min, end: 10min, magnitude: 9}]; 'none' for none")
@@ -39,5 +56,96 @@ def run(args) -> int:
         if args.events.lower() != "none" and not Path(args.events).is_file():
             raise FileNotFoundError(f"--events {args.events}: no such file (a YAML list of events, or 'none')")
         env["WORKBENCH_SIM_EVENTS"] = args.events if args.events.lower() == "none" else str(Path(args.events).resolve())
+    store = Path(args.store or default_store()).expanduser().resolve()
+    epoch = prepare_store(store, config=args.config, seed=args.seed, hours=args.history_hours,
+                          events=env.get("WORKBENCH_SIM_EVENTS"))
+    env.update(WORKBENCH_HISTORY=str(store), WORKBENCH_SIM_EPOCH=epoch.isoformat(),
+               WORKBENCH_SIM_NOT_BEFORE=newest_stored(store).isoformat())
     return run_dashboard(config=args.config, port=args.port, address=args.address, env_extra=env,
                          allow_origins=args.allow_origin, what="demo (virtual line + live dashboard)")
+
+
+def default_store() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "line-workbench" / "demo"
+
+
+def demo_record(store: Path, seed: int, now: pd.Timestamp, hours: float) -> dict:
+    """``STORE/demo.json``: which virtual line this store holds (seed, the day it began); written once."""
+    path = store / "demo.json"
+    if path.exists():
+        doc = json.loads(path.read_text())
+        if int(doc["seed"]) != seed:
+            raise ValueError(f"{store} holds the demo of the virtual line with seed {doc['seed']}, not {seed}: "
+                             f"run with --seed {doc['seed']}, or give another --store")
+        return doc
+    store.mkdir(parents=True, exist_ok=True)
+    doc = {"seed": seed, "epoch": (now - pd.Timedelta(hours=hours)).floor("s").isoformat()}
+    path.write_text(json.dumps(doc, indent=1))
+    return doc
+
+
+def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: float = DEMO_HISTORY_H,
+                  events: str | None = None) -> pd.Timestamp:
+    """Fill ``store`` with the virtual line's history up to now (what it lacks, at most ``hours``) and make
+    sure a weld-resistance limit set is in force; returns the day the virtual line began (naive UTC)."""
+    from workbench.config import default_config_path, load_line_config
+    from workbench.history import HistoryStore
+    from workbench.history.fill import declare_line, rows_from_samples
+    from workbench.simulate import virtual_line
+
+    line = load_line_config(config or default_config_path())
+    sims = [s.adapter for s in line.stations if s.adapter.kind == "sim"]
+    seed = seed if seed is not None else (sims[0].seed if sims else 0)
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    epoch = pd.Timestamp(demo_record(store, seed, now, hours)["epoch"])
+    hist = HistoryStore(store)
+    stations = declare_line(hist, line)
+    marks = [hist.high_water_mark(s) for s in stations]
+    newest = min((m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None), default=None)
+    start = max(epoch, now - pd.Timedelta(hours=hours), newest if newest is not None else epoch)
+    if start < now:
+        from data_adapters.acquisition import load_events
+        from tqdm.auto import tqdm
+
+        evs = "default" if events is None else None if events == "none" else load_events(events, now.to_pydatetime())
+        vl = virtual_line(seed=seed, start=epoch, events=evs, config=line)
+        edges = list(pd.date_range(start, now, freq="1h")) + [now]
+        edges = sorted(set(edges))
+        for t0, t1 in tqdm(list(zip(edges[:-1], edges[1:])), unit="h", desc=f"virtual line history -> {store}"):
+            got = vl.tag_samples(start=t0, end=t1)
+            for station, paths in stations.items():
+                times, values = rows_from_samples({p: got[p] for p in paths if p in got})
+                if len(times):
+                    hist.append(station, times, values)
+    ensure_limit_set(store, line, epoch)
+    return epoch
+
+
+def newest_stored(store: Path) -> pd.Timestamp:
+    """The newest time any station of ``store`` holds (naive UTC), one second on: where the live line goes on."""
+    from workbench.history import HistoryStore
+
+    hist = HistoryStore(store)
+    marks = [hist.high_water_mark(p.stem) for p in (store / "stations").glob("*.json")]
+    marks = [m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None]
+    return (max(marks) if marks else pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s") + pd.Timedelta("1s")
+
+
+def ensure_limit_set(store: Path, line, epoch: pd.Timestamp) -> None:
+    """The demo's Phase I limits: if no approved set is in force for a tag with a spec on the welder, fit one
+    on the first ``BASELINE_H`` hours of the stored history and approve it (both by ``workbench demo``)."""
+    from workbench.spc import limitsets
+
+    for station in line.stations:
+        if station.kind != "welding":
+            continue
+        for tag in (t for t in station.tags if t.spec is not None):
+            if limitsets.in_force(store, tag.path) is not None:
+                continue
+            fitted = limitsets.fit_limit_set(
+                store, tag.path, start=epoch, end=epoch + pd.Timedelta(hours=BASELINE_H), by="workbench demo",
+                why=f"demo Phase I baseline: the virtual line's first {BASELINE_H:g} h of history")
+            saved = limitsets.save(store, fitted)
+            limitsets.approve(store, saved.id, by="workbench demo")
+            print(f"limit set {saved.id} approved for {tag.path} (window {saved.window_start} .. {saved.window_end})")

@@ -41,7 +41,8 @@ def panel_command(*, port: int, address: str, allow_origins: list[str] | None = 
     cmd = [sys.executable, "-m", "panel", "serve", str(apps_dir() / APP), "--setup", str(apps_dir() / "setup.py"),
            "--port", str(port),
            "--address", address, "--index", "line", "--check-unused-sessions", "5000",
-           "--unused-session-lifetime", "15000"]
+           "--unused-session-lifetime", "15000",
+           "--liveness"]  # /liveness: a page that lost its session polls it, then reloads (Heartbeat)
     for o in sorted(origins):
         cmd += ["--allow-websocket-origin", o]
     return cmd + list(extra or [])
@@ -112,10 +113,13 @@ def add_server_args(p) -> None:
 def register(sub) -> None:
     p = sub.add_parser("serve", help="serve the live dashboard for a line config (panel serve)")
     p.add_argument("--config", required=True, help="line config YAML (see `workbench config check`)")
+    p.add_argument("--store", default=None,
+                   help="history store: the pages open on its last hours and the live line is recorded into it")
     add_server_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    return run_dashboard(config=args.config, port=args.port, address=args.address,
+    env = {"WORKBENCH_HISTORY": str(Path(args.store).expanduser().resolve())} if args.store else None
+    return run_dashboard(config=args.config, port=args.port, address=args.address, env_extra=env,
                          allow_origins=args.allow_origin)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,9 @@ from workbench.units import ureg
 from .background import shared_background
 from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
                      trend_tags)
+from .history import DEFAULT_WINDOW, WINDOWS_H, history_url, window_series
 
-HEATMAP_SCANS = 300
+HEATMAP_COLUMNS = 600  # the heatmap image is at most this many columns wide (time bins of whole scans)
 STATS_EVERY_S = 5.0  # capability and heatmap are recomputed at most this often (once for all sessions)
 OFFLINE_EVERY_S = 15.0  # offline change points over the buffered window (every lane), shared
 OFFLINE_MARKS = 24  # at most this many offline marks on the trend (newest first)
@@ -68,6 +70,34 @@ def lane_matrix(store: LiveStore, paths: list[str], last: int) -> tuple[np.ndarr
     return common, out
 
 
+def window_matrix(store: LiveStore, url: str | None, paths: list[str], start_s: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(scan times s, values [lane, scan]) of every scan from ``start_s`` on, history and live buffer together;
+    lanes aligned on the gauge's scan timestamp (a lane missing from a scan is NaN)."""
+    series = window_series(store, url, paths, start_s, shared=lambda key, compute: shared_result(key, 30.0, compute))
+    times = np.unique(np.concatenate([t for t, _ in series.values()])) if series else np.empty(0)
+    out = np.full((len(paths), len(times)), np.nan)
+    for i, path in enumerate(paths):
+        t, v = series[path]
+        out[i, np.searchsorted(times, t)] = v
+    return times, out
+
+
+def time_bins(t: np.ndarray, m: np.ndarray, columns: int = HEATMAP_COLUMNS) -> np.ndarray:
+    """Scans averaged in consecutive groups so the image is at most ``columns`` wide.
+
+    >>> time_bins(np.arange(6.0), np.arange(12.0).reshape(2, 6), columns=3).tolist()
+    [[0.5, 2.5, 4.5], [6.5, 8.5, 10.5]]
+    """
+    k = -(-m.shape[1] // columns)
+    if k <= 1:
+        return m
+    n = m.shape[1] // k * k
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bin (a gap) stays NaN
+        return np.nanmean(m[:, m.shape[1] - n:].reshape(m.shape[0], -1, k), axis=2)
+
+
 class CoatingPage:
     title = "Coating"
 
@@ -76,6 +106,8 @@ class CoatingPage:
         self.station = station or next(s for s in store.line.stations if s.kind == "coating")
         self.lanes = [t for t in self.station.tags if t.spec is not None]
         self.paths = [t.path for t in self.lanes]
+        self.window_s = WINDOWS_H[DEFAULT_WINDOW] * 3600.0
+        self.history = history_url()
         spec = self.lanes[0].spec
         self.units = self.lanes[0].units
         lo = spec.lsl if spec.lsl is not None else spec.target
@@ -93,7 +125,7 @@ class CoatingPage:
                                 height=330)
         self.cp_spans: list[Span] = []
         self.cpk_src = ColumnDataSource({"lane": [], "cpk": [], "color": []})
-        self.cpk = new_figure("Cpk per lane (buffered window)", "", height=300, x_datetime=False)
+        self.cpk = new_figure("Cpk per lane (window shown)", "", height=300, x_datetime=False)
         self.cpk.vbar(x="lane", top="cpk", width=0.8, color="color", source=self.cpk_src)
         self.cpk.add_layout(Span(location=1.33, dimension="width", line_color="#2e9e44", line_dash="dashed",
                                  line_width=2))
@@ -130,8 +162,15 @@ class CoatingPage:
             self.cp_spans.append(span)
         self._cp_seen = len(cps)
 
-    def _compute(self) -> dict | None:
-        t, m = lane_matrix(self.store, self.paths, HEATMAP_SCANS)
+    def set_window(self, seconds: float) -> None:
+        self.window_s = seconds
+        self.trend.set_window(seconds)
+        self._last_stats = 0.0
+
+    def _compute(self, window_s: float) -> dict | None:
+        newest = self.store.series(self.paths[0], 1)[0]
+        now = float(newest[-1]) if len(newest) else time.time()
+        t, m = window_matrix(self.store, self.history, self.paths, now - window_s)
         if m.shape[1] == 0:
             return None
         lanes = np.arange(1, len(self.paths) + 1)
@@ -142,15 +181,18 @@ class CoatingPage:
         if m.shape[1] >= 10:
             cpk = capability(da, q(spec.lsl), q(spec.usl), dim="time").cpk.values
         latest = da.isel(time=[-1])
+        m = time_bins(t, m)
         prof = cd_profile(latest)
-        return {"t": t, "m": m, "lanes": lanes, "cpk": cpk, "latest": latest.values[0],
+        return {"t": t, "m": m, "lanes": lanes, "cpk": cpk, "latest": latest.values[0], "scans": da.sizes["time"],
                 "range": float(prof.range[0]), "edge": float(prof.edge_to_centre[0]), "smile": float(prof.smile[0])}
 
     def _stats(self) -> None:
-        r = shared_result(f"coating:{self.station.name}", STATS_EVERY_S, self._compute)
+        r = shared_result(f"coating:{self.station.name}:{self.window_s}", STATS_EVERY_S,
+                          lambda: self._compute(self.window_s))
         if r is None:
             return
         t, m, lanes, cpk = r["t"], r["m"], r["lanes"], r["cpk"]
+        hours = (t[-1] - t[0]) / 3600.0
         self.heat_src.data = {"image": [m], "x": [t[0] * 1000.0], "dw": [max((t[-1] - t[0]) * 1000.0, 1.0)]}
         colors = ["#d33" if c < 1.0 else "#d98a00" if c < 1.33 else "#2e9e44" for c in np.nan_to_num(cpk)]
         self.cpk_src.data = {"lane": lanes, "cpk": np.nan_to_num(cpk), "color": colors}
@@ -158,7 +200,8 @@ class CoatingPage:
         worst = int(lanes[np.nanargmin(cpk)]) if np.isfinite(cpk).any() else None
         u = pretty_units(self.units)
         self.summary.object = (
-            f'<div class="lw-sub" data-role="coating-summary">{m.shape[1]} scans buffered · latest scan: '
+            f'<div class="lw-sub" data-role="coating-summary" data-scans="{len(t)}" data-hours="{hours:.2f}">'
+            f'{len(t)} scans over the last {hours:.1f} h · latest scan: '
             f'range <b>{fmt(r["range"], 3)} {u}</b>, edge−centre <b>{fmt(r["edge"], 3)} {u}</b>, '
             f'smile <b>{fmt(r["smile"], 3)} {u}</b> · lowest Cpk: '
             + (f'lane {worst} (<b>{fmt(float(np.nanmin(cpk)), 3)}</b>)' if worst else "collecting scans…") + "</div>")

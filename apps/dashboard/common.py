@@ -151,12 +151,47 @@ export function render({ model }) {
 }
 """
 
-    def _update_properties(self, *events, doc):
-        # Panel recomputes the design's stylesheets (reading theme files) on every property change; a
-        # tile's text changes every refresh of every session while its stylesheets never do
-        if any(e.name == "stylesheets" for e in events):
-            return super()._update_properties(*events, doc=doc)
-        return self._process_param_change({e.name: e.new for e in events})
+
+class Heartbeat(JSComponent):
+    """Reloads the page once the dashboard server answers again after this session was lost (a restart).
+
+    The server bumps ``beat`` every second (:meth:`apps.dashboard.shell.Dashboard.tick`). When no beat has
+    arrived for ``stall_s`` seconds the browser asks the server's liveness endpoint (``panel serve
+    --liveness``, no session is created) every ``poll_s`` seconds; if the server answers for ``confirm_s``
+    seconds and still no beat comes, this session is gone (the server was restarted) and the page reloads:
+    the new session shows the live line and its history again. A merely slow server sends its beat again
+    and nothing happens. Supported APIs only (a JSComponent property, ``fetch``, ``location.reload``).
+    """
+
+    beat = param.Integer(default=0)
+    liveness = param.String(default="/liveness")
+    stall_s = param.Number(default=10.0)
+    poll_s = param.Number(default=2.0)
+    confirm_s = param.Number(default=6.0)
+
+    _esm = """
+export function render({ model }) {
+  let last = Date.now(), upSince = null, busy = false;
+  const el = document.createElement('span');
+  el.dataset.role = 'heartbeat';
+  model.on('beat', () => { last = Date.now(); upSince = null; el.dataset.state = 'live'; });
+  setInterval(async () => {
+    if (busy || Date.now() - last < model.stall_s * 1000) return;
+    busy = true;
+    el.dataset.state = 'lost';
+    try {
+      const r = await fetch(model.liveness, {cache: 'no-store'});
+      upSince = r.ok ? (upSince || Date.now()) : null;
+    } catch (e) { upSince = null; }
+    if (upSince !== null && Date.now() - upSince >= model.confirm_s * 1000 && Date.now() - last >= model.stall_s * 1000) {
+      el.dataset.state = 'reloading';
+      window.location.reload();
+    }
+    busy = false;
+  }, model.poll_s * 1000);
+  return el;
+}
+"""
 
 
 class Tile:
@@ -215,23 +250,36 @@ def legend_html(entries: list[tuple[str, str]]) -> str:
 
 
 class TrendChart:
-    """Live trend of some tags: one line per tag, streamed from the shared buffers (only new samples).
+    """Trend of some tags over a window of history (default the last 8 h) with the live samples streamed
+    at its right edge: one line per tag.
 
-    Samples whose quality is not good are drawn as gaps, never as fresh values. With several tags the
-    legend is static HTML above the plot (see :func:`legend_html`); ``pane`` is the chart with it.
-    The axes follow the data from the server, in the same message as the samples: Bokeh's automatic
-    ranges would repaint the plot a second time after each update and send the new range back to the
-    server. A live view, so no pan/zoom (those belong in the notebooks); the plot can be saved.
+    The window is read from the live buffers and, where it reaches further back, from the history store
+    (:func:`apps.dashboard.history.window_series`), with gaps drawn as breaks and long windows downsampled
+    on the server (MinMaxLTTB); new samples are then streamed (only what is new). Samples whose quality
+    is not good are drawn as gaps, never as fresh values. With several tags the legend is static HTML above
+    the plot (see :func:`legend_html`); ``pane`` is the chart with it. The axes follow the data from the
+    server, in the same message as the samples: Bokeh's automatic ranges would repaint the plot a second
+    time after each update and send the new range back to the server. A shop-floor view, so no pan/zoom
+    (those belong in the notebooks); the plot can be saved.
     """
 
+    RELOAD_AFTER = 256  # more new samples than this at once (a seed landed, a long pause): redraw the window
+
     def __init__(self, store: LiveStore, tags: list[Tag], title: str, *, height: int = 320,
-                 window: int = 1200, markers: bool = False, limits: bool = True):
-        self.store, self.tags, self.window = store, tags, window
+                 markers: bool = False, limits: bool = True, window_s: float | None = None,
+                 history: str | None = None):
+        from .history import DEFAULT_WINDOW, WINDOWS_H, history_url
+
+        self.store, self.tags = store, tags
+        self.window_s = window_s or WINDOWS_H[DEFAULT_WINDOW] * 3600.0
+        self.history = history if history is not None else history_url()
         units = tags[0].units if tags else ""
         self.fig = new_figure(title, units, height=height, tools="save", x_range=Range1d(0, 1),
                               y_range=Range1d(0, 1), x_axis_type="datetime")
         self.sources: dict[str, ColumnDataSource] = {}
         self.totals: dict[str, int] = {}
+        self._loaded = False
+        self._rollover: int | None = None
         entries = []
         for i, tag in enumerate(tags):
             src = ColumnDataSource({"t": np.empty(0), "v": np.empty(0)})  # arrays: streams append in numpy
@@ -248,8 +296,40 @@ class TrendChart:
         self.pane = (pn.Column(html_pane(legend_html(entries), margin=(0, 10)), plot, sizing_mode="stretch_width")
                      if len(tags) > 1 else plot)
 
+    def set_window(self, seconds: float) -> None:
+        """Show the last ``seconds`` (the time-range picker); drawn anew at the next update."""
+        if seconds != self.window_s:
+            self.window_s, self._loaded = seconds, False
+
+    def newest(self) -> float:
+        """The chart's "now": its newest sample (the line's own clock), else the wall clock."""
+        times = [self.store.series(p, 1)[0] for p in self.sources]
+        times = [float(t[-1]) for t in times if len(t)]
+        return max(times) if times else datetime.now().timestamp()
+
+    def load(self) -> int:
+        """Draw the whole window afresh (history + buffers, downsampled); returns the points drawn."""
+        from .history import downsample, mark_gaps, window_series
+
+        paths = list(self.sources)
+        totals = {p: self.store.buffers[p].total for p in paths}
+        series = window_series(self.store, self.history, paths, self.newest() - self.window_s,
+                               shared=lambda key, compute: shared_result(key, 30.0, compute))
+        drawn = 0
+        for path, (t, v) in series.items():
+            t, v = downsample(*mark_gaps(t, v))
+            self.sources[path].data = {"t": t * 1000.0, "v": v}
+            drawn = max(drawn, len(t))
+        self.totals.update(totals)
+        self._rollover = drawn + 4 * self.RELOAD_AFTER
+        self._loaded = True
+        self._follow()
+        return drawn
+
     def update(self) -> int:
         """Stream what is new since the last call; returns the number of new samples."""
+        if not self._loaded or any(self.store.buffers[p].total - n > self.RELOAD_AFTER for p, n in self.totals.items()):
+            return self.load()
         n = 0
         for path, src in self.sources.items():
             t, v, q, total = self.store.since(path, self.totals[path])
@@ -258,10 +338,7 @@ class TrendChart:
                 v = np.where(q == GOOD, v, np.nan)
                 # a few samples go as JSON lists inside the message; numpy arrays would travel as two
                 # binary websocket frames per column (35 frames for a refresh of 8 lines, a send() each)
-                if len(t) <= 64:
-                    src.stream({"t": (t * 1000.0).tolist(), "v": v.tolist()}, rollover=self.window)
-                else:
-                    src.stream({"t": t * 1000.0, "v": v}, rollover=self.window)
+                src.stream({"t": (t * 1000.0).tolist(), "v": v.tolist()}, rollover=self._rollover)
                 n += len(t)
         if n:
             self._follow()
@@ -279,6 +356,15 @@ class TrendChart:
         if finite:
             lo, hi = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
             set_range(self.fig.y_range, *padded(lo, hi, 0.05, 1.0))
+
+
+def charts_of(page) -> list[TrendChart]:
+    """The trend charts a page holds (as attributes, or in lists of them): the time-range picker's targets."""
+    found = []
+    for value in vars(page).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        found += [v for v in items if isinstance(v, TrendChart)]
+    return found
 
 
 def padded(lo: float, hi: float, frac: float, minimum: float) -> tuple[float, float]:

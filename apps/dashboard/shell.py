@@ -1,7 +1,8 @@
 """The dashboard shell: template, navigation between pages, kiosk cycling, dark theme, live refresh.
 
 URL options: ``?page=overview|trends|coating|dryroom|welding|formation|alarms``, ``?theme=dark``,
-``?kiosk=20`` (cycle the pages every 20 s). The template and every style are served by the app itself.
+``?kiosk=20`` (cycle the pages every 20 s), ``?window=8`` (hours of history shown: 1, 8, 24 or 168; the
+time-range picker in the sidebar). The template and every style are served by the app itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from panel.io.state import set_curdoc
 from data_adapters.acquisition import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
-from .common import CSS, set_html
+from .common import CSS, Heartbeat, charts_of, set_html
+from .history import DEFAULT_WINDOW, WINDOWS_H
 from .overview import OverviewPage
 from .trends import TrendsPage
 
@@ -31,26 +33,30 @@ FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshn
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 
 
-STATION_PAGES = {  # station kind -> (page key, title, module, class)
-    "coating": ("coating", "Coating", "coating", "CoatingPage"),
-    "dryroom": ("dryroom", "Dry room", "dryroom", "DryRoomPage"),
-    "welding": ("welding", "Tab welding", "welding", "WeldingPage"),
-    "formation": ("formation", "Formation", "formation", "FormationPage"),
+STATION_PAGES = {  # station kind -> (page key, title); each is the station's view (apps.views)
+    "coating": ("coating", "Coating"),
+    "dryroom": ("dryroom", "Dry room"),
+    "welding": ("welding", "Tab welding"),
+    "formation": ("formation", "Formation"),
 }
 
 
-def station_pages(kinds: set[str]) -> dict[str, tuple[str, type]]:
-    """Pages for the station kinds present in the line config, in line order of kinds above."""
-    pages: dict[str, tuple[str, type]] = {}
-    for kind, (key, title, module, cls) in STATION_PAGES.items():
+def station_pages(kinds: set[str]) -> dict[str, tuple[str, object]]:
+    """The station views (the notebook's too) for the kinds present in the line config, in the order above:
+    page key -> (title, factory taking the live store)."""
+    from apps.views import view_for_kind
+
+    pages: dict[str, tuple[str, object]] = {}
+    for kind, (key, title) in STATION_PAGES.items():
         if kind not in kinds:
             continue
+        view = view_for_kind(kind)
         try:
-            mod = importlib.import_module(f"{__package__}.{module}")
+            importlib.import_module(f"{__package__}.{view.page[0]}")
         except ImportError as exc:  # the page's model module has not landed: leave it out, say so in the log
             log.warning("dashboard: %s page unavailable: %s", title, exc)
             continue
-        pages[key] = (title, getattr(mod, cls))
+        pages[key] = (title, lambda store, view=view: view(live=store))
     return pages
 
 
@@ -132,12 +138,23 @@ class Dashboard:
         self._built: dict[str, object] = {}
         self._fresh = False
         self._last_full = 0.0
+        self._last_beat = 0.0
         self.nav = pn.widgets.RadioButtonGroup(
             options={title: key for key, (title, _) in self.pages.items()}, value=first,
             orientation="vertical", button_type="primary", button_style="outline", sizing_mode="stretch_width",
             stylesheets=[":host { font-size: 20px; } .bk-btn { font-size: 20px; padding: 10px; }"])
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
+        self.heartbeat = Heartbeat(height=0, width=0, margin=0)
+        # how much history every trend, SPC chart and table of the session shows (?window=HOURS too)
+        window = next((k for k, h in WINDOWS_H.items() if _arg("window", DEFAULT_WINDOW) in (k, f"{h:g}")),
+                      DEFAULT_WINDOW)
+        self.window_s = WINDOWS_H[window] * 3600.0
+        self.range = pn.widgets.RadioButtonGroup(
+            name="Time range", options=list(WINDOWS_H), value=window,
+            button_type="default", sizing_mode="stretch_width", css_classes=["lw-range"],
+            stylesheets=[":host { font-size: 16px; }"])
+        self.range.param.watch(lambda e: self.set_window(WINDOWS_H[e.new] * 3600.0), "value")
         self._swapping = False
         self.nav.param.watch(lambda e: self.request_show(e.new), "value")
         kiosk = _arg("kiosk", "")
@@ -146,7 +163,8 @@ class Dashboard:
         theme = _arg("theme", "default")
         self.template = pn.template.BootstrapTemplate(
             title=f"Line Workbench · {self.acq.line.name}", theme="dark" if theme == "dark" else "default",
-            sidebar=[self.nav, self.clock], main=[self.container], sidebar_width=260, header_background="#1f4e79",
+            sidebar=[self.nav, pn.pane.HTML('<div class="lw-sub">Time range</div>', stylesheets=[CSS]),
+                     self.range, self.clock, self.heartbeat], main=[self.container], sidebar_width=260, header_background="#1f4e79",
             collapsed_sidebar=self.kiosk_s is not None)
         self.show(first)
         self._doc = pn.state.curdoc
@@ -161,8 +179,23 @@ class Dashboard:
 
     def page(self, key: str):
         if key not in self._built:
-            self._built[key] = self.pages[key][1](self.store)
+            self._built[key] = page = self.pages[key][1](self.store)
+            self._apply_window(page)
         return self._built[key]
+
+    def _apply_window(self, page) -> None:
+        if hasattr(page, "set_window"):
+            page.set_window(self.window_s)
+        else:
+            for chart in charts_of(page):
+                chart.set_window(self.window_s)
+
+    def set_window(self, seconds: float) -> None:
+        """The time-range picker: every page of the session shows the last ``seconds`` from its next refresh."""
+        self.window_s = seconds
+        for page in self._built.values():
+            self._apply_window(page)
+        self.push()
 
     def request_show(self, key: str) -> None:
         """A click or the kiosk asks for a page: stop refreshing the old page, swap once its last updates
@@ -235,6 +268,9 @@ class Dashboard:
             # safe because page swaps never happen inside it (see tick and show)
             with set_curdoc(self._doc), pn.io.hold(self._doc):
                 self.page(self.current).update()
+                if time.monotonic() - self._last_beat >= FULL_REFRESH_S:  # in the same message as the data
+                    self._last_beat = time.monotonic()
+                    self.heartbeat.beat += 1
                 set_html(self.clock, f'<div class="lw-sub">{len(self.store.alarms.unacknowledged())} '
                                      f'unacknowledged alarm(s)</div>')
         except Exception:  # a failing refresh must not kill the session
@@ -242,8 +278,10 @@ class Dashboard:
 
 
 def serve_dashboard():
-    pn.extension(reconnect=True, notifications=True, loading_indicator=True, design="bootstrap",
+    # after a lost connection the page reloads once the server answers again (Heartbeat): a restarted server
+    # does not know the old session, so reconnecting that document is not attempted
+    pn.extension(reconnect=False, notifications=True, loading_indicator=True, design="bootstrap",
                  disconnect_notification="Connection to the dashboard server lost: values shown are NOT live. "
-                                         "Reconnecting…",
+                                         "The page reloads when the server answers again…",
                  raw_css=[CSS])
     return Dashboard().template

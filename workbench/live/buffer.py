@@ -43,6 +43,22 @@ class TagBuffer:
         self._t[i], self._v[i], self._q[i] = t, value, QUALITY_CODES[quality]
         self._n += 1
 
+    def extend(self, t: np.ndarray, values: np.ndarray, quality: Quality) -> None:
+        """Append many samples of one quality at once, oldest first (e.g. seeding from a history store).
+
+        >>> b = TagBuffer(3); b.append(0.0, 1.0, Quality.GOOD)
+        >>> b.extend(np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), Quality.GOOD)
+        >>> b.arrays()[1].tolist(), b.total
+        ([2.0, 3.0, 4.0], 4)
+        """
+        t, values = np.asarray(t, dtype=float), np.asarray(values, dtype=float)
+        if t.shape != values.shape or t.ndim != 1:
+            raise LiveError(f"extend: times {t.shape} and values {values.shape} must be 1-D of one length")
+        n, keep = len(t), min(len(t), self.capacity)  # only the newest capacity samples can stay
+        idx = (self._n + n - keep + np.arange(keep)) % self.capacity
+        self._t[idx], self._v[idx], self._q[idx] = t[n - keep:], values[n - keep:], QUALITY_CODES[quality]
+        self._n += n
+
     @property
     def total(self) -> int:
         """Samples appended since start (grows; the buffer itself does not)."""

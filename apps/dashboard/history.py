@@ -1,0 +1,198 @@
+"""History behind the dashboard: windows of the history store joined to the live buffers, drawn downsampled.
+
+The server's history store is ``$WORKBENCH_HISTORY`` (``workbench demo`` fills one from the virtual line's
+batch history and records the live acquisition into it; ``workbench serve --store DIR`` reads any store).
+At start the live buffers are seeded with the store's newest samples (:func:`seed_from_dataset`), so every
+page opens on hours of history; a window longer than the buffers holds reads the older part lazily from
+the store (:func:`window_series`, shared by all sessions). Long windows are downsampled on the server with
+MinMaxLTTB (``tsdownsample``): a week of 1 Hz samples is drawn from a few thousand points per line, with
+its peaks. Gaps (no samples for much longer than the tag's usual interval) are drawn as breaks, never
+joined by a line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from workbench.live import Quality
+from workbench.live import LiveStore
+
+log = logging.getLogger(__name__)
+
+HISTORY_ENV = "WORKBENCH_HISTORY"
+WINDOWS_H = {"1 h": 1.0, "8 h": 8.0, "24 h": 24.0, "7 days": 168.0}  # the time-range picker's choices
+DEFAULT_WINDOW = "8 h"
+DRAW_POINTS = 2000  # at most this many points per line after downsampling
+GAP_FACTOR = 10.0  # a spacing this many times the median sample interval is a gap (drawn as a break)
+WIDE_STATION_TAGS = 64  # a station with more tags (formation racks) is seeded with WIDE_SEED_H only:
+WIDE_SEED_H = 1.0        # its pages read longer windows of the few tags they draw from the store on demand
+
+
+def history_url(environ: dict | None = None) -> str | None:
+    """The history store this server reads and records into (``$WORKBENCH_HISTORY``), or None."""
+    env = os.environ if environ is None else environ
+    return env.get(HISTORY_ENV) or None
+
+
+def epoch_seconds(times) -> np.ndarray:
+    """Naive-UTC datetime64 (or aware timestamps) -> float seconds since the epoch, as the buffers keep them."""
+    t = pd.DatetimeIndex(times)
+    if t.tz is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t.as_unit("ns").asi8 / 1e9
+
+
+def seed_from_dataset(live: LiveStore, ds: xr.Dataset) -> int:
+    """Put the stored samples of ``ds`` (one variable per tag, ``attrs['path']``, as
+    :func:`workbench.history.open_station` gives) into the live buffers, oldest first, before any live
+    sample; returns the samples seeded. Tags the line does not know and buffers already fed are left alone.
+
+    >>> from workbench.config import default_config_path, load_line_config
+    >>> live = LiveStore(load_line_config(default_config_path()), capacity=4)
+    >>> p = "plant1/assembly/weld1/welder/weld_resistance"
+    >>> ds = xr.Dataset({"weld_resistance": ("time", [45.0, np.nan, 46.0, 47.0, 48.0, 49.0], {"path": p})},
+    ...                 coords={"time": pd.date_range("2026-01-05", periods=6, freq="20s")})
+    >>> seed_from_dataset(live, ds), live.series(p)[1].tolist()   # the newest 4 of the 5 samples
+    (4, [46.0, 47.0, 48.0, 49.0])
+    """
+    if ds.sizes.get("time", 0) == 0:
+        return 0
+    t = epoch_seconds(ds["time"].values)
+    seeded = 0
+    for var in ds.data_vars.values():
+        path = var.attrs.get("path")
+        buf = live.buffers.get(path)
+        if buf is None or buf.total:
+            continue
+        v = np.asarray(var.values, dtype=float)
+        ok = np.flatnonzero(np.isfinite(v))[-buf.capacity:]  # NaN: the tag had no sample in that row
+        buf.extend(t[ok], v[ok], Quality.GOOD)
+        seeded += len(ok)
+    return seeded
+
+
+def seed_from_store(live: LiveStore, url: str, hours: float = WINDOWS_H[DEFAULT_WINDOW]) -> int:
+    """Seed the live buffers with the newest ``hours`` of each station kept in the store at ``url``
+    (``WIDE_SEED_H`` for stations of more than ``WIDE_STATION_TAGS`` tags)."""
+    from workbench.history import HistoryError, open_station, station_info
+
+    seeded = 0
+    for station in live.line.stations:
+        try:
+            station_info(url, station.name)
+        except HistoryError:
+            log.info("history %s keeps no station %s: its buffers start empty", url, station.name)
+            continue
+        end = newest_time(url, station.name)
+        if end is None:
+            continue
+        span = hours if len(station.tags) <= WIDE_STATION_TAGS else min(hours, WIDE_SEED_H)
+        ds = open_station(url, station.name, start=end - pd.Timedelta(hours=span), end=end).compute()
+        seeded += seed_from_dataset(live, ds)
+    return seeded
+
+
+def newest_time(url: str, station: str) -> pd.Timestamp | None:
+    """The newest stored time of a station (UTC), from the chunk names (no file is read)."""
+    from workbench.history import HistoryStore
+
+    return HistoryStore(url).high_water_mark(station)
+
+
+def mark_gaps(t: np.ndarray, v: np.ndarray, factor: float = GAP_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN after each sample followed by a gap (> ``factor`` x the median spacing): a break in the line.
+
+    >>> mark_gaps(np.array([0., 1., 2., 50., 51.]), np.array([1., 1., 1., 2., 2.]))[1].tolist()
+    [1.0, 1.0, 1.0, nan, 2.0, 2.0]
+    """
+    if len(t) < 3:
+        return t, v
+    dt = np.diff(t)
+    typical = np.median(dt)
+    gaps = np.flatnonzero(dt > factor * max(typical, 1e-9))
+    if not len(gaps):
+        return t, v
+    return (np.insert(t, gaps + 1, t[gaps] + typical), np.insert(v, gaps + 1, np.nan))
+
+
+def downsample(t: np.ndarray, v: np.ndarray, n_out: int = DRAW_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n_out`` points that keep the line's shape and extremes (MinMaxLTTB; NaN breaks kept).
+
+    >>> t = np.arange(100_000.0); v = np.sin(t / 500.0); v[40_000] = 5.0
+    >>> ts, vs = downsample(t, v, 1000)
+    >>> len(ts) <= 1000, float(np.nanmax(vs))    # the spike survives
+    (True, 5.0)
+    """
+    if len(t) <= n_out:
+        return t, v
+    from tsdownsample import MinMaxLTTBDownsampler, NaNMinMaxLTTBDownsampler
+
+    algo = NaNMinMaxLTTBDownsampler() if np.isnan(v).any() else MinMaxLTTBDownsampler()
+    idx = algo.downsample(t, v, n_out=n_out)
+    return t[idx], v[idx]
+
+
+def read_window(url: str, station: str, paths: list[str], start: pd.Timestamp,
+                end: pd.Timestamp) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stored samples of ``paths`` in [start, end) as {path: (time s, value)} (NaN rows of a tag dropped)."""
+    from workbench.history import open_array
+
+    arr = open_array(url, station, tags=paths, start=start, end=end).compute()
+    if arr.sizes["time"]:  # [start, end): the live buffer holds ``end`` itself
+        arr = arr.isel(time=np.flatnonzero(arr["time"].values < np.datetime64(end.tz_localize(None))))
+    t = epoch_seconds(arr["time"].values)
+    out = {}
+    for j, path in enumerate(paths):
+        v = np.asarray(arr.values[:, j], dtype=float)
+        ok = np.isfinite(v)
+        out[path] = (t[ok], v[ok])
+    return out
+
+
+def window_series(live: LiveStore, url: str | None, paths: list[str], start_s: float,
+                  *, shared=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each tag of one station from ``start_s`` (s since the epoch) to now: the store's older part (if the
+    window reaches before the buffer's oldest sample) joined to the live buffer; samples of bad quality NaN.
+
+    ``shared(key, compute)``: where a history read is cached for all sessions (default: read each time).
+    """
+    live_parts = {}
+    for path in paths:
+        t, v, q = live.series(path)
+        keep = t >= start_s
+        live_parts[path] = (t[keep], np.where(q[keep] == 0, v[keep], np.nan))
+    if url is None or not paths:
+        return live_parts
+    firsts = [p[0][0] for p in live_parts.values() if len(p[0])]
+    first = min(firsts) if firsts else np.inf
+    if first <= start_s:
+        return live_parts
+    station = live.station_of[paths[0]]
+    # whole hours: every session and refresh of the hour shares one read (trimmed to the window below)
+    start = pd.Timestamp(start_s, unit="s", tz="UTC").floor("h")
+    end = (pd.Timestamp(first, unit="s", tz="UTC") if np.isfinite(first) else pd.Timestamp.now(tz="UTC")).ceil("h")
+
+    def read():
+        try:
+            return read_window(url, station, paths, start, end)
+        except Exception as exc:  # a store that cannot be read: the live part is still drawn
+            log.warning("history window of %s from %s: %s", station, start, exc)
+            return {}
+
+    key = f"history:{url}:{station}:{','.join(paths)}:{start.isoformat()}:{end.isoformat()}"
+    old = shared(key, read) if shared is not None else read()
+    out = {}
+    for path, (t, v) in live_parts.items():
+        ot, ov = old.get(path, (np.empty(0), np.empty(0)))
+        keep = (ot >= start_s) & (ot < (t[0] if len(t) else np.inf))
+        out[path] = (np.concatenate([ot[keep], t]), np.concatenate([ov[keep], v]))
+    return out
+
+
+__all__ = ["HISTORY_ENV", "WINDOWS_H", "DEFAULT_WINDOW", "history_url", "seed_from_dataset", "seed_from_store",
+           "mark_gaps", "downsample", "read_window", "window_series", "epoch_seconds"]

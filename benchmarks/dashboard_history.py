@@ -1,0 +1,124 @@
+"""Time to first full paint of the coating page with 8 hours and with 7 days of history.
+
+Setup (all on 127.0.0.1): `workbench demo --store STORE --history-hours 168` (the demo fills STORE with a
+week of the virtual line's batch history first, only what the store lacks: pass --store to reuse one),
+Debian's Chromium via Playwright. For each window a fresh browser context opens
+``/?page=coating&window=HOURS`` and the time is read in the page (``performance.now()``, from navigation
+start) when the coating summary says how many hours it shows and two animation frames later (the charts
+drawn). The first open of a window reads the history store (cold); the next ones reuse the server's
+shared read (warm). Peer in the same run: the same page with a 1 h window (the live buffers only).
+
+Targets (issue 16): <= 1.5 s with 8 h, <= 3 s with 7 days, on this machine.
+
+    python benchmarks/dashboard_history.py [--store DIR] [--days 7] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+PAINTED = """async () => {
+  const find = (node) => {
+    const el = node.querySelector && node.querySelector('[data-role=coating-summary][data-hours]');
+    if (el) return el;
+    for (const e of (node.querySelectorAll ? node.querySelectorAll('*') : [])) {
+      if (e.shadowRoot) { const r = find(e.shadowRoot); if (r) return r; }
+    }
+    return null;
+  };
+  while (!find(document)) await new Promise(r => setTimeout(r, 20));
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return [performance.now(), parseFloat(find(document).dataset.hours)];
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_demo(store: Path, days: float, port: int) -> subprocess.Popen:
+    log = open(store.parent / f"{store.name}-demo.log", "w+")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--store", str(store), "--port", str(port),
+                             "--history-hours", str(24 * days)], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn"), cwd=REPO,
+                            start_new_session=True)
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if "open http://localhost" in log.read():
+            break
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"workbench demo exited:\n{log.read()[-2000:]}")
+        time.sleep(0.5)
+    print(f"demo ready in {time.monotonic() - t0:.0f} s (store {store})", flush=True)
+    return proc
+
+
+def paint(browser, url: str, hours: float) -> tuple[float, float]:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(120_000)
+        pg.goto(f"{url}/?page=coating&window={hours:g}")
+        ms, shown = pg.evaluate(PAINTED)
+        return ms / 1000.0, shown
+    finally:
+        ctx.close()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--store", type=Path, default=None, help="demo history store (default: a new temporary one)")
+    ap.add_argument("--days", type=float, default=7.0, help="days of history in the store (default 7)")
+    ap.add_argument("--repeat", type=int, default=3, help="warm opens per window after the cold one")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    store = args.store or Path(tempfile.mkdtemp(prefix="lw-history-bench-")) / "store"
+    port = free_port()
+    proc = start_demo(store.resolve(), args.days, port)
+    url = f"http://127.0.0.1:{port}"
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores)")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            paint(browser, url, 1)  # the server's first session pays the page modules' warm-up
+            results = {}
+            for hours, target in ((1, None), (8, 1.5), (24 * args.days, 3.0)):
+                times = [paint(browser, url, hours) for _ in range(1 + args.repeat)]
+                cold, warm = times[0][0], sorted(t for t, _ in times[1:])[len(times[1:]) // 2]
+                results[hours] = (cold, warm, times[0][1])
+                verdict = "" if target is None else f"  target <= {target:g} s: {'met' if max(cold, warm) <= target else 'NOT met'}"
+                print(f"coating page, {hours:g} h window: first full paint {cold:.2f} s cold, {warm:.2f} s warm "
+                      f"(median of {args.repeat}); page shows {times[0][1]:.1f} h{verdict}", flush=True)
+            peer = results[1][1]
+            for hours in (8, 24 * args.days):
+                print(f"  {hours:g} h / 1 h (live buffers only): {results[hours][1] / peer:.2f}x warm, "
+                      f"{results[hours][0] / peer:.2f}x cold")
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    print(f"load average {os.getloadavg()[0]:.2f} after the run")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
