@@ -21,7 +21,7 @@ Times are seconds of station time from the start of the trial. Pure: no station 
 >>> prof = planned_profile(plan, line)
 >>> p = prof.setpoints[sp]
 >>> p.t, p.value, round(p.off_baseline_s, 1)
-([0.0, 60.0, 180.0, 183.003], [2950.0, 3040.0, 3040.0, 2950.0], 123.0)
+([0.0, 60.0, 180.0], [2950.0, 3040.0, 2950.0], 120.0)
 >>> prof.ok, p.refused
 (True, [])
 """
