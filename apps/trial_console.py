@@ -1,11 +1,16 @@
 """The trial console: ``panel serve apps/trial_console.py --basic-auth users.json --cookie-secret ...``.
 
-The page and its server-wide state live in ``apps.trial``; this script only serves them.
+The page and its server-wide state live in ``apps.trial``; this script only serves them. Like the
+dashboard it is served air-gapped: BokehJS and Panel's assets come from this server, never a CDN.
 """
 
-import panel as pn
+import os
 
-from apps.trial.console import page
+os.environ.setdefault("BOKEH_RESOURCES", "server")  # read per request by bokeh: no CDN, no web fonts
+
+import panel as pn  # noqa: E402
+
+from apps.trial.console import page  # noqa: E402
 
 if pn.state.served:
     page().servable(title="Trial console")
