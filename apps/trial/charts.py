@@ -73,11 +73,24 @@ def profile_figure(prof: SetpointProfile, segments: list, *, height: int = 330):
     return fig
 
 
+def profile_caption(prof: SetpointProfile) -> str:
+    """What the chart shows, in words (and attributes a test can read)."""
+    units = pretty_units(prof.units)
+    refused = "".join(f"; <b style='color:{REFUSED}'>refused at {r.t_s / 60:.2f} min: {r.value:g} {units} "
+                      f"({r.rule})</b>" for r in prof.refused[:3])
+    return (f'<div class="lw-sub" data-role="profile" data-setpoint="{prof.path}" data-refused="{len(prof.refused)}">'
+            f'<b>{prof.path.rsplit("/", 1)[-1]}</b>: baseline {prof.baseline:g} {units}, limits '
+            f'[{prof.min:g}, {prof.max:g}], max step {prof.max_step:g}, max rate {prof.max_rate:g} {units}/s; '
+            f'{prof.off_baseline_s / 60:.1f} min off baseline{refused}</div>')
+
+
 def profile_view(planned: PlannedProfile):
-    """A chart per setpoint of the plan (the dry run as a picture)."""
-    figs = [pn.pane.Bokeh(profile_figure(p, planned.segments), sizing_mode="stretch_width")
-            for p in planned.setpoints.values()]
-    return pn.Column(*figs, sizing_mode="stretch_width", css_classes=["trial-profile"])
+    """A chart per setpoint of the plan (the dry run as a picture), each with its caption."""
+    parts = []
+    for p in planned.setpoints.values():
+        parts += [html_pane(profile_caption(p)),
+                  pn.pane.Bokeh(profile_figure(p, planned.segments), sizing_mode="stretch_width")]
+    return pn.Column(*parts, sizing_mode="stretch_width", css_classes=["trial-profile"])
 
 
 class RecorderFeed:
@@ -105,7 +118,9 @@ class RunTrends:
         self.charts = [TrendChart(self.feed, [line.tag(p)], f"{p.rsplit('/', 1)[-1]} (trial readings)",
                                   height=260, window=20000, limits=True) for p in ctl.plan.responses]
         self._marked = 0
-        self.pane = pn.Column(*[c.pane for c in self.charts], sizing_mode="stretch_width", css_classes=["trial-trends"])
+        self.markers = html_pane("")
+        self.pane = pn.Column(self.markers, *[c.pane for c in self.charts], sizing_mode="stretch_width",
+                              css_classes=["trial-trends"])
 
     def update(self) -> None:
         for c in self.charts:
@@ -119,6 +134,11 @@ class RunTrends:
                                       line_dash="dashed", name="change-marker", tags=[seg["name"]]))
                 c.fig.add_layout(Label(x=ms, y=5, y_units="screen", text=seg["name"], text_font_size="12px",
                                        text_color=color, x_offset=3))
+        if len(segs) != self._marked:
+            t0 = segs[0]["start"]
+            self.markers.object = "Changes marked: " + ", ".join(
+                f'<span data-role="change-marker" data-segment="{s["name"]}" data-kind="{s["kind"]}">{s["name"]} at '
+                f'{(s["start"] - t0).total_seconds() / 60:.1f} min</span>' for s in segs)
         self._marked = len(segs)
 
 

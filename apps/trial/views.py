@@ -65,7 +65,7 @@ def state_machine(ctl, duration_s: float | None = None) -> str:
         style = "" if on else "opacity:0.45"
         badges.append(f'<span class="{cls}" data-state="{s}" data-current="{str(on).lower()}" '
                       f'style="{style}">{s}</span>')
-    parts = [f'<div class="trial-machine" data-role="state" data-state="{state}">{" → ".join(badges)}</div>']
+    parts = [f'<div class="trial-machine" data-role="trial-state" data-state="{state}">{" → ".join(badges)}</div>']
     if ctl is not None:
         restored = "" if state not in FINAL else (" — baseline restored" if ctl.restored else " — baseline NOT confirmed")
         parts.append(f'<div class="lw-sub trial-state">State: {state} — {html.escape(ctl.reason)}{restored}</div>')
