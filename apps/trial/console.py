@@ -224,6 +224,13 @@ class TrialConsole:
         return plan.setpoints(), [p for p in plan.responses if p not in plan.setpoints()]
 
     def refresh(self) -> None:
+        """Redraw from the shared state (every 500 ms); a failing redraw is logged, the session lives on."""
+        try:
+            self._refresh()
+        except Exception:
+            log.exception("trial console refresh failed")
+
+    def _refresh(self) -> None:
         ctl = self.backend.controller
         setpoints, responses = self._paths()
         set_html(self.live, views.live_rows(self.store, setpoints, responses, ctl))
