@@ -4,7 +4,7 @@ so the first screen does not wait for them."""
 
 import importlib
 import logging
-from data_adapters.live import shared_acquisition
+from data_adapters.acquisition import shared_acquisition
 
 for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation", "alarms"):
     try:

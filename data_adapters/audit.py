@@ -56,6 +56,21 @@ def durable_connection(path: Path) -> sqlite3.Connection:
     return con
 
 
+class DurableFile:
+    """A SQLite file created with its schema on first use, every commit on disk when it returns; the
+    audit log and the trial journal are both one. ``_lock`` serialises writers within the process."""
+
+    def __init__(self, path: str | Path, schema: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as con:
+            con.executescript(schema)
+
+    def _connect(self) -> sqlite3.Connection:
+        return durable_connection(self.path)
+
+
 def _canonical(entry: dict) -> str:
     def norm(v):
         if isinstance(v, float) and v != v:  # NaN is not JSON; keep it distinguishable
@@ -68,18 +83,11 @@ def entry_hash(prev_hash: str, entry: dict) -> str:
     return hashlib.sha256((prev_hash + _canonical(entry)).encode()).hexdigest()
 
 
-class AuditLog:
+class AuditLog(DurableFile):
     """The audit log at ``path`` (created if missing). Thread-safe; safe across processes (SQLite locks)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        return durable_connection(self.path)
+        super().__init__(path, _SCHEMA)
 
     def append(self, result, *, session=None, now: datetime | None = None) -> int:
         """Append one attempt (a :class:`data_adapters.base.WriteResult`); durable on return. Returns seq."""
@@ -168,4 +176,4 @@ def verify(path: str | Path) -> VerifyResult:
     return VerifyResult(True, len(rows), None, f"{len(rows)} entries, hash chain intact")
 
 
-__all__ = ["AuditLog", "verify", "VerifyResult", "entry_hash", "durable_connection"]
+__all__ = ["AuditLog", "verify", "VerifyResult", "entry_hash", "durable_connection", "DurableFile"]

@@ -26,64 +26,22 @@ Example
 from __future__ import annotations
 
 import asyncio
-import enum
 import inspect
 import logging
 import math
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkable
 
 import pint
 
 from workbench.config import LineConfig, Station, Tag
-from workbench.units import as_quantity, ureg
+from workbench.live.reading import Quality, Reading, utcnow  # noqa: F401  (the adapters' vocabulary)
+from workbench.units import as_quantity
 
 from data_adapters.guard import GuardDecision, LastWrite, check_write
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Quality(str, enum.Enum):
-    """OPC UA-style quality of a reading."""
-
-    GOOD = "good"
-    UNCERTAIN = "uncertain"
-    BAD = "bad"
-    STALE = "stale"
-    DISCONNECTED = "disconnected"
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One value of one tag, as a station reported it.
-
-    ``value`` is in ``units`` (the tag's configured units); ``source_time`` is the station's timestamp
-    (UTC); ``received_time`` is when this process got it. ``value`` is NaN when quality is disconnected.
-    """
-
-    path: str
-    value: float
-    units: str
-    source_time: datetime
-    quality: Quality = Quality.GOOD
-    received_time: datetime = field(default_factory=utcnow)
-
-    @property
-    def quantity(self) -> pint.Quantity:
-        return ureg.Quantity(self.value, self.units)
-
-    @property
-    def is_good(self) -> bool:
-        return self.quality is Quality.GOOD
-
-    def age(self, now: datetime | None = None) -> float:
-        """Seconds since the source timestamp."""
-        return ((now or utcnow()) - self.source_time).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -179,6 +137,35 @@ async def deliver_from(queue: asyncio.Queue, on_reading: ReadingCallback) -> Non
             await on_reading(r)
         except Exception:
             log.exception("subscriber failed for %s", r.path)
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set (True) or ``timeout`` seconds pass (False): a backend's link-up wait."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+class LocalSubscribers:
+    """The subscriber table of a backend that delivers readings itself (replay, REST polling, the sim):
+    ``subscribe`` hands out a handle, ``unsubscribe`` forgets it, ``subscribers()`` lists who wants what."""
+
+    def __init__(self) -> None:
+        self._subs: dict[int, tuple[list[str], ReadingCallback]] = {}
+        self._next = 0
+
+    def subscribers(self) -> list[tuple[int, list[str], ReadingCallback]]:
+        return [(h, paths, cb) for h, (paths, cb) in list(self._subs.items())]
+
+    async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
+        self._next += 1
+        self._subs[self._next] = (list(paths), on_reading)
+        return self._next
+
+    async def unsubscribe(self, handle: int) -> None:
+        self._subs.pop(handle, None)
 
 
 @dataclass

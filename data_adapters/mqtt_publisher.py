@@ -11,7 +11,7 @@ A secured broker: pass ``settings`` (an :class:`workbench.config.MqttAdapter`, t
 workbench uses: ``username``/``password_env``, ``tls``, ``ca_file``, ``certfile``/``keyfile``); its host,
 port, qos and topic prefixes are used too, its ``client_id`` is not (the publisher keeps its own, so it never
 takes over a workbench's persistent session). :meth:`LineMqttPublisher.start` raises
-:class:`data_adapters.mqtt.MqttRefused` when the broker refuses the login or its certificate fails the check.
+:class:`data_adapters.mqtt_link.MqttRefused` when the broker refuses the login or its certificate fails the check.
 
 Example
 -------
@@ -36,7 +36,8 @@ from typing import Iterable
 from workbench.config import MqttAdapter, Tag
 
 from data_adapters.base import Backend, Reading, utcnow
-from data_adapters.mqtt import BrokerLink, MqttRefused, encode_reading
+from data_adapters.mqtt import encode_reading
+from data_adapters.mqtt_link import BrokerLink, MqttRefused
 from data_adapters.opcua_model import unit_converter
 from data_adapters.readback import WriteHold
 
@@ -104,7 +105,7 @@ class LineMqttPublisher:
         """Connect (waiting up to ``connect_timeout_s`` for the broker's answer) and publish every tag.
 
         An absent broker is not an error (paho keeps trying and queues); a refusal raises
-        :class:`data_adapters.mqtt.MqttRefused` and stops the client.
+        :class:`data_adapters.mqtt_link.MqttRefused` and stops the client.
         """
         self._loop = asyncio.get_running_loop()
         self._answered = asyncio.Event()

@@ -37,7 +37,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from workbench.config import OpcUaAdapter, Tag
 
 from data_adapters.base import (BackendError, Quality, Reading, ReadingCallback, deliver_from,
-                                 enqueue_latest, utcnow)
+                                 enqueue_latest, utcnow, wait_set)
 from data_adapters.opcua_model import browse_path, quality_of, unit_converter, units_from_eu
 from data_adapters.opcua_pki import certificate_uri
 
@@ -324,11 +324,7 @@ class OpcUaBackend:
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the link is up (True) or ``timeout`` seconds pass (False)."""
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        return await wait_set(self._up, timeout)
 
     # --- reading -----------------------------------------------------------------------------------
     def _reading(self, path: str, dv: ua.DataValue) -> Reading:

@@ -41,7 +41,7 @@ import pandas as pd
 from workbench.config import ReplayAdapter, Tag
 from workbench.units import parse_unit, ureg
 
-from data_adapters.base import BackendError, Quality, Reading, ReadingCallback, utcnow
+from data_adapters.base import BackendError, LocalSubscribers, Quality, Reading, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _convert(values: np.ndarray, src: str | None, dst: str, where: str) -> np.nd
     return np.asarray(ureg.Quantity(values, src).to(dst).magnitude, dtype=float)
 
 
-class ReplayBackend:
+class ReplayBackend(LocalSubscribers):
     """A recording played as a live station (read-only)."""
 
     def __init__(self, tags: Iterable[Tag], settings: ReplayAdapter, *, tick_s: float = 0.1,
@@ -220,8 +220,7 @@ class ReplayBackend:
         self._series: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # path -> (t_s of valid samples, values)
         self._t0: float | None = None
         self._anchor = None
-        self._subs: dict[int, tuple[list[str], ReadingCallback]] = {}
-        self._next = 0
+        super().__init__()
         self._task: asyncio.Task | None = None
         self._played_to = 0.0
 
@@ -276,14 +275,6 @@ class ReplayBackend:
         pos = self.position_s()
         return {p: self._reading(p, int(np.searchsorted(self._series[p][0], pos, "right")) - 1) for p in paths}
 
-    async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
-        self._next += 1
-        self._subs[self._next] = (list(paths), on_reading)
-        return self._next
-
-    async def unsubscribe(self, handle: int) -> None:
-        self._subs.pop(handle, None)
-
     async def write(self, path: str, value: float) -> None:
         raise BackendError(f"replay of {self.settings.path} is read-only: a recorded station takes no setpoints")
 
@@ -300,7 +291,7 @@ class ReplayBackend:
 
     async def _play(self, lo: float, hi: float) -> None:
         """Deliver every sample with lo < t <= hi, in time order, to each subscriber (bounded per tick)."""
-        for paths, callback in list(self._subs.values()):
+        for _, paths, callback in self.subscribers():
             batch = []
             for p in paths:
                 t, _ = self._series[p]

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from workbench.config import RestAdapter, Tag
 
-from data_adapters.base import Backend, BackendError, Quality, Reading, ReadingCallback, utcnow
+from data_adapters.base import Backend, BackendError, LocalSubscribers, Quality, Reading, utcnow
 from data_adapters.mqtt import decode_fields
 from data_adapters.opcua_model import unit_converter
 from data_adapters.readback import WriteHold
@@ -48,7 +48,7 @@ def reading_json(r: Reading) -> dict:
     return {"value": v, "unit": r.units, "ts": r.source_time.isoformat(), "quality": r.quality.value}
 
 
-class RestBackend:
+class RestBackend(LocalSubscribers):
     """Polling backend for an HTTP JSON endpoint; ``token`` defaults to env ``settings.token_env``."""
 
     def __init__(self, tags: Iterable[Tag], settings: RestAdapter, *, token: str | None = None,
@@ -63,8 +63,7 @@ class RestBackend:
         self._token = token
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
-        self._subs: dict[int, tuple[list[str], ReadingCallback]] = {}
-        self._next = 0
+        super().__init__()
         self._poller: asyncio.Task | None = None
         self._connected = False
         self._last_ts: dict[tuple[int, str], object] = {}
@@ -135,14 +134,14 @@ class RestBackend:
 
     async def _poll(self) -> None:
         while True:
-            wanted = sorted({p for paths, _ in self._subs.values() for p in paths})
+            wanted = sorted({p for _, paths, _ in self.subscribers() for p in paths})
             if wanted:
                 was = self._connected
                 try:
                     got = await self._get_values(wanted)
                 except BackendError:
                     got = None
-                for handle, (paths, callback) in list(self._subs.items()):
+                for handle, paths, callback in self.subscribers():
                     for p in paths:
                         if got is None:
                             if was or (handle, p) not in self._last_ts:  # one gap mark per outage
@@ -154,13 +153,8 @@ class RestBackend:
                             await callback(got[p])
             await asyncio.sleep(self.settings.poll_interval_s)
 
-    async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
-        self._next += 1
-        self._subs[self._next] = (list(paths), on_reading)
-        return self._next
-
     async def unsubscribe(self, handle: int) -> None:
-        self._subs.pop(handle, None)
+        await super().unsubscribe(handle)
         for key in [k for k in self._last_ts if k[0] == handle]:
             del self._last_ts[key]
 

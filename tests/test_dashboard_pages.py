@@ -131,7 +131,7 @@ def settle_and_shoot(pg, key: str) -> None:
 
 def the_virtual_line(demo: DemoServer, description: str):
     """The demo's virtual line, rebuilt here from what the page says (seed, day start) and the events file."""
-    from data_adapters.live import load_events
+    from data_adapters.acquisition import load_events
     from workbench.simulate import virtual_line
 
     m = re.search(r"seed (\d+), day began (\S+ \S+) UTC", description)
@@ -252,30 +252,13 @@ def test_page_reconnects_after_the_dashboard_server_is_killed_and_restarted(demo
 
 
 # --- without a browser: the genealogy sources, the "not configured" state, the docstring examples ----------
-def test_a_history_catalog_traces_the_same_exposed_cells_as_the_virtual_line(tmp_path):
-    from apps.dashboard.dryroom import exposed
-    from data_adapters.live import CatalogGenealogy, LiveError, VirtualLineGenealogy
-    from workbench.history.catalog import write_genealogy
-    from workbench.simulate import genealogy, virtual_line
-
-    vl = virtual_line(seed=3, events=[dict(kind="dewpoint_excursion", start="2h", end="150min", magnitude=12)])
-    write_genealogy(tmp_path, genealogy.build(vl, 0.0, 6 * 3600.0))  # what a recorder/MES import stores
-    start, end, as_of = vl.start + pd.Timedelta("2h"), vl.start + pd.Timedelta("150min"), vl.start + pd.Timedelta("5h")
-    from_store = exposed(CatalogGenealogy(tmp_path), start, end, as_of, "s2")
-    from_line = exposed(VirtualLineGenealogy(vl), start, end, as_of, "s2")
-    assert len(from_store["cells"]) > 50  # 50 min in the room before the welds, 40 s a cell
-    assert (from_store["cells"], from_store["rolls"], from_store["lots"]) == \
-        (from_line["cells"], from_line["rolls"], from_line["lots"])
-    with pytest.raises(LiveError, match="no formation results in the catalog"):
-        CatalogGenealogy(tmp_path).formation(start, as_of)
-
-
 def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
     from apps.dashboard.dryroom import DryRoomPage
     from apps.dashboard.formation import FormationPage
     from apps.dashboard.welding import WeldingPage
     from data_adapters.base import Reading
-    from data_adapters.live import LiveStore, genealogy_source
+    from data_adapters.acquisition import genealogy_source
+    from workbench.live import LiveStore
     from workbench.config import default_config_path, load_line_config
 
     store = LiveStore(load_line_config(default_config_path()), capacity=50)
@@ -292,10 +275,13 @@ def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
 
 
 def test_docstring_examples_of_the_page_analyses():
+    """The analyses behind the pages live in the library (and their examples run); the pages only draw."""
     import doctest
     import importlib
 
-    for name in ("apps.dashboard.coating", "apps.dashboard.dryroom", "apps.dashboard.welding", "apps.dashboard.formation",
-                 "apps.dashboard.tables", "data_adapters.live"):
+    for name in ("apps.dashboard.tables", "apps.dashboard.common", "apps.dashboard.background",
+                 "data_adapters.acquisition", "workbench.live.store", "workbench.live.alarms", "workbench.genealogy",
+                 "workbench.spc.monitors", "workbench.exposure", "workbench.display", "workbench.models.channel_health",
+                 "workbench.models.coating_shifts", "workbench.models.weld"):
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, name

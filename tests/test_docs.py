@@ -9,7 +9,7 @@ import pytest
 # (module, also check that every public callable has an example)
 MODULES = [
     ("workbench.models.dewpoint", False), ("workbench.dewpoint", True),
-    ("workbench.models.coating", False), ("workbench.coating", True),
+    ("workbench.models.coating", False), ("workbench.models.coating_accessor", False), ("workbench.coating", True),
     ("workbench.models.weld", False), ("workbench.weld", True),
     ("workbench.trace", True),
 ]

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from data_adapters.base import Adapter, BackendError, Quality, Reading
-from data_adapters import live
-from data_adapters.live import Acquisition, LiveError, load_events, shared_acquisition, sim_options_from_env
+from data_adapters import acquisition as live
+from data_adapters.acquisition import Acquisition, load_events, shared_acquisition, sim_options_from_env
+from workbench.live import LiveError
 from workbench.config import default_config_path, load_line_config
 
 FROST1 = "plant1/dryroom/room1/hygrometer/frost_point_s1"
@@ -173,3 +174,20 @@ def test_sim_options_from_env(tmp_path):
     bad.write_text("kind: x\n")
     with pytest.raises(LiveError, match="YAML list"):
         load_events(bad)
+
+
+def test_the_genealogy_source_is_chosen_when_the_acquisition_is_built_not_when_it_is_read(line, tmp_path,
+                                                                                         monkeypatch):
+    """Reading ``acq.adapters`` or ``acq.store`` changes nothing: the adapters and the store's genealogy source
+    (WORKBENCH_GENEALOGY, else the virtual line behind a sim adapter, else none) are set up by the constructor."""
+    from workbench.genealogy import CatalogGenealogy, VirtualLineGenealogy
+
+    monkeypatch.delenv("WORKBENCH_GENEALOGY", raising=False)
+    opc_only = Acquisition(line, adapters=[(["dryroom"], Adapter(line.station("dryroom").tags, ScriptedBackend()))])
+    assert opc_only.store.genealogy is None
+    before = (list(opc_only.adapters), opc_only.store.genealogy)
+    assert (list(opc_only.adapters), opc_only.store.genealogy) == before  # a read is a read
+    sim = Acquisition(line)  # the virtual line of the shipped config: it knows its genealogy
+    assert isinstance(sim.store.genealogy, VirtualLineGenealogy) and len(sim.adapters) == 1
+    monkeypatch.setenv("WORKBENCH_GENEALOGY", str(tmp_path))
+    assert isinstance(Acquisition(line).store.genealogy, CatalogGenealogy)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from data_adapters.base import Quality, Reading
-from data_adapters.live import AlarmList, LiveError, LiveStore
+from workbench.live import AlarmList, LiveError, LiveStore
 from workbench.config import default_config_path, load_line_config
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)
@@ -62,6 +62,21 @@ def test_shelve_hides_for_a_while_with_user_name():
     al.unshelve(a.id, "ops lead", now=now)
     assert al.active(now) == [a]
     assert [e.action for e in al.history][-2:] == ["shelved", "unshelved"]
+
+
+def test_a_shelve_ends_on_the_store_refresh_after_its_time_on_the_line_clock(line):
+    """The alarm state machine takes its time from the caller: the shelve of a sped-up or replayed line ends
+    when the store's clock passes its end, not when the wall clock does; the journal says it ended."""
+    store = LiveStore(line, capacity=50, spc=False)
+    feed(store, FROST1, [-38.0])  # above the frost-point high limit
+    (a,) = store.alarms.active(T0)
+    store.alarms.shelve(a.id, "ops lead", minutes=30, now=T0)
+    store.refresh(T0 + timedelta(minutes=29))
+    assert a.state == "shelved" and a not in store.alarms.active(T0 + timedelta(minutes=29))
+    version = store.version
+    store.refresh(T0 + timedelta(minutes=30))
+    assert a.state == "active" and a.shelved_by is None and store.version > version
+    assert (store.alarms.history[-1].action, store.alarms.history[-1].detail) == ("unshelved", "shelve time over")
 
 
 @pytest.mark.parametrize("user", ["", "   ", None, 42])
@@ -132,7 +147,7 @@ def test_no_spc_alarm_on_in_control_data(line):
 
 
 def test_live_cusum_decision_interval_gives_the_documented_in_control_arl():
-    from data_adapters.live import SpcMonitor
+    from workbench.spc.monitors import SpcMonitor
     from workbench.spc.arl import cusum_arl
 
     arl0 = cusum_arl(k=SpcMonitor.CUSUM_K, h=SpcMonitor.CUSUM_H)

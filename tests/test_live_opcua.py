@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 
 from data_adapters.base import Quality, Reading
-from data_adapters.live import Acquisition
+from data_adapters.acquisition import Acquisition
 from data_adapters.opcua_server import LineOpcUaServer, free_port
 from workbench.config import load_line_config
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data_adapters.base import Quality, Reading
-from data_adapters.live import LiveError, LiveStore, TagBuffer
+from workbench.live import LiveError, LiveStore, TagBuffer
 from workbench.config import default_config_path, load_line_config
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)

@@ -10,6 +10,8 @@ Importing it registers the ``ds.coating`` Dataset accessor.
 """
 
 from workbench.models import coating as _model
+from workbench.models import coating_accessor as _accessor  # registers ds.coating
 from workbench.models.coating import *  # noqa: F401,F403  (the public names, listed once in the model)
+from workbench.models.coating_accessor import *  # noqa: F401,F403
 
-__all__ = list(_model.__all__)
+__all__ = list(_model.__all__) + list(_accessor.__all__)

@@ -225,6 +225,46 @@ class Station(_Strict):
             seen.add(t.path)
         return self
 
+    # what the dashboard shows of the station (optional; workbench.display picks a default by kind)
+    display: StationDisplay | None = None
+
+    @model_validator(mode="after")
+    def _display_names_tags(self):
+        d = self.display
+        patterns = [] if d is None else (list(d.tile.tags) if d.tile else []) + list(d.trends or [])
+        for p in patterns:
+            if not any(display_matches(p, t) for t in self.tags):
+                leaves = sorted({t.path.rsplit("/", 1)[-1] for t in self.tags})[:6]
+                raise ValueError(f"display: {p!r} names no tag of station {self.name!r} (tag names such as {leaves})")
+        return self
+
+
+class TileDisplay(_Strict):
+    """The one number of a station tile: ``reduce`` of the newest values of the tags matching ``tags``."""
+
+    tags: list[str] = Field(min_length=1, description="tag names or glob patterns (see StationDisplay)")
+    reduce: Literal["mean", "max", "min", "first"] = "mean"
+    label: str
+
+
+class StationDisplay(_Strict):
+    """What the dashboard shows of a station (optional; without it a default by station kind,
+    :mod:`workbench.display`). Patterns match a tag's last path element (``areal_mass_lane*``) or the end
+    of its path (``rack1/*/voltage``), shell-style."""
+
+    tile: TileDisplay | None = None
+    trends: list[str] | None = Field(None, min_length=1, description="tags drawn on the station's trend")
+
+
+def display_matches(pattern: str, tag: Tag) -> bool:
+    """Does a display pattern name this tag (its last path element, or the end of its path)?"""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(tag.path.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatchcase(tag.path, "*/" + pattern)
+
+
+Station.model_rebuild()  # resolve the display field, declared before its classes
+
 
 class LineConfig(_Strict):
     """A whole line: stations with their tags. Load with :func:`load_line_config`."""

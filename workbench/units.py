@@ -185,8 +185,24 @@ def expects(**arg_units: str):
     return decorate
 
 
+def pretty_units(units: str) -> str:
+    """Units as an operator reads them (pint's short pretty form): 'mg/cm^2' -> 'mg/cm²', 'uohm' -> 'µΩ'.
+
+    >>> pretty_units("mg/cm^2"), pretty_units("uohm"), pretty_units("dimensionless")
+    ('mg/cm²', 'µΩ', '')
+    """
+    if units in ("dimensionless", ""):
+        return ""
+    try:
+        text = f"{ureg.Unit(units):~P}"
+    except Exception:  # a unit pint knows but cannot pretty-print: show it as written
+        text = units
+    return text.replace("uohm", "µΩ")
+
+
 __all__ = [
     "ureg",
+    "pretty_units",
     "Quantity",
     "DimensionalityError",
     "MissingUnitError",

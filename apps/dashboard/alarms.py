@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from data_adapters.live import LiveError, LiveStore
+from workbench.live import LiveError, LiveStore
 
 from .common import html_pane
 from .tables import alarm_rows, history_rows

@@ -3,8 +3,8 @@ Cpk per lane (workbench.coating.capability) and the CD profile of the latest sca
 
 Two kinds of change points are marked on the lane trends: the online FOCuS detections of the acquisition
 task (dashed red, as they are signalled) and the offline segmentation of the whole buffered window
-(``workbench.changepoints.detect`` over every lane at once, solid purple), recomputed periodically in the
-shared analysis thread for all sessions (data_adapters.live.shared_background)."""
+(``workbench.models.coating_shifts.lane_shifts`` over every lane at once, solid purple), recomputed periodically in the
+shared analysis thread for all sessions (apps.dashboard.background.shared_background)."""
 
 from __future__ import annotations
 
@@ -18,49 +18,19 @@ import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 from bokeh.palettes import Viridis256
 
-from data_adapters.live import LiveStore, shared_background
-from workbench.changepoints import detect
 from workbench.coating import capability, cd_profile
+from workbench.live import LiveStore
+from workbench.models.coating_shifts import lane_shifts
 from workbench.units import ureg
 
+from .background import shared_background
 from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
                      trend_tags)
 
 HEATMAP_SCANS = 300
 STATS_EVERY_S = 5.0  # capability and heatmap are recomputed at most this often (once for all sessions)
 OFFLINE_EVERY_S = 15.0  # offline change points over the buffered window (every lane), shared
-OFFLINE_MIN_DURATION = "5min"  # a lane shift must hold this long to count (shorter: noise, splices)
 OFFLINE_MARKS = 24  # at most this many offline marks on the trend (newest first)
-
-
-def offline_changepoints(t: np.ndarray, m: np.ndarray, units: str, *,
-                         min_duration: str = OFFLINE_MIN_DURATION) -> pd.DataFrame:
-    """Offline change points of every lane over a buffered window: one row per (lane, change).
-
-    ``t``: scan times (s since epoch, UTC), ``m``: values [lane, scan] in ``units`` (lanes numbered from 1).
-    Columns: lane, time (tz-naive UTC), shift (mean of the new segment minus the previous one, ``units``).
-
-    >>> rng = np.random.default_rng(0)
-    >>> t = 1.7e9 + 15.0 * np.arange(400)
-    >>> m = 17.2 + rng.normal(0, 0.03, (3, 400)); m[1, 250:] -= 0.5
-    >>> cp = offline_changepoints(t, m, "mg/cm^2")
-    >>> cp.lane.tolist(), cp.time[0] == pd.to_datetime(t[250], unit="s"), round(float(cp["shift"][0]), 1)
-    ([2], True, -0.5)
-    """
-    if m.shape[1] < 10:
-        return pd.DataFrame({"lane": [], "time": [], "shift": []})
-    times = pd.to_datetime(t, unit="s")
-    da = xr.DataArray(m.T, dims=("time", "lane"), coords={"time": times, "lane": np.arange(1, m.shape[0] + 1)},
-                      attrs={"units": units})
-    flags = detect(da, min_duration=min_duration).values  # [time, lane]
-    rows = []
-    for j in range(m.shape[0]):
-        idx = np.flatnonzero(flags[:, j])
-        edges = np.r_[0, idx, m.shape[1]]
-        for k, i in enumerate(idx):  # shift: mean of the new segment minus mean of the one before
-            before, after = m[j, edges[k]:i], m[j, i:edges[k + 2]]
-            rows.append((j + 1, times[i], float(np.nanmean(after) - np.nanmean(before))))
-    return pd.DataFrame(rows, columns=["lane", "time", "shift"]).sort_values("time", ignore_index=True)
 
 
 def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
@@ -195,7 +165,9 @@ class CoatingPage:
 
     def _offline_compute(self) -> tuple[pd.DataFrame, int]:
         t, m = lane_matrix(self.store, self.paths, self.store.buffers[self.paths[0]].capacity)
-        return offline_changepoints(t, m, self.units), m.shape[1]
+        da = xr.DataArray(m.T, dims=("time", "lane"), attrs={"units": self.units},
+                          coords={"time": pd.to_datetime(t, unit="s"), "lane": np.arange(1, m.shape[0] + 1)})
+        return lane_shifts(da), m.shape[1]
 
     def _offline(self) -> None:
         job = shared_background(f"offline-changepoints:{self.station.name}", OFFLINE_EVERY_S, self._offline_compute)

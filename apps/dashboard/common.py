@@ -1,6 +1,6 @@
 """Building blocks shared by the dashboard pages: units, station key tags, tiles, streaming trend charts.
 
-Pages only *read* the process-wide :class:`data_adapters.live.LiveStore`; every chart keeps the buffer
+Pages only *read* the process-wide :class:`workbench.live.LiveStore`; every chart keeps the buffer
 total it last saw and streams only the new samples (``ColumnDataSource.stream`` with rollover).
 """
 
@@ -20,25 +20,13 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.custom import JSComponent
 
-from data_adapters.base import Quality
-from data_adapters.live import LiveStore
+from workbench.live import GOOD, LiveStore  # noqa: F401  (GOOD: quality code of a good sample, for the pages)
 from workbench.config import Station, Tag
-from workbench.units import ureg
+from workbench.display import tile_choice, trend_tags  # noqa: F401  (trend_tags: used by the pages)
+from workbench.units import pretty_units  # noqa: F401  (re-used by the pages)
 
 CSS = (Path(__file__).resolve().parents[1] / "assets" / "dashboard.css").read_text(encoding="utf-8")
-GOOD = 0  # quality code of Quality.GOOD in the ring buffers
 STATE_WORDS = {"running": "LIVE", "stale": "STALE", "disconnected": "DISCONNECTED", "waiting": "WAITING"}
-
-
-def pretty_units(units: str) -> str:
-    """'mg/cm^2' -> 'mg/cm²', 'uohm' -> 'µΩ', 'degC' -> '°C' (pint's short pretty form)."""
-    if units in ("dimensionless", ""):
-        return ""
-    try:
-        text = f"{ureg.Unit(units):~P}"
-    except Exception:  # a unit pint knows but cannot pretty-print: show it as written
-        text = units
-    return text.replace("uohm", "µΩ").replace("ppmv", "ppmv")
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -78,50 +66,10 @@ def html_pane(obj: str = "", **kw) -> pn.pane.HTML:
     return pn.pane.HTML(obj, stylesheets=[CSS], **kw)
 
 
-def tags_named(station: Station, leaf: str) -> list[Tag]:
-    return [t for t in station.tags if t.path.rsplit("/", 1)[-1].startswith(leaf)]
-
-
-def trend_tags(station: Station, limit: int = 8) -> list[Tag]:
-    """The tags a station's trend shows, chosen from the line config by station kind."""
-    if station.kind == "coating":
-        lanes = [t for t in station.tags if t.spec is not None]
-        if len(lanes) > 5:  # edges, quarter points and centre tell the CD story at a glance
-            idx = sorted({0, len(lanes) // 4, len(lanes) // 2, 3 * len(lanes) // 4, len(lanes) - 1})
-            lanes = [lanes[i] for i in idx]
-        return lanes or station.tags[:limit]
-    if station.kind == "dryroom":
-        return [t for t in station.tags if t.reports] or station.tags[:limit]
-    if station.kind == "welding":
-        return [t for t in station.tags if t.spec is not None] or station.tags[:1]
-    if station.kind == "formation":
-        return tags_named(station, "voltage")[:limit] or station.tags[:limit]
-    return station.tags[:limit]
-
-
 def key_value(store: LiveStore, station: Station) -> tuple[str, float, str]:
-    """(label, value, units) of the one number a station tile shows."""
-    if station.kind == "coating":
-        lanes = [t for t in station.tags if t.spec is not None]
-        if lanes:
-            v = store.latest_values([t.path for t in lanes])
-            return "areal mass, lane mean", float(np.nanmean(v)) if np.isfinite(v).any() else math.nan, lanes[0].units
-    if station.kind == "dryroom":
-        sensors = [t for t in station.tags if t.reports]
-        if sensors:
-            v = store.latest_values([t.path for t in sensors])
-            return "worst dew/frost point", float(np.nanmax(v)) if np.isfinite(v).any() else math.nan, sensors[0].units
-    if station.kind == "welding":
-        res = [t for t in station.tags if t.spec is not None]
-        if res:
-            return "last weld resistance", float(store.latest_values([res[0].path])[0]), res[0].units
-    if station.kind == "formation":
-        volts = tags_named(station, "voltage")
-        if volts:
-            v = store.latest_values([t.path for t in volts])
-            return "mean cell voltage", float(np.nanmean(v)) if np.isfinite(v).any() else math.nan, volts[0].units
-    t = station.tags[0]
-    return t.short_name, float(store.latest_values([t.path])[0]), t.units
+    """(label, value, units) of the one number a station tile shows (workbench.display.tile_choice)."""
+    tile = tile_choice(station)
+    return tile.label, float(tile.reading(store.latest_values([t.path for t in tile.tags])).m), tile.units
 
 
 def tile_fields(store: LiveStore, station: Station, now: datetime | None = None) -> dict:
@@ -350,11 +298,6 @@ def set_range(rng: Range1d, start: float, end: float) -> None:
         rng.start = start
     if rng.end != end:
         rng.end = end
-
-
-def quality_word(q: Quality) -> str:
-    return {Quality.GOOD: "good", Quality.STALE: "STALE", Quality.DISCONNECTED: "DISCONNECTED",
-            Quality.BAD: "BAD", Quality.UNCERTAIN: "uncertain"}[q]
 
 
 _SHARED_RESULTS: dict[str, tuple[float, object]] = {}

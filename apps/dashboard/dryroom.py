@@ -1,81 +1,24 @@
-"""Dry room: dew/frost point per sensor against its alarm limit, excursions (workbench.dewpoint.excursions)
+"""Dry room: dew/frost point per sensor against its alarm limit, excursions (workbench.exposure.sensor_excursions)
 shaded with duration and peak, and the cells, electrode rolls and slurry lots that were in the dry room
-during each excursion (the store's genealogy source and workbench.trace.cells_from)."""
+during each excursion (workbench.exposure.exposed on the store's genealogy source)."""
 
 from __future__ import annotations
 
 import html
 import time
 
-import numpy as np
 import pandas as pd
 import panel as pn
-import xarray as xr
 from bokeh.models import BoxAnnotation
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
-from workbench.dewpoint import excursions
-from workbench.trace import cells_from
-from workbench.units import ureg
+from workbench.exposure import exposed, sensor_excursions, sensor_id
+from workbench.live import LiveStore
 
-from .common import GOOD, TrendChart, fmt, genealogy_as_of, html_pane, set_html, shared_result
+from .background import shared_background
+from .common import TrendChart, fmt, genealogy_as_of, html_pane, set_html, shared_result
 
 EXCURSIONS_EVERY_S = 2.0
 EXPOSURE_EVERY_S = 5.0
-# cells are in the dry room some time before their welds (stacking, electrode storage): look this far
-# past an excursion for cells welded later that were already inside during it
-DWELL_BEFORE_WELD = pd.Timedelta(hours=4)
-
-
-def sensor_excursions(store: LiveStore, tag) -> pd.DataFrame:
-    """Excursions of one sensor above its alarm-high limit, over the buffered window."""
-    t, v, q = store.series(tag.path)
-    if len(t) < 2 or tag.alarm is None or tag.alarm.high is None:
-        return pd.DataFrame()
-    times = pd.to_datetime(t, unit="s")
-    da = xr.DataArray(np.where(q == GOOD, v, np.nan), dims="time", coords={"time": times},
-                      name=tag.short_name, attrs={"units": tag.units, "reports": tag.reports or "frost_point"})
-    basis = tag.reports or "frost_point"
-    return excursions(da, ureg.Quantity(tag.alarm.high, tag.units), basis=basis)
-
-
-def sensor_id(tag_name: str) -> str:
-    """'frost_point_s2' -> 's2' (the genealogy's ``sensor`` column names the sensor nearest each cell)."""
-    return tag_name.rsplit("_", 1)[-1]
-
-
-def exposed(source: GenealogySource, start, end, as_of, sensor: str | None = None) -> dict:
-    """What was in the dry room during the excursion [start, end): the cells known by ``as_of``.
-
-    Cells whose dry-room window [dryroom_in, dryroom_out) overlaps the excursion (workbench.trace), welded
-    up to ``as_of`` (the line's clock: later cells are not in the genealogy yet); where the genealogy says
-    which sensor is nearest each cell (column ``sensor``), only cells near ``sensor``. Returns cell ids,
-    electrode rolls, slurry lots, the highest moisture exposure (ppmv·h) and the window used.
-
-    >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
-    >>> src = VirtualLineGenealogy(virtual_line(seed=0, events=None))
-    >>> e = exposed(src, pd.Timestamp("2026-01-05 07:00"), pd.Timestamp("2026-01-05 07:10"),
-    ...             pd.Timestamp("2026-01-05 09:00"))
-    >>> len(e["cells"]) > 60, e["lots"][:1]
-    (True, ['SL01000'])
-    """
-    start, end, as_of = pd.Timestamp(start), pd.Timestamp(end), pd.Timestamp(as_of)
-    hi = min(end + DWELL_BEFORE_WELD, as_of)
-    out = {"start": start, "end": end, "as_of": as_of, "sensor": sensor, "cells": [], "rolls": [], "lots": [],
-           "moisture": float("nan")}
-    if not hi > start - pd.Timedelta(hours=1):
-        return out
-    tables = source.cells(start - pd.Timedelta(hours=1), hi)
-    if tables["cells"].empty:
-        return out
-    c = cells_from(tables, excursion=(start, end))
-    if sensor is not None and "sensor" in c:
-        c = c[c["sensor"].astype(str) == sensor]
-    out.update(cells=c.cell_id.astype(str).tolist(), rolls=sorted(c.roll_id.astype(str).unique()),
-               lots=sorted(c.lot_id.astype(str).unique()),
-               moisture=float(c.moisture_exposure.max()) if "moisture_exposure" in c and len(c) else float("nan"))
-    return out
 
 
 def exposure_rows(found: list[dict]) -> str:
@@ -142,7 +85,7 @@ class DryRoomPage:
         rows, events = [], []
         for chart, tag in zip(self.charts, self.sensors):
             ev = shared_result(f"excursions:{tag.path}", EXCURSIONS_EVERY_S,
-                               lambda tag=tag: sensor_excursions(self.store, tag))
+                               lambda tag=tag: sensor_excursions(self.store.dataarray(tag.path), tag))
             self._shade(chart, tag, ev)
             for row in ev.itertuples():
                 events.append((tag.short_name, pd.Timestamp(row.start), pd.Timestamp(row.end)))
@@ -160,7 +103,9 @@ class DryRoomPage:
     def _trace(self, events: list, as_of: pd.Timestamp) -> list[dict]:
         """Runs in the shared analysis thread: the exposure of every excursion."""
         source = self.store.genealogy
-        return [dict(exposed(source, start, end, as_of, sensor_id(name)), tag=name) for name, start, end in events]
+        found = [(name, exposed(source, start, end, as_of, sensor_id(name))) for name, start, end in events]
+        return [dict(tag=name, start=e.start, end=e.end, as_of=e.as_of, cells=e.cells, rolls=e.rolls, lots=e.lots,
+                     moisture=float(e.moisture.m)) for name, e in found]
 
     def _exposure(self) -> None:
         found = genealogy_as_of(self.store, self.exposure, "exposed lots and cells cannot be traced")

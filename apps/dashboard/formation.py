@@ -1,8 +1,8 @@
 """Formation: live curves of selected channels, dQ/dV of the present charge step (workbench.formation.dqdv),
 distribution of the capacity charged so far per channel, a rack x channel heatmap of the live voltage, and
 a rack x channel heatmap of channel health: each channel's cells against the rest of its rack over the last
-days of finished formation (workbench.formation.channel_imbalance on capacity per areal mass, from the
-store's genealogy source); imbalanced (weak) channels are outlined in red and listed."""
+days of finished formation (workbench.models.channel_health: capacity per areal mass, from the store's
+genealogy source); imbalanced (weak) channels are outlined in red and listed."""
 
 from __future__ import annotations
 
@@ -11,50 +11,23 @@ import re
 import time
 
 import numpy as np
-import pandas as pd
 import panel as pn
 import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
 from bokeh.palettes import Category10_10, Plasma256, RdBu11
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
-from workbench.formation import FormationDataError, channel_imbalance, curve_from_arrays, dqdv
+from workbench.formation import FormationDataError, curve_from_arrays, dqdv
+from workbench.live import LiveStore
+from workbench.models.channel_health import HEALTH_DAYS, recent_channel_health
 
+from .background import shared_background
 from .common import GOOD, TrendChart, fmt, genealogy_as_of, html_pane, new_figure, set_html, shared_result
 
 CHANNEL = re.compile(r"/rack(\d+)/ch(\d+)/voltage$")
 EVERY_S = 3.0
 ANALYSIS_EVERY_S = 10.0  # capacity and dQ/dV: once per process per period, shared by all sessions
-HEALTH_DAYS = pd.Timedelta(days=3)  # a channel forms about one cell a day: 3 days give 3 cells to test
 HEALTH_EVERY_S = 60.0
-WELD_LEAD = pd.Timedelta(hours=48)  # a cell's genealogy row (areal mass) is at most this older than its formation end
 Z_RANGE = 8.0  # the health colour scale spans robust z -8 .. +8
-
-
-def channel_health(source: GenealogySource, as_of, racks, days: pd.Timedelta = HEALTH_DAYS) -> xr.Dataset:
-    """Imbalanced channels of ``racks`` from the cells whose formation ended in the ``days`` before ``as_of``.
-
-    Capacity per areal mass (the coating lane moves a cell's capacity by a few percent; dividing by the
-    cell's areal mass from the genealogy removes that) when the genealogy has ``areal_mass``, else the
-    discharge capacity; each channel against the other channels of its rack
-    (:func:`workbench.formation.channel_imbalance`: robust z and Mann-Whitney). Dims rack, channel.
-
-    >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
-    >>> h = channel_health(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-08 06:00"), [1, 2, 3, 4])
-    >>> [(int(r), int(c)) for r, c in zip(*np.nonzero(h.flagged.values))]   # rack 3 ch 2 (index 2, 1)
-    [(2, 1)]
-    """
-    as_of = pd.Timestamp(as_of)
-    f = source.formation(as_of - days, as_of, racks=list(racks))
-    if f.sizes.get("cell", 0) == 0:
-        raise FormationDataError(f"no cell on racks {list(racks)} finished formation in the {days} before {as_of}")
-    variable = "discharge_capacity"
-    cells = source.cells(as_of - days - WELD_LEAD, as_of)["cells"]
-    if "areal_mass" in cells:
-        mass = cells.set_index("cell_id").areal_mass.reindex(f.cell_id.values).to_numpy(dtype=float)
-        variable = (f.discharge_capacity / xr.DataArray(mass, dims="cell")).rename("capacity per areal mass")
-    return channel_imbalance(f, variable)
 
 
 def health_rows(h: xr.Dataset) -> str:
@@ -223,7 +196,7 @@ class FormationPage:
         source, as_of = found
         racks = sorted({r for r, _, _ in self.channels})
         job = shared_background(f"channel-health:{self.station.name}", HEALTH_EVERY_S,
-                                lambda: channel_health(source, as_of, racks))
+                                lambda: recent_channel_health(source, as_of, racks))
         if job.error and job.value is None:
             set_html(self.health_note, f'<p class="lw-sub" data-role="health-error">Channel health: '
                                        f'{html.escape(job.error)}</p>')

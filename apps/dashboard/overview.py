@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from data_adapters.live import LiveStore
+from workbench.live import LiveStore
 
 from .common import Tile
 from .common import html_pane

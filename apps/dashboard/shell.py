@@ -16,7 +16,7 @@ import time
 import panel as pn
 from panel.io.state import set_curdoc
 
-from data_adapters.live import Acquisition, shared_acquisition
+from data_adapters.acquisition import Acquisition, shared_acquisition
 
 from .alarms import AlarmsPage
 from .common import CSS, set_html

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
-from data_adapters.live import Alarm, AlarmEvent, ChangePoint, LiveStore
+from workbench.live import Alarm, AlarmEvent, LiveStore
+from workbench.spc.monitors import ChangePoint
 
 from .common import fmt, pretty_units
 

@@ -1,6 +1,6 @@
 """Tab welding: I-MR chart of weld resistance with Western Electric rule violations (workbench.spc),
 histogram against the spec, cold-joint rate (workbench.weld.cold_joints), and weld resistance against the
-formation DCIR of the same cells (workbench.weld.join_dcir on the store's genealogy source)."""
+formation DCIR of the same cells (workbench.weld.weld_vs_dcir on the store's genealogy source)."""
 
 from __future__ import annotations
 
@@ -9,48 +9,22 @@ import time
 import html
 
 import numpy as np
-import pandas as pd
 import panel as pn
 import xarray as xr
 from bokeh.models import ColumnDataSource, Range1d, Span
 
-from data_adapters.live import GenealogySource, LiveStore, shared_background
 from workbench import spc
+from workbench.live import LiveStore
 from workbench.units import ureg
-from workbench.weld import ColdJointRule, WeldInputError, cold_joints, join_dcir
+from workbench.weld import DCIR_WINDOW, ColdJointRule, cold_joints, weld_vs_dcir
 
+from .background import shared_background
 from .common import GOOD, fmt, genealogy_as_of, html_pane, new_figure, pretty_units, set_html, shared_result
 
 BASELINE_WELDS = 50  # Phase I: the first welds this server saw set the I-MR limits
 WINDOW = 300
 EVERY_S = 1.0
-DCIR_WINDOW = pd.Timedelta(hours=8)  # cells whose formation (and so DCIR) finished this recently
 DCIR_EVERY_S = 30.0
-WELD_LEAD = pd.Timedelta(hours=48)  # a cell's welds are at most this long before its formation ends
-
-
-def weld_vs_dcir(source: GenealogySource, as_of, window: pd.Timedelta = DCIR_WINDOW):
-    """Weld resistance (sum of a cell's tab welds, µΩ) joined with formation DCIR (mΩ) by cell, for the
-    cells whose formation ended in the ``window`` before ``as_of``: a :class:`workbench.weld.WeldDcirJoin`
-    (table, pearson, spearman, slope mΩ/µΩ, n).
-
-    >>> from workbench.simulate import virtual_line
-    >>> from data_adapters.live import VirtualLineGenealogy
-    >>> j = weld_vs_dcir(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-06 12:00"))
-    >>> j.n > 500, 0.8 < j.slope * 1e3 < 1.25   # welds are in series: DCIR rises ~1 µΩ per µΩ of weld
-    (True, True)
-    """
-    as_of = pd.Timestamp(as_of)
-    formation = source.formation(as_of - window, as_of)
-    if formation.sizes.get("cell", 0) == 0:
-        raise WeldInputError(f"no cell finished formation in the {window} before {as_of:%Y-%m-%d %H:%M}")
-    welds = source.cells(as_of - window - WELD_LEAD, as_of).get("welds")
-    if welds is None or welds.empty:
-        raise WeldInputError("the genealogy has no welds table (cell_id, weld_resistance per weld)")
-    welds = welds[welds.cell_id.isin(formation.cell_id.values)]
-    welding = xr.Dataset({"weld_resistance": ("weld", welds.weld_resistance.to_numpy(), {"units": "uohm"})},
-                         coords={"cell_id": ("weld", welds.cell_id.astype(str).to_numpy())})
-    return join_dcir(welding, formation, how="sum")
 
 
 class WeldingPage:
@@ -185,8 +159,7 @@ class WeldingPage:
         w, d = j.table.weld_resistance.to_numpy(), j.table.dcir.to_numpy()
         self.dcir_src.data = {"w": w, "d": d}
         xs = np.array([np.nanmin(w), np.nanmax(w)])
-        intercept = float(np.nanmean(d) - j.slope * np.nanmean(w))
-        self.fit_src.data = {"w": xs, "d": intercept + j.slope * xs}
+        self.fit_src.data = {"w": xs, "d": j.intercept + j.slope * xs}
         per_uohm = j.slope * 1e3  # mΩ/µΩ -> µΩ of DCIR per µΩ of weld (1.0 when the welds add in series)
         set_html(self.dcir_note,
             f'<div class="lw-sub" data-role="weld-dcir" data-n="{j.n}" data-pearson="{j.pearson:.4f}" '

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from data_adapters.audit import durable_connection
+from data_adapters.audit import DurableFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -65,18 +64,11 @@ class TrialRecord:
                 f"'{self.state}' at {self.updated} without a confirmed return to baseline [{base}]")
 
 
-class Journal:
+class Journal(DurableFile):
     """The journal at ``path`` (created if missing); thread-safe, durable on return of every call."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        return durable_connection(self.path)
+        super().__init__(path, _SCHEMA)
 
     def _exec(self, sql: str, args=()) -> None:
         with self._lock:

@@ -34,6 +34,9 @@ __all__ = [
     "energy_resistance_fit",
     "WeldDcirJoin",
     "join_dcir",
+    "welds_dataset",
+    "weld_vs_dcir",
+    "DCIR_WINDOW",
 ]
 
 RESISTANCE_UNITS = "uohm"
@@ -286,6 +289,12 @@ class WeldDcirJoin:
     slope: float
     n: int
 
+    @property
+    def intercept(self) -> float:
+        """DCIR (mΩ) of the least-squares line at zero weld resistance (the line passes through the means)."""
+        ok = self.table[["weld_resistance", "dcir"]].dropna()
+        return float(ok["dcir"].mean() - self.slope * ok["weld_resistance"].mean())
+
 
 def _formation_table(formation: Any) -> pd.DataFrame:
     if isinstance(formation, xr.Dataset):
@@ -345,3 +354,47 @@ def join_dcir(welding: xr.Dataset, formation: Any, *, how: str = "sum") -> WeldD
     spearman = float(ok["weld_resistance"].rank().corr(ok["dcir"].rank()))
     slope = float(np.polyfit(ok["weld_resistance"], ok["dcir"], 1)[0])
     return WeldDcirJoin(table, pearson, spearman, slope, len(ok))
+
+
+DCIR_WINDOW = pd.Timedelta(hours=8)  # cells whose formation (and so DCIR) finished this recently
+WELD_LEAD = pd.Timedelta(hours=48)  # a cell's welds are at most this long before its formation ends
+
+
+def welds_dataset(welds: pd.DataFrame) -> xr.Dataset:
+    """A genealogy's welds table (cell_id, weld_resistance [µΩ or ``attrs["units"]``], laser_energy [J]) as
+    the welding Dataset of this module (dim ``weld``, coord ``cell_id``).
+
+    >>> welds_dataset(pd.DataFrame({"cell_id": ["A", "A"], "weld_resistance": [44.0, 45.0]})).weld_resistance.attrs
+    {'units': 'uohm'}
+    """
+    if "cell_id" not in welds or "weld_resistance" not in welds:
+        raise WeldInputError(f"the welds table needs columns cell_id and weld_resistance; it has {list(welds.columns)}")
+    units = welds.attrs.get("units", {})
+    data = {"weld_resistance": ("weld", welds.weld_resistance.to_numpy(dtype=float),
+                                {"units": units.get("weld_resistance", RESISTANCE_UNITS)})}
+    if "laser_energy" in welds:
+        data["laser_energy"] = ("weld", welds.laser_energy.to_numpy(dtype=float),
+                                {"units": units.get("laser_energy", "J")})
+    return xr.Dataset(data, coords={"cell_id": ("weld", welds.cell_id.astype(str).to_numpy())})
+
+
+def weld_vs_dcir(source: Any, as_of: Any, window: Any = DCIR_WINDOW, *, how: str = "sum") -> WeldDcirJoin:
+    """Weld resistance (``how`` of a cell's tab welds, µΩ) against formation DCIR (mΩ) of the cells whose
+    formation ended in the ``window`` before ``as_of``, from a genealogy source
+    (:class:`workbench.genealogy.GenealogySource`): :func:`join_dcir` on its welds and formation results.
+
+    >>> from workbench.genealogy import VirtualLineGenealogy
+    >>> from workbench.simulate import virtual_line
+    >>> j = weld_vs_dcir(VirtualLineGenealogy(virtual_line(seed=0)), pd.Timestamp("2026-01-06 12:00"))
+    >>> j.n > 500, 0.8 < j.slope * 1e3 < 1.25   # welds are in series: DCIR rises ~1 µΩ per µΩ of weld
+    (True, True)
+    """
+    as_of, window = pd.Timestamp(as_of), pd.Timedelta(window)
+    formation = source.formation(as_of - window, as_of)
+    if formation.sizes.get("cell", 0) == 0:
+        raise WeldInputError(f"no cell finished formation in the {window} before {as_of:%Y-%m-%d %H:%M}")
+    welds = source.cells(as_of - window - WELD_LEAD, as_of).get("welds")
+    if welds is None or welds.empty:
+        raise WeldInputError("the genealogy has no welds table (cell_id, weld_resistance per weld)")
+    welds = welds[welds.cell_id.isin(formation.cell_id.values)]
+    return join_dcir(welds_dataset(welds), formation, how=how)

@@ -2,9 +2,7 @@
 
 Cell model (an NMC811 | graphite pouch cell of about 3 Ah):
 
-- OCV: cathode minus anode open-circuit potential, Chen et al. 2020 (J. Electrochem. Soc. 167 080534,
-  LG M50 NMC811 and graphite fits), with stoichiometry windows 0.9084 -> 0.2661 (cathode) and
-  0.0279 -> 0.9014 (anode) mapped to a state of charge ``s`` in 0..1 (2.50 -> 4.19 V).
+- OCV: :mod:`workbench.simulate.cell_ocv` (Chen et al. 2020 NMC811 | graphite fits, 2.50 -> 4.19 V).
 - Capacity: the first charge delithiates the cathode, ``C_ch = K_AREA * areal_mass`` (2 x 490 cm²,
   96 % active, 210 mAh/g to 4.2 V; 3.4 Ah at the coater's 17.2 mg/cm²), so capacity is
   proportional to the areal mass. A fraction
@@ -47,6 +45,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from workbench.simulate.cell_ocv import ocv
+from workbench.simulate.cell_ocv import ocv_slope as _ocv_slope
+from workbench.simulate.cell_ocv import ocv_table as _ocv_table
+from workbench.simulate.cell_ocv import soc_at as _soc_at
+from workbench.simulate.formation_inputs import check_cells
 from workbench.simulate.rng import normal, quantise, stream_key
 
 __all__ = [
@@ -102,50 +105,7 @@ ON_CHANNEL_SEGMENTS = NSEG - 1     # the aging segment is on the shelf, not on t
 FIRST_CHARGE_SEGS, PULSE_SEG, AGING_SEG = (1, 2), 9, 11
 SEI_STAGE_S, SEI_STAGE_MAX_FRAC = 3 * 3600.0, 0.3
 
-# --- OCV -------------------------------------------------------------------------------------
-
-
-def _u_graphite(x):
-    return (1.9793 * np.exp(-39.3631 * x) + 0.2482 - 0.0909 * np.tanh(29.8538 * (x - 0.1234))
-            - 0.04478 * np.tanh(14.9159 * (x - 0.2769)) - 0.0205 * np.tanh(30.4444 * (x - 0.6103)))
-
-
-def _u_nmc811(y):
-    return (-0.8090 * y + 4.4875 - 0.0428 * np.tanh(18.5138 * (y - 0.5542))
-            - 17.7326 * np.tanh(15.7890 * (y - 0.3117)) + 17.5842 * np.tanh(15.9308 * (y - 0.3120)))
-
-
-def ocv(soc):
-    """Open-circuit voltage (V) of the virtual cell at state of charge ``soc`` (0..1, fraction).
-
-    >>> round(float(ocv(0.5)), 3)
-    3.708
-    """
-    s = np.asarray(soc, dtype=float)
-    return _u_nmc811(0.9084 - s * (0.9084 - 0.2661)) - _u_graphite(0.0279 + s * (0.9014 - 0.0279))
-
-
-_S_TABLE = np.linspace(0.0, 1.1, 4401)
-_V_TABLE = ocv(_S_TABLE)
-
-
-def _ocv_table(s):
-    return np.interp(s, _S_TABLE, _V_TABLE)
-
-
-def _soc_at(v):
-    return np.interp(v, _V_TABLE, _S_TABLE)
-
-
-def _ocv_slope(s):
-    return np.interp(s, _S_TABLE, np.gradient(_V_TABLE, _S_TABLE))
-
-
 # --- inputs ----------------------------------------------------------------------------------
-
-_REQUIRED = ("cell_id", "rack", "channel", "formation_start", "areal_mass", "moisture_exposure",
-             "weld_resistance")
-
 
 def _cell_keys(seed: int, cell_ids) -> np.ndarray:
     """One 64-bit random-stream key per cell: depends on (seed, cell_id) only, not on the other cells."""
@@ -160,51 +120,6 @@ def _rack_temperature(seed: int, racks: np.ndarray) -> np.ndarray:
     uniq, inv = np.unique(racks, return_inverse=True)
     offs = np.array([0.3 * float(normal(stream_key(seed, "formation_rack", int(r)), 0)) for r in uniq])
     return T_RACK_C + offs[inv.reshape(-1)] if uniq.size else np.zeros(0)
-
-
-def _as_int(values, prefix: str, column: str) -> np.ndarray:
-    if pd.api.types.is_integer_dtype(values):
-        return np.asarray(values, dtype=np.int64)
-    out = []
-    for i, v in enumerate(values):
-        text = str(v).strip().lower()
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-        try:
-            out.append(int(text))
-        except ValueError:
-            raise ValueError(f"cells.{column} row {i}: {v!r} is not a {column} number "
-                             f"(use an int such as 2 or a label such as '{prefix}2')") from None
-    return np.asarray(out, dtype=np.int64)
-
-
-def _check_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(cells, pd.DataFrame):
-        raise TypeError(f"cells must be a pandas DataFrame with columns {_REQUIRED}, got {type(cells).__name__}")
-    missing = [c for c in _REQUIRED if c not in cells.columns]
-    if missing:
-        raise ValueError(f"cells is missing column(s) {missing}; required: {list(_REQUIRED)}")
-    df = cells.reset_index(drop=True).copy()
-    for col in ("areal_mass", "moisture_exposure", "weld_resistance"):
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-        bad = np.flatnonzero(~np.isfinite(df[col].to_numpy()))
-        if bad.size:
-            raise ValueError(f"cells.{col} row {bad[0]} (cell {df.cell_id.iloc[bad[0]]!r}) is NaN or not a "
-                             f"number; give a value for every cell")
-    if (df.areal_mass <= 0).any():
-        i = int(np.flatnonzero(df.areal_mass.to_numpy() <= 0)[0])
-        raise ValueError(f"cells.areal_mass row {i} is {df.areal_mass[i]} mg/cm²; it must be > 0 (cathode, per side)")
-    if df.cell_id.duplicated().any():
-        raise ValueError(f"cells.cell_id has duplicates, e.g. {df.cell_id[df.cell_id.duplicated()].iloc[0]!r}")
-    start = pd.to_datetime(df.formation_start, utc=True, errors="coerce")
-    if start.isna().any():
-        i = int(np.flatnonzero(start.isna().to_numpy())[0])
-        raise ValueError(f"cells.formation_start row {i} is missing or not a time; give a UTC Timestamp")
-    df["formation_start"] = start
-    df["rack"] = _as_int(df.rack, "rack", "rack")
-    df["channel"] = _as_int(df.channel, "ch", "channel")
-    df["moisture_exposure"] = df.moisture_exposure.clip(lower=0.0)
-    return df
 
 
 def _weak_channel_gain(df: pd.DataFrame, events: pd.DataFrame | None) -> np.ndarray:
@@ -237,7 +152,7 @@ class _Cells:
     """Per-cell parameters and the closed-form segment table (arrays over cells)."""
 
     def __init__(self, cells: pd.DataFrame, seed: int, events: pd.DataFrame | None):
-        df = _check_cells(cells)
+        df = check_cells(cells)
         self.df, self.seed, n = df, int(seed), len(df)
         self.keys = _cell_keys(seed, df.cell_id)
         z = normal(self.keys[:, None], np.arange(8)[None, :]) if n else np.zeros((0, 8))
