@@ -112,7 +112,7 @@ class ConsoleBackend:
     def acquisition(self):
         """The server's one acquisition task (the dashboard's), started on first use."""
         if self._acquisition is None:
-            from data_adapters.live import shared_acquisition
+            from data_adapters.acquisition import shared_acquisition
 
             self._acquisition = shared_acquisition(self.settings.config)
         return self._acquisition

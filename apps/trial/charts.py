@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool, Label, Span, Whisker
+from bokeh.models import ColumnDataSource, HoverTool, Label, Range1d, Span, Whisker
 
 from apps.dashboard.common import GOOD, TrendChart, html_pane, new_figure, pretty_units
 from data_adapters.trials.profile import PlannedProfile, SetpointProfile
@@ -142,17 +142,22 @@ class RunTrends:
         self._marked = len(segs)
 
 
-def effects_figure(rows: pd.DataFrame, *, height: int = 300):
-    """Estimates with their confidence intervals (one row per response and change), as error bars."""
-    labels = [f"{r.response.rsplit('/', 1)[-1]} · {r.segment}" for r in rows.itertuples()]
+def effects_figure(rows: pd.DataFrame, *, height: int = 260):
+    """One response's estimates (its gains or main effects if any, else its effects) with their 95 % CIs."""
+    what = next((w for w in ("gain", "main effect") if (rows["what"] == w).any()), "effect")
+    rows = rows[rows["what"] == what]
+    labels = [str(s) for s in rows["segment"]]
     src = ColumnDataSource({"label": labels, "effect": list(rows["estimate"]), "lo": list(rows["ci_low"]),
                             "hi": list(rows["ci_high"])})
-    fig = new_figure("Estimates with 95 % confidence intervals", "", height=height, x_range=labels,
-                     tools="save")
+    units = rows["units"].iloc[0]
+    fig = new_figure(f"{rows['response'].iloc[0].rsplit('/', 1)[-1]}: {what} ({units}), 95 % CI", "", height=height,
+                     x_range=labels, tools="save")
     fig.add_layout(Whisker(source=src, base="label", lower="lo", upper="hi", line_width=2))
     fig.scatter("label", "effect", source=src, size=12, color=PLAN)
+    lo, hi = min(rows["ci_low"].min(), 0.0), max(rows["ci_high"].max(), 0.0)
+    pad = 0.1 * (hi - lo or 1.0)
+    fig.y_range = Range1d(lo - pad, hi + pad)
     fig.add_layout(Span(location=0, dimension="width", line_color="#444"))
-    fig.xaxis.major_label_orientation = 0.3
     return fig
 
 
@@ -175,7 +180,10 @@ def effects_table(rows: pd.DataFrame) -> str:
 def estimates_view(rows: pd.DataFrame):
     if rows.empty:
         return html_pane(effects_table(rows))
-    return pn.Column(html_pane(effects_table(rows)), pn.pane.Bokeh(effects_figure(rows), sizing_mode="stretch_width"),
+    figs = [pn.pane.Bokeh(effects_figure(group), sizing_mode="stretch_width")
+            for _, group in rows.groupby("response", sort=False)]
+    return pn.Column(html_pane(effects_table(rows)), pn.GridBox(*figs, ncols=min(2, len(figs)),
+                                                                sizing_mode="stretch_width"),
                      sizing_mode="stretch_width")
 
 

@@ -7,7 +7,7 @@ import html
 import math
 from datetime import datetime
 
-from apps.dashboard.common import age_text, fmt, pretty_units, quality_word
+from apps.dashboard.common import age_text, fmt, pretty_units
 
 STATES = ("idle", "armed", "running", "paused", "completed", "aborted", "failed")
 FINAL = ("completed", "aborted", "failed")
@@ -29,7 +29,7 @@ def live_rows(store, setpoints: list[str], responses: list[str], ctl=None, now: 
             else:
                 last = store.latest(p, now)
                 value, units = last.value, last.units
-                quality, age = quality_word(last.quality), age_text(last.age_s)
+                quality, age = last.quality.value, age_text(last.age_s)
             cells = (f'<td>{role}</td><td title="{html.escape(p)}">{html.escape(p.rsplit("/", 1)[-1])}</td>'
                      f'<td class="num" data-role="live-value">{fmt(value, 6)}</td><td>{pretty_units(units)}</td>'
                      f'<td data-role="quality">{quality}</td><td data-role="age">{age}</td>')
