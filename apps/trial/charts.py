@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool, Label, Range1d, Span, Whisker
+from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Range1d, Span, Whisker
 
 from apps.dashboard.common import GOOD, TrendChart, html_pane, new_figure, pretty_units
 from data_adapters.trials.profile import PlannedProfile, SetpointProfile
@@ -25,7 +25,7 @@ def _minutes(ts) -> list[float]:
     return [t / 60.0 for t in ts]
 
 
-def profile_figure(prof: SetpointProfile, segments: list, *, height: int = 330):
+def profile_figure(prof: SetpointProfile, segments: list, *, height: int = 380):
     """One setpoint's planned profile (minutes from start) with min/max, step band, rate cones, baseline,
     segment starts and refused writes (red ×, hover for the guard's reason)."""
     units = pretty_units(prof.units)
@@ -61,15 +61,13 @@ def profile_figure(prof: SetpointProfile, segments: list, *, height: int = 330):
         first = prof.refused[0]
         fig.add_layout(Label(x=first.t_s / 60.0, y=first.value, text=f"refused: {first.rule}", x_offset=10,
                              text_color=REFUSED, text_font_size="14px", text_font_style="bold"))
-    lo_v = min(prof.min, min(prof.value)) - prof.max_step
-    hi_v = max(prof.max, max(prof.value)) + prof.max_step
-    near = [v for v in prof.value] + [prof.baseline]
-    span = max(near) - min(near)
-    fig.y_range.start = max(lo_v, min(near) - max(3 * prof.max_step, span))
-    fig.y_range.end = min(hi_v, max(near) + max(3 * prof.max_step, span))
-    fig.legend.location = "top_right"
+    for lo, hi in ((None, prof.min), (prof.max, None)):  # outside the limits: shaded
+        fig.add_layout(BoxAnnotation(bottom=lo, top=hi, fill_color=LIMIT, fill_alpha=0.08))
+    near = [*prof.value, prof.baseline, prof.min, prof.max]
+    pad = 0.06 * (max(near) - min(near))
+    fig.y_range = Range1d(min(near) - pad, max(near) + pad)
+    fig.add_layout(fig.legend[0], "right")
     fig.legend.label_text_font_size = "12px"
-    fig.legend.background_fill_alpha = 0.6
     return fig
 
 
@@ -150,8 +148,9 @@ def effects_figure(rows: pd.DataFrame, *, height: int = 260):
     src = ColumnDataSource({"label": labels, "effect": list(rows["estimate"]), "lo": list(rows["ci_low"]),
                             "hi": list(rows["ci_high"])})
     units = rows["units"].iloc[0]
-    fig = new_figure(f"{rows['response'].iloc[0].rsplit('/', 1)[-1]}: {what} ({units}), 95 % CI", "", height=height,
+    fig = new_figure(f"{rows['response'].iloc[0].rsplit('/', 1)[-1]}: {what}", "", height=height,
                      x_range=labels, tools="save")
+    fig.yaxis.axis_label = f"{what} ± 95 % CI ({units})"
     fig.add_layout(Whisker(source=src, base="label", lower="lo", upper="hi", line_width=2))
     fig.scatter("label", "effect", source=src, size=12, color=PLAN)
     lo, hi = min(rows["ci_low"].min(), 0.0), max(rows["ci_high"].max(), 0.0)
