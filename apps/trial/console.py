@@ -108,14 +108,19 @@ class TrialConsole:
             set_html(self.timeline, "")
             self._enable()
             return
+        self._redraw_dry_run()
+        self._enable()
+
+    def _redraw_dry_run(self) -> None:
+        """Dry-run the valid plan again if it or the present setpoints changed (a live value arrived)."""
         try:
             self.dry_run()
         except Exception as exc:  # a plan that validates but cannot be compiled (no baseline value...)
-            self.planned = None
-            self.profile.objects = []
+            self.planned, self._drawn = None, None
+            if self.profile.objects:
+                self.profile.objects = []
             set_html(self.dry_summary, f'<div data-role="dry-run" data-ok="false" style="color:#b00020">'
                                        f'dry run not possible: {html.escape(str(exc))}</div>')
-        self._enable()
 
     def dry_run(self):
         plan = self.plan
@@ -241,6 +246,8 @@ class TrialConsole:
             self.tiles.objects = [t.pane for t in self._tiles]
         for t in getattr(self, "_tiles", []):
             t.update()
+        if self.plan is not None and (ctl is None or ctl.state not in ("armed", "running", "paused")):
+            self._redraw_dry_run()
         duration = self.planned.duration_s if self.planned is not None else None
         set_html(self.state, views.state_machine(ctl, duration))
         set_html(self.interlocks, views.interlock_rows(ctl))
