@@ -72,12 +72,10 @@ def serve(tmp: Path, env_extra: dict):
     try:
         yield SimpleNamespace(url=f"http://127.0.0.1:{port}/trial_console", dir=tmp)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # Ctrl+C, as an operator stops it; killed if it hangs
+        if not wait_until(lambda: proc.poll() is not None, 15):
             proc.kill()
-            proc.wait(5)
+        proc.wait(5)
         log.close()
 
 
