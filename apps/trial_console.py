@@ -8,9 +8,9 @@ import os
 
 os.environ.setdefault("BOKEH_RESOURCES", "server")  # read per request by bokeh: no CDN, no web fonts
 
-import panel as pn  # noqa: E402
+import panel as pn
 
-from apps.trial.console import page  # noqa: E402
+from apps.trial.console import page
 
 if pn.state.served:
     page().servable(title="Trial console")

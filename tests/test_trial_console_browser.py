@@ -20,9 +20,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from test_dashboard_browser import CHROMIUM, Watch, browser, free_port, shot, wait_until  # noqa: F401
 
 from data_adapters.trials.runner import TrialController
-from test_dashboard_browser import CHROMIUM, Watch, browser, free_port, shot, wait_until  # noqa: F401
 from workbench.config import default_config_path
 
 pytestmark = pytest.mark.browser
@@ -132,7 +132,7 @@ def test_live_values_show_before_arming(sim_console, tab):
     choose(pg, "pump_step.yaml")
     for path in (PUMP_SP, AREAL):
         row = f"tr[data-tag='{path}']"
-        until(lambda: attr(pg, row, "data-quality") == "good", 60, f"a good live value of {path}")
+        until(lambda row=row: attr(pg, row, "data-quality") == "good", 60, f"a good live value of {path}")
         value = pg.locator(f"{row} [data-role=live-value]").first.inner_text()
         assert value not in ("", "—") and float(value) > 0
     assert attr(pg, "[data-role=trial-state]", "data-state") == "idle"
@@ -144,7 +144,7 @@ def test_every_example_plan_draws_its_profile(sim_console, tab):
     for f in sorted(PLANS.glob("*.yaml")):
         sp = next(iter(yaml.safe_load(f.read_text())["baseline"]["expected"]))
         choose(pg, f.name)
-        until(lambda: attr(pg, "[data-role=profile]", "data-setpoint") == sp, 30, f"{f.name}: the profile of {sp}")
+        until(lambda sp=sp: attr(pg, "[data-role=profile]", "data-setpoint") == sp, 30, f"{f.name}: the profile of {sp}")
         assert attr(pg, "[data-role=dry-run]", "data-ok") == "true"
         assert attr(pg, "[data-role=profile]", "data-refused") == "0"
         until(lambda: pg.locator(".trial-profile canvas").count() > 0, 30, f"{f.name}: the chart drawn")
@@ -248,7 +248,7 @@ def test_arm_start_abort_restores_baseline_on_the_opcua_server(opcua_console, op
     probe_adapter = opcua_adapter([line_config.tag(LASER_SP)], opcua_line.settings(secure=False), name="probe")
     probe = TrialController(probe_adapter, line_config, journal=tmp_path / "probe.sqlite")
     probe.connect()
-    read_sp = lambda: probe.call(probe_adapter.read([LASER_SP]))[LASER_SP].value  # noqa: E731
+    read_sp = lambda: probe.call(probe_adapter.read([LASER_SP]))[LASER_SP].value
     baseline = read_sp()
     try:
         login(pg, opcua_console.url, "ann")

@@ -49,7 +49,7 @@ class Settings:
     notes: tuple = ()
 
     @classmethod
-    def from_env(cls, env: dict, cwd: Path | None = None) -> "Settings":
+    def from_env(cls, env: dict, cwd: Path | None = None) -> Settings:
         cwd = Path(cwd or os.getcwd())
         notes = []
         config = Path(env.get("TRIAL_CONSOLE_CONFIG") or env.get("WORKBENCH_LINE_CONFIG") or default_config_path())

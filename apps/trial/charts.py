@@ -12,7 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Range1d, Span, Whisker
+from bokeh.models import (
+    BoxAnnotation,
+    ColumnDataSource,
+    HoverTool,
+    Label,
+    Range1d,
+    Span,
+    Whisker,
+)
 
 from apps.dashboard.common import GOOD, TrendChart, html_pane, new_figure, pretty_units
 from data_adapters.trials.profile import PlannedProfile, SetpointProfile
@@ -186,5 +194,12 @@ def estimates_view(rows: pd.DataFrame):
                      sizing_mode="stretch_width")
 
 
-__all__ = ["profile_figure", "profile_view", "RecorderFeed", "RunTrends", "effects_figure", "effects_table",
-           "estimates_view"]
+__all__ = [
+    "RecorderFeed",
+    "RunTrends",
+    "effects_figure",
+    "effects_table",
+    "estimates_view",
+    "profile_figure",
+    "profile_view",
+]

@@ -9,7 +9,7 @@ import html
 import math
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -65,7 +65,7 @@ def html_report(*, result, session, audit_check, rows: pd.DataFrame, plan_text: 
                   f"<td>{r.n}</td></tr>" for r in rows.itertuples()) or "<tr><td colspan=7>no estimates</td></tr>"
     base = "".join(f"<li>{e(p)} = {v:g} {e(result.units.get(p, ''))}</li>" for p, v in result.baseline.items())
     chain = f"{'intact' if audit_check.ok else 'BROKEN'} — {audit_check.message}"
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     restored_txt = "" if restored is None else f"<p>Baseline restored: <b>{'yes' if restored else 'NO'}</b></p>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Trial {e(result.trial_id or '')}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}
@@ -84,4 +84,4 @@ written {now}</p>
 </body></html>"""
 
 
-__all__ = ["estimates", "netcdf_bytes", "html_report"]
+__all__ = ["estimates", "html_report", "netcdf_bytes"]

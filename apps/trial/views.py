@@ -110,4 +110,4 @@ def problems_html(problems) -> str:
     return f'<div data-role="plan-problems" style="color:#b00020"><b>Plan not valid:</b><ul>{items}</ul></div>'
 
 
-__all__ = ["live_rows", "state_machine", "interlock_rows", "problems_html", "time_left_s"]
+__all__ = ["interlock_rows", "live_rows", "problems_html", "state_machine", "time_left_s"]

@@ -31,11 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from workbench.config import LineConfig
-
 from data_adapters.trials.dryrun import DryRunReport, dry_run
 from data_adapters.trials.plan import TrialPlan, as_plan
 from data_adapters.trials.schedule import Segment
+from workbench.config import LineConfig
 
 
 @dataclass(frozen=True)
@@ -161,4 +160,4 @@ def _rule_of(reason: str) -> str:
     return "refused"
 
 
-__all__ = ["planned_profile", "PlannedProfile", "SetpointProfile", "RefusedWrite"]
+__all__ = ["PlannedProfile", "RefusedWrite", "SetpointProfile", "planned_profile"]
