@@ -129,6 +129,7 @@ def test_full_pump_step_estimates_the_virtual_lines_gain(backend):
     assert "armed by gus" in c.message.object, c.message.object
     c._do("start")
     ctl = backend.controller
+    until(lambda: 'data-role="time-left"' in c.state.object, 60, "the time left while running", step=c.refresh)
     until(lambda: ctl.state in FINAL, 240, "the end of the trial", step=c.refresh)
     assert ctl.wait(60) == "completed" and ctl.restored, ctl.reason
     until(lambda: c.result.objects, 30, "the result on screen", step=c.refresh)

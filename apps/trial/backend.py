@@ -103,6 +103,7 @@ class ConsoleBackend:
         self.journal_path = self.dir / "trials.sqlite"
         self.controller: TrialController | None = None
         self.plan_text = ""  # the text of the plan the controller holds (for the report)
+        self.duration_s: float | None = None  # the armed plan's expected duration (station s)
         self.messages: list[str] = []
         self.lock = threading.Lock()
         self._acquisition = acquisition

@@ -184,6 +184,7 @@ class TrialConsole:
         if not report.ok:
             raise ValueError(f"not armed: the dry run from the present setpoints is refused: {report.first_error}")
         s = ctl.arm(self.user, self.reason.value.strip(), self.minutes.value)
+        self.backend.duration_s = report.duration_s  # the armed plan's, for every session's "time left"
         return f"armed by {self.user} until {s.expires:%H:%M:%S} (line time)"
 
     def _start(self) -> str:
@@ -248,7 +249,7 @@ class TrialConsole:
             t.update()
         if self.plan is not None and (ctl is None or ctl.state not in ("armed", "running", "paused")):
             self._redraw_dry_run()
-        duration = self.planned.duration_s if self.planned is not None else None
+        duration = self.backend.duration_s
         set_html(self.state, views.state_machine(ctl, duration))
         set_html(self.interlocks, views.interlock_rows(ctl))
         if ctl is not None and ctl.trial_id is not None:
