@@ -1,7 +1,12 @@
 """The trial console: ``panel serve apps/trial_console.py --basic-auth users.json --cookie-secret ...``.
 
-The page and its server-wide state live in ``apps.trial``; this script only serves them.
+The page and its server-wide state live in ``apps.trial``; this script only serves them. Like the
+dashboard it is served air-gapped: BokehJS and Panel's assets come from this server, never a CDN.
 """
+
+import os
+
+os.environ.setdefault("BOKEH_RESOURCES", "server")  # read per request by bokeh: no CDN, no web fonts
 
 import panel as pn
 
