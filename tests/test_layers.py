@@ -13,8 +13,7 @@ LINT = Path(sys.executable).with_name("lint-imports")
 MAX_LINES = 600
 # Split on the work branches of issues 14, 15 and 17 (wt14, wt15, wt17), not yet merged into main: a ratchet,
 # they may only shrink; any other module over the limit fails now.
-NOT_YET_SPLIT = {"workbench/changepoints/_compiled.py": 1031, "workbench/models/formation.py": 1096,
-                 "data_adapters/live.py": 1136}
+NOT_YET_SPLIT: dict[str, int] = {}  # a module being split may sit here, with its present length, until it is
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess:
