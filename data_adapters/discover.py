@@ -265,6 +265,12 @@ def _setpoint_lines(var: Variable, readback: str | None, indent: str) -> list[st
             f"max_rate: {_num(rate)}{rb}}}  # GUESSED: {how}" + ("; readback guessed from the name" if rb else "")]
 
 
+def _readback_of(var: Variable, by_path: dict[str, Variable]) -> str | None:
+    """The tag a writable ``var`` is read back by, guessed from the name (``x_setpoint`` -> ``x``)."""
+    base = re.sub(r"(_setpoint|_sp|_set|\.sp|_target)$", "", var.path, flags=re.I)
+    return base if base != var.path and base in by_path else None
+
+
 def _station_name(prefix: str, used: set[str]) -> str:
     base = re.sub(r"[^a-z0-9_]", "_", prefix.split("/")[-1].lower())
     base = base if re.match(r"[a-z]", base) else f"s_{base}"
@@ -281,7 +287,7 @@ def draft_config(found: list[Variable], *, source: str, adapter: dict, name: str
     adapter mapping (``{"kind": "opcua", "url": ..., "namespace": ...}`` or MQTT host/port)."""
     tags = [v for v in found if v.path]
     skipped = [v for v in found if not v.path]
-    paths = {v.path for v in tags}
+    by_path = {v.path: v for v in tags}
     sites = Counter(v.path.split("/")[0] for v in tags)
     site = sites.most_common(1)[0][0] if sites else "site"
     stamp = stamp or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -307,16 +313,18 @@ def draft_config(found: list[Variable], *, source: str, adapter: dict, name: str
                 f"    title: {_q(prefix)}", f"    adapter: {{{flow}{client}}}", "    tags:"]
         for v in members:
             out.append(f"      - path: {_q(v.path)}")
+            readback = _readback_of(v, by_path) if v.writable else None
             if v.units:
                 out.append(f"        units: {_q(v.units)}  # from {v.units_from}")
+            elif readback is not None and by_path[readback].units:
+                out.append(f"        units: {_q(by_path[readback].units)}  # GUESSED: the server gives no "
+                           f"EngineeringUnits; taken from its readback {readback}")
             else:
                 why = v.units_note or ("a Boolean is 0/1" if v.datatype == "Boolean" else
                                        "the server gives no EngineeringUnits")
                 out.append(f"        units: \"dimensionless\"  # GUESSED: {why}; set the real unit")
             out.append(f"        description: {_q(f'{v.description} ({v.datatype})')}")
             if v.writable:
-                base = re.sub(r"(_setpoint|_sp|_set|\.sp|_target)$", "", v.path, flags=re.I)
-                readback = base if base != v.path and base in paths else None
                 out += _setpoint_lines(v, readback, "        ")
     if skipped:
         out.append("# Not drafted as tags (each needs a 5-level ISA-95 path and a numeric value):")

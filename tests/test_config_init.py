@@ -108,9 +108,12 @@ def test_draft_from_a_plain_server_types_units_and_guesses(tmp_path, plain_serve
     raw = yaml.safe_load(out.read_text())
     assert raw["stations"][0]["adapter"] == {"kind": "opcua", "url": plain_server, "namespace": PLC_NS}
     text = out.read_text()
-    line_of = {ln.split('"')[1]: ln for ln in text.splitlines() if "units:" in ln and '"' in ln}
+    degf = [ln for ln in text.splitlines() if 'units: "degF"' in ln]
     assert "GUESSED" in next(ln for ln in text.splitlines() if "units: \"dimensionless\"" in ln)
-    assert "from UNECE code" in line_of["degF"]
+    assert "from UNECE code" in degf[0]
+    # the setpoint has no EngineeringUnits: it takes its readback's unit, marked as a guess
+    assert draft.tags[base + "supply_temp_setpoint"].units == "degF"
+    assert "GUESSED" in degf[1] and "taken from its readback" in degf[1]
     assert "recipe: String: not a number" in text and "Objects/PLC/Speed: browse path of 2 level(s)" in text
     assert "no EURange" in text
 
