@@ -4,8 +4,8 @@ Our own implementation of ClaSP (Schaefer, Ermshaus & Leser, CIKM 2021; Ermshaus
 change in pattern is a split at which a classifier can tell the windows on its left from those on its right.
 
 1. **Window** w (``suss_window``, SuSS): the smallest w whose sliding windows' mean, spread and range come
-   as close to the whole series' as 89 % of the way from w = 1 to w = n, at least 10 samples; about one
-   period of a periodic signal, and the time a pattern needs to show.
+   as close to the whole series' as 89 % of the way from w = 1 to w = n, at least 10 samples; a good part of a
+   period (a third of a sine's), the time a pattern needs to show.
 2. **Self-supervised k-NN** (``_shape.knn``): every window's k = 3 nearest neighbours in z-normalised
    Euclidean distance (level and spread removed: only the shape counts), trivial matches within w / 2
    excluded.
@@ -14,12 +14,16 @@ change in pattern is a split at which a classifier can tell the windows on its l
    predicted "right"), and score the prediction by the ROC AUC of the true labels against the predicted
    ones: (P(right | predicted right) + P(left | predicted left)) / 2. One regime throughout gives about
    0.5 (neighbours fall anywhere); two regimes of different shape give about 1 at their boundary.
-4. **Significance** (``split_z``): the best split is kept only if the predicted labels left and right of it
-   differ by a Wilcoxon rank-sum test at p <= 1e-15 (|z| >= 8); the test needs no tuning to a benchmark and
-   grows strict with few windows. Both sides must be at least 5 windows long.
+4. **Significance** (``split_z``, ``label_inflation``, ``split_z_min``): the best split is kept only if
+   the predicted labels left and right of it differ by a Wilcoxon rank-sum test whose variance is inflated
+   by the labels' autocorrelation over the window overlap (ClaSP's test takes them as independent and asks
+   p <= 1e-15, which autocorrelated noise still passes), at a two-sided level of 1 % shared (Bonferroni)
+   by the (candidate splits) / w splits that share no windows (|z| >= about 4). Both sides must be at
+   least 5 windows long.
 5. **Recursion**: binary segmentation in order of score: the best significant split of any segment is taken
    first, then each side is searched again with its own neighbours (a pattern is judged against its own
-   segment), until no segment has a significant split.
+   segment), until no segment has a significant split. A regime that comes back (A, B, A) is weaker
+   evidence: every split has A on both sides.
 
 Cost: O(n^2) for the neighbours of each level of the recursion (about a second for 20,000 samples), so it is
 an option, not the default. Pick it for regime changes at the same level and spread (a gauge's traverse
@@ -40,8 +44,7 @@ K = 3  # neighbours per window (odd: a majority always exists)
 MIN_WINDOWS = 5  # a segment is at least this many windows long
 MIN_WINDOW = 10  # SuSS lower bound on the window
 SUSS_SHARE = 0.89  # SuSS: how close the windows' statistics must come to the series'
-P_VALUE = 1e-15  # rank-sum test on the predicted labels
-Z_MIN = float(norm.isf(P_VALUE / 2))  # two-sided: |z| >= 8.0
+ALPHA = 0.01  # false-alarm rate per segment searched
 __all__ = ["shape_changes", "suss_window", "split_scores", "split_z"]
 
 
@@ -124,6 +127,34 @@ def split_z(n_left, n_right, left_ones, right_ones):
         return np.abs(rank_sum - n_left * (n + 1) / 2) / np.sqrt(n_left * n_right * (n + 1) / 12)
 
 
+def label_inflation(vote: np.ndarray, s: int, w: int) -> float:
+    """Variance inflation 1 + 2 sum rho_k of the predicted labels at split s (residuals from each side's
+    mean), over lags 1 .. w and until the first non-positive autocorrelation: windows less than w apart
+    share samples (and so neighbours), so their labels are not the independent draws the rank-sum test
+    assumes. Beyond w lags labels share no samples; longer runs (a whole regime misread) are structure,
+    not noise, and are not counted against the split."""
+    m = vote.size
+    i = np.arange(m)
+    pred = ((vote >= s) | ((i >= s - w) & (i < s))).astype(np.float64)
+    r = pred.copy()
+    r[:s] -= r[:s].mean()
+    r[s:] -= r[s:].mean()
+    if not np.any(r):
+        return 1.0
+    f = np.fft.rfft(r, 2 * m)
+    ac = np.fft.irfft(f * np.conj(f))[: min(w + 1, m // 2)]
+    ac = ac / ac[0]
+    stop = np.flatnonzero(ac[1:] <= 0)
+    last = int(stop[0]) + 1 if stop.size else ac.size
+    return float(max(1.0 + 2.0 * ac[1:last].sum(), 1.0))
+
+
+def split_z_min(n_splits: int, w: int) -> float:
+    """|z| a split must reach: two-sided level ALPHA shared (Bonferroni) by the n_splits / w candidate splits
+    that do not share windows."""
+    return float(norm.isf(ALPHA / 2 / max(n_splits / w, 1.0)))
+
+
 def _best_split(x: np.ndarray, w: int, edge: int):
     """(score, split) of the best significant split of x with both sides >= edge samples, or None."""
     n = x.size
@@ -137,7 +168,7 @@ def _best_split(x: np.ndarray, w: int, edge: int):
     if np.all(np.isnan(score)):
         return None
     s = int(np.nanargmax(score))
-    if not z[s] >= Z_MIN:
+    if not z[s] / np.sqrt(label_inflation(_votes(neighbours), lo + s, w)) >= split_z_min(hi - lo, w):
         return None
     return float(score[s]), lo + s
 
