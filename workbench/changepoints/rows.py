@@ -110,7 +110,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             continue
         lim, half = _spike_half(m, spike_threshold, p, nv)
         if math.isnan(penalty):
-            staircases.append((r, p))
+            staircases.append((r, p, xv, valid))
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
             standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
             pens[lanes] = p.beta
@@ -130,16 +130,15 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
         out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-    for r, p in staircases:
+    for r, p, xv, valid in staircases:
         if out[r].sum() >= 2:
-            _trend_or_steps(x[r], out, r, p, m, spike_threshold, info, zbuf, acc)
+            _trend_or_steps(xv, valid, out, r, p, m, spike_threshold, info, zbuf, acc)
     return out
 
 
-def _trend_or_steps(row, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
-    """``trend.choose_trend`` on one row searched as mean-shift; rewrites its flags if the drift model wins."""
-    clean, valid, _ = _clean(row)
-    xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+def _trend_or_steps(xv, valid, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
+    """``trend.choose_trend`` on one row searched as mean-shift (its valid samples ``xv`` at ``valid``, None:
+    all); rewrites its flags if the drift model wins."""
     nv = xv.shape[0]
     lim, half = _spike_half(m, spike_threshold, p, nv)
     z = standardise(xv, p.centre, 0.0, 1.0 / p.scale, lim, half, zbuf[:nv], acc[0], acc[1])
