@@ -19,8 +19,8 @@ from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes
-from .shape import shape_changes
 from .policy import Plan, auto_penalty, plan
+from .shape import shape_changes
 from .trend import choose_trend
 
 __all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
@@ -41,7 +41,7 @@ class RowInfo:
             self.reasons.setdefault(model, p.reason)
         self.masked += int(masked)
 
-    def merge(self, other: "RowInfo"):
+    def merge(self, other: RowInfo):
         self.models.update(other.models)
         for k, v in other.reasons.items():
             self.reasons.setdefault(k, v)
@@ -199,7 +199,8 @@ def detect_rows_shape(x, min_size, info: RowInfo | None = None):
     for r in range(x.shape[0]):
         clean, valid, masked = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
-        info.add(Plan("shape", "changes in pattern: nearest-neighbour windows split by chance or not"), masked)
+        info.add(Plan("shape", "changes in pattern (ClaSP): neighbouring windows told apart at a split beyond "
+                               "chance"), masked)
         starts = shape_changes(xv, min_size=max(int(min_size), 1))
         out[r, starts if valid is None else valid[starts]] = True
     return out

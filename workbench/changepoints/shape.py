@@ -45,7 +45,7 @@ MIN_WINDOWS = 5  # a segment is at least this many windows long
 MIN_WINDOW = 10  # SuSS lower bound on the window
 SUSS_SHARE = 0.89  # SuSS: how close the windows' statistics must come to the series'
 ALPHA = 0.01  # false-alarm rate per segment searched
-__all__ = ["shape_changes", "suss_window", "split_scores", "split_z"]
+__all__ = ["shape_changes", "split_scores", "split_z", "suss_window"]
 
 
 def _suss_distance(x: np.ndarray, w: int, stats: np.ndarray) -> float:
