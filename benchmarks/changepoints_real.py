@@ -5,7 +5,7 @@ the mean segmentation covering next to the seven methods published on TSSB with 
 unknown (``published_covering_unknown.csv``), and the mean predicted vs true number of change points.
 No per-series tuning: one call per series, nothing from ``desc.txt`` but the truth for scoring.
 
-    .venv/bin/python benchmarks/changepoints_real.py                  # defaults and shape, ~1-3 min on 2 cores
+    .venv/bin/python benchmarks/changepoints_real.py                  # defaults and shape, ~4 CPU-min (shape: O(n^2))
     .venv/bin/python benchmarks/changepoints_real.py --only default   # defaults only, ~15 s
 """
 

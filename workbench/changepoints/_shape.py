@@ -1,8 +1,12 @@
-"""Compiled nearest neighbours of z-normalised subsequences (the shape option's only kernel).
+"""The shape option's two compiled kernels: nearest neighbours of z-normalised windows, and the split profile.
 
 ``knn(x, w, k, excl)``: for every window x[i:i+w], the k windows (starting >= excl samples away) with the
 smallest z-normalised Euclidean distance, by the diagonal recurrence of the sliding dot products (STOMP,
 Zhu et al. 2016): O(n^2) multiply-adds, O(n k) memory. Flat windows (sd 0) are at distance sqrt(2 w) from all.
+
+``split_profile(vote, lo, hi, w)``: the cross-validated k-NN score of every split s in [lo, hi) in O(m) for
+all of them (``shape.py`` explains the score); ``vote[i]`` is the highest split at which window i's neighbours
+still vote "right of the split".
 """
 
 from __future__ import annotations
@@ -62,3 +66,39 @@ def _insert(best_d, best_j, i, dist, j, k):
         p -= 1
     best_d[i, p] = dist
     best_j[i, p] = j
+
+
+@nb.njit(cache=True, nogil=True)
+def split_profile(vote, lo, hi, w):
+    """For each split s in [lo, hi): (windows left of s predicted right, windows right of s predicted right).
+
+    Window i is predicted right of s when vote[i] >= s, except the min(w, s) windows just left of s, which
+    overlap the split and are predicted right. Moving s up by one changes the prediction of window s, of
+    window s - w (leaves the overlap) and of the windows whose vote is s, so all splits cost O(m)."""
+    m = vote.shape[0]
+    order = np.argsort(vote, kind="mergesort")
+    first = np.searchsorted(vote[order], np.arange(m + 2))  # windows with vote v: order[first[v]:first[v+1]]
+    out = np.zeros((hi - lo, 2), np.int64)
+    lr = 0  # i < s - w with vote >= s
+    rr = 0  # i >= s with vote >= s
+    for i in range(m):
+        if vote[i] >= lo:
+            if i >= lo:
+                rr += 1
+            elif i < lo - w:
+                lr += 1
+    for s in range(lo, hi):
+        out[s - lo, 0] = lr + min(w, s)
+        out[s - lo, 1] = rr
+        if vote[s] >= s:
+            rr -= 1
+        if s - w >= 0 and vote[s - w] >= s + 1:
+            lr += 1
+        if s <= m:
+            for t in range(first[s], first[s + 1]):
+                i = order[t]
+                if i >= s + 1:
+                    rr -= 1
+                elif i < s - w:
+                    lr -= 1
+    return out

@@ -19,8 +19,8 @@ from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes
-from .shape import shape_changes
 from .policy import Plan, auto_penalty, plan
+from .shape import shape_changes
 from .trend import choose_trend
 
 __all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
@@ -41,7 +41,7 @@ class RowInfo:
             self.reasons.setdefault(model, p.reason)
         self.masked += int(masked)
 
-    def merge(self, other: "RowInfo"):
+    def merge(self, other: RowInfo):
         self.models.update(other.models)
         for k, v in other.reasons.items():
             self.reasons.setdefault(k, v)
@@ -110,7 +110,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             continue
         lim, half = _spike_half(m, spike_threshold, p, nv)
         if math.isnan(penalty):
-            staircases.append((r, p))
+            staircases.append((r, p, xv, valid))
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
             standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
             pens[lanes] = p.beta
@@ -130,16 +130,15 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
         out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-    for r, p in staircases:
+    for r, p, xv, valid in staircases:
         if out[r].sum() >= 2:
-            _trend_or_steps(x[r], out, r, p, m, spike_threshold, info, zbuf, acc)
+            _trend_or_steps(xv, valid, out, r, p, m, spike_threshold, info, zbuf, acc)
     return out
 
 
-def _trend_or_steps(row, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
-    """``trend.choose_trend`` on one row searched as mean-shift; rewrites its flags if the drift model wins."""
-    clean, valid, _ = _clean(row)
-    xv = clean if valid is None else np.ascontiguousarray(clean[valid])
+def _trend_or_steps(xv, valid, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
+    """``trend.choose_trend`` on one row searched as mean-shift (its valid samples ``xv`` at ``valid``, None:
+    all); rewrites its flags if the drift model wins."""
     nv = xv.shape[0]
     lim, half = _spike_half(m, spike_threshold, p, nv)
     z = standardise(xv, p.centre, 0.0, 1.0 / p.scale, lim, half, zbuf[:nv], acc[0], acc[1])
@@ -200,7 +199,8 @@ def detect_rows_shape(x, min_size, info: RowInfo | None = None):
     for r in range(x.shape[0]):
         clean, valid, masked = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
-        info.add(Plan("shape", "changes in pattern: nearest-neighbour windows split by chance or not"), masked)
+        info.add(Plan("shape", "changes in pattern (ClaSP): neighbouring windows told apart at a split beyond "
+                               "chance"), masked)
         starts = shape_changes(xv, min_size=max(int(min_size), 1))
         out[r, starts if valid is None else valid[starts]] = True
     return out

@@ -104,3 +104,46 @@ def process_noise(kind: str, shape, rng: np.random.Generator) -> np.ndarray:
     if kind == "heteroscedastic":
         return rng.normal(size=shape) * np.linspace(0.5, 2.0, n)
     raise ValueError(f"process_noise: unknown kind {kind!r}; use one of {NOISES}")
+
+
+PATTERNS = ("sine", "square", "sawtooth", "fast_sine", "smooth_ar", "white")
+
+
+def pattern(kind: str, n: int, period: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of one regime of mean 0 and sd 1, so that only the shape tells regimes apart: ``sine``,
+    ``square`` and ``sawtooth`` of ``period`` samples (random phase), ``fast_sine`` (period x 0.6),
+    ``smooth_ar`` (AR(1), phi 0.9: a slow random wander) and ``white``.
+
+    >>> x = pattern("square", 4000, 40, np.random.default_rng(0))
+    >>> round(float(x.mean()), 2), round(float(x.std()), 2)
+    (0.0, 1.0)
+    """
+    t = np.arange(n) / period + rng.uniform()
+    if kind == "sine":
+        x = np.sin(2 * np.pi * t)
+    elif kind == "square":
+        x = np.sign(np.sin(2 * np.pi * t))
+    elif kind == "sawtooth":
+        x = t % 1.0
+    elif kind == "fast_sine":
+        x = np.sin(2 * np.pi * t / 0.6)
+    elif kind == "smooth_ar":
+        x = ar1_noise(n, 0.9, rng)
+    elif kind == "white":
+        x = rng.normal(size=n)
+    else:
+        raise ValueError(f"pattern: unknown kind {kind!r}; use one of {PATTERNS}")
+    return (x - x.mean()) / x.std()
+
+
+def pattern_changes(kinds, length: int, *, period: int = 40, noise: float = 0.2, seed: int = 0):
+    """(values, truth): regimes ``kinds`` (see ``pattern``) of ``length`` samples each, one after the other,
+    plus white noise of sd ``noise``; every regime has mean 0 and sd 1, so no change is in level or spread.
+
+    >>> x, truth = pattern_changes(["sine", "square"], 1000)
+    >>> x.shape, truth.tolist()
+    ((2000,), [1000])
+    """
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([pattern(k, length, period, rng) for k in kinds])
+    return x + noise * rng.normal(size=x.size), np.arange(1, len(kinds)) * length
