@@ -125,6 +125,14 @@ class Instruments:
     def __init__(self, seed: int, params: InstrumentParams):
         self.seed, self.p = seed, params
         self._codes = np.asarray(params.bad_value_codes, dtype=np.float64)
+        self._memo: dict = {}  # one-sample reads (the live clock): draws per instrument, block and bucket
+
+    def _memoised(self, key, compute):
+        if key not in self._memo:
+            if len(self._memo) > 8192:
+                self._memo.clear()
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def _key(self, *names) -> np.uint64:
         return rng.stream_key(self.seed, "instrument", *names)
@@ -135,13 +143,16 @@ class Instruments:
     # --- ageing ------------------------------------------------------------------------------------------
     def rate_per_day(self, family: str, unit) -> float:
         """This instrument's drift per day (internal units): ±(0.5..1.5) x the family's typical rate."""
-        base = float(self.p.ageing_per_day.get(family, 0.0))
-        sign = 1.0 if float(self._u(0, "ageing_sign", family, unit)) < 0.5 else -1.0
-        return sign * base * (0.5 + float(self._u(0, "ageing_rate", family, unit)))
+        def draw():
+            base = float(self.p.ageing_per_day.get(family, 0.0))
+            sign = 1.0 if float(self._u(0, "ageing_sign", family, unit)) < 0.5 else -1.0
+            return sign * base * (0.5 + float(self._u(0, "ageing_rate", family, unit)))
+        return self._memoised(("rate", family, unit), draw)
 
     def calibrated_s(self, family: str, unit) -> float:
         """When the instrument was last calibrated (s since the line's start, <= 0)."""
-        return -self.p.calibrated_within_days * DAY_S * float(self._u(0, "calibrated", family, unit))
+        return self._memoised(("calibrated", family, unit), lambda: -self.p.calibrated_within_days * DAY_S * float(
+            self._u(0, "calibrated", family, unit)))
 
     def ageing(self, family: str, unit, t_s) -> np.ndarray:
         """The reading's offset from ageing at ``t_s`` (internal units): rate x time since calibration."""
@@ -171,7 +182,11 @@ class Instruments:
             return out
         n, _ = self._burst_shape(period_s)
         for b in (k // n, k // n - 1):  # a burst is at most one block long: it reaches into the next block only
-            happens, first, length, code = self._bursts_in(tag, b, period_s)
+            if b.size == 1:
+                happens, first, length, code = (x.reshape(b.shape) for x in self._memoised(
+                    ("burst", tag, period_s, int(b.flat[0])), lambda: self._bursts_in(tag, b.ravel(), period_s)))
+            else:
+                happens, first, length, code = self._bursts_in(tag, b, period_s)
             hit = happens & (k >= first) & (k < first + length)
             out = np.where(hit, code, out)
         return out
@@ -204,7 +219,11 @@ class Instruments:
             return down
         b0 = np.floor(t / DROPOUT_BUCKET_S).astype(np.int64)
         for b in (b0, b0 - 1):  # a drop-out is shorter than a bucket
-            happens, start, end = self._dropouts_in(link, b)
+            if b.size == 1:
+                happens, start, end = (x.reshape(b.shape) for x in self._memoised(
+                    ("dropout", link, int(b.flat[0])), lambda: self._dropouts_in(link, b.ravel())))
+            else:
+                happens, start, end = self._dropouts_in(link, b)
             down |= happens & (t >= start) & (t < end)
         return down
 
