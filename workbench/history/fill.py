@@ -90,18 +90,8 @@ def fill_from_virtual_line(root: str | Path, *, days: float = 7.0, seed: int = 0
         bar = tqdm(total=len(edges) - 1, unit="h", desc="virtual line -> history")
     samples = rows = bad = 0
     for h0, h1 in zip(edges[:-1], edges[1:]):
-        got = vl.tag_samples(start=f"{h0}h", end=f"{h1}h")
-        for p, (t, v) in got.items():  # what the recorder stores: readings, not codes, nothing while the link is down
-            codes = is_bad_value(v)
-            bad += int(codes.sum())
-            keep = np.isfinite(v) & ~codes
-            got[p] = (t[keep], v[keep])
-        for station, paths in stations.items():
-            times, values = rows_from_samples({p: got[p] for p in paths if p in got})
-            if len(times):
-                res = store.append(station, times, values)
-                samples += res.stored
-                rows += res.rows
+        n = append_samples(store, stations, vl.tag_samples(start=f"{h0}h", end=f"{h1}h"))
+        samples, rows, bad = samples + n[0], rows + n[1], bad + n[2]
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -120,6 +110,31 @@ def fill_from_virtual_line(root: str | Path, *, days: float = 7.0, seed: int = 0
             "bad_values": bad, "gaps": n_gaps, "start": str(vl.start), "hours": hours}
 
 
+def readings_only(got: dict) -> tuple[dict, int]:
+    """``tag_samples`` without PLC bad-value codes and without the NaN of link drop-outs: what a recorder
+    (or the line's own history) holds. Returns ({path: (times, values)}, how many codes were left out)."""
+    kept, bad = {}, 0
+    for p, (t, v) in got.items():
+        codes = is_bad_value(v)
+        bad += int(codes.sum())
+        keep = np.isfinite(v) & ~codes
+        kept[p] = (t[keep], v[keep])
+    return kept, bad
+
+
+def append_samples(store: HistoryStore, stations: dict[str, list[str]], got: dict) -> tuple[int, int, int]:
+    """Append one window of ``tag_samples`` as the recorder would store it: readings only, no PLC bad-value
+    code and nothing while a link is down (NaN). Returns (samples stored, rows, bad-value codes left out)."""
+    samples = rows = 0
+    kept, bad = readings_only(got)
+    for station, paths in stations.items():
+        times, values = rows_from_samples({p: kept[p] for p in paths if p in kept})
+        if len(times):
+            res = store.append(station, times, values)
+            samples, rows = samples + res.stored, rows + res.rows
+    return samples, rows, bad
+
+
 def dropout_gaps(vl, line: LineConfig, t0_s: float, t1_s: float) -> pd.DataFrame:
     """The virtual line's link drop-outs in [t0, t1) as store gaps: one row per tag of the link."""
     rows = []
@@ -132,4 +147,5 @@ def dropout_gaps(vl, line: LineConfig, t0_s: float, t1_s: float) -> pd.DataFrame
     return pd.DataFrame(rows, columns=["station", "tag", "start", "end", "cause"])
 
 
-__all__ = ["fill_from_virtual_line", "declare_line", "rows_from_samples", "dropout_gaps"]
+__all__ = ["fill_from_virtual_line", "declare_line", "rows_from_samples", "append_samples", "readings_only",
+           "dropout_gaps"]
