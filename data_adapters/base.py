@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkab
 
 import pint
 
+from workbench.badvalues import is_bad_value
 from workbench.config import LineConfig, Station, Tag
 from workbench.live.reading import Quality, Reading, utcnow  # noqa: F401  (the adapters' vocabulary)
 from workbench.units import as_quantity
@@ -200,6 +201,7 @@ class Adapter:
         self._last_writes: dict[str, LastWrite] = {}
         self._read_error: str | None = None
         self._write_lock = asyncio.Lock()
+        self.bad_values: dict[str, int] = {}  # tag -> PLC bad-value codes received (read as bad quality)
 
     # --- construction helpers ------------------------------------------------------------------
     @classmethod
@@ -246,10 +248,14 @@ class Adapter:
         return Reading(path, math.nan, self._tags[path].units, now, Quality.DISCONNECTED, now)
 
     def qualify(self, reading: Reading, now: datetime | None = None) -> Reading:
-        """Mark a good reading stale when older than the tag's ``stale_after_s``."""
+        """Mark a good reading stale when older than the tag's ``stale_after_s``, and bad when its value is
+        a PLC bad-value code (:mod:`workbench.badvalues`; counted per tag in :attr:`bad_values`)."""
         tag = self._tags.get(reading.path)
         if tag is None or reading.quality is not Quality.GOOD:
             return reading
+        if is_bad_value(reading.value):
+            self.bad_values[reading.path] = self.bad_values.get(reading.path, 0) + 1
+            return replace(reading, value=math.nan, quality=Quality.BAD)
         if reading.age(now or self.clock()) > tag.stale_after_s:
             return replace(reading, quality=Quality.STALE)
         return reading

@@ -107,7 +107,10 @@ class SimBackend:
                     v, ts = held
                 else:
                     del self._held[path]
-            q = Quality.GOOD if math.isfinite(v) else Quality.BAD
+            if math.isfinite(v):
+                q = Quality.GOOD
+            else:  # a link drop-out of the virtual line is a lost link (a gap), not a bad value
+                q = Quality.DISCONNECTED if self.live.link_down(path, ts) else Quality.BAD
             out[path] = Reading(path, v, self._units.get(path, units), ts, q, now)
         return out
 

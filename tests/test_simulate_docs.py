@@ -13,7 +13,7 @@ MODULES = ["workbench.schema", "workbench.simulate", "workbench.simulate.line", 
            "workbench.simulate.coating", "workbench.simulate.dryroom", "workbench.simulate.welding",
            "workbench.simulate.genealogy", "workbench.simulate.events", "workbench.simulate.dynamics",
            "workbench.simulate.rng", "workbench.simulate.samples", "workbench.simulate._hardy",
-           "workbench.simulate._ids"]
+           "workbench.simulate._ids", "workbench.simulate.instruments", "workbench.badvalues"]
 
 
 @pytest.mark.parametrize("name", MODULES)

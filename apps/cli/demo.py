@@ -91,7 +91,8 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
     sure a weld-resistance limit set is in force; returns the day the virtual line began (naive UTC)."""
     from workbench.config import default_config_path, load_line_config
     from workbench.history import HistoryStore
-    from workbench.history.fill import declare_line, rows_from_samples
+    from workbench.history.fill import append_samples, declare_line, dropout_gaps
+    from workbench.history.gaps import write_gaps
     from workbench.simulate import virtual_line
 
     line = load_line_config(config or default_config_path())
@@ -113,11 +114,8 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
         edges = list(pd.date_range(start, now, freq="1h")) + [now]
         edges = sorted(set(edges))
         for t0, t1 in tqdm(list(zip(edges[:-1], edges[1:])), unit="h", desc=f"virtual line history -> {store}"):
-            got = vl.tag_samples(start=t0, end=t1)
-            for station, paths in stations.items():
-                times, values = rows_from_samples({p: got[p] for p in paths if p in got})
-                if len(times):
-                    hist.append(station, times, values)
+            append_samples(hist, stations, vl.tag_samples(start=t0, end=t1))
+        write_gaps(store, dropout_gaps(vl, line, vl.seconds(start), vl.seconds(now)), source="virtual-line links")
     ensure_limit_set(store, line, epoch)
     return epoch
 

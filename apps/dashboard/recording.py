@@ -23,6 +23,7 @@ import pandas as pd
 
 from data_adapters.acquisition import Acquisition
 from workbench.genealogy import VirtualLineGenealogy
+from workbench.history.fill import readings_only
 from workbench.config import LineConfig
 
 from .history import history_url, seed_from_store
@@ -62,9 +63,10 @@ class HistoryAcquisition(Acquisition):
             return getattr(self.adapters[0][1], "history", None) if len(self.adapters) == 1 else None
 
         def from_virtual_line(paths, start, end):
+            # what the line's own history holds: readings only (no bad-value code, nothing while a link was down)
             naive = [pd.Timestamp(x).tz_convert("UTC").tz_localize(None) for x in (start, end)]
-            return vl.tag_samples(start=max(naive[0], pd.Timestamp(vl.start)), end=naive[1],
-                                  paths=[p for p in paths if p in vl.signals])
+            return readings_only(vl.tag_samples(start=max(naive[0], pd.Timestamp(vl.start)), end=naive[1],
+                                                paths=[p for p in paths if p in vl.signals]))[0]
         return from_virtual_line
 
     async def start(self) -> "HistoryAcquisition":

@@ -2,6 +2,10 @@
 
 Times are tz-naive UTC datetime64[ns]; every data variable carries ``attrs["units"]``; each Dataset
 has ``attrs["station"]`` and passes :func:`workbench.schema.validate`.
+
+The tags' values are what a historian reader gives (:mod:`.instruments`): aged, quantised to the tag's
+resolution, PLC bad-value codes masked to NaN and counted (``attrs["bad_values"]``), and the link's drop-outs
+NaN, listed as ISO intervals in ``attrs["gaps"]`` (as :func:`workbench.history.open_station` does).
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from workbench.badvalues import mask_bad_values
+
 from . import events as ev
+from .live import INTERNAL_UNITS
 
 
 def _attrs(units, **more):
@@ -32,15 +39,45 @@ def _tag_of(line, station, variable, **index):
     return ""
 
 
+def _read(line, station, variable, k, t, values, **index) -> tuple[np.ndarray, int]:
+    """(what the historian's reader gives of a tag: carried over the wire, bad values masked; how many)."""
+    path = _tag_of(line, station, variable, **index)
+    if not path:  # a config without this tag: the station's own reading
+        return np.asarray(values, dtype=np.float64), 0
+    carried = line.carry(path, k, t, values, internal=INTERNAL_UNITS[(station, variable)])
+    return mask_bad_values(carried)
+
+
+def _mark(ds: xr.Dataset, line, link: str, t0_s: float, t1_s: float, counts: dict) -> xr.Dataset:
+    """Bad-value counts and the link's drop-outs (ISO intervals) in the tags' attrs."""
+    iso = lambda s: pd.Timestamp(line.time(s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+    gaps = [f"{iso(s)}/{iso(e)}" for s, e in line.instruments.dropouts(link, t0_s, t1_s)]
+    for name, n in counts.items():
+        ds[name].attrs.update(bad_values=int(n), gaps=list(gaps))
+    ds.attrs["gaps"] = list(gaps)
+    return ds
+
+
+def _read_columns(line, station, variable, k, t, block, key, labels):
+    cols = [_read(line, station, variable, k, t, block[:, j], **{key: lab}) for j, lab in enumerate(labels)]
+    return (np.stack([c[0] for c in cols], axis=-1) if cols else block), sum(c[1] for c in cols)
+
+
 def coating(line, t0_s: float, t1_s: float) -> xr.Dataset:
     """Coater + scanning gauge, one row per scan in [t0, t1)."""
     c = line.coater
     k = c.scans_between(t0_s, t1_s)
     g = c.gauge(k)
-    pv = c.process_values(g["t"].astype(np.int64))
+    sec = g["t"].astype(np.int64)
+    pv = c.process_values(sec)
+    counts = {}
+    g["areal_mass"], counts["areal_mass"] = _read_columns(line, "coating", "areal_mass", k, g["t"], g["areal_mass"],
+                                                          "lane", [int(x) for x in c.lanes])
+    for name in ("pump_rate", "pump_rate_setpoint", "line_speed", "line_speed_setpoint", "solids_fraction"):
+        pv[name], counts[name] = _read(line, "coating", name, sec, g["t"], pv[name])
     lane_tag = _tag_of(line, "coating", "areal_mass", lane=1).replace("lane01", "lane{lane:02d}")
     pv_tag = lambda name: _tag_of(line, "coating", name)  # noqa: E731
-    return xr.Dataset(
+    ds = xr.Dataset(
         data_vars={
             "areal_mass": (("time", "lane"), g["areal_mass"], _attrs(
                 "mg/cm^2", long_name="dry areal mass", sides="per_side", basis="coating_only",
@@ -66,6 +103,7 @@ def coating(line, t0_s: float, t1_s: float) -> xr.Dataset:
         attrs={**_station_attrs(line, "coating"), "path_m": c.p.path_m,
                "note": "areal_mass is per side, coating only; mass balance: w_s*pump_rate/(W*U) at coated_at"},
     )
+    return _mark(ds, line, "coating", t0_s, t1_s, counts)
 
 
 def dryroom(line, t0_s: float, t1_s: float) -> xr.Dataset:
@@ -74,9 +112,16 @@ def dryroom(line, t0_s: float, t1_s: float) -> xr.Dataset:
     dt = d.p.sample_period_s
     k = np.arange(int(np.ceil(t0_s / dt)), int(np.ceil(t1_s / dt)), dtype=np.int64)
     v = d.samples(k)
+    counts = {}
+    cols = [_read(line, "dryroom", r, k, v["t"], v["dew_frost_point"][:, j], sensor=s)
+            for j, (s, r) in enumerate(zip(d.p.sensors, d.p.reports))]
+    v["dew_frost_point"] = np.stack([col[0] for col in cols], axis=-1)
+    counts["dew_frost_point"] = sum(col[1] for col in cols)
+    for name in ("temperature", "frost_point_setpoint"):
+        v[name], counts[name] = _read(line, "dryroom", name, k, v["t"], v[name])
     tags = [_tag_of(line, "dryroom", r, sensor=s) for s, r in zip(d.p.sensors, d.p.reports)]
     alarm = [line.config.tag(p).alarm.high if p and line.config.tag(p).alarm else np.nan for p in tags]
-    return xr.Dataset(
+    ds = xr.Dataset(
         data_vars={
             "dew_frost_point": (("time", "sensor"), v["dew_frost_point"], _attrs(
                 "degC", long_name="dew or frost point as each sensor reports it (see coord reports)")),
@@ -94,6 +139,7 @@ def dryroom(line, t0_s: float, t1_s: float) -> xr.Dataset:
         },
         attrs={**_station_attrs(line, "dryroom"), "pressure_pa": d.p.pressure_pa},
     )
+    return _mark(ds, line, "dryroom", t0_s, t1_s, counts)
 
 
 def welding(line, t0_s: float, t1_s: float) -> xr.Dataset:
@@ -101,8 +147,13 @@ def welding(line, t0_s: float, t1_s: float) -> xr.Dataset:
     w = line.welder
     i = w.welds_between(t0_s, t1_s)
     v = w.welds(i)
+    counts = {}
+    for name in ("weld_resistance", "laser_energy"):
+        v[name], counts[name] = _read(line, "welding", name, i, v["t"], v[name])
+    for name in ("laser_power", "laser_power_setpoint"):
+        v[name], counts[name] = _read(line, "welding", name, v["t"].astype(np.int64), v["t"], v[name])
     tag = lambda name: _tag_of(line, "welding", name)  # noqa: E731
-    return xr.Dataset(
+    ds = xr.Dataset(
         data_vars={
             "weld_resistance": ("weld", v["weld_resistance"], _attrs(
                 "uohm", long_name="four-wire weld resistance", tag=tag("weld_resistance"))),
@@ -119,6 +170,7 @@ def welding(line, t0_s: float, t1_s: float) -> xr.Dataset:
         },
         attrs=_station_attrs(line, "welding"),
     )
+    return _mark(ds, line, "welding", t0_s, t1_s, counts)
 
 
 def _formation_module():
@@ -161,9 +213,10 @@ def formation_curves(history, cell_ids: list[str]) -> dict:
     return mod.formation_curves(rows, seed=history.line.seed, events=history.truth)
 
 
-def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
+def truth_table(line, events: list[ev.Event], extra: list[dict] = ()) -> pd.DataFrame:
     """One row per event: kind, station, target, cause, lane/sensor/rack/channel, start, end,
-    observed_start, observed_end, magnitude, units, description (times tz-naive UTC).
+    observed_start, observed_end, magnitude, units, description (times tz-naive UTC); then the ``extra``
+    rows (instrument faults, :func:`workbench.simulate.instruments.truth_rows`) ordered by start.
 
     ``target`` is the signal that carries the signature (ISA path, ``*`` for a group), and
     observed_start/observed_end are when it shows there; ``cause`` is the tag where the cause itself
@@ -188,6 +241,7 @@ def truth_table(line, events: list[ev.Event]) -> pd.DataFrame:
         ))
     cols = ["kind", "station", "target", "cause", "lane", "sensor", "rack", "channel", "start", "end",
             "observed_start", "observed_end", "magnitude", "units", "description"]
+    rows.extend(sorted(extra, key=lambda r: (r["start"], r["kind"], r["target"])))
     df = pd.DataFrame(rows, columns=cols)
     for col in ("lane", "rack", "channel"):
         df[col] = df[col].astype("Int64")

@@ -33,6 +33,7 @@ class DryRoomParams:
     reports: tuple = ("frost_point", "frost_point", "frost_point", "dew_point")
     location_offset_k: tuple = (0.0, 0.6, -0.4, -1.2)   # s3 near the supply diffuser, s4 filling zone
     sensor_sigma_k: tuple = (0.12, 0.12, 0.12, 0.25)     # capacitive sensor is noisier
+    sensor_phi: float = 0.7                              # lag-1 correlation of the sensors' noise (AR(1))
     sample_period_s: int = 10
     supply_setpoint_c: float = -52.0
     load_offset_k: float = 6.0          # people, product and leaks raise the room above the supply air
@@ -120,7 +121,7 @@ class DryRoom:
         for i, name in enumerate(self.p.sensors):
             fp = (self.room_frost_point(t, name) if name in local else room) + self.p.location_offset_k[i]
             value = _hardy.dew_from_frost(fp) if self.p.reports[i] == "dew_point" else fp
-            value = value + rng.ar1(self._k("sensor", name), k, phi=0.7, sigma=self.p.sensor_sigma_k[i])
+            value = value + rng.ar1(self._k("sensor", name), k, phi=self.p.sensor_phi, sigma=self.p.sensor_sigma_k[i])
             value = value + rng.spikes(self._k("spike", name), k, probability=3e-4,
                                        size=self.p.sensor_sigma_k[i] * 3)
             cols.append(rng.quantise(value, self.resolution[i]))

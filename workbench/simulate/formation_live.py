@@ -25,7 +25,7 @@ def formation_line_for(line, t0_s: float, t1_s: float):
     lookback = genealogy.formation_slot_s(line.flow, line.welder.p.cell_takt_s) + line.flow.soak_s + 2 * BUCKET_S
     gen = genealogy.build(line, t0_s - lookback, t1_s)
     cells = gen.cells[gen.cells.rack <= line.live_racks].reset_index(drop=True)
-    truth = line.truth(t0_s - lookback, t1_s + BUCKET_S)
+    truth = line.truth(t0_s - lookback, t1_s + BUCKET_S, instruments=False)  # the process events it needs
     return FormationLine(cells, seed=line.seed, events=truth)
 
 

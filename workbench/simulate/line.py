@@ -3,7 +3,7 @@
 >>> from workbench.simulate import virtual_line
 >>> vl = virtual_line(seed=0)
 >>> h = vl.history(hours=1)
->>> h.coating.sizes["lane"], sorted(h.truth.kind)[:2]
+>>> h.coating.sizes["lane"], sorted(set(h.truth.kind) & set(EVENT_KINDS))[:2]
 (24, ['dewpoint_excursion', 'pump_wear'])
 """
 
@@ -18,10 +18,11 @@ import xarray as xr
 
 from workbench.config import LineConfig, default_config_path, load_line_config
 
-from . import datasets, events as ev, genealogy, rng
+from . import datasets, events as ev, genealogy, instruments as inst, rng
 from .coating import Coater, CoaterParams
 from .dryroom import DryRoom, DryRoomParams
 from .dynamics import Lag, SetpointSchedule
+from .events import KINDS as EVENT_KINDS
 from .tagmap import SETPOINTS, Signal, signals
 from .welding import Welder, WelderParams
 
@@ -149,7 +150,7 @@ class VirtualLine:
     """A deterministic, causal virtual cell line. Build with :func:`virtual_line`."""
 
     def __init__(self, seed: int = 0, *, start=DEFAULT_START, events="default",
-                 config: LineConfig | str | Path | None = None):
+                 config: LineConfig | str | Path | None = None, instruments="default"):
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise TypeError(f"virtual_line: seed must be an int, got {type(seed).__name__}")
         self.seed = int(seed)
@@ -157,8 +158,16 @@ class VirtualLine:
         self.epoch = np.datetime64(ev.to_timestamp(start, np.datetime64("1970-01-01", "ns")).asm8, "ns")
         self.signals: dict[str, Signal] = signals(self.config)
         self.flow = genealogy.FlowParams()
-        cp, wp = CoaterParams(), WelderParams()
-        dp = self._dryroom_params()
+        if isinstance(instruments, str) and instruments == "default":
+            instruments = inst.InstrumentParams()
+        elif instruments is None:
+            instruments = inst.CLEAN
+        elif not isinstance(instruments, inst.InstrumentParams):
+            raise TypeError(f"virtual_line: instruments must be 'default', None or InstrumentParams, got {instruments!r}")
+        self.instruments = inst.Instruments(self.seed, instruments)
+        cp = CoaterParams(gauge_sigma=instruments.gauge_noise[0], gauge_phi=instruments.gauge_noise[1])
+        wp = WelderParams()
+        dp = replace(self._dryroom_params(), sensor_phi=instruments.hygrometer_phi)
         self.schedules = {
             "pump": SetpointSchedule(cp.pump_rate_g_min, LAGS["pump"]),
             "speed": SetpointSchedule(cp.line_speed_m_min, LAGS["speed"]),
@@ -174,6 +183,7 @@ class VirtualLine:
                              resolution=self._resolutions("welding"))
         self.events = EventBook(self, events)
         self.write_count = 0  # live clocks drop their cached samples when this changes
+        self._wires: dict[str, inst.Wire] = {}
 
     def _events_of(self, kind: str, t_s=None) -> list:
         return self.events(kind, t_s)
@@ -283,9 +293,41 @@ class VirtualLine:
             formation=datasets.formation(self, gen, truth), line=self,
         )
 
-    def truth(self, t0_s: float, t1_s: float) -> pd.DataFrame:
-        """Truth table of the events overlapping [t0, t1) (seconds since start); see :mod:`.events`."""
-        return datasets.truth_table(self, self.events.overlapping(t0_s, t1_s))
+    def truth(self, t0_s: float, t1_s: float, *, instruments: bool = True) -> pd.DataFrame:
+        """Truth table of the events overlapping [t0, t1) (seconds since start; see :mod:`.events`) and,
+        with ``instruments``, of the instrument faults (ageing, bad values, drop-outs; :mod:`.instruments`)."""
+        extra = inst.truth_rows(self, t0_s, t1_s) if instruments else []
+        return datasets.truth_table(self, self.events.overlapping(t0_s, t1_s), extra)
+
+    # --- the wire between instruments and the historian ----------------------------------------------
+    def wire(self, sig: Signal) -> inst.Wire:
+        """How ``sig``'s tag reaches the historian (see :mod:`.instruments`)."""
+        w = self._wires.get(sig.path)
+        if w is None:
+            from .formation_live import SAMPLE_S
+
+            w = self._wires[sig.path] = inst.wire_of(
+                sig, dryroom_period_s=self.dryroom.p.sample_period_s, formation_period_s=SAMPLE_S,
+                scan_s=self.coater.p.scan_period_s, weld_s=self.welder.p.weld_period_s)
+        return w
+
+    def sample_grid(self, w: inst.Wire, t0_s: float, t1_s: float):
+        """(sample indices of ``w``'s tag in [t0, t1), index -> time in s) on its own grid."""
+        if w.grid == "scan":
+            return self.coater.scans_between(t0_s, t1_s), lambda k: self.coater.scan_time(k).astype(float)
+        if w.grid == "weld":
+            return self.welder.welds_between(t0_s, t1_s), lambda i: self.welder.weld_time(i).astype(float)
+        p = w.period_s
+        k = np.arange(int(np.ceil(t0_s / p)), int(np.ceil(t1_s / p)), dtype=np.int64)
+        return k, lambda i: np.asarray(i, dtype=np.float64) * p
+
+    def carry(self, path: str, k, t_s, values, convert=None, internal: str | None = None) -> np.ndarray:
+        """What the historian receives of tag ``path`` for samples ``k`` at ``t_s`` (internal units in; the
+        tag's units out via ``convert``, quantised to its resolution, with bad-value codes and NaN while its
+        link is down). ``internal``: stay in these internal units (quantised only if they are the tag's)."""
+        tag = self.config.tag(path)
+        res = tag.resolution if internal is None or internal == tag.units else None
+        return self.instruments.carry(self.wire(self.signals[path]), k, t_s, values, resolution=res, convert=convert)
 
     def tag_samples(self, *, start=None, end=None, hours: float | None = None, paths=None) -> dict:
         """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.
@@ -319,16 +361,19 @@ class VirtualLine:
         return list(self.signals)
 
 
-def virtual_line(seed: int = 0, *, start=DEFAULT_START, events="default", config=None) -> VirtualLine:
+def virtual_line(seed: int = 0, *, start=DEFAULT_START, events="default", config=None,
+                 instruments="default") -> VirtualLine:
     """The virtual cell line: coating, dry room, tab welding, formation, with injected events.
 
     ``seed``: all noise and event jitter; ``start``: the line's start (tz-naive UTC or aware, default
     2026-01-05 06:00); ``events``: "default" (one set per day), None (no events), or a list of
     :class:`~workbench.simulate.events.Event` / dicts (times absolute or offsets like "3h");
-    ``config``: a LineConfig or YAML path (default: the shipped virtual line).
+    ``config``: a LineConfig or YAML path (default: the shipped virtual line); ``instruments``: "default"
+    (ageing, bad-value codes and link drop-outs as a real line has them), None (none of them), or
+    :class:`~workbench.simulate.instruments.InstrumentParams` (see :mod:`.instruments`).
 
-    >>> vl = virtual_line(seed=0, events=None)
+    >>> vl = virtual_line(seed=0, events=None, instruments=None)
     >>> len(vl.history(hours=1).truth)
     0
     """
-    return VirtualLine(seed, start=start, events=events, config=config)
+    return VirtualLine(seed, start=start, events=events, config=config, instruments=instruments)

@@ -121,9 +121,35 @@ class LiveLine:
                 raise KeyError(f"no tag {p!r} on the virtual line; see live.tags()")
             value, t_s = self._value(sig, t, cache)
             units = self._units[p]
-            value = _convert(value, INTERNAL_UNITS[(sig.station, sig.variable)], units)
-            out[p] = (value, units, pd.Timestamp(self.line.time(t_s)))
+            out[p] = (self._carried(p, sig, value, t_s, cache), units, pd.Timestamp(self.line.time(t_s)))
         return out
+
+    def _carried(self, path: str, sig, value: float, t_s: float, cache: dict) -> float:
+        """The value over the wire (:mod:`.instruments`): aged, in the tag's units, quantised, bad-value codes,
+        NaN while the link is down. One memo per tag, kept while its sample stays the same."""
+        w = self.line.wire(sig)
+        k = cache["gauge_k"] if w.grid == "scan" else cache["weld_i"] if w.grid == "weld" else round(t_s / w.period_s)
+        memo = cache.get(("wire", path))
+        if memo is not None and memo[0] == k:
+            return memo[1]
+        from .samples import converter
+
+        v = float(self.line.carry(path, [k], [t_s], [value], convert=converter(
+            INTERNAL_UNITS[(sig.station, sig.variable)], self._units[path]))[0])
+        cache[("wire", path)] = (k, v)
+        return v
+
+    def link_down(self, path: str, when=None) -> bool:
+        """Is the link that carries ``path`` down at ``when`` (a source timestamp; default now)? A reading
+        taken then is a gap (NaN), not a value: adapters report it as disconnected.
+
+        >>> from workbench.simulate import virtual_line
+        >>> virtual_line(seed=0, instruments=None).live(speed=0).link_down("plant1/assembly/weld1/welder/laser_power")
+        False
+        """
+        t = self.seconds() if when is None else self.line.seconds(when)
+        w = self.line.wire(self.line.signals[path])
+        return bool(self.line.instruments.link_down(w.link, t))
 
     def _value(self, sig, t: float, cache: dict) -> tuple[float, float]:
         line = self.line

@@ -2,7 +2,8 @@
 
 For filling a history store in the recorder's shape (one series per ISA-95 tag path) without running
 the clock: every sample a tag produces in [start, end), at its own source timestamps, with exactly the
-values :meth:`LiveLine.read` returns at those timestamps. Sampling grids: gauge lanes at scan times,
+values :meth:`LiveLine.read` returns at those timestamps: what the wire carries (:mod:`.instruments`), bad-value
+codes and link drop-outs (NaN) included. Sampling grids: gauge lanes at scan times,
 coater/welder process values and setpoints at 1 Hz, dry room every 10 s, welds at weld times,
 formation channels every 10 s.
 
@@ -34,12 +35,18 @@ def tag_samples(line, t0_s: float, t1_s: float, paths=None) -> dict:
     out = {}
     for p, sig in zip(paths, sigs):
         t, v = _series(line, sig, t0_s, t1_s, cache)
-        units = line.config.tag(p).units
-        src = INTERNAL_UNITS[(sig.station, sig.variable)]
-        if src != units:
-            v = np.asarray([_convert(float(x), src, units) for x in v])
+        k = line.sample_grid(line.wire(sig), t0_s, t1_s)[0]  # the same grid _series sampled
+        v = line.carry(p, k, t, v, convert=converter(INTERNAL_UNITS[(sig.station, sig.variable)],
+                                                      line.config.tag(p).units))
         out[p] = (line.time(t), np.asarray(v, dtype=np.float64))
     return out
+
+
+def converter(src: str, dst: str):
+    """None when the units agree, else a function converting an array from ``src`` to ``dst``."""
+    if src == dst:
+        return None
+    return lambda v: np.asarray([_convert(float(x), src, dst) for x in np.atleast_1d(v)])
 
 
 def _seconds(t0_s: float, t1_s: float, step: int) -> np.ndarray:

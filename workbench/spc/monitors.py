@@ -88,8 +88,9 @@ class SpcMonitor:
     The FOCuS threshold is above the SPC default (6.08, ARL0 ~ 490 samples) because a line screen watches
     dozens of lanes at once: a change point there must be credible, not one false call per lane-hour.
 
-    Phase I: the first ``warmup`` good samples estimate sigma from the average moving range (MR-bar/d2)
-    and, where the spec gives no target, the mean; then :class:`workbench.spc.streaming.StreamingCusum`
+    Phase I: the first ``warmup`` good samples estimate sigma from the average moving range (MR-bar/d2),
+    scaled to the long-run sd when they are autocorrelated (:func:`autocorrelation_factor`), and, where the
+    spec gives no target, the mean; then :class:`workbench.spc.streaming.StreamingCusum`
     and :class:`~workbench.spc.streaming.StreamingFocus` take every sample.
     """
 
@@ -110,7 +111,7 @@ class SpcMonitor:
             warnings.simplefilter("ignore", UserWarning)
             limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr",
                          resolution=self.tag.resolution or 1e-9)  # Phase I: MR-bar/d2
-        self.sigma = max(float(limits.sigma_within), self.tag.resolution or 1e-9)
+        self.sigma = max(float(limits.sigma_within) * autocorrelation_factor(self._seed), self.tag.resolution or 1e-9)
         spec = self.tag.spec
         self.target = spec.target if spec and spec.target is not None else float(limits.center)
         self.cusum = StreamingCusum(target=self.target, sigma=self.sigma, k=self.CUSUM_K, h=self.CUSUM_H,
@@ -150,4 +151,29 @@ class SpcMonitor:
         return cus, foc
 
 
-__all__ = ["ChangePoint", "LimitDetector", "SpcMonitor", "focus_shift"]
+def autocorrelation_factor(seed) -> float:
+    """What MR-bar/d2 must be multiplied by to give the long-run sd of AR(1)-like noise (1 for white noise).
+
+    Real instruments' noise is autocorrelated (a scanning gauge scan to scan, a hygrometer's 10 s samples):
+    with lag-1 correlation phi, MR-bar/d2 estimates sigma*sqrt(1 - phi), while a CUSUM or FOCuS sum of n
+    samples varies as n*sigma^2*(1 + phi)/(1 - phi). Standardised by MR-bar/d2 they cry wolf every few
+    minutes on a quiet line; by the long-run sd they keep their in-control ARL. phi is the Phase I lag-1
+    autocorrelation, used only when significant (> 2/sqrt(n)) and capped at 0.9.
+
+    >>> import numpy as np
+    >>> round(autocorrelation_factor(np.random.default_rng(0).standard_normal(200)), 2)   # white: unchanged
+    1.0
+    """
+    x = np.asarray(seed, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 10 or not np.std(x) > 0:
+        return 1.0
+    d = x - x.mean()
+    phi = float(np.dot(d[1:], d[:-1]) / np.dot(d, d))
+    if phi <= 2.0 / math.sqrt(x.size):
+        return 1.0
+    phi = min(phi, 0.9)
+    return math.sqrt(1.0 + phi) / (1.0 - phi)
+
+
+__all__ = ["ChangePoint", "LimitDetector", "SpcMonitor", "focus_shift", "autocorrelation_factor"]
