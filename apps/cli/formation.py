@@ -47,8 +47,8 @@ def _print_curve(fm, path, curve, first) -> None:
     print(f"  {'cycle':>5} {'charge Ah':>12} {'discharge Ah':>13} {'CE':>8} {'loss Ah':>10}")
     for c in s.cycle.values:
         r = s.sel(cycle=c)
-        print(f"  {int(c):>5} {float(r.charge_capacity):>12.6f} {float(r.discharge_capacity):>13.6f} "
-              f"{float(r.coulombic_efficiency):>8.4f} {float(r.loss):>10.6f}")
+        print(f"  {int(c):>5} {_num(float(r.charge_capacity), '.6f'):>12} {_num(float(r.discharge_capacity), '.6f'):>13} "
+              f"{_num(float(r.coulombic_efficiency), '.4f'):>8} {_num(float(r.loss), '.6f'):>10}")
     try:
         d = fm.dcir(curve)
         for k in range(d.sizes["pulse"]):
