@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -224,25 +225,28 @@ class ReadProgress:
 
 
 _NOT_A_NUMBER = re.compile(r"In CSV column #(\d+): .*conversion error to double")
+_NULLS = ["", "NaN", "nan", "NULL", "null", "None", "#N/A", "N/A"]
 MAX_REREADS = 3  # value columns found holding text before all value columns are read as text
 
 
 def _csv_chunks(layout: Layout, block_bytes: int, counter) -> Iterator[tuple[int, pa.Table]]:
-    """CSV rows in chunks. Value columns are parsed as numbers by Arrow's reader; a value column that turns
-    out to hold text (a quality marker) is read as text from the chunk where that showed, by reading on from
-    the rows already yielded (at most MAX_REREADS times, then every value column is text)."""
+    """CSV rows in chunks. Value columns are parsed as numbers by Arrow's reader, except those holding text
+    (a quality marker) in the first block; a value column whose text shows up later is read as text from the
+    chunk where it showed, by reading on from the rows already yielded (at most MAX_REREADS times, then every
+    value column is text)."""
     names = [n for n in (layout.time_column, *layout.columns, *layout.roles.values())]
     values = set(layout.columns) if layout.kind == "wide" else {layout.roles.get("value")} - {None}
-    text: set[str] = set()
     parse = pacsv.ParseOptions(delimiter=layout.delimiter)
+    text = _text_in_first_block(layout, names, values, parse, min(block_bytes, 1 << 20))  # markers at the top
+    rereads = 0
     line, done = layout.first_row, 0
     while True:
-        numeric = values - text if len(text) < MAX_REREADS else set()
+        numeric = values - text if rereads < MAX_REREADS else set()
         read = pacsv.ReadOptions(block_size=block_bytes, encoding=layout.encoding,
                                  skip_rows_after_names=(1 if layout.units_row else 0) + done)
         conv = pacsv.ConvertOptions(column_types={n: pa.float64() if n in numeric else pa.string() for n in names},
                                     strings_can_be_null=True,
-                                    null_values=["", "NaN", "nan", "NULL", "null", "None", "#N/A", "N/A"])
+                                    null_values=_NULLS)
         source, header = CountingFile(layout.file), None
         try:
             reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=conv)
@@ -265,8 +269,29 @@ def _csv_chunks(layout: Layout, block_bytes: int, counter) -> Iterator[tuple[int
                 raise ExportError(f"{layout.file}: CSV cannot be read near line {line} ({exc}); check that every "
                                   f"row has the header's {len(names)} columns and quotes are closed") from None
             text.add(col)                     # a marker ("Bad Input") in this column: read on with it as text
+            rereads += 1
         finally:
             source.close()
+
+
+def _text_in_first_block(layout: Layout, names: list[str], values: set[str], parse, size: int) -> set[str]:
+    """The value columns holding text (not numbers) in the first ``size`` bytes of rows."""
+    read = pacsv.ReadOptions(block_size=size, encoding=layout.encoding, use_threads=False,
+                             skip_rows_after_names=1 if layout.units_row else 0)
+    conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                                null_values=_NULLS)
+    try:
+        with pacsv.open_csv(layout.file, read_options=read, parse_options=parse, convert_options=conv) as reader:
+            batch = next(iter(reader), None)
+    except pa.ArrowInvalid:
+        return set()                      # the full read names the problem and its line
+    out = set()
+    for name in values if batch is not None else ():
+        try:
+            pc.cast(batch.column(name), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out.add(name)
+    return out
 
 
 def _header(layout: Layout) -> list[str]:
