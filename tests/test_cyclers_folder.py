@@ -25,6 +25,8 @@ def rack(tmp_path, shared_data):
             pytest.fail(f"reference file {src} is missing; restore ../shared/data (see its NOTICE.md)", pytrace=False)
         shutil.copy(src, folder / "sub" / src.name)
     (folder / "notes.txt").write_text("operator notes, not a cycler file\n")
+    # a Neware binary cut inside its header: a cycler file that cannot be read, refused with its reason
+    (folder / "cut.nda").write_bytes((shared_data / FILES[2]).read_bytes()[:600])
     return folder
 
 
@@ -37,8 +39,13 @@ def test_cli_reads_a_folder_writes_the_store_and_lists_failures(rack, tmp_path, 
     args = parser.parse_args(["formation", str(rack), "--workers", "2", "--store", str(store), "--no-progress"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "4 file(s) read, 1 not read" in out
-    assert "notes.txt: FormationDataError" in out and "not a cycler export" in out
+    assert "4 cycler file(s) read, 1 refused, 1 other file(s) skipped" in out
+    # a file that is no cycler export is listed apart from files refused, by its name in the folder
+    assert "skipped, not a cycler export this reader knows (1): notes.txt" in out
+    refused = out.split("refused (1), each with what to do:\n", 1)[1].splitlines()[0]
+    assert refused.startswith("  cut.nda: ") and refused.count("cut.nda") == 1    # the path is said once
+    assert "not in the record" in out and " nan " not in out                       # no bare NaN in the table
+    assert "INFO" not in out
     assert "repaired: duplicate_rows" in out                          # TestFile.nda repeats one record
     ds = history.open(store, "formation")
     ids = {fm.read_curve(p).attrs["cell_id"] for p in (rack / "sub").iterdir()}
@@ -58,7 +65,10 @@ def test_strict_folder_lists_files_needing_repairs(rack):
     res = fm_read_folder(rack, strict=True)
     refused = dict(zip(res.failures.file.map(lambda f: f.rsplit("/", 1)[-1]), res.failures.error))
     assert "duplicate_rows" in refused["TestFile.nda"] and "same_time_at_step_change" in refused["new_nda_file.nda"]
-    assert all(e.startswith("FormationRepairError") for k, e in refused.items() if k.endswith(".nda"))
+    assert all(e.startswith("FormationRepairError") for k, e in refused.items() if k.endswith(".nda") and k != "cut.nda")
+    assert "NewareNDA could not read it" in refused["cut.nda"]
+    unknown = dict(zip(res.failures.file.map(lambda f: f.rsplit("/", 1)[-1]), res.failures.unknown))
+    assert unknown["notes.txt"] and not unknown["cut.nda"] and not unknown["TestFile.nda"]
     assert len(res.results) == 2
 
 

@@ -134,6 +134,8 @@ def test_pec_csv(shared_data):
     assert float(curve.time[0]) == pytest.approx(df["Total Time (Seconds)"].iloc[0])
     assert float(curve.time[-1]) == pytest.approx(df["Total Time (Seconds)"].iloc[-1])
     assert float(curve.voltage[10]) == pytest.approx(df["Voltage (mV)"].iloc[10] / 1000)
+    # the Cell ID column is empty in this export: the id falls back to the file and PEC test number
+    assert df["Cell ID"].isna().all() and curve.attrs["cell_id"] == "pec-test187"
 
 
 def test_arbin_res(shared_data):

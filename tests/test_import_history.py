@@ -221,3 +221,46 @@ def test_empty_cells_are_no_samples(tmp_path):
     got = import_files([path], tmp_path / "s")
     assert got.samples == {"plant1/x/y/z/a": 1, "plant1/x/y/z/b": 1} and sum(got.gaps.values()) == 0
     assert len(_read(tmp_path / "s", "z", "plant1/x/y/z/a")) == 2  # the rows of 00:00 and 00:02 only
+
+
+def test_markers_deep_in_the_file_are_read_the_same_in_any_chunk_size(tmp_path):
+    """Value columns are parsed as numbers by Arrow; a column whose text markers show up late (here after
+    1,500 and 2,500 rows, and in more columns than the reader re-reads for) is read on as text from there:
+    every value and every marker is kept, whatever the chunk size."""
+    from workbench.history.exports import MAX_REREADS, iter_chunks, sniff
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    t = pd.date_range("2026-03-02", periods=n, freq="1s", tz="UTC")
+    tags = [f"plant1/x/y/z/t{k}" for k in range(MAX_REREADS + 2)]
+    values = {tag: np.round(rng.normal(10, 1, n), 3) for tag in tags}
+    text = {tag: pd.Series(values[tag]).map(repr).to_numpy(dtype=object) for tag in tags}
+    where = {tags[0]: [2500], tags[1]: [1500, 1501]} | {tag: [100 + k] for k, tag in enumerate(tags[2:])}
+    for tag, rows in where.items():
+        text[tag][rows] = "Bad Input"
+    path = tmp_path / "late_markers.csv"
+    pd.DataFrame({"time": t.strftime("%Y-%m-%dT%H:%M:%SZ"), **{f"{tag} [V]": text[tag] for tag in tags}}).to_csv(
+        path, index=False)
+
+    chunks = list(iter_chunks(sniff(path), block_bytes=4096))
+    assert sum(c.num_rows for _, c in chunks) == n and [line for line, _ in chunks][0] == 2
+    kinds = {str(c.schema.field(f"{tags[0]} [V]").type) for _, c in chunks}
+    assert kinds == {"double", "string"}  # numbers while they are numbers, text from the chunk with the marker
+
+    for block in (4096, 1 << 20):
+        got = import_files([path], tmp_path / f"s{block}", block_bytes=block)
+        assert got.rows == n and got.gaps == {tag: len(rows) for tag, rows in where.items()}
+        for tag in tags:
+            expect = pd.Series(values[tag], index=t)
+            expect.iloc[where[tag]] = np.nan
+            series = _read(tmp_path / f"s{block}", "z", tag).reindex(t)
+            np.testing.assert_allclose(series.to_numpy(), expect.to_numpy(), rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_a_broken_row_is_still_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "broken.csv"
+    rows = [f"2026-01-01T00:00:{s:02d}Z,{s}.5" for s in range(40)] + ["2026-01-01T00:01:00Z,1.0,2.0"]
+    path.write_text("time,plant1/x/y/z/a [V]\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"broken.csv: CSV cannot be read near line \d+ .*header's 2 columns"):
+        import_files([path], tmp_path / "s", block_bytes=256)
+    assert not (tmp_path / "s").exists()

@@ -47,8 +47,8 @@ def _print_curve(fm, path, curve, first) -> None:
     print(f"  {'cycle':>5} {'charge Ah':>12} {'discharge Ah':>13} {'CE':>8} {'loss Ah':>10}")
     for c in s.cycle.values:
         r = s.sel(cycle=c)
-        print(f"  {int(c):>5} {float(r.charge_capacity):>12.6f} {float(r.discharge_capacity):>13.6f} "
-              f"{float(r.coulombic_efficiency):>8.4f} {float(r.loss):>10.6f}")
+        print(f"  {int(c):>5} {_num(float(r.charge_capacity), '.6f'):>12} {_num(float(r.discharge_capacity), '.6f'):>13} "
+              f"{_num(float(r.coulombic_efficiency), '.4f'):>8} {_num(float(r.loss), '.6f'):>10}")
     try:
         d = fm.dcir(curve)
         for k in range(d.sizes["pulse"]):
@@ -65,26 +65,50 @@ def _print_curve(fm, path, curve, first) -> None:
         print("  CE: no cycle has both a charge and a discharge (record ends mid-cycle)")
 
 
+def _num(x, fmt: str) -> str:
+    """A number for the table, or an em dash where there is none (no discharge, no pulse, no long rest)."""
+    import math
+    return format(x, fmt) if isinstance(x, (int, float)) and math.isfinite(x) else "—"
+
+
 def _run_folder(args) -> int:
     from workbench.cyclers.folder import read_folder
 
-    res = read_folder(args.files[0], workers=args.workers, progress=not args.no_progress, strict=args.strict,
+    folder = Path(args.files[0])
+    res = read_folder(folder, workers=args.workers, progress=not args.no_progress, strict=args.strict,
                       first=args.first, store=args.store)
-    r = res.results
-    print(f"{args.files[0]}: {len(r)} file(s) read, {len(res.failures)} not read")
-    print(f"  {'cell':<28} {'format':<14} {'cycles':>6} {'charge Ah':>11} {'disch. Ah':>11} {'CE':>7} "
-          f"{'DCIR mohm':>10} {'K mV/day':>9}")
-    for row in r.itertuples():
-        print(f"  {str(row.cell_id)[:28]:<28} {row.format:<14} {row.cycles:>6} {row.charge_capacity:>11.6g} "
-              f"{row.discharge_capacity:>11.6g} {row.coulombic_efficiency:>7.4f} {row.dcir:>10.4g} {row.k_value:>9.4g}")
-        for rep in filter(None, str(row.repairs).split(" | ")):
-            print(f"      repaired: {rep}")
-        for chk in filter(None, str(row.checks).split(" | ")):
-            print(f"      check: {chk}")
-    if len(res.failures):
-        print("not read:")
-        for row in res.failures.itertuples():
-            print(f"  {row.file}: {row.error}")
+    r, f = res.results, res.failures
+    unknown, refused = f[f.unknown.astype(bool)], f[~f.unknown.astype(bool)]
+
+    def rel(path):
+        p = Path(path)
+        return str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p)
+
+    print(f"{folder}: {len(r)} cycler file(s) read, {len(refused)} refused, {len(unknown)} other file(s) skipped")
+    if len(r):
+        w = max(4, *(len(str(c)) for c in r.cell_id))
+        print(f"  {'cell':<{w}} {'format':<14} {'cycles':>6} {'charge Ah':>11} {'disch. Ah':>11} {'CE':>7} "
+              f"{'DCIR mohm':>10} {'K mV/day':>9}   (first cycle with a charge and a discharge)")
+        for row in r.itertuples():
+            print(f"  {str(row.cell_id):<{w}} {row.format:<14} {row.cycles:>6} {_num(row.charge_capacity, '.6g'):>11} "
+                  f"{_num(row.discharge_capacity, '.6g'):>11} {_num(row.coulombic_efficiency, '.4f'):>7} "
+                  f"{_num(row.dcir, '.4g'):>10} {_num(row.k_value, '.4g'):>9}")
+            for rep in filter(None, str(row.repairs).split(" | ")):
+                print(f"      repaired: {rep}")
+            for chk in filter(None, str(row.checks).split(" | ")):
+                print(f"      check: {chk}")
+        print("  — : not in the record (no discharge, no current pulse for DCIR, no rest long enough for K)")
+    if len(refused):
+        print(f"refused ({len(refused)}), each with what to do:")
+        for row in refused.itertuples():
+            kind, _, msg = row.error.partition(": ")
+            msg = msg[len(row.file) + 2:] if msg.startswith(f"{row.file}: ") else msg   # the path is said once
+            print(f"  {rel(row.file)}: {msg} [{kind}]")
+    if len(unknown):
+        print(f"skipped, not a cycler export this reader knows ({len(unknown)}): "
+              f"{', '.join(rel(x) for x in unknown.file)}")
+        print("  (reads BDF CSV, Novonix, Maccor text, Neware CSV/.nda/.ndax, BioLogic .mpr/.mpt, Arbin .res, PEC "
+              "CSV; export other cyclers' data as Battery Data Format CSV)")
     if args.store:
         print(f"results of {r.cell_id.nunique()} cell(s) written to the history store {args.store} "
               f"(station 'formation', table formation_results)")

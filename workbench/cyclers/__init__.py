@@ -18,9 +18,14 @@ from pathlib import Path
 
 from workbench.cyclers.curve import FormationDataError, curve_from_arrays  # noqa: F401
 from workbench.cyclers.repairs import FormationRepairError  # noqa: F401
-from workbench.cyclers.sniff import FORMATS, sniff
+from workbench.cyclers.sniff import FORMATS, UnknownFormatError, sniff
 
-__all__ = ["read_curve", "sniff", "FORMATS", "FormationRepairError", "reader_for"]
+
+class NotACyclerExport(FormationDataError, UnknownFormatError):
+    """Raised by :func:`read_curve` for a file whose content matches none of :data:`FORMATS`."""
+
+
+__all__ = ["read_curve", "sniff", "FORMATS", "FormationRepairError", "NotACyclerExport", "reader_for"]
 
 
 def reader_for(fmt: str):
@@ -42,7 +47,7 @@ def read_curve(path, *, cell_id: str | None = None, strict: bool = False, first:
         raise FileNotFoundError(f"cycler file {path} does not exist; check the path")
     fmt = fmt or sniff(path)
     if fmt is None:
-        raise FormationDataError(f"{path}: not a cycler export this reader knows (looked for {', '.join(FORMATS)}); "
+        raise NotACyclerExport(f"{path}: not a cycler export this reader knows (looked for {', '.join(FORMATS)}); "
                                  f"export as Battery Data Format CSV (time, voltage, current columns) or one of those")
     reader = reader_for(fmt)
     kw = {"first": first} if fmt not in ("novonix",) else {}

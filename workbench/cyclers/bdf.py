@@ -98,6 +98,8 @@ def curve_from_bdf(frame: pd.DataFrame, *, cell_id: str | None = None, source: s
     def get(canon):
         col, factor, offset = cols[canon]
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        if frame[col].dtype.kind in "fiu" or not np.isnan(values).any():   # text only where a number failed
+            return values * factor + offset
         bad = np.isnan(values) & frame[col].notna().to_numpy() & (frame[col].astype(str).str.strip() != "").to_numpy()
         if bad.any():
             i = _first_bad(bad)

@@ -23,7 +23,8 @@ UNITS = {"charge_capacity": "A*h", "discharge_capacity": "A*h", "coulombic_effic
 
 @dataclass
 class FolderResult:
-    """``results``: one row per file read (cell_id, file, format, numbers, repairs); ``failures``: file, error."""
+    """``results``: one row per file read (cell_id, file, format, numbers, repairs); ``failures``: file, error,
+    and ``unknown`` (True for a file that is no cycler export this reader knows, False for one refused)."""
 
     results: pd.DataFrame
     failures: pd.DataFrame
@@ -33,11 +34,16 @@ def efficiency_checks(summary) -> list[str]:
     """Physics on a cycle summary: past the first cycle, more out than in (CE > 1.02) means lost records,
     a wrong sign or cycles split in the wrong place; named per cycle, never corrected."""
     ce = summary.coulombic_efficiency
+    out = []
+    if len(ce) and np.isfinite(ce.values[0]) and ce.values[0] > 1.02:
+        out.append(f"coulombic_efficiency: CE {ce.values[0]:.3g} in cycle {int(summary.cycle.values[0])}: the record "
+                   f"starts part-way through a cycle (the cell was not empty or full at the start), or cycles open "
+                   f"with the other direction (--first); read cycle 2 on")
     bad = [int(c) for c, v in zip(summary.cycle.values[1:], ce.values[1:]) if np.isfinite(v) and v > 1.02]
-    if not bad:
-        return []
-    return [f"coulombic_efficiency: CE > 1.02 in cycle(s) {bad[:10]} ({summary.attrs.get('first_direction', '')} "
-            f"first); check for missing records, the current sign or where cycles start (--first)"]
+    if bad:
+        out.append(f"coulombic_efficiency: CE > 1.02 in cycle(s) {bad[:10]} ({summary.attrs.get('first_direction', '')} "
+                   f"first); check for missing records, the current sign or where cycles start (--first)")
+    return out
 
 
 def summarise_file(path, *, first: str = "auto", strict: bool = False, dt: float = 10.0) -> dict:
@@ -70,7 +76,8 @@ def summarise_file(path, *, first: str = "auto", strict: bool = False, dt: float
                 "repairs": " | ".join(curve.attrs.get("repairs", [])),
                 "checks": " | ".join(list(curve.attrs.get("checks", [])) + efficiency_checks(s))}
     except Exception as exc:       # one bad file must not stop a folder: its reason is reported
-        return {"file": path, "error": f"{type(exc).__name__}: {exc}"}
+        from workbench.cyclers.sniff import UnknownFormatError
+        return {"file": path, "error": f"{type(exc).__name__}: {exc}", "unknown": isinstance(exc, UnknownFormatError)}
 
 
 def cycler_files(folder) -> list[Path]:
@@ -103,7 +110,7 @@ def read_folder(folder, *, workers: int | None = None, progress: bool = True, st
     bar.close()
     ok = [r for r in rows if "error" not in r]
     results = pd.DataFrame(ok, columns=list(_columns())).sort_values("file", ignore_index=True)
-    failures = pd.DataFrame([r for r in rows if "error" in r], columns=["file", "error"]).sort_values(
+    failures = pd.DataFrame([r for r in rows if "error" in r], columns=["file", "error", "unknown"]).sort_values(
         "file", ignore_index=True)
     out = FolderResult(results, failures)
     if store is not None:

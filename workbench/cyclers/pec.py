@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from workbench.cyclers.curve import FormationDataError
 from workbench.cyclers.repairs import repair
 from workbench.cyclers.table import read_text_table, table_from_frame, to_curve
@@ -34,7 +36,7 @@ def read_pec(path, *, cell_id: str | None = None, strict: bool = False, first: s
     repairs: list = []
     frame, lines = read_text_table(path, k, ",", repairs)
     frame = frame.loc[:, [c for c in frame.columns if c and not c.startswith("Unnamed")]]
-    cid = cell_id or next((v for v in frame.get("Cell ID", [])[:1] if str(v).strip()), None) or \
+    cid = cell_id or next((v for v in frame.get("Cell ID", [])[:1] if pd.notna(v) and str(v).strip()), None) or \
         f"{path.stem}-test{meta.get('Test', '')}"
     table = table_from_frame(frame, lines, SPEC, source=str(path), fmt="pec", cell_id=str(cid), repairs=repairs,
                              attrs={"start": meta.get("Start Time", ""), "protocol": meta.get("TestRegime Name", "")})

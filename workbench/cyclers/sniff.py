@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+class UnknownFormatError(ValueError):
+    """A file that is none of the cycler exports in :data:`FORMATS` (a licence, a note, another program's table)."""
+
+
 FORMATS = ("bdf", "novonix", "maccor", "neware-csv", "neware-binary", "biologic-mpr", "biologic-mpt", "arbin-res",
            "pec")
 

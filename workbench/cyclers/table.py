@@ -159,9 +159,9 @@ _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*(?:d|day|days)?[ \-]\s*)?(?P<h>\d+)
 
 def parse_duration(s: pd.Series, col: str, source: str, lines: np.ndarray) -> np.ndarray:
     """Seconds from ``d hh:mm:ss.fff`` / ``hh:mm:ss`` (hours may exceed 24) text, or plain numbers."""
-    text = s.astype(str)
-    if not text.head(20).str.contains(":").any():
+    if s.dtype.kind in "fiu" or not s.head(20).astype(str).str.contains(":").any():
         return numeric(pd.DataFrame({col: s}), col, source, lines)
+    text = s.astype(str)
     parts = text.str.extract(_DURATION)
     bad = parts["h"].isna().to_numpy() & (text.str.strip() != "").to_numpy()
     if bad.any():
@@ -183,12 +183,10 @@ def parse_clock(s: pd.Series) -> np.ndarray:
         return (s.dt.tz_localize(None) if getattr(s.dt, "tz", None) else s).astype("datetime64[ns]").astype(
             "int64").to_numpy() / 1e9
     text = s.astype(str).str.strip()
-    for fmt in _CLOCK_FORMATS:
-        t = pd.to_datetime(text, format=fmt, errors="coerce")
-        if t.notna().mean() > 0.9:
-            break
-    else:
-        t = pd.to_datetime(text, format="mixed", errors="coerce")
+    sample = text[text != ""].head(200)                   # choose the format on a sample, parse the column once
+    fmt = next((f for f in _CLOCK_FORMATS if pd.to_datetime(sample, format=f, errors="coerce").notna().mean() > 0.9),
+               "mixed")
+    t = pd.to_datetime(text, format=fmt, errors="coerce")
     out = t.astype("datetime64[ns]").astype("int64").to_numpy().astype(float) / 1e9
     out[t.isna().to_numpy()] = np.nan
     return out
@@ -214,7 +212,7 @@ def table_from_frame(frame: pd.DataFrame, lines: np.ndarray, spec: dict, *, sour
         if col is not None:
             _, unit, factor = header_unit(col)
             cols[key], names[key] = parse_duration(frame[col], col, source, lines) * (factor or 1.0), col
-            text = frame[col].astype(str).head(2000)
+            text = frame[col].head(2000).astype(str)
             if text.str.contains(":").any():       # written as a duration: its last digit is its resolution
                 digits = text.str.extract(r"[.,](\d+)\s*$")[0].str.len().max()
                 res = 10.0 ** -(0 if pd.isna(digits) else int(digits))

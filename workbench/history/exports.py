@@ -10,8 +10,9 @@ Two layouts, in CSV, Parquet or Excel (``.xlsx``):
 The time column is the one named like a time (``time``, ``timestamp``, ``date``, ``t_stamp``, ...), else the
 first column. :func:`sniff` reads only the header (and one row); :func:`iter_chunks` yields the rows as
 Arrow tables of bounded size (CSV streamed with ``pyarrow.csv.open_csv``, Parquet by row group batches), so
-a file larger than memory is read in constant memory. Tag cells are read as text: a number is a value,
-any other text (``Bad Input``, ``I/O Timeout``) is a quality marker (see :mod:`.importer`).
+a file larger than memory is read in constant memory. A tag cell holding a number is a value, any other
+text (``Bad Input``, ``I/O Timeout``) is a quality marker (see :mod:`.importer`); value columns are parsed
+as numbers by Arrow, and read as text from where a marker shows up.
 Excel files are read whole (a sheet holds at most ~1 M rows).
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -213,32 +215,99 @@ class CountingFile(io.RawIOBase):
         super().close()
 
 
-def iter_chunks(layout: Layout, *, block_bytes: int = 8 << 20, counter: CountingFile | None = None
-                ) -> Iterator[tuple[int, pa.Table]]:
-    """Yield (file line of the chunk's first row, Arrow table) in file order, at most ~``block_bytes`` each.
+class ReadProgress:
+    """Bytes of a CSV file read so far, kept up to date by :func:`iter_chunks` (for the progress bar)."""
 
-    CSV cells come as text (null where empty); Parquet columns keep their types.
-    """
-    if layout.format == "csv":
-        names = [n for n in (layout.time_column, *layout.columns, *layout.roles.values())]
+    bytes_read = 0
+
+    def close(self) -> None:
+        pass
+
+
+_NOT_A_NUMBER = re.compile(r"In CSV column #(\d+): .*conversion error to double")
+_NULLS = ["", "NaN", "nan", "NULL", "null", "None", "#N/A", "N/A"]
+MAX_REREADS = 3  # value columns found holding text before all value columns are read as text
+
+
+def _csv_chunks(layout: Layout, block_bytes: int, counter) -> Iterator[tuple[int, pa.Table]]:
+    """CSV rows in chunks. Value columns are parsed as numbers by Arrow's reader, except those holding text
+    (a quality marker) in the first block; a value column whose text shows up later is read as text from the
+    chunk where it showed, by reading on from the rows already yielded (at most MAX_REREADS times, then every
+    value column is text)."""
+    names = [n for n in (layout.time_column, *layout.columns, *layout.roles.values())]
+    values = set(layout.columns) if layout.kind == "wide" else {layout.roles.get("value")} - {None}
+    parse = pacsv.ParseOptions(delimiter=layout.delimiter)
+    text = _text_in_first_block(layout, names, values, parse, min(block_bytes, 1 << 20))  # markers at the top
+    rereads = 0
+    line, done = layout.first_row, 0
+    while True:
+        numeric = values - text if rereads < MAX_REREADS else set()
         read = pacsv.ReadOptions(block_size=block_bytes, encoding=layout.encoding,
-                                 skip_rows_after_names=1 if layout.units_row else 0)
-        parse = pacsv.ParseOptions(delimiter=layout.delimiter)
-        conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                                    null_values=["", "NaN", "nan", "NULL", "null", "None", "#N/A", "N/A"])
-        source = counter if counter is not None else CountingFile(layout.file)
-        line = layout.first_row
+                                 skip_rows_after_names=(1 if layout.units_row else 0) + done)
+        conv = pacsv.ConvertOptions(column_types={n: pa.float64() if n in numeric else pa.string() for n in names},
+                                    strings_can_be_null=True,
+                                    null_values=_NULLS)
+        source, header = CountingFile(layout.file), None
         try:
             reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=conv)
+            header = reader.schema.names
             for batch in reader:
+                if counter is not None:
+                    counter.bytes_read = max(counter.bytes_read, source.bytes_read)
                 yield line, pa.Table.from_batches([batch])
                 line += batch.num_rows
+                done += batch.num_rows
+            return
         except pa.ArrowInvalid as exc:
-            raise ExportError(f"{layout.file}: CSV cannot be read near line {line} ({exc}); check that every row "
-                              f"has the header's {len(names)} columns and quotes are closed") from None
+            hit = _NOT_A_NUMBER.search(str(exc))
+            col = None
+            if hit is not None:
+                cols = header or _header(layout)
+                k = int(hit.group(1))
+                col = cols[k] if k < len(cols) else None
+            if col not in numeric:
+                raise ExportError(f"{layout.file}: CSV cannot be read near line {line} ({exc}); check that every "
+                                  f"row has the header's {len(names)} columns and quotes are closed") from None
+            text.add(col)                     # a marker ("Bad Input") in this column: read on with it as text
+            rereads += 1
         finally:
-            if counter is None:
-                source.close()
+            source.close()
+
+
+def _text_in_first_block(layout: Layout, names: list[str], values: set[str], parse, size: int) -> set[str]:
+    """The value columns holding text (not numbers) in the first ``size`` bytes of rows."""
+    read = pacsv.ReadOptions(block_size=size, encoding=layout.encoding, use_threads=False,
+                             skip_rows_after_names=1 if layout.units_row else 0)
+    conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                                null_values=_NULLS)
+    try:
+        with pacsv.open_csv(layout.file, read_options=read, parse_options=parse, convert_options=conv) as reader:
+            batch = next(iter(reader), None)
+    except pa.ArrowInvalid:
+        return set()                      # the full read names the problem and its line
+    out = set()
+    for name in values if batch is not None else ():
+        try:
+            pc.cast(batch.column(name), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out.add(name)
+    return out
+
+
+def _header(layout: Layout) -> list[str]:
+    with open(layout.file, newline="", encoding=layout.encoding) as fh:
+        return next(csv.reader(fh, delimiter=layout.delimiter))
+
+
+def iter_chunks(layout: Layout, *, block_bytes: int = 8 << 20, counter=None) -> Iterator[tuple[int, pa.Table]]:
+    """Yield (file line of the chunk's first row, Arrow table) in file order, at most ~``block_bytes`` each.
+
+    CSV: value columns come as float64 where every cell is a number, else as text (null where empty), as do
+    the other columns; ``counter`` (a :class:`ReadProgress`) follows the bytes read. Parquet columns keep
+    their types.
+    """
+    if layout.format == "csv":
+        yield from _csv_chunks(layout, block_bytes, counter)
         return
     if layout.format == "parquet":
         pf = pq.ParquetFile(layout.file)
@@ -257,4 +326,4 @@ def iter_chunks(layout: Layout, *, block_bytes: int = 8 << 20, counter: Counting
     yield layout.first_row, pa.Table.from_pandas(frame, preserve_index=False)
 
 
-__all__ = ["Layout", "ExportError", "sniff", "iter_chunks", "split_header_unit", "CountingFile"]
+__all__ = ["Layout", "ExportError", "sniff", "iter_chunks", "split_header_unit", "CountingFile", "ReadProgress"]

@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.history.exports import CountingFile, ExportError, Layout, iter_chunks, sniff
+from workbench.history.exports import ExportError, Layout, ReadProgress, iter_chunks, sniff
 from workbench.history.import_times import TimeRules, to_utc_ns
 from workbench.history.store import HistoryStore, TagSpec
 
@@ -247,22 +247,29 @@ class Stage:
         self.width: int | None = None  # bucket width, ns
 
     def put(self, station: str, times: np.ndarray, values: dict[str, np.ndarray], gaps: pd.DataFrame) -> None:
-        """Stage rows (times: UTC ns; values: path -> floats) and gap samples (time, tag, marker)."""
-        frame = pd.DataFrame(values)
-        frame.insert(0, "time", times)
+        """Stage rows (times: UTC ns; values: path -> floats) and gap samples (time, tag, marker).
+
+        Values go to Arrow as they are (no DataFrame in between: NaN stays NaN); a chunk that falls in one
+        bucket, as a time-ordered export's chunks mostly do, is written without a filtered copy."""
+        frame = pa.table({"time": pa.array(times, pa.int64()),
+                          **{k: pa.array(np.asarray(v, dtype=float), pa.float64()) for k, v in values.items()}})
         for name, part in (("v", frame), ("g", gaps)):
             if not len(part):
                 continue
+            t = part.column("time").to_numpy() if name == "v" else part["time"].to_numpy(np.int64)
             if self.width is None:  # buckets of ~BUCKET_CELLS values, from the density of the first rows
-                t = part["time"].to_numpy()
-                per_ns = part.shape[0] * max(1, part.shape[1] - 1) / max(1, int(t.max()) - int(t.min()))
+                n_cols = part.num_columns if name == "v" else part.shape[1]
+                per_ns = len(t) * max(1, n_cols - 1) / max(1, int(t.max()) - int(t.min()))
                 self.width = next((w for w in BUCKET_WIDTHS if w * per_ns <= BUCKET_CELLS), BUCKET_WIDTHS[-1])
-            hours = part["time"].to_numpy() // self.width
-            for hour in np.unique(hours):
+            hours = t // self.width
+            first, last = hours.min(), hours.max()
+            for hour in ([first] if first == last else np.unique(hours)):
                 folder = self.root / station / f"{int(hour):012d}"
                 folder.mkdir(parents=True, exist_ok=True)
                 self.seq += 1
-                table = pa.Table.from_pandas(part[hours == hour], preserve_index=False)
+                rows = slice(None) if first == last else hours == hour
+                table = (part if first == last else part.filter(pa.array(rows))) if name == "v" else \
+                    pa.Table.from_pandas(part[rows], preserve_index=False)
                 with pa.OSFile(str(folder / f"{self.seq:09d}.{name}.arrow"), "wb") as sink:
                     with pa.ipc.new_file(sink, table.schema, options=_IPC) as writer:
                         writer.write_table(table)
@@ -346,10 +353,11 @@ def _stage_long(layout, table, line0, tagmap, rules, stage, summary):
 
 
 # --- commit --------------------------------------------------------------------------------------------
-def _read_parts(folder: Path, kind: str) -> pd.DataFrame:
-    parts = [pa.ipc.open_file(pa.memory_map(str(p))).read_all().to_pandas()
-             for p in sorted(folder.glob(f"*.{kind}.arrow"))]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+def _read_parts(folders: list[Path], kind: str) -> pd.DataFrame:
+    """The staged parts of ``folders`` in staging order, as one frame (one conversion from Arrow)."""
+    parts = [pa.ipc.open_file(pa.memory_map(str(p))).read_all()
+             for folder in folders for p in sorted(folder.glob(f"*.{kind}.arrow"))]
+    return pa.concat_tables(parts, promote_options="default").to_pandas() if parts else pd.DataFrame()
 
 
 def _commit_station(store: HistoryStore, station: str, folders: list[Path], summary: ImportSummary,
@@ -365,8 +373,7 @@ def _commit_station(store: HistoryStore, station: str, folders: list[Path], summ
 
 
 def _commit_batch(store, station, folders, summary, open_gaps, events):
-    vals = pd.concat([_read_parts(f, "v") for f in folders], ignore_index=True)
-    gaps = pd.concat([_read_parts(f, "g") for f in folders], ignore_index=True)
+    vals, gaps = _read_parts(folders, "v"), _read_parts(folders, "g")
     if not len(vals) and not len(gaps):
         return
     if not len(vals):
@@ -519,7 +526,7 @@ def _import(files, hist, line, mapping, time_rules, encoding, progress, block_by
                        desc="import: read")
         for lay in layouts:
             rules = TimeRules(time_rules.tz, time_rules.ambiguous, time_rules.nonexistent, time_rules.time_format)
-            counter = CountingFile(lay.file) if lay.format == "csv" else None
+            counter = ReadProgress() if lay.format == "csv" else None
             done = 0
             try:
                 for line0, table in iter_chunks(lay, block_bytes=block_bytes, counter=counter):

@@ -208,7 +208,8 @@ class HistoryStore:
         frame = pd.DataFrame({p: np.asarray(v, dtype=float) for p, v in values.items()}, index=t)
         if len(frame) and frame.index.hasnans:
             raise HistoryError(f"station {station!r}: {int(frame.index.isna().sum())} sample(s) without a timestamp")
-        frame = frame.sort_index(kind="stable").groupby(level=0).last()  # last non-NaN per tag per timestamp
+        if not (frame.index.is_monotonic_increasing and frame.index.is_unique):  # in order, no repeats: as is
+            frame = frame.sort_index(kind="stable").groupby(level=0).last()  # last non-NaN per tag per timestamp
         ns = frame.index.as_unit("ns").asi8
         mark = self.high_water_mark(station)
         dup = late = 0

@@ -309,7 +309,8 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     net = _net_charge(c, tab)
     ref = nominal_capacity or c.attrs.get("nominal_capacity_Ah")
     if not ref or not np.isfinite(ref):
-        ref = float(np.nanmax(cycle_summary(prep).discharge_capacity.values, initial=np.nan))
+        dis = cycle_summary(prep).discharge_capacity.values
+        ref = float(np.nanmax(dis)) if np.isfinite(dis).any() else np.nan
     rows = []
     for p, prev in pulses:
         a, b, before = int(p.start), int(p.end), int(prev.end)
