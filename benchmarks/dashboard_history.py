@@ -27,7 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-PAINTED = """async () => {
+PLOTS = 4  # the coating page: heatmap, lane trends, Cpk per lane, CD profile
+PAINTED = """async (plots) => {
+  // first full paint: the coating summary says how many hours it shows AND every plot of the page has
+  // finished drawing with data in every data glyph (overlays such as change-point marks excepted)
   const find = (node) => {
     const el = node.querySelector && node.querySelector('[data-role=coating-summary][data-hours]');
     if (el) return el;
@@ -36,9 +39,18 @@ PAINTED = """async () => {
     }
     return null;
   };
-  while (!find(document)) await new Promise(r => setTimeout(r, 20));
+  const drawn = () => {
+    if (!window.Bokeh || !Bokeh.index) return false;
+    const views = [...Bokeh.index.all_views()].filter(v => v.model && v.model.type === 'Figure');
+    if (views.length < plots) return false;
+    return views.every(v => v.has_finished() && v.model.renderers.filter(r => r.data_source && r.name !== 'overlay')
+      .every(r => r.data_source.get_length() > 0));
+  };
+  const deadline = performance.now() + 110000;
+  while (!(find(document) && drawn()) && performance.now() < deadline) await new Promise(r => setTimeout(r, 10));
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return [performance.now(), parseFloat(find(document).dataset.hours)];
+  const el = find(document);
+  return [performance.now(), el ? parseFloat(el.dataset.hours) : NaN, drawn()];
 }"""
 
 
@@ -74,7 +86,9 @@ def paint(browser, url: str, hours: float) -> tuple[float, float]:
         pg = ctx.new_page()
         pg.set_default_timeout(120_000)
         pg.goto(f"{url}/?page=coating&window={hours:g}")
-        ms, shown = pg.evaluate(PAINTED)
+        ms, shown, drawn = pg.evaluate(PAINTED, PLOTS)
+        if not drawn:
+            raise SystemExit(f"{url}: the coating page did not draw its {PLOTS} plots with data in 110 s")
         return ms / 1000.0, shown
     finally:
         ctx.close()

@@ -123,39 +123,44 @@ def combine(r: dict, bucket_ns: int) -> dict:
     True
     """
     keys = r["bucket"] // bucket_ns * bucket_ns
+    if np.array_equal(keys, r["bucket"]) and np.all(np.diff(keys) > 0):
+        return r  # already one row per bucket of that size
     buckets = np.unique(keys)
     out = _empty(len(buckets), len(r["tags"]))
-    for j in range(len(r["tags"])):
-        has = r["n"][:, j] > 0
-        if not has.any():
-            continue
-        col = {f: r[f][has, j] for f in FIELDS}
-        order = np.lexsort((col["t_first"], keys[has]))
-        col = {f: v[order] for f, v in col.items()}
-        k = keys[has][order]
-        starts, seg = _segments(k)
-        rows = np.searchsorted(buckets, k[starts])
-        n = np.add.reduceat(col["n"], starts)
-        mean = np.add.reduceat(col["n"] * col["mean"], starts) / n
-        spread = col["n"] * (col["mean"] - np.repeat(mean, np.diff(np.r_[starts, len(k)]))) ** 2
-        lo, hi = np.minimum.reduceat(col["min"], starts), np.maximum.reduceat(col["max"], starts)
-        ends = np.r_[starts[1:], len(k)] - 1
-        same = seg[1:] == seg[:-1]  # consecutive rows merged into one bucket: the range between them
-        edge_mr = np.abs(col["first"][1:] - col["last"][:-1])[same]
-        edge_dt = (col["t_first"][1:] - col["t_last"][:-1])[same]
-        nseg = len(starts)
-        max_dt = np.maximum.reduceat(col["max_dt"], starts)
-        np.maximum.at(max_dt, seg[1:][same], edge_dt)
-        new = {"n": n, "mean": mean, "m2": np.add.reduceat(col["m2"] + spread, starts), "min": lo, "max": hi,
-               "t_min": col["t_min"][_first_where(col["min"] == np.repeat(lo, np.diff(np.r_[starts, len(k)])), seg, nseg)],
-               "t_max": col["t_max"][_first_where(col["max"] == np.repeat(hi, np.diff(np.r_[starts, len(k)])), seg, nseg)],
-               "first": col["first"][starts], "last": col["last"][ends],
-               "t_first": col["t_first"][starts], "t_last": col["t_last"][ends],
-               "mr_sum": np.add.reduceat(col["mr_sum"], starts) + np.bincount(seg[1:][same], weights=edge_mr, minlength=nseg),
-               "mr_n": np.add.reduceat(col["mr_n"], starts) + np.bincount(seg[1:][same], minlength=nseg),
-               "max_dt": max_dt}
-        for f in FIELDS:
-            out[f][rows, j] = new[f]
+    # every tag at once: the (tag, row) cells holding samples, tag-major, ordered by tag, bucket, time
+    tag_of, row = np.nonzero(r["n"].T > 0)
+    if not len(row):
+        return {**out, "bucket": buckets, "tags": list(r["tags"])}
+    col = {f: r[f][row, tag_of] for f in FIELDS}
+    order = np.lexsort((col["t_first"], keys[row], tag_of))
+    col = {f: v[order] for f, v in col.items()}
+    tag_of, k = tag_of[order], keys[row][order]
+    seg_key = np.searchsorted(buckets, k) + tag_of.astype(np.int64) * len(buckets)
+    starts, seg = _segments(seg_key)
+    sizes = np.diff(np.r_[starts, len(k)])
+    n = np.add.reduceat(col["n"], starts)
+    mean = np.add.reduceat(col["n"] * col["mean"], starts) / n
+    spread = col["n"] * (col["mean"] - np.repeat(mean, sizes)) ** 2
+    lo, hi = np.minimum.reduceat(col["min"], starts), np.maximum.reduceat(col["max"], starts)
+    ends = np.r_[starts[1:], len(k)] - 1
+    same = seg[1:] == seg[:-1]  # consecutive cells merged into one bucket of one tag: the range between them
+    edge_mr = np.abs(col["first"][1:] - col["last"][:-1])[same]
+    edge_dt = (col["t_first"][1:] - col["t_last"][:-1])[same]
+    nseg = len(starts)
+    max_dt = np.maximum.reduceat(col["max_dt"], starts)
+    np.maximum.at(max_dt, seg[1:][same], edge_dt)
+    new = {"n": n, "mean": mean, "m2": np.add.reduceat(col["m2"] + spread, starts), "min": lo, "max": hi,
+           "t_min": col["t_min"][_first_where(col["min"] == np.repeat(lo, sizes), seg, nseg)],
+           "t_max": col["t_max"][_first_where(col["max"] == np.repeat(hi, sizes), seg, nseg)],
+           "first": col["first"][starts], "last": col["last"][ends],
+           "t_first": col["t_first"][starts], "t_last": col["t_last"][ends],
+           "mr_sum": np.add.reduceat(col["mr_sum"], starts) + np.bincount(seg[1:][same], weights=edge_mr,
+                                                                          minlength=nseg),
+           "mr_n": np.add.reduceat(col["mr_n"], starts) + np.bincount(seg[1:][same], minlength=nseg),
+           "max_dt": max_dt}
+    rows, tags = seg_key[starts] % len(buckets), seg_key[starts] // len(buckets)
+    for f in FIELDS:
+        out[f][rows, tags] = new[f]
     return {**out, "bucket": buckets, "tags": list(r["tags"])}
 
 
@@ -232,13 +237,19 @@ def to_frame(r: dict) -> pd.DataFrame:
 
 def from_frame(df: pd.DataFrame, tags: list[str]) -> dict:
     """The rollup of ``tags`` from its long form (tags absent from ``df`` hold no samples)."""
-    df = df[df["tag"].isin(tags)]
-    buckets = np.unique(df["bucket"].to_numpy(np.int64))
+    tag = df["tag"]
+    if isinstance(tag.dtype, pd.CategoricalDtype):  # as read from a file: map the categories only
+        known = pd.Index(tags).get_indexer(tag.cat.categories)
+        cols = np.where(tag.cat.codes.to_numpy() >= 0, known[tag.cat.codes.to_numpy()], -1)
+    else:
+        cols = pd.Index(tags).get_indexer(tag)
+    mine = cols >= 0
+    cols, b = cols[mine], df["bucket"].to_numpy(np.int64)[mine]
+    buckets = np.unique(b)
     out = _empty(len(buckets), len(tags))
-    rows = np.searchsorted(buckets, df["bucket"].to_numpy(np.int64))
-    cols = pd.Index(tags).get_indexer(df["tag"])
+    rows = np.searchsorted(buckets, b)
     for f in FIELDS:
-        out[f][rows, cols] = df[f].to_numpy()
+        out[f][rows, cols] = df[f].to_numpy()[mine]
     return {**out, "bucket": buckets, "tags": list(tags)}
 
 

@@ -16,6 +16,7 @@ so a week is read from 7 files after its first read.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -111,7 +112,7 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
             continue
         day_file = root / "rollup" / station / f"{day}.parquet"
         if day_file.exists():
-            parts.append(pq.read_table(day_file).to_pandas())
+            parts.append(_read(day_file, tags))
             continue
         chunks = sorted((int(m["t0"]), f) for f in (folder / day).iterdir() if (m := CHUNK_NAME.match(f.name)))
         over = d0 + DAY_NS <= hwm
@@ -120,7 +121,7 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
         for p0, p1, name in periods:
             hour_file = root / "rollup" / station / day / name if name else None
             if hour_file is not None and hour_file.exists():
-                day_frames.append(pq.read_table(hour_file).to_pandas())
+                day_frames.append(_read(hour_file, tags))
                 continue
             if not over and (p1 <= lo or p0 > hi):
                 continue
@@ -131,15 +132,26 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
                 write_frame(hour_file, frame)
             if frame is not None:
                 day_frames.append(frame)
-        frame = _merged(day_frames)
-        if writable and over and frame is not None:
-            write_frame(day_file, frame)
-        if frame is not None:
-            parts.append(frame)
+        if over:  # a day that is over: merged once into its day file
+            frame = _merged(day_frames)
+            if writable and frame is not None:
+                write_frame(day_file, frame)
+            day_frames = [frame] if frame is not None else []
+        parts += day_frames
     if not parts:
         return None
     r = combine(concat([from_frame(f, tags) for f in parts]), BUCKET_NS)
     return select(r, tags, lo, hi) if len(r["bucket"]) else None
+
+
+def _read(path: Path, tags: list[str]) -> pd.DataFrame:
+    """The rows of ``tags`` of an hour or day rollup file (immutable once written: kept in memory)."""
+    return _read_cached(str(path), path.stat().st_mtime_ns, tuple(tags))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cached(path: str, mtime_ns: int, tags: tuple[str, ...]) -> pd.DataFrame:
+    return pq.read_table(path, filters=[("tag", "in", list(tags))], read_dictionary=["tag"]).to_pandas()
 
 
 def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
