@@ -98,6 +98,31 @@ def seed_from_store(live: LiveStore, url: str, hours: float = WINDOWS_H[DEFAULT_
     return seeded
 
 
+def prewarm_rollups(live: LiveStore, url: str, hours: float | None = None) -> int:
+    """Read the stored rollups of the time-range picker's longest window for the tags the pages draw (each
+    station's trend tags, a coating station's lanes), once at start like the seed: the first session that
+    asks for a week finds its finished days in memory. Returns the stations read."""
+    from workbench.display import trend_tags
+    from workbench.history.rollups import read_rollup
+
+    hours = hours or max(WINDOWS_H.values())
+    done = 0
+    for station in live.line.stations:
+        if len(station.tags) > WIDE_STATION_TAGS:
+            continue
+        end = newest_time(url, station.name)
+        if end is None:
+            continue
+        sets = [[t.path for t in trend_tags(station)]]
+        if station.kind == "coating":
+            sets.append([t.path for t in station.tags if t.spec is not None])
+        for paths in sets:
+            if paths:
+                read_rollup(url, station.name, paths, start=(end - pd.Timedelta(hours=hours)).floor("h"), end=end)
+        done += 1
+    return done
+
+
 def newest_time(url: str, station: str) -> pd.Timestamp | None:
     """The newest stored time of a station (UTC), from the chunk names (no file is read)."""
     from workbench.history import HistoryStore
@@ -271,4 +296,4 @@ def window_rollup(live: LiveStore, url: str | None, paths: list[str], start_s: f
 
 __all__ = ["HISTORY_ENV", "WINDOWS_H", "DEFAULT_WINDOW", "history_url", "seed_from_dataset", "seed_from_store",
            "mark_gaps", "downsample", "read_window", "window_series", "epoch_seconds", "window_rollup",
-           "live_rollup", "rollup_bucket_ns", "ROLLUP_AFTER_H"]
+           "live_rollup", "rollup_bucket_ns", "prewarm_rollups", "ROLLUP_AFTER_H"]

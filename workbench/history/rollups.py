@@ -117,7 +117,7 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
         chunks = sorted((int(m["t0"]), f) for f in (folder / day).iterdir() if (m := CHUNK_NAME.match(f.name)))
         over = d0 + DAY_NS <= hwm
         periods = [(d0, d0 + DAY_NS, "")] if over else _periods(d0, hwm)
-        day_frames = []
+        day_frames: list = []  # long-form frames (from chunks) or rollups of ``tags`` (from hour files)
         for p0, p1, name in periods:
             hour_file = root / "rollup" / station / day / name if name else None
             if hour_file is not None and hour_file.exists():
@@ -140,18 +140,20 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
         parts += day_frames
     if not parts:
         return None
-    r = combine(concat([from_frame(f, tags) for f in parts]), BUCKET_NS)
+    r = combine(concat([f if isinstance(f, dict) else from_frame(f, tags) for f in parts]), BUCKET_NS)
     return select(r, tags, lo, hi) if len(r["bucket"]) else None
 
 
-def _read(path: Path, tags: list[str]) -> pd.DataFrame:
-    """The rows of ``tags`` of an hour or day rollup file (immutable once written: kept in memory)."""
+def _read(path: Path, tags: list[str]) -> dict:
+    """The rollup of ``tags`` in an hour or day rollup file (immutable once written: kept in memory, so a
+    server reads a week of a station's tags once)."""
     return _read_cached(str(path), path.stat().st_mtime_ns, tuple(tags))
 
 
-@functools.lru_cache(maxsize=256)
-def _read_cached(path: str, mtime_ns: int, tags: tuple[str, ...]) -> pd.DataFrame:
-    return pq.read_table(path, filters=[("tag", "in", list(tags))], read_dictionary=["tag"]).to_pandas()
+@functools.lru_cache(maxsize=128)
+def _read_cached(path: str, mtime_ns: int, tags: tuple[str, ...]) -> dict:
+    frame = pq.read_table(path, filters=[("tag", "in", list(tags))], read_dictionary=["tag"]).to_pandas()
+    return from_frame(frame, list(tags))
 
 
 def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
