@@ -55,7 +55,7 @@ def live_with_newest(line, paths, t, v, hours=LIVE_H) -> LiveStore:
 
 
 def test_store_and_live_parts_join_exactly(line, stored):
-    root, station, paths, t, v = stored
+    root, _, paths, t, v = stored
     live = live_with_newest(line, paths, t, v)
     secs = t.as_unit("ns").asi8 / 1e9
     start = secs[-1] - 13 * 3600

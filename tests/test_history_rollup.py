@@ -10,8 +10,17 @@ import pandas as pd
 import pytest
 
 from workbench.history import HistoryStore, TagSpec
-from workbench.history.rollup import (BUCKET_NS, combine, concat, envelope, from_frame, rollup, select,
-                                      to_frame, window_summary)
+from workbench.history.rollup import (
+    BUCKET_NS,
+    combine,
+    concat,
+    envelope,
+    from_frame,
+    rollup,
+    select,
+    to_frame,
+    window_summary,
+)
 
 S = 1_000_000_000
 

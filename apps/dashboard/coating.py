@@ -192,7 +192,7 @@ class CoatingPage:
         column), Cpk from the window's mean, average moving range and sigma of every lane."""
         r = window_rollup(self.store, self.history, self.paths, start_s, HEATMAP_COLUMNS,
                           shared=lambda key, compute: shared_result(key, 30.0, compute))
-        t, m = lane_matrix(self.store, self.paths, 1)
+        _, m = lane_matrix(self.store, self.paths, 1)
         if r is None or not (r["n"] > 0).any() or m.shape[1] == 0:
             return None
         has = r["n"] > 0

@@ -22,12 +22,19 @@ import os
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workbench.history.rollup import BUCKET_NS, combine, concat, from_frame, rollup, select, to_frame
+from workbench.history.rollup import (
+    BUCKET_NS,
+    combine,
+    concat,
+    from_frame,
+    rollup,
+    select,
+    to_frame,
+)
 from workbench.history.store import CHUNK_NAME, HistoryError
 
 HOUR_NS = 3600 * 10**9
