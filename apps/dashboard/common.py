@@ -398,6 +398,7 @@ def set_range(rng: Range1d, start: float, end: float) -> None:
 
 
 _SHARED_RESULTS: dict[str, tuple[float, object]] = {}
+SHARED_FORGET_S = 600.0  # a shared result not asked for in this long is dropped (its window has moved on)
 
 
 def shared_result(key: str, max_age_s: float, compute):
@@ -413,6 +414,9 @@ def shared_result(key: str, max_age_s: float, compute):
     if hit is not None and now - hit[0] < max_age_s:
         return hit[1]
     value = compute()
+    if len(_SHARED_RESULTS) > 64:  # keys carry their window (an hour, a minute): forget the long stale ones
+        for old in [k for k, (t, _) in _SHARED_RESULTS.items() if now - t > SHARED_FORGET_S]:
+            del _SHARED_RESULTS[old]
     _SHARED_RESULTS[key] = (now, value)
     return value
 

@@ -273,23 +273,29 @@ def window_rollup(live: LiveStore, url: str | None, paths: list[str], start_s: f
         h1 = (pd.Timestamp(first, unit="s", tz="UTC") if np.isfinite(first) else pd.Timestamp.now(tz="UTC")).ceil("h")
         boundary = int(first * 1e9) // BUCKET_NS * BUCKET_NS + BUCKET_NS if np.isfinite(first) else h1.value
 
+        since = int(start_s * 1e9) // BUCKET_NS * BUCKET_NS
+        head_end = boundary // bucket * bucket  # whole coarse buckets before it: merged once, in the cache
+
         def read():
             from workbench.history.rollups import read_rollup
 
             try:
-                return read_rollup(url, station, paths, start=h0, end=h1)
+                r = read_rollup(url, station, paths, start=h0, end=h1)
             except Exception as exc:  # a store that cannot be read: the live part is still drawn
                 log.warning("history rollup of %s from %s: %s", station, h0, exc)
                 return None
+            if r is None:
+                return None
+            parts = [combine(select(r, None, since, head_end), bucket), select(r, None, head_end, boundary)]
+            return concat([x for x in parts if x is not None and len(x["bucket"])])
 
-        key = f"rollup:{url}:{station}:{','.join(paths)}:{h0.isoformat()}:{h1.isoformat()}"
+        # one read and merge a minute for every session and refresh (the window moves by whole minutes)
+        key = f"rollup:{url}:{station}:{','.join(paths)}:{since}:{boundary}:{bucket}"
         stored = shared(key, read) if shared is not None else read()
-        if stored is not None:
-            stored = select(stored, None, int(start_s * 1e9) // BUCKET_NS * BUCKET_NS, boundary)
     after = int(start_s * 1e9) - 1
     if stored is not None and len(stored["bucket"]) and (stored["n"] > 0).any():
         after = max(after, int(stored["t_last"][stored["n"] > 0].max()))
-    fresh = live_rollup(live, paths, after, BUCKET_NS)
+    fresh = live_rollup(live, paths, after, bucket)  # exact at any bucket size: straight to the coarse one
     both = concat([r for r in (stored, fresh) if r is not None]) if (stored or fresh) else None
     return None if both is None else select(combine(both, bucket), None, lo, None)
 

@@ -292,6 +292,13 @@ class Dashboard:
             self._pending = False
             self.pusher.remove(self)
 
+    def _connected(self) -> bool:
+        """Whether a browser holds this session now. A closed tab's session lives on until the server's
+        unused-session check removes it (seconds); refreshing it meanwhile is work for nobody, taken from
+        the sessions being opened. True when the server does not say (a document outside a server)."""
+        session = getattr(getattr(self._doc, "session_context", None), "_session", None)
+        return session is None or session.connection_count > 0
+
     def tick(self) -> None:
         """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
         try:
@@ -312,6 +319,8 @@ class Dashboard:
         """Redraw the visible page from the store, all changes in ONE websocket message (one repaint)."""
         self._pending = False
         try:
+            if not self._connected():  # the browser left (or has not connected yet): draw nothing for nobody
+                return
             if self._swapping:  # a page swap is waiting for the old page's last message: draw after it
                 return
             if self._fresh:  # the page was just swapped in: let that message go first, draw just after
