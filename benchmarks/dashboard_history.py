@@ -97,6 +97,18 @@ def server_cpu_s(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def wait_started(pgid: int, timeout: float = 300.0) -> float:
+    """Wait until the server has finished starting (seeding its buffers from the store, reading the week's
+    rollups: seconds of CPU after it answers) - its CPU use below 0.3 s/s for 2 s; returns the wait."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        c0 = server_cpu_s(pgid)
+        time.sleep(2.0)
+        if server_cpu_s(pgid) - c0 < 0.6:
+            break
+    return time.monotonic() - t0
+
+
 def paint(browser, url: str, hours: float, pgid: int, ctx=None) -> tuple[float, float, float, float]:
     """(seconds to first full paint, hours shown, server CPU s, page main-thread CPU s) of one open: in a
     fresh browser context (nothing cached), or in a new tab of ``ctx`` (its cached scripts reused)."""
@@ -134,7 +146,8 @@ def main(argv=None) -> int:
     port = free_port()
     proc = start_demo(store.resolve(), args.days, port)
     url = f"http://127.0.0.1:{port}"
-    print(f"load average {os.getloadavg()[0]:.2f} (2 cores)")
+    print(f"server started (seeded, rollups read) {wait_started(proc.pid):.0f} s after it answered; "
+          f"load average {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])

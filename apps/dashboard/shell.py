@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WATCH_S = 0.02  # the process-wide watcher looks at the store's version this often (one int compare)
 PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "250")) / 1000.0  # redraw a session at most this often
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
+SPARE_AFTER_S = 3.0  # a spare page is built this long after the last one was taken
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 
 
@@ -158,9 +159,12 @@ class Spares:
                 cls._building.discard(slot)
 
         try:
-            asyncio.get_running_loop().run_in_executor(None, build)
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a test building a session by hand): no spare
             cls._building.discard(slot)
+            return
+        # a little later: the session that took the spare is drawing its first screen now
+        loop.call_later(SPARE_AFTER_S, lambda: loop.run_in_executor(None, build))
 
 
 def _arg(name: str, default: str) -> str:
