@@ -11,7 +11,7 @@ MODULES = [
     ("workbench.models.dewpoint", False), ("workbench.dewpoint", True),
     ("workbench.models.coating", False), ("workbench.models.coating_accessor", False), ("workbench.coating", True),
     ("workbench.models.weld", False), ("workbench.weld", True),
-    ("workbench.trace", True),
+    ("workbench.trace", True), ("workbench.units", False), ("workbench.strict_yaml", False),
     ("workbench.spc.limitsets", False), ("data_adapters.discover", False),
 ]
 

@@ -104,12 +104,13 @@ def as_quantity(value: Any, units: str | None = None, *, name: str = "value") ->
 def magnitude_in(value: Any, units: str, *, name: str = "value") -> Any:
     """The magnitude of ``value`` expressed in ``units``; raises DimensionalityError naming ``name``.
 
-    >>> magnitude_in(ureg.Quantity(-40, "degC"), "K", name="frost_point")
+    >>> round(magnitude_in(ureg.Quantity(-40, "degC"), "K", name="frost_point"), 6)
     233.15
     """
     q = as_quantity(value, name=name)
     try:
-        return q.to(units).magnitude
+        mag = q.to(units).magnitude
+        return float(mag) if np.ndim(mag) == 0 else mag  # an offset unit (degC -> K) gives a 0-d array
     except pint.DimensionalityError as exc:
         raise pint.DimensionalityError(
             exc.units1, exc.units2, exc.dim1, exc.dim2,

@@ -3,7 +3,7 @@
 It records each trial's plan, user, reason, state and — before the first write — the baseline
 setpoints. A trial whose baseline was recorded but whose restore was never confirmed is *unfinished*:
 after a crash (SIGKILL, power loss) the next start of the controller finds it with :meth:`Journal.unfinished`
-and restores the baseline (see :func:`data_adapters.trials.runner.recover`).
+and restores the baseline (see :meth:`data_adapters.trials.runner.TrialController.recover`).
 
 >>> import tempfile, os
 >>> j = Journal(os.path.join(tempfile.mkdtemp(), "trials.sqlite"))
