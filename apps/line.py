@@ -6,7 +6,7 @@ server process feeds every browser session.
 
 import panel as pn
 
-from apps.dashboard.shell import serve_dashboard
+from apps.dashboard.shell import serve_into
 
 if pn.state.served:
-    serve_dashboard().servable(title="Line Workbench")
+    serve_into(pn.state.curdoc)

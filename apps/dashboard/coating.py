@@ -19,7 +19,8 @@ import xarray as xr
 from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 from bokeh.palettes import Viridis256
 
-from workbench.coating import capability, cd_profile
+from workbench.coating import capability, capability_from_moments, cd_profile
+from workbench.history.rollup import window_summary
 from workbench.live import LiveStore
 from workbench.models.coating_shifts import lane_shifts
 from workbench.units import ureg
@@ -27,7 +28,7 @@ from workbench.units import ureg
 from .background import shared_background
 from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
                      trend_tags)
-from .history import DEFAULT_WINDOW, WINDOWS_H, history_url, window_series
+from .history import DEFAULT_WINDOW, ROLLUP_AFTER_H, WINDOWS_H, history_url, window_rollup, window_series
 
 HEATMAP_COLUMNS = 600  # the heatmap image is at most this many columns wide (time bins of whole scans)
 STATS_EVERY_S = 5.0  # capability and heatmap are recomputed at most this often (once for all sessions)
@@ -114,8 +115,9 @@ class CoatingPage:
         hi = spec.usl if spec.usl is not None else spec.target
         # heatmap: colour scale spans the spec; out-of-spec lanes saturate
         self.mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi, nan_color="#888888")
-        self.heat_src = ColumnDataSource({"image": [np.zeros((1, 1))], "x": [0.0], "dw": [1.0]})
-        self.heat = new_figure("Areal mass by lane and time", "", height=330)
+        # every source starts empty: a plot is drawn with data only once its data arrived (no placeholder)
+        self.heat_src = ColumnDataSource({"image": [], "x": [], "dw": []})
+        self.heat = new_figure("Areal mass by lane and time", "", height=330, tools="save")
         self.heat.yaxis.axis_label = "lane"
         self.heat.image(image="image", x="x", y=0.5, dw="dw", dh=len(self.lanes), source=self.heat_src,
                         color_mapper=self.mapper)
@@ -123,26 +125,29 @@ class CoatingPage:
         self.trend = TrendChart(store, trend_tags(self.station),
                                 "Lane trends vs spec · change points: online red, offline purple",
                                 height=330)
-        self.cp_spans: list[Span] = []
+        # change points as two vertical-span glyphs (one model each, however many marks): online FOCuS
+        # detections dashed red, offline segmentation solid purple
+        self.cp_src = ColumnDataSource({"x": []})
+        self.trend.fig.vspan(x="x", source=self.cp_src, line_color="#d33", line_dash="dashed", line_width=2,
+                             name="overlay")
+        self.offline_src = ColumnDataSource({"x": []})
+        self.trend.fig.vspan(x="x", source=self.offline_src, line_color="#7b2cbf", line_width=3, line_alpha=0.8,
+                             name="overlay")
         self.cpk_src = ColumnDataSource({"lane": [], "cpk": [], "color": []})
-        self.cpk = new_figure("Cpk per lane (window shown)", "", height=300, x_datetime=False)
+        self.cpk = new_figure("Cpk per lane (window shown)", "", height=300, x_datetime=False, tools="save")
         self.cpk.vbar(x="lane", top="cpk", width=0.8, color="color", source=self.cpk_src)
         self.cpk.add_layout(Span(location=1.33, dimension="width", line_color="#2e9e44", line_dash="dashed",
                                  line_width=2))
         self.cpk.xaxis.axis_label = "lane"
         self.cpk.yaxis.axis_label = "Cpk"
         self.cd_src = ColumnDataSource({"lane": [], "v": []})
-        self.cd = new_figure("CD profile, latest scan", self.units, height=300, x_datetime=False)
+        self.cd = new_figure("CD profile, latest scan", self.units, height=300, x_datetime=False, tools="save")
         self.cd.line("lane", "v", source=self.cd_src, line_width=3)
         self.cd.scatter("lane", "v", source=self.cd_src, size=8)
         self.cd.xaxis.axis_label = "lane"
         limit_spans(self.cd, self.lanes[0])
         self.summary = html_pane("")
         self.offline = html_pane('<p class="lw-sub">Searching the buffered window for change points…</p>')
-        self.offline_spans = [Span(location=None, dimension="height", line_color="#7b2cbf", line_width=3,
-                                   line_alpha=0.8) for _ in range(OFFLINE_MARKS)]
-        for span in self.offline_spans:
-            self.trend.fig.add_layout(span)
         self._offline_runs = -1
         self._last_stats = 0.0
         self._cp_seen = 0
@@ -155,11 +160,8 @@ class CoatingPage:
 
     def _mark_changepoints(self) -> None:
         cps = [c for c in self.store.changepoints if c.station == self.station.name]
-        for c in cps[self._cp_seen:]:
-            span = Span(location=c.since.timestamp() * 1000.0, dimension="height", line_color="#d33",
-                        line_dash="dashed", line_width=2)
-            self.trend.fig.add_layout(span)
-            self.cp_spans.append(span)
+        if len(cps) != self._cp_seen:
+            self.cp_src.data = {"x": [c.since.timestamp() * 1000.0 for c in cps]}
         self._cp_seen = len(cps)
 
     def set_window(self, seconds: float) -> None:
@@ -170,6 +172,8 @@ class CoatingPage:
     def _compute(self, window_s: float) -> dict | None:
         newest = self.store.series(self.paths[0], 1)[0]
         now = float(newest[-1]) if len(newest) else time.time()
+        if self.history is not None and window_s > ROLLUP_AFTER_H * 3600.0:
+            return self._compute_rollup(now - window_s)
         t, m = window_matrix(self.store, self.history, self.paths, now - window_s)
         if m.shape[1] == 0:
             return None
@@ -180,28 +184,56 @@ class CoatingPage:
         cpk = np.full(len(lanes), np.nan)
         if m.shape[1] >= 10:
             cpk = capability(da, q(spec.lsl), q(spec.usl), dim="time").cpk.values
-        latest = da.isel(time=[-1])
-        m = time_bins(t, m)
+        return {"t0": t[0], "t1": t[-1], "scans": len(t), "m": time_bins(t, m), "x": t[0], "dw": t[-1] - t[0],
+                "cpk": cpk, **self._latest(da.isel(time=[-1]))}
+
+    def _compute_rollup(self, start_s: float) -> dict | None:
+        """A long window from the store's rollups: heatmap columns are time buckets (a gap is a grey
+        column), Cpk from the window's mean, average moving range and sigma of every lane."""
+        r = window_rollup(self.store, self.history, self.paths, start_s, HEATMAP_COLUMNS,
+                          shared=lambda key, compute: shared_result(key, 30.0, compute))
+        _, m = lane_matrix(self.store, self.paths, 1)
+        if r is None or not (r["n"] > 0).any() or m.shape[1] == 0:
+            return None
+        has = r["n"] > 0
+        s = window_summary(r)
+        spec = self.lanes[0].spec
+        nan = lambda v: np.nan if v is None else v  # noqa: E731
+        cpk = capability_from_moments(s["mean"], s["mr_mean"], s["std"], s["n"], nan(spec.lsl), nan(spec.usl),
+                                      self.units).cpk.values
+        cpk = np.where(s["n"] >= 10, cpk, np.nan)
+        bucket = r["bucket"][1] - r["bucket"][0] if len(r["bucket"]) > 1 else 60 * 10**9
+        edges = np.arange(r["bucket"][0], r["bucket"][-1] + bucket, bucket)  # every bucket, empty ones too
+        image = np.full((len(self.paths), len(edges)), np.nan)
+        image[:, np.searchsorted(edges, r["bucket"])] = np.where(has, r["mean"], np.nan).T
+        latest = xr.DataArray(m.T, dims=("time", "lane"), attrs={"units": self.units})
+        return {"t0": r["t_first"][has].min() / 1e9, "t1": r["t_last"][has].max() / 1e9,
+                "scans": int(s["n"].max()), "m": image, "x": edges[0] / 1e9, "dw": len(edges) * bucket / 1e9,
+                "cpk": cpk, **self._latest(latest)}
+
+    def _latest(self, latest: xr.DataArray) -> dict:
+        """The CD profile of the latest scan (one row over lane)."""
         prof = cd_profile(latest)
-        return {"t": t, "m": m, "lanes": lanes, "cpk": cpk, "latest": latest.values[0], "scans": da.sizes["time"],
-                "range": float(prof.range[0]), "edge": float(prof.edge_to_centre[0]), "smile": float(prof.smile[0])}
+        return {"latest": latest.values[0], "range": float(prof.range[0]), "edge": float(prof.edge_to_centre[0]),
+                "smile": float(prof.smile[0])}
 
     def _stats(self) -> None:
         r = shared_result(f"coating:{self.station.name}:{self.window_s}", STATS_EVERY_S,
                           lambda: self._compute(self.window_s))
         if r is None:
             return
-        t, m, lanes, cpk = r["t"], r["m"], r["lanes"], r["cpk"]
-        hours = (t[-1] - t[0]) / 3600.0
-        self.heat_src.data = {"image": [m], "x": [t[0] * 1000.0], "dw": [max((t[-1] - t[0]) * 1000.0, 1.0)]}
+        lanes, cpk = np.arange(1, len(self.paths) + 1), r["cpk"]
+        hours = (r["t1"] - r["t0"]) / 3600.0
+        self.heat_src.data = {"image": [r["m"]], "x": [r["x"] * 1000.0], "dw": [max(r["dw"] * 1000.0, 1.0)]}
         colors = ["#d33" if c < 1.0 else "#d98a00" if c < 1.33 else "#2e9e44" for c in np.nan_to_num(cpk)]
         self.cpk_src.data = {"lane": lanes, "cpk": np.nan_to_num(cpk), "color": colors}
         self.cd_src.data = {"lane": lanes, "v": r["latest"]}
         worst = int(lanes[np.nanargmin(cpk)]) if np.isfinite(cpk).any() else None
         u = pretty_units(self.units)
+        n = r["scans"]
         self.summary.object = (
-            f'<div class="lw-sub" data-role="coating-summary" data-scans="{len(t)}" data-hours="{hours:.2f}">'
-            f'{len(t)} scans over the last {hours:.1f} h · latest scan: '
+            f'<div class="lw-sub" data-role="coating-summary" data-scans="{n}" data-hours="{hours:.2f}">'
+            f'{n} scans over the last {hours:.1f} h · latest scan: '
             f'range <b>{fmt(r["range"], 3)} {u}</b>, edge−centre <b>{fmt(r["edge"], 3)} {u}</b>, '
             f'smile <b>{fmt(r["smile"], 3)} {u}</b> · lowest Cpk: '
             + (f'lane {worst} (<b>{fmt(float(np.nanmin(cpk)), 3)}</b>)' if worst else "collecting scans…") + "</div>")
@@ -221,8 +253,7 @@ class CoatingPage:
         self._offline_runs = job.runs
         cp, n_scans = job.value
         newest = cp.iloc[::-1].head(OFFLINE_MARKS)
-        for span, when in zip(self.offline_spans, list(newest.time) + [None] * OFFLINE_MARKS):
-            span.location = None if when is None else pd.Timestamp(when).timestamp() * 1000.0
+        self.offline_src.data = {"x": [pd.Timestamp(when).timestamp() * 1000.0 for when in newest.time]}
         self.offline.object = offline_rows(cp, self.units, n_scans)
 
     def update(self) -> None:

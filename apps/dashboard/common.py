@@ -309,15 +309,26 @@ class TrendChart:
 
     def load(self) -> int:
         """Draw the whole window afresh (history + buffers, downsampled); returns the points drawn."""
-        from .history import downsample, mark_gaps, window_series
+        from .history import ROLLUP_AFTER_H, DRAW_POINTS, downsample, mark_gaps, window_rollup, window_series
 
         paths = list(self.sources)
         totals = {p: self.store.buffers[p].total for p in paths}
-        series = window_series(self.store, self.history, paths, self.newest() - self.window_s,
-                               shared=lambda key, compute: shared_result(key, 30.0, compute))
+        shared = lambda key, compute: shared_result(key, 30.0, compute)  # noqa: E731
+        start = self.newest() - self.window_s
         drawn = 0
+        if self.history is not None and self.window_s > ROLLUP_AFTER_H * 3600.0 and paths:
+            from workbench.history.rollup import envelope
+
+            # a long window: each line is the min/max envelope of the store's rollups (2 points a bucket)
+            r = window_rollup(self.store, self.history, paths, start, DRAW_POINTS // 2, shared=shared)
+            series = {}
+            for j, path in enumerate(paths):
+                t, v = envelope(r, j) if r is not None else (np.empty(0), np.empty(0))
+                series[path] = (np.asarray(t) / 1e9, v)
+        else:
+            series = {p: downsample(*mark_gaps(t, v))
+                      for p, (t, v) in window_series(self.store, self.history, paths, start, shared=shared).items()}
         for path, (t, v) in series.items():
-            t, v = downsample(*mark_gaps(t, v))
             self.sources[path].data = {"t": t * 1000.0, "v": v}
             drawn = max(drawn, len(t))
         self.totals.update(totals)
@@ -387,6 +398,7 @@ def set_range(rng: Range1d, start: float, end: float) -> None:
 
 
 _SHARED_RESULTS: dict[str, tuple[float, object]] = {}
+SHARED_FORGET_S = 600.0  # a shared result not asked for in this long is dropped (its window has moved on)
 
 
 def shared_result(key: str, max_age_s: float, compute):
@@ -402,6 +414,9 @@ def shared_result(key: str, max_age_s: float, compute):
     if hit is not None and now - hit[0] < max_age_s:
         return hit[1]
     value = compute()
+    if len(_SHARED_RESULTS) > 64:  # keys carry their window (an hour, a minute): forget the long stale ones
+        for old in [k for k, (t, _) in _SHARED_RESULTS.items() if now - t > SHARED_FORGET_S]:
+            del _SHARED_RESULTS[old]
     _SHARED_RESULTS[key] = (now, value)
     return value
 

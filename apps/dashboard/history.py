@@ -31,6 +31,7 @@ DRAW_POINTS = 2000  # at most this many points per line after downsampling
 GAP_FACTOR = 10.0  # a spacing this many times the median sample interval is a gap (drawn as a break)
 WIDE_STATION_TAGS = 64  # a station with more tags (formation racks) is seeded with WIDE_SEED_H only:
 WIDE_SEED_H = 1.0        # its pages read longer windows of the few tags they draw from the store on demand
+ROLLUP_AFTER_H = 12.0  # longer windows are drawn from the store's rollups (workbench.history.rollup), never raw
 
 
 def history_url(environ: dict | None = None) -> str | None:
@@ -95,6 +96,31 @@ def seed_from_store(live: LiveStore, url: str, hours: float = WINDOWS_H[DEFAULT_
         ds = open_station(url, station.name, start=end - pd.Timedelta(hours=span), end=end).compute()
         seeded += seed_from_dataset(live, ds)
     return seeded
+
+
+def prewarm_rollups(live: LiveStore, url: str, hours: float | None = None) -> int:
+    """Read the stored rollups of the time-range picker's longest window for the tags the pages draw (each
+    station's trend tags, a coating station's lanes), once at start like the seed: the first session that
+    asks for a week finds its finished days in memory. Returns the stations read."""
+    from workbench.display import trend_tags
+    from workbench.history.rollups import read_rollup
+
+    hours = hours or max(WINDOWS_H.values())
+    done = 0
+    for station in live.line.stations:
+        if len(station.tags) > WIDE_STATION_TAGS:
+            continue
+        end = newest_time(url, station.name)
+        if end is None:
+            continue
+        sets = [[t.path for t in trend_tags(station)]]
+        if station.kind == "coating":
+            sets.append([t.path for t in station.tags if t.spec is not None])
+        for paths in sets:
+            if paths:
+                read_rollup(url, station.name, paths, start=(end - pd.Timedelta(hours=hours)).floor("h"), end=end)
+        done += 1
+    return done
 
 
 def newest_time(url: str, station: str) -> pd.Timestamp | None:
@@ -194,5 +220,86 @@ def window_series(live: LiveStore, url: str | None, paths: list[str], start_s: f
     return out
 
 
+def rollup_bucket_ns(window_s: float, buckets: int) -> int:
+    """The bucket (ns, a whole number of the store's minute buckets) that splits ``window_s`` in at most
+    ``buckets``: the pixel width of the chart, not the samples, sets how much is drawn.
+
+    >>> rollup_bucket_ns(7 * 86400, 1000) // 10**9, rollup_bucket_ns(3600, 1000) // 10**9
+    (660, 60)
+    """
+    from workbench.history.rollup import BUCKET_NS
+
+    return int(max(1, -(-window_s * 1e9 // (buckets * BUCKET_NS)))) * BUCKET_NS
+
+
+def live_rollup(live: LiveStore, paths: list[str], after_ns: int, bucket_ns: int) -> dict | None:
+    """The live buffers' samples of ``paths`` newer than ``after_ns`` as a rollup (bad quality: no sample)."""
+    from workbench.history.rollup import rollup
+
+    parts = {}
+    for path in paths:
+        t, v, q = live.series(path)
+        tn = np.round(t * 1e9).astype(np.int64)
+        keep = tn > after_ns
+        parts[path] = (tn[keep], np.where(q[keep] == 0, v[keep], np.nan))
+    times = np.unique(np.concatenate([t for t, _ in parts.values()])) if parts else np.empty(0, np.int64)
+    if not len(times):
+        return None
+    values = np.full((len(times), len(paths)), np.nan)
+    for j, path in enumerate(paths):
+        t, v = parts[path]
+        values[np.searchsorted(times, t), j] = v
+    return rollup(times, values, paths, bucket_ns)
+
+
+def window_rollup(live: LiveStore, url: str | None, paths: list[str], start_s: float, buckets: int,
+                  *, shared=None) -> dict | None:
+    """The window from ``start_s`` to now as a rollup of at most ``buckets`` buckets: the store's rollups up
+    to the minute the live buffers begin in, the buffers after the last stored sample taken (nothing is
+    counted twice, nothing left out). ``shared(key, compute)`` caches the store's part for all sessions."""
+    from workbench.history.rollup import BUCKET_NS, combine, concat, select
+
+    end_s = max((float(live.series(p, 1)[0][-1]) for p in paths if len(live.series(p, 1)[0])),
+                default=pd.Timestamp.now(tz="UTC").timestamp())
+    bucket = rollup_bucket_ns(end_s - start_s, buckets)
+    lo = int(start_s * 1e9) // bucket * bucket
+    firsts = [live.series(p)[0][:1] for p in paths]
+    first = min((float(t[0]) for t in firsts if len(t)), default=np.inf)
+    stored = None
+    if url is not None and paths and first > start_s:
+        station = live.station_of[paths[0]]
+        # whole hours: every session and refresh of the hour shares one read
+        h0 = pd.Timestamp(lo, unit="ns", tz="UTC").floor("h")
+        h1 = (pd.Timestamp(first, unit="s", tz="UTC") if np.isfinite(first) else pd.Timestamp.now(tz="UTC")).ceil("h")
+        boundary = int(first * 1e9) // BUCKET_NS * BUCKET_NS + BUCKET_NS if np.isfinite(first) else h1.value
+
+        since = int(start_s * 1e9) // BUCKET_NS * BUCKET_NS
+        head_end = boundary // bucket * bucket  # whole coarse buckets before it: merged once, in the cache
+
+        def read():
+            from workbench.history.rollups import read_rollup
+
+            try:
+                r = read_rollup(url, station, paths, start=h0, end=h1)
+            except Exception as exc:  # a store that cannot be read: the live part is still drawn
+                log.warning("history rollup of %s from %s: %s", station, h0, exc)
+                return None
+            if r is None:
+                return None
+            parts = [combine(select(r, None, since, head_end), bucket), select(r, None, head_end, boundary)]
+            return concat([x for x in parts if x is not None and len(x["bucket"])])
+
+        # one read and merge a minute for every session and refresh (the window moves by whole minutes)
+        key = f"rollup:{url}:{station}:{','.join(paths)}:{since}:{boundary}:{bucket}"
+        stored = shared(key, read) if shared is not None else read()
+    after = int(start_s * 1e9) - 1
+    if stored is not None and len(stored["bucket"]) and (stored["n"] > 0).any():
+        after = max(after, int(stored["t_last"][stored["n"] > 0].max()))
+    fresh = live_rollup(live, paths, after, bucket)  # exact at any bucket size: straight to the coarse one
+    both = concat([r for r in (stored, fresh) if r is not None]) if (stored or fresh) else None
+    return None if both is None else select(combine(both, bucket), None, lo, None)
+
+
 __all__ = ["HISTORY_ENV", "WINDOWS_H", "DEFAULT_WINDOW", "history_url", "seed_from_dataset", "seed_from_store",
-           "mark_gaps", "downsample", "read_window", "window_series", "epoch_seconds"]
+           "mark_gaps", "downsample", "read_window", "window_series", "epoch_seconds", "window_rollup",
+           "live_rollup", "rollup_bucket_ns", "prewarm_rollups", "ROLLUP_AFTER_H"]

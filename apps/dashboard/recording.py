@@ -26,7 +26,7 @@ from workbench.genealogy import VirtualLineGenealogy
 from workbench.history.fill import readings_only
 from workbench.config import LineConfig
 
-from .history import history_url, seed_from_store
+from .history import history_url, prewarm_rollups, seed_from_store
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,10 @@ class HistoryAcquisition(Acquisition):
             log.info("history %s: seeded the live buffers with %d samples", self.url, self.seeded)
         except Exception:  # a damaged store must not keep the line off the screen
             log.exception("history %s: could not seed the live buffers; they start empty", self.url)
+        try:  # the week's rollups, read once now rather than by the first session that asks for them
+            await asyncio.to_thread(prewarm_rollups, self.store, self.url)
+        except Exception:
+            log.exception("history %s: could not read the stored rollups; long windows read them on demand", self.url)
         await super().start()
         from data_adapters.recorder import Recorder
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WATCH_S = 0.02  # the process-wide watcher looks at the store's version this often (one int compare)
 PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "250")) / 1000.0  # redraw a session at most this often
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
+SPARE_AFTER_S = 3.0  # a spare page is built this long after the last one was taken
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 
 
@@ -121,6 +122,51 @@ class Pusher:
                 dash.push()
 
 
+class Spares:
+    """A page of each kind built ahead for the next session, in a worker thread between sessions.
+
+    Building a page's Bokeh and Panel models is most of what a new session costs the server (a few hundred
+    ms of pure Python); a session that opens a page takes the spare (models not yet in any document, no
+    data drawn) and a new spare is built off the event loop for the one after. Spares are process-wide
+    (one per page key and store) and hold no session state: the window and data come with the session.
+    """
+
+    _ready: dict[tuple[str, int], object] = {}
+    _building: set[tuple[str, int]] = set()
+
+    @classmethod
+    def take(cls, key: str, factory, store):
+        spare = cls._ready.pop((key, id(store)), None)
+        page = spare if spare is not None else factory(store)
+        cls.build_later(key, factory, store)
+        return page
+
+    @classmethod
+    def build_later(cls, key: str, factory, store) -> None:
+        slot = (key, id(store))
+        if slot in cls._building or slot in cls._ready:
+            return
+        cls._building.add(slot)
+
+        def build():
+            try:
+                page = factory(store)
+                getattr(page, "view", None)  # a station view builds its panels on first use
+                cls._ready[slot] = page
+            except Exception:  # the next session builds its own
+                log.exception("dashboard: building a spare %s page failed", key)
+            finally:
+                cls._building.discard(slot)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a test building a session by hand): no spare
+            cls._building.discard(slot)
+            return
+        # a little later: the session that took the spare is drawing its first screen now
+        loop.call_later(SPARE_AFTER_S, lambda: loop.run_in_executor(None, build))
+
+
 def _arg(name: str, default: str) -> str:
     vals = pn.state.session_args.get(name) if pn.state.session_args else None
     return vals[0].decode() if vals else default
@@ -166,7 +212,11 @@ class Dashboard:
             sidebar=[self.nav, pn.pane.HTML('<div class="lw-sub">Time range</div>', stylesheets=[CSS]),
                      self.range, self.clock, self.heartbeat], main=[self.container], sidebar_width=260, header_background="#1f4e79",
             collapsed_sidebar=self.kiosk_s is not None)
+        self._doc = None
         self.show(first)
+        # the first page is drawn with its data before the browser pulls the document: the first paint
+        # comes with the one document sync, not with a refresh message after it
+        self._draw_first()
         self._doc = pn.state.curdoc
         self._pending = False
         # data are pushed (Pusher); this slow tick only redraws freshness/staleness and cycles kiosk pages.
@@ -179,7 +229,7 @@ class Dashboard:
 
     def page(self, key: str):
         if key not in self._built:
-            self._built[key] = page = self.pages[key][1](self.store)
+            self._built[key] = page = Spares.take(key, self.pages[key][1], self.store)
             self._apply_window(page)
         return self._built[key]
 
@@ -218,13 +268,22 @@ class Dashboard:
         heading = pn.pane.HTML(f"<h1 data-page='{key}' style='margin:4px 0'>{self.pages[key][0]}</h1>", stylesheets=[CSS])
         # one message: the new page's models travel with the children change, so nothing sent about them
         # (a tile's first values) can overtake their definitions ("reference ... isn't known")
-        with pn.io.hold(self._doc) if getattr(self, "_doc", None) is not None else nullcontext():
+        with pn.io.hold(self._doc) if self._doc is not None else nullcontext():
             self.container.objects = [heading, page.view]
             self.container.loading = False
             if pn.state.location is not None:
                 pn.state.location.update_query(page=key)
         self.current = key
-        self._fresh = True
+        self._fresh = self._doc is not None  # the session's first page is drawn by _draw_first instead
+
+    def _draw_first(self) -> None:
+        """Draw the first page's data into the document being built (no browser has it yet, so nothing
+        can overtake the models' definitions)."""
+        try:
+            self.page(self.current).update()
+            self._last_full = time.monotonic()
+        except Exception:  # the periodic refresh tries again
+            log.exception("dashboard: first draw of %s failed", self.current)
 
     def push(self) -> None:
         """New data in the store: refresh in this session's own next tick (called by the Pusher)."""
@@ -236,6 +295,13 @@ class Dashboard:
         except Exception:  # the session is going away
             self._pending = False
             self.pusher.remove(self)
+
+    def _connected(self) -> bool:
+        """Whether a browser holds this session now. A closed tab's session lives on until the server's
+        unused-session check removes it (seconds); refreshing it meanwhile is work for nobody, taken from
+        the sessions being opened. True when the server does not say (a document outside a server)."""
+        session = getattr(getattr(self._doc, "session_context", None), "_session", None)
+        return session is None or session.connection_count > 0
 
     def tick(self) -> None:
         """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
@@ -257,6 +323,8 @@ class Dashboard:
         """Redraw the visible page from the store, all changes in ONE websocket message (one repaint)."""
         self._pending = False
         try:
+            if not self._connected():  # the browser left (or has not connected yet): draw nothing for nobody
+                return
             if self._swapping:  # a page swap is waiting for the old page's last message: draw after it
                 return
             if self._fresh:  # the page was just swapped in: let that message go first, draw just after
@@ -278,6 +346,7 @@ class Dashboard:
 
 
 def serve_dashboard():
+    """The session's template, ready to be served (see :func:`serve_into`)."""
     # after a lost connection the page reloads once the server answers again (Heartbeat): a restarted server
     # does not know the old session, so reconnecting that document is not attempted
     pn.extension(reconnect=False, notifications=True, loading_indicator=True, design="bootstrap",
@@ -285,3 +354,10 @@ def serve_dashboard():
                                          "The page reloads when the server answers again…",
                  raw_css=[CSS])
     return Dashboard().template
+
+
+def serve_into(doc) -> None:
+    """Build a session's dashboard into ``doc`` with ONE model-graph walk: Bokeh re-walks every model of a
+    document on each root added (the template adds a dozen), a third of a session's start-up on the server."""
+    with doc.models.freeze():
+        serve_dashboard().servable(title="Line Workbench")

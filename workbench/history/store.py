@@ -227,7 +227,8 @@ class HistoryStore:
 
     def _write_chunk(self, station: str, specs: dict[str, TagSpec], frame: pd.DataFrame, ns: np.ndarray) -> Path:
         columns = {"time": pa.array(ns, type=pa.int64())}
-        for path in frame.columns:
+        stored = np.empty((len(ns), len(frame.columns)))  # the values as a reader gets them back
+        for j, path in enumerate(frame.columns):
             col = frame[path].to_numpy()
             res = specs[path].resolution
             mask = np.isnan(col)
@@ -236,8 +237,10 @@ class HistoryStore:
                 if np.abs(counts).max(initial=0) >= 2**31:
                     raise HistoryError(f"{path}: value too large for resolution {res}")
                 columns[path] = pa.array(counts.astype(np.int32), mask=mask)
+                stored[:, j] = np.where(mask, np.nan, counts.astype(np.int32) * res)
             else:
                 columns[path] = pa.array(col, mask=mask, type=pa.float64())
+                stored[:, j] = col
         table = pa.table(columns)
         meta = {"station": station, "resolution": json.dumps({p: specs[p].resolution for p in frame.columns})}
         table = table.replace_schema_metadata({k: v.encode() for k, v in meta.items()})
@@ -259,6 +262,11 @@ class HistoryStore:
         final = folder / name
         os.replace(tmp, final)
         _fsync_dir(folder)
+        # its rollup beside it (a crash before this line: readers roll the chunk up from its samples)
+        from workbench.history.rollup import rollup, to_frame
+        from workbench.history.rollups import rollup_path, write_frame
+
+        write_frame(rollup_path(self.root, station, final), to_frame(rollup(ns, stored, list(frame.columns))))
         return final
 
 

@@ -31,6 +31,7 @@ from workbench.units import MissingUnitError, magnitude_in, to_units, ureg
 __all__ = [
     "AREAL_MASS_UNITS",
     "D2",
+    "capability_from_moments",
     "CoatingInputError",
     "areal_mass",
     "convert_sides",
@@ -385,9 +386,24 @@ def capability(values: xr.DataArray, lsl: Any = None, usl: Any = None, *, dim: s
     hi = np.nan if usl is None else float(magnitude_in(usl, units, name="usl"))
     if lsl is not None and usl is not None and not lo < hi:
         raise ValueError(f"lsl ({lo} {units}) must be below usl ({hi} {units})")
-    mu = da.mean(dim)
-    sigma_w = abs(da.diff(dim)).mean(dim) / D2
-    sigma_o = da.std(dim, ddof=1)
+    return capability_from_moments(da.mean(dim), abs(da.diff(dim)).mean(dim), da.std(dim, ddof=1), da.count(dim),
+                                   lo, hi, units, dim)
+
+
+def capability_from_moments(mu, mr_mean, sigma_o, n, lo: float, hi: float, units: str, dim: str = "time"
+                            ) -> xr.Dataset:
+    """:func:`capability` from the window's summary instead of its samples: mean ``mu``, average moving
+    range ``mr_mean``, standard deviation ``sigma_o`` (ddof 1) and count ``n`` per lane (DataArrays, or
+    what :func:`workbench.history.rollup.window_summary` gives), limits ``lo``/``hi`` as magnitudes in
+    ``units`` (NaN: no such limit). The same formulas, so a rollup of a week gives the same Cpk as its samples.
+
+    >>> c = capability_from_moments(xr.DataArray(17.2), xr.DataArray(0.16), xr.DataArray(0.15), xr.DataArray(6),
+    ...                             16.86, 17.54, "mg/cm^2")
+    >>> round(float(c.cpk), 3)
+    0.799
+    """
+    mu, sigma_o, n = (x if isinstance(x, xr.DataArray) else xr.DataArray(x) for x in (mu, sigma_o, n))
+    sigma_w = (mr_mean if isinstance(mr_mean, xr.DataArray) else xr.DataArray(mr_mean)) / D2
     cpu_w, cpl_w = (hi - mu) / (3 * sigma_w), (mu - lo) / (3 * sigma_w)
     cpu_o, cpl_o = (hi - mu) / (3 * sigma_o), (mu - lo) / (3 * sigma_o)
     pick = (lambda u, lo_: xr.where(np.isnan(lo), u, xr.where(np.isnan(hi), lo_, np.minimum(u, lo_))))
@@ -395,7 +411,7 @@ def capability(values: xr.DataArray, lsl: Any = None, usl: Any = None, *, dim: s
         "process_mean": mu, "sigma_within": sigma_w, "sigma_overall": sigma_o,
         "cp": (hi - lo) / (6 * sigma_w), "cpk": pick(cpu_w, cpl_w),
         "pp": (hi - lo) / (6 * sigma_o), "ppk": pick(cpu_o, cpl_o),
-        "n": da.count(dim),
+        "n": n,
     })
     for v in ("process_mean", "sigma_within", "sigma_overall"):
         out[v].attrs = {"units": units}
