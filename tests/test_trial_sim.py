@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 
 import pytest
 
@@ -22,11 +24,11 @@ SPEED = 100.0
 def make(tmp_path, line_config):
     made = []
 
-    def _make(events=None, speed=SPEED, virtual=True, **kw):
+    def _make(events=None, speed=SPEED, virtual=True, clock_type=VirtualLineClock, **kw):
         """A controller on the virtual line; ``virtual``: on the line's virtual clock (no wall-clock races)."""
         audit = AuditLog(tmp_path / "audit.sqlite")
         adapter = trial_sim_adapter(line_config, speed=speed, audit=audit, events=events, virtual=virtual)
-        clock = VirtualLineClock(adapter) if virtual else None
+        clock = clock_type(adapter) if virtual else None
         ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite", time_scale=speed,
                               clock=clock, **kw)
         ctl.connect()
@@ -119,19 +121,24 @@ def test_dew_point_excursion_pauses_then_resumes_and_completes(make):
 
 
 def test_user_pause_resume_abort_returns_to_baseline(make):
-    ctl, audit = make(speed=20.0)
+    ctl, audit = make(speed=20.0, clock_type=GatedClock)
     ctl.load(parse_plan({"name": "ramp", "responses": [LASER], "sequence": [
         {"ramp": {"delta": {LASER_SP: 300}, "rate": {LASER_SP: 10}}, "write_every_s": 2, "name": "up",
          "dwell_s": 600}]}))
     ctl.arm("cat", "abort test", 30)
+    writes = lambda: len(audit.entries(trial_id=ctl.trial_id))  # noqa: E731
+    ctl.clock.hold_when(lambda: writes() >= 3)
     ctl.start()
-    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 3)
-    ctl.pause()
-    _until(lambda: ctl.state == "paused")
-    n = len(audit.entries(trial_id=ctl.trial_id))
+    ctl.clock.wait_held()
+    ctl.clock.release()
+    ctl.pause()  # returns once paused: the ramp may have gone on by a step or so (line time)
+    assert ctl.state == "paused"
+    n = writes()
+    ctl.clock.hold_when(lambda: writes() > n + 2)
     ctl.resume()
-    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) > n + 2)
+    ctl.clock.wait_held()
     ctl.abort("enough", by="cat")
+    ctl.clock.release()
     assert ctl.wait(60) == "aborted" and "enough" in ctl.reason
     assert ctl.restored and _setpoint(ctl, LASER_SP) == pytest.approx(2500.0)
     entries = audit.entries(trial_id=ctl.trial_id)
@@ -139,14 +146,37 @@ def test_user_pause_resume_abort_returns_to_baseline(make):
     assert max(e["requested"] for e in entries) < 2800.0  # stopped mid-ramp
 
 
-def _until(cond, timeout=30.0):
-    import time
+class GatedClock(VirtualLineClock):
+    """The virtual line's clock that stops where the test says (``hold_when``) until the test has done its
+    part (an operator's action) and calls ``release``: the action lands at a known point of the trial
+    whatever the machine's load (on the bare virtual clock a whole trial can pass before the test acts)."""
 
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+    def __init__(self, adapter, step_s: float = 0.5):
+        super().__init__(adapter, step_s)
+        self._when, self._held, self._go, self._loop = None, threading.Event(), None, None
+
+    def hold_when(self, cond) -> None:
+        self._held.clear()
+        self._when = cond
+
+    def wait_held(self, timeout: float = 60.0) -> None:
+        assert self._held.wait(timeout), "the trial never reached the point the test waits for"
+
+    def release(self) -> None:
+        self._loop.call_soon_threadsafe(self._go.set)
+
+    async def sleep(self, seconds: float) -> None:
+        remaining = max(0.0, float(seconds))
+        while True:
+            dt = min(self.step_s, remaining)
+            await super().sleep(dt)
+            remaining -= dt
+            if self._when is not None and self._when():
+                self._when, self._loop, self._go = None, asyncio.get_running_loop(), asyncio.Event()
+                self._held.set()
+                await self._go.wait()
+            if remaining <= 0:
+                return
 
 
 def test_doe_main_effect_recovered_with_recorded_seed(make):
@@ -171,14 +201,16 @@ def test_doe_main_effect_recovered_with_recorded_seed(make):
 def test_refused_write_fails_the_trial_and_restores_from_the_readback(make):
     """An operator moves the setpoint behind the trial's back: the next planned step is refused by the
     guard (exception path), the trial fails, and the return starts from what the station reports."""
-    ctl, audit = make(speed=50.0)
+    ctl, audit = make(speed=50.0, clock_type=GatedClock)
     ctl.load(parse_plan({"name": "two steps", "responses": [LASER], "sequence": [
         {"step": {"delta": {LASER_SP: 100}}, "name": "a", "dwell_s": 60},
         {"step": {"delta": {LASER_SP: 200}}, "name": "b", "dwell_s": 60}]}))
     ctl.arm("jo", "exception path", 30)
+    ctl.clock.hold_when(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)  # inside step "a"
     ctl.start()
-    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)
+    ctl.clock.wait_held()
     ctl.call(ctl.adapter.backend.write(LASER_SP, 2520.0))  # behind the guard's back, like a local HMI
+    ctl.clock.release()
     assert ctl.wait(60) == "failed"
     assert "max_step" in ctl.reason
     results = [(e["requested"], e["result"]) for e in audit.entries(trial_id=ctl.trial_id)]
@@ -188,13 +220,15 @@ def test_refused_write_fails_the_trial_and_restores_from_the_readback(make):
 
 
 def test_lost_connection_aborts_and_recover_restores_after_reconnect(make):
-    ctl, audit = make(speed=50.0)
+    ctl, audit = make(speed=50.0, clock_type=GatedClock)
     ctl.load(parse_plan({"name": "step", "responses": [LASER], "sequence": [
         {"step": {"delta": {LASER_SP: 100}}, "name": "a", "dwell_s": 600}]}))
     ctl.arm("kim", "disconnect test", 30)
+    ctl.clock.hold_when(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)
     ctl.start()
-    _until(lambda: len(audit.entries(trial_id=ctl.trial_id)) >= 1)
+    ctl.clock.wait_held()
     ctl.call(ctl.adapter.backend.close())  # the link drops
+    ctl.clock.release()
     assert ctl.wait(60) in ("aborted", "failed")
     assert "disconnected" in ctl.reason and not ctl.restored and "NOT confirmed" in ctl.reason
     assert [r.trial_id for r in ctl.journal.unfinished()] == [ctl.trial_id]

@@ -260,19 +260,20 @@ class TrendChart:
     the plot (see :func:`legend_html`); ``pane`` is the chart with it. The axes follow the data from the
     server, in the same message as the samples: Bokeh's automatic ranges would repaint the plot a second
     time after each update and send the new range back to the server. A shop-floor view, so no pan/zoom
-    (those belong in the notebooks); the plot can be saved.
+    (those belong in the notebooks); the plot can be saved. ``history``: the store's URL (default
+    ``$WORKBENCH_HISTORY``), or False for a feed that holds all its samples itself (the trial console).
     """
 
     RELOAD_AFTER = 256  # more new samples than this at once (a seed landed, a long pause): redraw the window
 
     def __init__(self, store: LiveStore, tags: list[Tag], title: str, *, height: int = 320,
                  markers: bool = False, limits: bool = True, window_s: float | None = None,
-                 history: str | None = None):
+                 history: str | bool | None = None):
         from .history import DEFAULT_WINDOW, WINDOWS_H, history_url
 
         self.store, self.tags = store, tags
         self.window_s = window_s or WINDOWS_H[DEFAULT_WINDOW] * 3600.0
-        self.history = history if history is not None else history_url()
+        self.history = history_url() if history is None else (history or None)
         units = tags[0].units if tags else ""
         self.fig = new_figure(title, units, height=height, tools="save", x_range=Range1d(0, 1),
                               y_range=Range1d(0, 1), x_axis_type="datetime")

@@ -8,6 +8,7 @@ recorder (:class:`RecorderFeed`: the readings the estimates are computed from) i
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from bokeh.models import (
 
 from apps.dashboard.common import GOOD, TrendChart, html_pane, new_figure, pretty_units
 from data_adapters.trials.profile import PlannedProfile, SetpointProfile
+
+TRIAL_WINDOW_S = 7 * 86400.0  # the trends show the whole trial (a week is longer than any trial plan)
 
 LIMIT, STEP_BAND, RATE, BASE, PLAN, REFUSED, SEGMENT = ("#d33", "#9ecae1", "#e6550d", "#2e9e44", "#1f4e79",
                                                        "#d60000", "#888888")
@@ -100,19 +103,45 @@ def profile_view(planned: PlannedProfile):
 
 
 class RecorderFeed:
-    """The trial recorder seen as the dashboard store's ``since`` (times on the trial's clock, s)."""
+    """The trial recorder seen as the dashboard's :class:`workbench.live.LiveStore` (what a
+    :class:`~apps.dashboard.common.TrendChart` reads: ``buffers[path].total``, ``series``, ``since``), with
+    times on the trial's clock (s since the epoch) and a reading the guard flagged drawn as a gap."""
+
+    def __init__(self, recorder):
+        self.recorder = recorder
+        self.buffers = _Totals(recorder)
+
+    def _rows(self, path: str, first: int = 0, last: int | None = None) -> tuple[list, int]:
+        with self.recorder._lock:
+            rows = self.recorder.readings.get(path, [])
+            total = len(rows)
+            start = max(first, total - last) if last is not None else first
+            return list(rows[start:]), total
+
+    @staticmethod
+    def _arrays(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = np.array([r[3].timestamp() for r in rows], dtype=float)
+        v = np.array([r[1] for r in rows], dtype=float)
+        q = np.array([GOOD if r[2] else 1 for r in rows], dtype=np.int8)
+        return t, v, q
+
+    def series(self, path: str, last: int | None = None):
+        return self._arrays(self._rows(path, last=last)[0])
+
+    def since(self, path: str, total_before: int):
+        rows, total = self._rows(path, first=total_before)
+        return (*self._arrays(rows), total)
+
+
+class _Totals:
+    """``feed.buffers[path].total``: how many readings of ``path`` the recorder holds."""
 
     def __init__(self, recorder):
         self.recorder = recorder
 
-    def since(self, path: str, total_before: int):
+    def __getitem__(self, path: str):
         with self.recorder._lock:
-            rows = list(self.recorder.readings.get(path, [])[total_before:])
-            total = len(self.recorder.readings.get(path, []))
-        t = np.array([r[3].timestamp() for r in rows], dtype=float)
-        v = np.array([r[1] for r in rows], dtype=float)
-        q = np.array([GOOD if r[2] else 1 for r in rows], dtype=np.int8)
-        return t, v, q, total
+            return SimpleNamespace(total=len(self.recorder.readings.get(path, [])))
 
 
 class RunTrends:
@@ -122,7 +151,7 @@ class RunTrends:
         self.ctl = ctl
         self.feed = RecorderFeed(ctl.recorder)
         self.charts = [TrendChart(self.feed, [line.tag(p)], f"{p.rsplit('/', 1)[-1]} (trial readings)",
-                                  height=260, window=20000, limits=True) for p in ctl.plan.responses]
+                                  height=260, window_s=TRIAL_WINDOW_S, limits=True, history=False) for p in ctl.plan.responses]
         self._marked = 0
         self.markers = html_pane("")
         self.pane = pn.Column(self.markers, *[c.pane for c in self.charts], sizing_mode="stretch_width",
