@@ -349,7 +349,9 @@ class Adapter:
                 res = WriteResult(path, requested, units, False, "failed",
                                   f"transport refused or failed: {type(exc).__name__}: {exc}", old_value=current)
                 return self._finish(res, session, raise_=True)
-            self._last_writes[path] = LastWrite(requested, now)
+            # the time the station has it (a write can be held in transit): the next rate check measures
+            # from here, so two writes can never reach the station closer together than max_rate allows
+            self._last_writes[path] = LastWrite(requested, max(now, self.clock()))
             readback = await self._current(tag)
             ok = readback is not None and math.isclose(readback, requested, rel_tol=1e-6, abs_tol=1e-9)
             msg = "written; readback matches" if ok else f"written; readback {readback} differs from request"

@@ -7,15 +7,18 @@ Checked in exact arithmetic (fractions of the floats and of the microsecond cloc
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_adapters.base import ArmedSession
+from data_adapters.audit import AuditLog
+from data_adapters.base import Adapter, ArmedSession, Quality, Reading, WriteRefused
 from data_adapters.guard import LastWrite, check_write
 from data_adapters.trials import dry_run, parse_plan
+from data_adapters.trials.clock import VirtualClock
 from data_adapters.trials.schedule import Sleep, Write, compile_plan
 from workbench.config import Setpoint, Tag, default_config_path, load_line_config
 
@@ -103,3 +106,35 @@ def test_a_ramp_above_max_rate_is_still_refused_by_name():
                                      "name": "hasty", "write_every_s": 0.3}]})
     report = dry_run(plan, LINE)
     assert not report.ok and "step 'hasty'" in report.first_error and "(max_rate)" in report.first_error
+
+
+def test_the_rate_is_measured_from_when_a_write_reached_the_station(tmp_path):
+    """A write held in transit (a slow link, a station busy) reaches the station later than the guard
+    checked it; the next write is rate-checked from the arrival, so the station never gets two writes
+    closer together than max_rate allows (found by tests/test_trial_property.py: abort during a held write)."""
+    sp_tag = tag(max_rate=10.0, max_step=100.0)
+    clock = VirtualClock(T0)
+
+    class SlowStation:
+        value = 0.0
+
+        async def read(self, paths):
+            now = clock.now()
+            return {p: Reading(p, self.value, "g/min", now, Quality.GOOD, now) for p in paths}
+
+        async def write(self, path, value):
+            await clock.sleep(5.0)  # 5 s in transit
+            self.value = value
+
+    async def run(audit):
+        adapter = Adapter([sp_tag], SlowStation(), audit=audit, clock=clock.now)
+        await adapter.write(sp_tag.path, 50.0, session=SESSION)  # checked at 0 s, arrives at 5 s
+        await clock.sleep(1.0)
+        try:  # 6 s after the check, 1 s after the arrival: 10 g/min in 1 s is at the rate, 20 beyond it
+            await adapter.write(sp_tag.path, 70.0, session=SESSION)
+        except WriteRefused as exc:
+            return exc.result
+        return None
+
+    refused = asyncio.run(run(AuditLog(tmp_path / "audit.sqlite")))
+    assert refused is not None and refused.result == "refused" and "max_rate" in refused.message

@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from data_adapters.audit import AuditLog
@@ -134,6 +134,11 @@ def workdir(tmp_path_factory):
           phases=[Phase.explicit, Phase.generate], database=None)
 @given(sequence=st.lists(st.one_of(step, ramp, hold), min_size=1, max_size=3), user=actions,
        seed=st.integers(0, 10**6))
+# found by this test: an abort while the station holds a write; the write lands late, and the return to
+# baseline must be rate-checked from when it landed, not from when the guard passed it
+@example(sequence=[{"step": {"delta": {SETPOINTS[0]: -90.0}}, "dwell_s": 0.0},
+                   {"step": {"delta": {SETPOINTS[0]: 200.0}}, "dwell_s": 20.0}],
+         user=[("abort", 4), ("abort", 1), ("abort", 1), ("nothing", 6)], seed=6352)
 def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):
     line_config = LINE
     clock = VirtualClock(datetime(2026, 1, 5, tzinfo=timezone.utc))

@@ -68,6 +68,7 @@ class SetpointDevice:
         self._clock = clock
         self.value = value
         self.last_write_time = None  # station time of the last accepted write
+        self._pending: asyncio.Future | None = None  # the write in flight, if any
 
     async def _write(self, value: float):
         when = self._clock()
@@ -85,7 +86,13 @@ class SetpointDevice:
         return res
 
     def set(self, value: float) -> TaskStatus:
-        return TaskStatus(asyncio.ensure_future(self._write(float(value))))
+        self._pending = asyncio.ensure_future(self._write(float(value)))
+        return TaskStatus(self._pending)
+
+    async def settled(self) -> None:
+        """Wait until a write still in flight (an abort does not stop it) has reached the station or failed."""
+        if self._pending is not None and not self._pending.done():
+            await asyncio.wait([self._pending])
 
     def read(self) -> dict:
         return {self.name: {"value": self.value, "timestamp": self._clock().timestamp()}}

@@ -357,6 +357,8 @@ class TrialController:
         for s in self._suspenders:
             yield Msg("remove_suspender", None, s)
         paths = list(self._devices)
+        # a write the abort caught in flight lands first: the return starts from it, and is rate-checked from it
+        yield Msg("wait_for", None, [d.settled for d in self._devices.values()])
         futs = yield Msg("wait_for", None, [lambda: self.adapter.read(paths)])
         got = futs[0].result()
         now = self.now()
