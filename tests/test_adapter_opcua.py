@@ -244,16 +244,30 @@ async def test_writes_use_the_nodes_own_data_type(opcua_line, tmp_path):
     """A PLC may hold a setpoint as Int32: the adapter writes an Int32, and refuses a fraction clearly."""
     path = "plant1/test/bench1/plc/recipe_number"
 
+    added = []
+
     async def add_int32_node():
         server = opcua_line.server.server
         ns = await server.get_namespace_index("urn:line-workbench:virtual-line")
         parent = await server.nodes.objects.get_child([f"{ns}:plant1"])
         for part in path.split("/")[1:-1]:
             parent = await parent.add_folder(ua.NodeId(f"{path}:{part}", ns), ua.QualifiedName(part, ns))
+            added.append(parent)
         node = await parent.add_variable(ua.NodeId(path, ns), ua.QualifiedName("recipe_number", ns),
                                          ua.Variant(3, ua.VariantType.Int32))
         await node.set_writable()
+
+    async def remove_it():  # the server is shared by the session: leave it as the line config describes it
+        await opcua_line.server.server.delete_nodes(added[:1], recursive=True)
+
     await asyncio.to_thread(opcua_line.loop.run, add_int32_node())
+    try:
+        await _write_int32(opcua_line, path, tmp_path)
+    finally:
+        await asyncio.to_thread(opcua_line.loop.run, remove_it())
+
+
+async def _write_int32(opcua_line, path, tmp_path):
 
     tag = Tag(path=path, units="dimensionless",
               setpoint={"writable": True, "min": 1, "max": 20, "max_step": 10, "max_rate": 1000})
