@@ -29,7 +29,7 @@ from data_adapters.audit import AuditLog, verify
 from data_adapters.base import Quality
 from data_adapters.trials import TrialController, parse_plan
 from data_adapters.trials.plan import PlanError
-from data_adapters.trials.stations import trial_adapter
+from data_adapters.trials.stations import trial_adapter, trial_clock
 from workbench.config import default_config_path, load_line_config
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,12 @@ class ConsoleBackend:
             if ctl is None or not set(plan.setpoints()) <= set(ctl.adapter.describe()):
                 if ctl is not None:
                     ctl.close()
-                adapter, scale = trial_adapter(self.line, plan, audit=self.audit, speed=self.speed)
+                # on the virtual line, the line moves with the trial (paced at the speed): the same
+                # estimates on any machine, however loaded; a real station keeps its own clock
+                adapter, scale = trial_adapter(self.line, plan, audit=self.audit, speed=self.speed, virtual=True)
                 ctl = TrialController(adapter, self.line, journal=self.journal_path, time_scale=scale,
-                                      recovery=self.recovery, recovery_user="trial-console")
+                                      recovery=self.recovery, recovery_user="trial-console",
+                                      clock=trial_clock(adapter, scale))
                 self.messages = ctl.connect()
                 self.controller = ctl
             ctl.load(plan)

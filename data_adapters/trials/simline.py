@@ -5,9 +5,11 @@ rate check, staleness and the recorded times all use one clock, the adapter's cl
 line's own (``live.now()``), and the backend's ticker only delivers readings (the live clock already
 moves with ``speed``).
 
-For tests, ``virtual=True`` stops the line's clock from following the wall clock: it moves only when
-the trial waits (:class:`VirtualLineClock`, passed to the controller as ``clock=``), delivering the
-line's readings step by step, so what a test sees does not depend on the machine's load.
+With ``virtual=True`` the line's clock stops following the wall clock: it moves only when the trial
+waits (:class:`VirtualLineClock`, passed to the controller as ``clock=``), delivering the line's readings
+step by step, so what the trial records does not depend on the machine's load. Tests run it flat out;
+the trial console paces it (``pace=speed``: each step also waits its share of wall time, so the screen
+follows the trial), and a trial on the virtual line gives the same estimates on any machine.
 
 >>> adapter = trial_sim_adapter(seed=0, speed=50)
 >>> adapter.name
@@ -61,24 +63,33 @@ class VirtualLineClock:
     """The virtual line's clock as a trial's station clock: time moves only when the trial waits.
 
     ``sleep(s)`` advances the line by ``s`` in steps of ``step_s`` and delivers the readings of each
-    step to the subscribers (recorder, interlocks), as the ticker would have."""
+    step to the subscribers (recorder, interlocks), as the ticker would have. ``pace``: line seconds
+    per wall second to keep to (None: as fast as the machine goes). Pacing only decides when a step
+    happens in wall time, never what the line does: a late step is caught up, not skipped."""
 
-    def __init__(self, adapter: Adapter, step_s: float = 0.5):
+    def __init__(self, adapter: Adapter, step_s: float = 0.5, pace: float | None = None):
         self.backend = adapter.backend
         if not getattr(self.backend, "virtual", False):
             raise ValueError("VirtualLineClock needs trial_sim_adapter(..., virtual=True)")
-        self.step_s = step_s
+        if pace is not None and not pace > 0:
+            raise ValueError(f"pace must be > 0 line seconds per wall second, got {pace}")
+        self.step_s, self.pace = step_s, pace
 
     def now(self) -> datetime:
         return self.backend.clock()
 
     async def sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        start, done = loop.time(), 0.0
         remaining = max(0.0, float(seconds))
         while remaining > 0:
             dt = min(self.step_s, remaining)
             self.backend.live.advance(dt)
             remaining -= dt
+            done += dt
             await self.backend._deliver()
+            if self.pace is not None:  # wait for this step's wall time (none when behind: catch up)
+                await asyncio.sleep(max(0.0, start + done / self.pace - loop.time()))
         await asyncio.sleep(0)
 
 

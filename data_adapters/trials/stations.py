@@ -11,8 +11,12 @@ from workbench.config import LineConfig
 from data_adapters.trials.plan import PlanError, TrialPlan
 
 
-def trial_adapter(line: LineConfig, plan: TrialPlan, *, audit, speed: float | None = None, events=None):
-    """An unconnected adapter over the stations of ``plan``'s tags; returns (adapter, time_scale)."""
+def trial_adapter(line: LineConfig, plan: TrialPlan, *, audit, speed: float | None = None, events=None,
+                  virtual: bool = False):
+    """An unconnected adapter over the stations of ``plan``'s tags; returns (adapter, time_scale).
+
+    ``virtual`` (virtual line only): the line's clock moves only with the trial; run the controller on
+    :func:`trial_clock` (else it is ignored: a real station keeps its own time)."""
     paths = [*plan.setpoints(), *plan.responses, *(il.tag for il in plan.interlocks)]
     stations = {line.station_of(p).name: line.station_of(p) for p in paths}
     kinds = {s.adapter.kind for s in stations.values()}
@@ -21,7 +25,8 @@ def trial_adapter(line: LineConfig, plan: TrialPlan, *, audit, speed: float | No
 
         first = next(iter(stations.values())).adapter
         speed = speed or first.speed
-        return trial_sim_adapter(line, seed=first.seed, speed=speed, audit=audit, events=events), speed
+        return trial_sim_adapter(line, seed=first.seed, speed=speed, audit=audit, events=events,
+                                 virtual=virtual), speed
     if kinds == {"opcua"}:
         from data_adapters.opcua import opcua_adapter
 
@@ -36,4 +41,14 @@ def trial_adapter(line: LineConfig, plan: TrialPlan, *, audit, speed: float | No
                     "trials run on one sim or one opcua station set")
 
 
-__all__ = ["trial_adapter"]
+def trial_clock(adapter, time_scale: float):
+    """The station clock for a controller on ``adapter``: the virtual line's own clock paced at
+    ``time_scale`` when the adapter was built with ``virtual=True``, else None (the adapter's clock)."""
+    if getattr(adapter.backend, "virtual", False):
+        from data_adapters.trials.simline import VirtualLineClock
+
+        return VirtualLineClock(adapter, pace=time_scale)
+    return None
+
+
+__all__ = ["trial_adapter", "trial_clock"]
