@@ -459,7 +459,7 @@ class OpcUaBackend:
                                                   overflow=OverflowPolicy.DROP_OLDEST)
         aiter(ua_sub)  # create the bounded queue before the first notification can arrive
         sub.pump = asyncio.get_running_loop().create_task(self._pump(sub, ua_sub))
-        await ua_sub.subscribe_data_change([self._nodes[p] for p in sub.paths], queuesize=10, sampling_interval=0)
+        await ua_sub.create_monitored_items(_every_sample([self._nodes[p].nodeid for p in sub.paths]))
         sub.ua_sub = ua_sub
 
     async def subscribe(self, paths: list[str], on_reading: ReadingCallback) -> int:
@@ -547,6 +547,22 @@ def opcua_adapter(tags: Iterable[Tag], settings: OpcUaAdapter, *, audit=None, na
 
     tags = list(tags)
     return Adapter(tags, OpcUaBackend(tags, settings, **kw), audit=audit, name=name)
+
+
+def _every_sample(nodeids: list) -> list:
+    """Monitored-item requests that report every sample the station takes: trigger StatusValueTimestamp,
+    not OPC UA's default StatusValue, which drops a sample whose value repeats the last one (a quantised
+    signal repeats often: the trial's settled means and the history would silently lose those samples).
+    Queue of 10 per item, sampled as the server writes (interval 0); client handles 1..n (one subscription
+    per adapter subscription)."""
+    out = []
+    for handle, nodeid in enumerate(nodeids, start=1):
+        params = ua.MonitoringParameters(ClientHandle=handle, SamplingInterval=0, QueueSize=10, DiscardOldest=True,
+                                         Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp))
+        out.append(ua.MonitoredItemCreateRequest(ItemToMonitor=ua.ReadValueId(NodeId=nodeid,
+                                                                               AttributeId=ua.AttributeIds.Value),
+                                                 MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=params))
+    return out
 
 
 __all__ = ["OpcUaBackend", "OpcUaRefused", "OpcUaNoHistory", "opcua_adapter"]

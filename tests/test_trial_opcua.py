@@ -129,7 +129,13 @@ def test_confirm_policy_waits_for_recover(tmp_path, line_config):
 
 
 def test_step_effect_over_opcua_recovered(tmp_path, opcua_line, line_config, monkeypatch):
-    """The server's laser follows its setpoint with gain 1; the server's clock need not be ours."""
+    """The server's laser follows its setpoint with gain 1; the server's clock need not be ours.
+
+    Whatever the load: every 1 Hz sample of the server arrives (a repeated value too), and no sample
+    the estimate counts as settled lies within transient_s of the step on the *server's* clock."""
+    import numpy as np
+    import pandas as pd
+
     from data_adapters.opcua import opcua_adapter
     from data_adapters.trials import parse_plan
 
@@ -141,16 +147,32 @@ def test_step_effect_over_opcua_recovered(tmp_path, opcua_line, line_config, mon
     ctl = TrialController(adapter, line_config, journal=tmp_path / "trials.sqlite")
     ctl.connect()
     try:
-        # The laser follows with 0.2 s dead time and a 1 s lag: a 5 s transient leaves < 1 % of the step
-        # (1.5 s left ~27 %, which biased the estimate low), and a 12 s dwell gives ~7 settled samples.
+        # The laser follows with 0.2 s dead time and a 1 s lag: a 5 s transient leaves < 1 % of the step.
+        # 30 s windows give ~25 settled samples a side: with 7 (12 s windows) the AR(1) noise alone gave a
+        # CI wider than 40 W for ~11 % of start seconds (the line's own noise, any load).
         ctl.load(parse_plan({"name": "opcua step", "responses": [LASER], "transient_s": 5,
-                             "baseline": {"hold_s": 12}, "sequence": [
-                                 {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 12}]}))
+                             "baseline": {"hold_s": 30}, "sequence": [
+                                 {"step": {"delta": {LASER_SP: 100}}, "name": "plus100", "dwell_s": 30}]}))
         ctl.arm("fay", "opc ua step", 5)
         ctl.start()
-        assert ctl.wait(60) == "completed", ctl.reason
-        eff = ctl.result().effects().set_index("segment").loc["plus100"]
-        assert eff.ci_low <= 100.0 <= eff.ci_high and eff.ci_high - eff.ci_low < 40.0
+        assert ctl.wait(120) == "completed", ctl.reason
+        res = ctl.result()
+        src = pd.DatetimeIndex([r[0] for r in res.recorder.readings[LASER]])
+        gaps = np.round(src.to_series().diff().dt.total_seconds().dropna().to_numpy(), 6)
+        assert set(gaps) == {1.0}, f"samples lost or repeated: gaps {sorted(set(gaps))} s"
+        # the step on the server's own clock (the virtual line's record of the write), and the samples the
+        # estimate counted as settled, mapped back to the server's clock through the recorder's own map
+        line = opcua_line.server.source.live.line
+        t_write, _ = line.schedules["power"].writes[-2]  # the step (the last write is the return)
+        step_at = pd.Timestamp(line.time(t_write)).tz_localize("UTC")
+        ds = res.to_xarray()
+        settled = ds.time.values[ds.settled.values & (ds.segment.values == "plus100") & np.isfinite(ds.laser_power.values)]
+        mapped = pd.DatetimeIndex([t for t, _, _ in res.recorder.aligned(LASER)]).tz_convert(None).as_unit("ns").values
+        on_server = src[np.isin(mapped, settled)]
+        assert len(on_server) >= 20 and (on_server - step_at).total_seconds().min() >= 5.0 - 1.0, (
+            step_at, on_server[:3])  # whole-second samples: the first settled one may sit < 1 s early
+        eff = res.effects().set_index("segment").loc["plus100"]
+        assert eff.ci_low <= 100.0 <= eff.ci_high and eff.ci_high - eff.ci_low < 40.0, eff.to_dict()
         assert ctl.restored and [e["result"] for e in audit.entries()] == ["written", "written"]
     finally:
         ctl.close()
