@@ -250,6 +250,7 @@ class TrialConsole:
         if self.plan is not None and (ctl is None or ctl.state not in ("armed", "running", "paused")):
             self._redraw_dry_run()
         duration = self.backend.duration_s
+        ended = ctl is not None and ctl.state in FINAL  # read before the state is drawn: no result under "running"
         set_html(self.state, views.state_machine(ctl, duration))
         set_html(self.interlocks, views.interlock_rows(ctl))
         if ctl is not None and ctl.trial_id is not None:
@@ -257,7 +258,7 @@ class TrialConsole:
                 self._run_trends = RunTrends(ctl, self.backend.line)
                 self.trends.objects = [self._run_trends.pane]
             self._run_trends.update()
-            if ctl.state in FINAL and self._result_for != ctl.trial_id and (ctl._worker is None
+            if ended and self._result_for != ctl.trial_id and (ctl._worker is None
                                                                               or not ctl._worker.is_alive()):
                 self._result_for = ctl.trial_id
                 self.show_result(ctl)
