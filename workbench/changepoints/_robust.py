@@ -129,11 +129,10 @@ def noise_profile(x):
         pairs[0, i] = a
         pairs[1, i] = a + b
         pairs[2, i] = a - b
-    r4 = np.full(4, np.inf)  # 4 independent minima (one chain of compare/selects was latency-bound)
+    res = np.inf
     for i in range(1, n):  # branch-free: the comparison is a coin flip on noise
         g = abs(x[i] - x[i - 1])
-        r4[i & 3] = min(r4[i & 3], g if g > 0.0 else np.inf)
-    res = min(min(r4[0], r4[1]), min(r4[2], r4[3]))
+        res = min(res, g if g > 0.0 else np.inf)
     if not np.isfinite(res):
         res = 0.0
     scales = np.empty(3)
@@ -219,21 +218,8 @@ def _centred_scale(d):
 
 
 @nb.njit(cache=True, nogil=True)
-def _despiked_at(x, i, h, lim, w):
-    """``despike(x, ...)[i]`` for h <= i < n - h (w: scratch of 2h + 1), without the copy of x."""
-    if abs(x[i] - x[i - 1]) <= lim and abs(x[i] - x[i + 1]) <= lim:
-        return x[i]
-    width = 2 * h + 1
-    for j in range(width):
-        w[j] = x[i - h + j]
-    med = _middle(w, width)
-    return med if abs(x[i] - med) > lim else x[i]
-
-
-@nb.njit(cache=True, nogil=True)
-def block_profile(x, min_blocks, sigma=0.0, width=0, threshold=0.0):
-    """(block long-run sigma, trend per sample, trend z) of a finite 1-D float64 array; with ``sigma``,
-    ``width`` and ``threshold``, of ``despike(x, sigma, width, threshold)`` (the same numbers, no copy).
+def block_profile(x, min_blocks):
+    """(block long-run sigma, trend per sample, trend z) of a finite 1-D float64 array.
 
     For block lengths b = 2, 4, 8, ... while there are >= ``min_blocks`` blocks: the differences of
     adjacent block means have variance 2 sigma_LR^2 / b whatever the correlation within b samples, so
@@ -249,16 +235,8 @@ def block_profile(x, min_blocks, sigma=0.0, width=0, threshold=0.0):
     b = 2
     k = n // 2
     means = np.empty(max(k, 1))
-    h = width // 2
-    lim = threshold * sigma
-    if h < 1 or n < width or sigma <= 0.0:  # despike's own no-op conditions
-        h = 0
-    w = np.empty(max(width, 1))
     for j in range(k):  # block means at b = 2; each next scale averages pairs of the previous (O(n) in all)
-        i = 2 * j
-        a = _despiked_at(x, i, h, lim, w) if h <= i < n - h and h > 0 else x[i]
-        c = _despiked_at(x, i + 1, h, lim, w) if h <= i + 1 < n - h and h > 0 else x[i + 1]
-        means[j] = 0.5 * (a + c)
+        means[j] = 0.5 * (x[2 * j] + x[2 * j + 1])
     while k >= min_blocks:
         d = np.empty(k - 1)
         for j in range(k - 1):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._robust import PHI_MAX, _auto_penalty, block_profile, noise_profile
+from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
@@ -75,7 +75,7 @@ def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
 def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
     """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend."""
     sigma, phi, lr_ar, res = noise_profile(xv)
-    lr_block, slope, z = block_profile(xv, min_blocks, sigma, 5, SPIKE_SIGMAS)  # despiked on the fly
+    lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
 
