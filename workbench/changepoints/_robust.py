@@ -299,9 +299,9 @@ def mask_absurd(x):
         if abs(v) >= PLC_ABSURD:
             out[i] = np.nan
             count += 1
-        else:
-            low = min(low, v) if v == v else low
-            high = max(high, v) if v == v else high
+        elif not math.isnan(v):
+            low = min(low, v)
+            high = max(high, v)
     step = max(1, n // _MAX_PAIRS)
     sub = np.empty((n + step - 1) // step)
     k = 0
