@@ -129,7 +129,9 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
     """The policy for one finite series (see module doc). ``penalty`` NaN means automatic; a number is
     used as given in the data's unit squared (ruptures' convention: no scaling, no model choice)."""
     n = xv.shape[0]
-    centre = float(np.mean(xv))  # guards the cumulative sums' precision; the L2 cost is shift-free
+    # the mean guards the cumulative sums' precision (the L2 cost is shift-free); np.mean's own pairwise sum
+    # and division without its Python wrapper (~15 us a series)
+    centre = float(np.add.reduce(xv) / n)
     p = long_run(xv)
     if not math.isnan(penalty):
         return Plan("mean-shift", "numeric penalty: data units, no model choice", centre, 0.0, 1.0,

@@ -88,11 +88,12 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     m = max(int(min_size), 1)
     acc, cand, ints = _fpop_workspace(n)
     acc4, cand4, st4, last4 = _lanes_workspace(n if rows >= 4 and n >= 2 * m else 0)
-    zbuf = np.empty(n)
+    zbuf = np.empty((5, n))  # the standardised series of each lane (0-3) and of a row searched alone (4)
     pens = np.empty(4)
     lane_row = np.empty(4, np.int64)
+    lane_plan: list = [None] * 4
     lanes = 0
-    staircases = []  # mean-shift rows under the auto penalty: checked for a drift afterwards
+    auto = math.isnan(penalty)  # mean-shift rows under the auto penalty are checked for a drift at once
     for r in range(rows):
         clean, valid, masked = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
@@ -109,40 +110,43 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             out[r, starts if valid is None else valid[starts]] = True
             continue
         lim, half = _spike_half(m, spike_threshold, p, nv)
-        if math.isnan(penalty):
-            staircases.append((r, p, xv, valid))
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
-            standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc4[0][:, lanes], acc4[1][:, lanes])
+            standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[lanes], acc4[0][:, lanes],
+                        acc4[1][:, lanes])
             pens[lanes] = p.beta
             lane_row[lanes] = r
+            lane_plan[lanes] = p
             lanes += 1
             if lanes == 4:
                 while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
                     cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
                 for lane in range(4):
                     out[lane_row[lane]] = _backtrack(np.ascontiguousarray(last4[:, lane]), n)
+                    if auto:
+                        _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
                 lanes = 0
             continue
-        standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf, acc[0], acc[1])
+        z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[4, :nv], acc[0], acc[1])
         flags = _backtrack(_fpop_sums(nv, p.beta, m, acc, cand, ints), nv)
         out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+        if auto:
+            _trend_or_steps(z, valid, out, r, p, m, info)
     for lane in range(lanes):  # the remainder: one at a time, from the sums already made
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
         out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-    for r, p, xv, valid in staircases:
-        if out[r].sum() >= 2:
-            _trend_or_steps(xv, valid, out, r, p, m, spike_threshold, info, zbuf, acc)
+        if auto:
+            _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
     return out
 
 
-def _trend_or_steps(xv, valid, out, r, p: Plan, m, spike_threshold, info: RowInfo, zbuf, acc):
-    """``trend.choose_trend`` on one row searched as mean-shift (its valid samples ``xv`` at ``valid``, None:
-    all); rewrites its flags if the drift model wins."""
-    nv = xv.shape[0]
-    lim, half = _spike_half(m, spike_threshold, p, nv)
-    z = standardise(xv, p.centre, 0.0, 1.0 / p.scale, lim, half, zbuf[:nv], acc[0], acc[1])
+def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
+    """``trend.choose_trend`` on one row just searched as mean-shift, from the standardised valid samples
+    ``z`` the search used (at ``valid``, None: all); rewrites its flags if the drift model wins. Rows with
+    fewer than 2 changes are not checked (a drift is cut into a staircase of several)."""
     own = out[r] if valid is None else out[r, valid]
+    if np.count_nonzero(own) < 2:
+        return
     flags, slope = choose_trend(z, own, p.beta, m)
     if slope != 0.0:
         out[r] = False

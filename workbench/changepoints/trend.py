@@ -43,11 +43,14 @@ def pooled_slope(z: np.ndarray, starts: np.ndarray) -> tuple[float, float]:
 def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int):
     """(flags, slope) of the better model for standardised z given the mean-shift flags; slope 0.0 when
     the staircase (mean-shift) model wins."""
-    starts = np.flatnonzero(flags)
-    slope, zscore = pooled_slope(z, starts)
-    if abs(zscore) <= TREND_Z:
+    sxy, sxx, rss = segment_line_sums(np.ascontiguousarray(z), np.ascontiguousarray(flags, dtype=np.bool_))
+    if not sxx > 0:  # the cheap test first (one pass, no copies): most series have flat segments
         return flags, 0.0
-    cost_steps = _segment_sums(z, starts)[2] + beta * starts.size
+    slope = sxy / sxx  # pooled_slope's arithmetic, from the flags as they are
+    if abs(float(slope * np.sqrt(sxx))) <= TREND_Z:
+        return flags, 0.0
+    slope = float(slope)
+    cost_steps = rss + beta * int(np.count_nonzero(flags))
     t = np.arange(z.shape[0], dtype=np.float64)
     best = (cost_steps, flags, 0.0)
     whole, _ = pooled_slope(z, np.empty(0, np.int64))  # one line through everything: the other end
