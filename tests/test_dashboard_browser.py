@@ -301,7 +301,15 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         await asyncio.sleep(5 * shell.WATCH_S)
         assert pusher.task.done()
 
-    # a thread of its own: Playwright's sync API (the module's browser) keeps an event loop in this one
+    run_scenario(scenario)
+
+
+def run_scenario(scenario) -> None:
+    """Run the coroutine function ``scenario`` on an event loop in a thread of its own (Playwright's sync
+    API, the module's browser, keeps an event loop in this one), bounded to 20 s; its failure is raised here."""
+    import asyncio
+    import threading
+
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -309,8 +317,6 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
             asyncio.run(asyncio.wait_for(scenario(), 20))
         except BaseException as exc:  # re-raised in the test's thread
             failure.append(exc)
-
-    import threading
 
     worker = threading.Thread(target=run)
     worker.start()
@@ -325,9 +331,6 @@ def test_a_session_changes_nothing_until_the_browser_has_its_document():
     travel with the whole document, which the browser pulled already: a page swapped in then never reached
     it ("reference ... isn't known" at the next change). The kiosk tick, the pushed refresh and a click
     wait for onload; a click made meanwhile is shown then. No browser: a document with a session context."""
-    import asyncio
-    import threading
-
     from bokeh.document import Document
     from panel.io.document import MockSessionContext
     from panel.io.state import set_curdoc
@@ -355,17 +358,4 @@ def test_a_session_changes_nothing_until_the_browser_has_its_document():
             assert id(dash) in dash.pusher.sessions
             dash.pusher.remove(dash)
 
-    failure: list[BaseException] = []
-
-    def run() -> None:  # a thread of its own: the module's Playwright keeps an event loop in this one
-        try:
-            asyncio.run(asyncio.wait_for(scenario(), 20))
-        except BaseException as exc:  # re-raised in the test's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
-    assert not worker.is_alive(), "the scenario did not end in 30 s"
-    if failure:
-        raise failure[0]
+    run_scenario(scenario)
