@@ -14,4 +14,8 @@ fi
 
 mkdir -p artifacts
 export PYTHONUNBUFFERED=1
-exec .venv/bin/python -m pytest "$@"
+# Two workers on 2 cores (at most 4 on bigger machines; TEST_WORKERS=N to choose, 0 for none): half the
+# tests wait on servers, browsers and kernels. A file's tests stay on one worker (tests/conftest.py).
+CORES="$(nproc 2>/dev/null || echo 2)"
+WORKERS="${TEST_WORKERS:-$(( CORES < 4 ? (CORES < 2 ? 2 : CORES) : 4 ))}"
+exec .venv/bin/python -m pytest -n "$WORKERS" --dist loadgroup "$@"

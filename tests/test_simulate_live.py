@@ -164,13 +164,15 @@ def _assert_live_equals_samples(got, s):
     for p in PROPERTY_PATHS:
         times, values = s[p]
         v, _, ts = got[p]
-        assert ts == pd.Timestamp(times[-1]) and v == values[-1], p
+        same = v == values[-1] or (math.isnan(v) and math.isnan(values[-1]))  # a drop-out is NaN in both
+        assert ts == pd.Timestamp(times[-1]) and same, (p, v, values[-1])
 
 
 # Phases without shrink: a failure reports its example at once instead of minutes of replays.
 @settings(max_examples=8, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow])
 @example(seed=0, offset_s=1355, pump=2600.0, write_after_s=3, read_after_s=600)  # read 33 s into pump wear
+@example(seed=344, offset_s=-78890, pump=2810.267911385733, write_after_s=88, read_after_s=79)  # a drop-out
 @given(seed=st.integers(0, 2**31 - 1), offset_s=st.integers(-7 * 86400, 7 * 86400),
        pump=st.floats(2600, 3300), write_after_s=st.integers(0, 600), read_after_s=st.integers(0, 900))
 def test_property_live_equals_samples_after_any_write(seed, offset_s, pump, write_after_s, read_after_s):

@@ -34,7 +34,8 @@ def installed(tmp_path_factory):
                     str(wheels[0])], check=True, timeout=300, capture_output=True)
     run_dir = work / "elsewhere"  # cwd outside the checkout: nothing may be found relative to it
     run_dir.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(target), PYTHONSAFEPATH="1")
+    # the demo's default store goes under XDG_DATA_HOME: a folder of this test's, never the user's home
+    env = dict(os.environ, PYTHONPATH=str(target), PYTHONSAFEPATH="1", XDG_DATA_HOME=str(run_dir / "data"))
     return target, run_dir, env
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from workbench.history.store import DeclarationChanged
+
 DEMO_HISTORY_H = 8.5  # the dashboards open on the last 8 h: the store holds a little more
 BASELINE_H = 2.0  # the demo's Phase I limit set: the first hours of its history
 
@@ -57,12 +59,26 @@ def run(args) -> int:
             raise FileNotFoundError(f"--events {args.events}: no such file (a YAML list of events, or 'none')")
         env["WORKBENCH_SIM_EVENTS"] = args.events if args.events.lower() == "none" else str(Path(args.events).resolve())
     store = Path(args.store or default_store()).expanduser().resolve()
-    epoch = prepare_store(store, config=args.config, seed=args.seed, hours=args.history_hours,
-                          events=env.get("WORKBENCH_SIM_EVENTS"))
+    epoch = prepare_demo_store(store, chosen=args.store is not None, config=args.config, seed=args.seed,
+                               hours=args.history_hours, events=env.get("WORKBENCH_SIM_EVENTS"))
     env.update(WORKBENCH_HISTORY=str(store), WORKBENCH_SIM_EPOCH=epoch.isoformat(),
                WORKBENCH_SIM_NOT_BEFORE=newest_stored(store).isoformat())
     return run_dashboard(config=args.config, port=args.port, address=args.address, env_extra=env,
                          allow_origins=args.allow_origin, what="demo (virtual line + live dashboard)")
+
+
+def prepare_demo_store(store: Path, *, chosen: bool, **kw) -> pd.Timestamp:
+    """:func:`prepare_store`; the default demo store (not ``chosen`` by the user) filled by another version
+    of the virtual line (a tag's units or resolution changed) is moved aside and filled afresh."""
+    try:
+        return prepare_store(store, **kw)
+    except DeclarationChanged as exc:
+        if chosen:  # a store the user chose: theirs to decide
+            raise
+        aside = store.with_name(f"{store.name}-superseded-{pd.Timestamp.now():%Y%m%d-%H%M%S}")
+        store.rename(aside)
+        print(f"demo: {store} holds an older virtual line ({exc}); moved it to {aside}, filling a new one")
+        return prepare_store(store, **kw)
 
 
 def default_store() -> Path:

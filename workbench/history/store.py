@@ -41,6 +41,10 @@ class HistoryError(ValueError):
     """A store that cannot be read or written as asked; the message names the file and the fix."""
 
 
+class DeclarationChanged(HistoryError):
+    """A tag declared again with other units or another resolution than the store holds it in."""
+
+
 @dataclass(frozen=True)
 class TagSpec:
     """What the store keeps about a tag (from the line config)."""
@@ -122,12 +126,14 @@ class HistoryStore:
         for tag in tags:
             old = known.get(tag.path)
             if old and old["units"] != tag.units:
-                raise HistoryError(
+                raise DeclarationChanged(
                     f"{path}: tag {tag.path} is stored in {old['units']!r}, not {tag.units!r}; convert samples "
                     f"to {old['units']} before recording, or record into a new store")
             if old and old.get("resolution") != tag.resolution:
-                raise HistoryError(f"{path}: tag {tag.path} resolution changed from {old.get('resolution')} "
-                                   f"to {tag.resolution}; that would change how stored counts are read")
+                raise DeclarationChanged(
+                    f"{path}: tag {tag.path} resolution changed from {old.get('resolution')} to {tag.resolution}; "
+                    f"that would change how stored counts are read: give the tag its old resolution in the line "
+                    f"config, or record into a new store")
             known[tag.path] = {"path": tag.path, "units": tag.units, "resolution": tag.resolution,
                                "reports": tag.reports}
         tmp = path.with_suffix(".json.tmp")
