@@ -68,7 +68,7 @@ def demo_url(tmp_path_factory):
         log.seek(0)
         return "open http://localhost" in log.read() or proc.poll() is not None
 
-    wait_until(started, 90)
+    wait_until(started, 240)  # a deadline, not a duration: seeding + panel serve take minutes on a loaded machine
     log.seek(0)
     out = log.read()
     if proc.poll() is not None or "open http://localhost" not in out:
