@@ -19,6 +19,7 @@ from .common import TrendChart, fmt, genealogy_as_of, html_pane, set_html, share
 
 EXCURSIONS_EVERY_S = 2.0
 EXPOSURE_EVERY_S = 5.0
+SHADED_EXCURSIONS = 8  # excursions shaded per chart (the newest ones in the buffered window)
 
 
 def exposure_rows(found: list[dict]) -> str:
@@ -56,7 +57,14 @@ class DryRoomPage:
         self.charts = [TrendChart(store, [t], f"{t.short_name.replace('_', ' ')} ({t.reports.replace('_', ' ')}), "
                                               f"limit {fmt(t.alarm.high) if t.alarm and t.alarm.high is not None else '—'}",
                                   height=250) for t in self.sensors]
-        self.boxes: dict[str, list[BoxAnnotation]] = {t.path: [] for t in self.sensors}
+        # the shading boxes exist from the start, hidden: a box added to a figure the browser has already
+        # drawn and then moved in the next message can reach it before its view exists ("cannot find a view")
+        self.boxes: dict[str, list[BoxAnnotation]] = {}
+        for chart, t in zip(self.charts, self.sensors):
+            self.boxes[t.path] = [BoxAnnotation(fill_color="#d33", fill_alpha=0.18, visible=False)
+                                  for _ in range(SHADED_EXCURSIONS)]
+            for box in self.boxes[t.path]:
+                chart.fig.add_layout(box)
         self.table = html_pane("")
         self.exposure = html_pane('<p class="lw-sub">Tracing the cells in the dry room…</p>')
         self.source_note = html_pane("")
@@ -68,18 +76,16 @@ class DryRoomPage:
                               self.source_note, self.exposure, sizing_mode="stretch_width")
 
     def _shade(self, chart: TrendChart, tag, ev: pd.DataFrame) -> None:
+        """Shade the newest ``SHADED_EXCURSIONS`` excursions of ``tag``; hide the boxes not needed."""
         boxes = self.boxes[tag.path]
-        for i, row in enumerate(ev.itertuples()):
-            left = pd.Timestamp(row.start).timestamp() * 1000.0
-            right = pd.Timestamp(row.end).timestamp() * 1000.0
-            if i < len(boxes):
-                boxes[i].left, boxes[i].right = left, right
-            else:
-                box = BoxAnnotation(left=left, right=right, fill_color="#d33", fill_alpha=0.18)
-                chart.fig.add_layout(box)
-                boxes.append(box)
-        for box in boxes[len(ev):]:
-            box.left = box.right = None  # hide spans that scrolled out of the buffer
+        rows = list(ev.itertuples())[-len(boxes):]
+        for box, row in zip(boxes, rows):
+            left, right = (pd.Timestamp(row.start).timestamp() * 1000.0, pd.Timestamp(row.end).timestamp() * 1000.0)
+            if (box.left, box.right, box.visible) != (left, right, True):
+                box.update(left=left, right=right, visible=True)
+        for box in boxes[len(rows):]:
+            if box.visible:
+                box.visible = False  # spans that scrolled out of the buffer
 
     def _excursions(self) -> None:
         rows, events = [], []

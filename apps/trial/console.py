@@ -338,6 +338,15 @@ def page():
     groups = (pn.state.user_info or {}).get("groups") or ()
     console = TrialConsole(backend, user, groups, store=acq.store)
     doc = pn.state.curdoc
-    cb = doc.add_periodic_callback(console.refresh, 500)
-    pn.state.on_session_destroyed(lambda ctx: doc.remove_periodic_callback(cb) if cb in doc.session_callbacks else None)
+    callbacks = []
+
+    def start_refresh():
+        # only once the browser has the document (Panel's onload, on document_ready): before that Panel
+        # drops held model changes, and the browser later meets references it never got (see
+        # apps/dashboard/shell.py)
+        callbacks.append(doc.add_periodic_callback(console.refresh, 500))
+
+    pn.state.onload(start_refresh)
+    pn.state.on_session_destroyed(lambda ctx: [doc.remove_periodic_callback(cb) for cb in callbacks
+                                               if cb in doc.session_callbacks])
     return pn.template.BootstrapTemplate(title=title, main=[console.__panel__()], header_background="#6a3d00")
