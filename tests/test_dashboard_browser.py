@@ -62,7 +62,8 @@ def demo_url(tmp_path_factory):
     log = open(tmp / "demo.log", "w+")
     env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")  # bokeh knows "warn", not "warning"
     proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(port), "--speed", "30",
-                             "--events", str(events), "--store", str(tmp / "store")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                             "--events", str(events), "--store", str(tmp / "store")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                            start_new_session=True)  # its own process group: its `panel serve` child goes with it
 
     def started():
         log.seek(0)
@@ -72,17 +73,25 @@ def demo_url(tmp_path_factory):
     log.seek(0)
     out = log.read()
     if proc.poll() is not None or "open http://localhost" not in out:
-        proc.kill()
+        _kill_group(proc)
         pytest.fail(f"workbench demo did not start:\n{out[-3000:]}", pytrace=False)
     assert f"http://localhost:{port}/" in out  # the command prints the URL
     yield f"http://127.0.0.1:{port}"
-    proc.send_signal(signal.SIGINT)
     try:
+        os.killpg(proc.pid, signal.SIGINT)
         proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        _kill_group(proc)
     log.close()
+
+
+def _kill_group(proc) -> None:
+    """Kill the demo and every process it started (panel serve), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(5)
 
 
 @pytest.fixture(scope="module")
