@@ -69,7 +69,7 @@ def demo_url(tmp_path_factory):
         log.seek(0)
         return "open http://localhost" in log.read() or proc.poll() is not None
 
-    wait_until(started, 90)
+    wait_until(started, 240)  # a deadline, not a duration: seeding + panel serve take minutes on a loaded machine
     log.seek(0)
     out = log.read()
     if proc.poll() is not None or "open http://localhost" not in out:
@@ -310,7 +310,15 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         await asyncio.sleep(5 * shell.WATCH_S)
         assert pusher.task.done()
 
-    # a thread of its own: Playwright's sync API (the module's browser) keeps an event loop in this one
+    run_scenario(scenario)
+
+
+def run_scenario(scenario) -> None:
+    """Run the coroutine function ``scenario`` on an event loop in a thread of its own (Playwright's sync
+    API, the module's browser, keeps an event loop in this one), bounded to 20 s; its failure is raised here."""
+    import asyncio
+    import threading
+
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -319,11 +327,44 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         except BaseException as exc:  # re-raised in the test's thread
             failure.append(exc)
 
-    import threading
-
     worker = threading.Thread(target=run)
     worker.start()
     worker.join(30)
     assert not worker.is_alive(), "the scenario did not end in 30 s"
     if failure:
         raise failure[0]
+
+
+def test_a_session_changes_nothing_until_the_browser_has_its_document():
+    """Until Panel's onload (the browser's document_ready) Panel drops held model changes, taking them to
+    travel with the whole document, which the browser pulled already: a page swapped in then never reached
+    it ("reference ... isn't known" at the next change). The kiosk tick, the pushed refresh and a click
+    wait for onload; a click made meanwhile is shown then. No browser: a document with a session context."""
+    from bokeh.document import Document
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc
+
+    from apps.dashboard import shell
+    from data_adapters.acquisition import Acquisition
+    from workbench.config import default_config_path, load_line_config
+
+    acq = Acquisition(load_line_config(default_config_path()), adapters=[], capacity=50)
+
+    async def scenario() -> None:
+        doc = Document()
+        context = MockSessionContext(document=doc)
+        doc._session_context = lambda: context  # a served session's document, not yet ready in a browser
+        with set_curdoc(doc):
+            dash = shell.Dashboard(acq)
+            assert dash.callback is None, "the kiosk/refresh tick runs before the browser has the document"
+            assert id(dash) not in dash.pusher.sessions, "data are pushed before the browser has the document"
+            dash.push()
+            assert not dash._pending
+            dash.nav.value = "trends"  # a click during the first paint
+            assert dash.current == "overview" and not dash._swapping
+            dash._on_ready()  # what pn.state.onload calls on document_ready
+            assert dash.current == "trends" and dash.callback is not None
+            assert id(dash) in dash.pusher.sessions
+            dash.pusher.remove(dash)
+
+    run_scenario(scenario)

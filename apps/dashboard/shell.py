@@ -219,13 +219,32 @@ class Dashboard:
         self._draw_first()
         self._doc = pn.state.curdoc
         self._pending = False
+        self._ready = False
+        self.callback = None
+        self.pusher = Pusher.of(self.store)
+        pn.state.on_session_destroyed(lambda ctx: self.pusher.remove(self))
+        # nothing is changed in the document until Panel knows the browser has it (see _on_ready)
+        pn.state.onload(self._on_ready)
+
+    def _on_ready(self) -> None:
+        """The browser has rendered the document (Panel's onload, on its ``document_ready``): start the
+        kiosk, the live refresh and any page clicked meanwhile.
+
+        Until then Panel drops the model changes of a held batch (ours and those inside its own layout
+        updates), taking them to travel with the whole document on connect; but the browser pulled the
+        document when its websocket opened, seconds earlier on a loaded machine. A page swapped in then
+        never reached the browser and the next change to one of its models failed there ("reference ...
+        isn't known"); streamed samples and heartbeats were lost the same way."""
+        self._ready = True
+        self._last_switch = time.monotonic()  # the first page shows for a whole kiosk period
+        if self.nav.value != self.current:
+            self.show(self.nav.value)
         # data are pushed (Pusher); this slow tick only redraws freshness/staleness and cycles kiosk pages.
         # Bokeh's own periodic callback: Panel's marks the session busy on every run, which spins the
         # template's busy indicator (a CSS animation, a browser repaint per frame) once a second
-        self.callback = self._doc.add_periodic_callback(self.tick, int(FULL_REFRESH_S * 1000))
-        self.pusher = Pusher.of(self.store)
-        self.pusher.add(self)
-        pn.state.on_session_destroyed(lambda ctx: self.pusher.remove(self))
+        if self._doc is not None:
+            self.callback = self._doc.add_periodic_callback(self.tick, int(FULL_REFRESH_S * 1000))
+            self.pusher.add(self)
 
     def page(self, key: str):
         if key not in self._built:
@@ -250,7 +269,10 @@ class Dashboard:
     def request_show(self, key: str) -> None:
         """A click or the kiosk asks for a page: stop refreshing the old page, swap once its last updates
         are out. Panel may queue a refresh's message to be written on a later loop turn; a swap written
-        before it would drop models that message still names ("reference ... isn't known" in the browser)."""
+        before it would drop models that message still names ("reference ... isn't known" in the browser).
+        Before the session is ready (a click during the first paint) the page is shown by :meth:`_on_ready`."""
+        if not self._ready:
+            return
         self._swapping = True
         self.container.loading = True  # the spinner shows while the page is built (tens of ms to seconds)
         self._doc.add_timeout_callback(lambda: self._swap(key), SWAP_SETTLE_MS)
@@ -287,7 +309,7 @@ class Dashboard:
 
     def push(self) -> None:
         """New data in the store: refresh in this session's own next tick (called by the Pusher)."""
-        if self._pending:
+        if self._pending or not self._ready:  # before the browser is ready a refresh would be lost (_on_ready)
             return
         self._pending = True
         try:
