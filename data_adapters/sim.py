@@ -137,26 +137,19 @@ class SimBackend:
         self._held[path] = (float(applied), self.line_time())
         return applied
 
-    MAX_CATCH_UP = 400  # ticks delivered after one stall at most (~100 s at tick_s 0.25); older ones are lost
-
     async def _run(self) -> None:
-        """Advance the line by the wall time elapsed x speed, one tick at a time, delivering each.
-
-        A late tick (a loaded machine) is caught up tick by tick, never in one jump: every sample the
-        line produced in the meantime is delivered with its own source time, as a station that samples
-        on its own clock would report it, so subscribers see the same samples however loaded we are."""
+        """Advance the line by the wall time elapsed x speed, then deliver the newest samples. A late tick (a
+        loaded machine) is one larger step: catching up tick by tick would deliver more the later it runs,
+        and a dashboard server that falls behind would fall further behind (trials on the virtual line use
+        its own clock instead, :class:`data_adapters.trials.simline.VirtualLineClock`)."""
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
             await asyncio.sleep(self.tick_s)
             now = loop.time()
-            elapsed = (now - last) * self.speed
+            self.live.advance((now - last) * self.speed)
             last = now
-            step = self.tick_s * self.speed
-            n = min(self.MAX_CATCH_UP, max(1, math.ceil(elapsed / step - 1e-9))) if step > 0 else 1
-            for _ in range(n):
-                self.live.advance(elapsed / n)
-                await self._deliver()
+            await self._deliver()
 
     async def _deliver(self) -> None:
         for handle, (paths, callback) in list(self._subs.items()):
