@@ -180,6 +180,7 @@ class DemoServer:
             self.log.close()
 
     def stop(self) -> None:
+        """SIGINT (a clean stop), SIGKILL after 15 s; stopping a stopped server does nothing."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGINT)
             try:

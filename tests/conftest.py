@@ -23,11 +23,21 @@ SERVED_TO_A_BROWSER = ("test_dashboard_browser.py", "test_dashboard_pages.py", "
 
 
 def pytest_collection_modifyitems(config, items):
+    loadgroup = config.getvalue("loadgroup") if hasattr(config.option, "loadgroup") else False
     for item in items:
         if item.path.name in SERVED_TO_A_BROWSER:
-            item.add_marker(pytest.mark.xdist_group("served-to-a-browser"))
+            group = "served-to-a-browser"
         elif item.path.name not in SPREAD_BY_TEST:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+            group = item.path.name
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
+        if loadgroup and "@" not in item.nodeid:
+            # pytest-xdist 3.8 groups by a "@group" suffix of the node id, which it sets on `item._nodeid`;
+            # pytest 9.2 keeps node ids in `item._id` (a NodeId), so xdist's suffix is lost and every test
+            # went to whichever worker was free (a module's servers started on both, its browser tab on one).
+            # Set the suffix where pytest 9.2 reads it (the scheduler splits it off at the last "@").
+            item._id = type(item._id).parse(f"{item.nodeid}@{group}")
     rank = {name: i for i, name in enumerate(SERVED_TO_A_BROWSER)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
 
@@ -50,9 +60,10 @@ def _quiet_env():
     yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium (never a downloaded one), one per worker."""
+    """Debian's Chromium (never a downloaded one), one per test file: Playwright's sync API keeps an event
+    loop running in this thread while it is open, and later files call asyncio.run."""
     from browser_support import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
@@ -64,13 +75,27 @@ def browser():
         b.close()
 
 
+DEMO_USERS = {"test_dashboard_browser.py", "test_dashboard_pages.py"}  # in this order (SERVED_TO_A_BROWSER)
+_demo_servers: list = []
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """`workbench demo` on 127.0.0.1 with the injected events of :data:`browser_support.EVENTS`, one per
-    worker, shared by the dashboard's browser tests."""
+    """`workbench demo` on 127.0.0.1 with the injected events of :data:`browser_support.EVENTS`, shared by
+    the files in DEMO_USERS and stopped after the last of their tests (pytest_runtest_teardown below), not
+    at the end of the session: a live demo keeps a fraction of a core busy."""
     from browser_support import DemoServer
 
     server = DemoServer(tmp_path_factory.mktemp("demo"))
+    _demo_servers.append(server)
     server.start()
     yield server
     server.stop()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if _demo_servers and (nextitem is None or nextitem.path.name not in DEMO_USERS):
+        for server in _demo_servers:
+            server.stop()
+        _demo_servers.clear()
+
