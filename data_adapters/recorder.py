@@ -22,10 +22,12 @@ Behaviour, stated once (and tested):
   both deliver is stored once.
 - **Gaps are marked, never silent** (the store's one rule, :mod:`workbench.history.gaps`): when the link to a
   source drops (``disconnected`` readings) or the recorder was not running, the hole runs from the station's
-  last sample before it to the first one after. Whatever the backfill cannot cover is stored as a gap
-  (``gaps`` table and a ``data_gap`` event) and logged: all of it if there is no backfill or it fails; with a
-  backfill, every stretch in which the source's history has no sample of the station for longer than
-  ``gap_s`` and three times the station's usual spacing (a server that was itself down kept nothing then).
+  last sample before it to the newest of its tags' first samples after the reconnect (each is the value the
+  source holds then; a slowly sampled tag's may be stamped inside the outage). Whatever the backfill cannot
+  cover is stored as a gap (``gaps`` table and a ``data_gap`` event) and logged: all of it if there is no
+  backfill or it fails; with a backfill, every stretch in which the source's history has no sample of the
+  station for longer than ``gap_s`` and three times the station's usual spacing (a server that was itself
+  down kept nothing then; a tag's lone sample inside the hole, its value served at a restart, does not count).
 - **Disk full, read-only store**: a chunk that cannot be written stays in memory (up to ``max_buffer``
   samples; beyond that new samples are refused, counted and marked as a gap) and the flush retries; the
   write-ahead log's blocks are reserved when a segment is created, so a full disk is an ``ENOSPC`` error
@@ -61,7 +63,7 @@ import pandas as pd
 
 from workbench.config import LineConfig
 from workbench.history.fill import declare_line
-from workbench.history.gaps import uncovered
+from workbench.history.gaps import recording_evidence, uncovered
 from workbench.history.store import HistoryStore
 from workbench.units import ureg
 
@@ -382,13 +384,15 @@ class Recorder:
                 return
             self._gap_rows.pop(0)
 
-    def _mark_holes(self, holes: dict[str, tuple[int, int, list[str]]], history: dict[str, list] | None,
+    def _mark_holes(self, holes: dict[str, tuple[int, int, list[str]]], history: dict[str, np.ndarray] | None,
                     cause: str) -> None:
-        """Mark what the backfill did not cover of each station's hole (start, end, tags); ``history``: the
-        station's sample times the source's history returned, or None if there was none (no backfill, or it
-        failed)."""
+        """Mark what the backfill did not cover of each station's hole (start, end, tags); ``history``: each
+        tag's sample times the source's history returned, or None if there was none (no backfill, or it
+        failed). A tag's lone sample inside the hole does not show the source was recording then
+        (:func:`workbench.history.gaps.recording_evidence`)."""
         for station, (start, end, tags) in holes.items():
-            times = None if history is None else history.get(station, [])
+            times = None if history is None else recording_evidence(
+                start, end, [history[p] for p in self.stations[station] if p in history])
             spacing = None if times is None or len(times) >= 3 else self.store.typical_spacing(station)
             for a, b in uncovered(start, end, times, int(self.gap_s * 1e9), spacing):
                 why = "no backfill from the source" if history is None else "the source's history has no samples then"
@@ -403,9 +407,9 @@ class Recorder:
         mark = self.store.high_water_mark(self._station_of[path])
         return mark.value if mark is not None else self._started_ns
 
-    async def _backfill(self, starts: dict[str, int], end: pd.Timestamp) -> dict[str, list[int]] | None:
+    async def _backfill(self, starts: dict[str, int], end: pd.Timestamp) -> dict[str, np.ndarray] | None:
         """Fetch [start, end] from ``backfill`` (one call for all tags: one request batch, one log line on
-        failure) and accept per tag what is newer than its start. Returns each station's sample times the
+        failure) and accept per tag what is newer than its start. Returns each tag's sample times (ns) the
         source's history held, or None if there is no backfill or it failed."""
         if self.backfill is None:
             return None
@@ -427,7 +431,7 @@ class Recorder:
                 continue
             times, values = entry[0], entry[1]
             ns = pd.to_datetime(times, utc=True).as_unit("ns").asi8
-            seen.setdefault(self._station_of[path], []).extend(ns.tolist())
+            seen[path] = ns
             for t, v in zip(ns, values):
                 if t > start and self.accept(path, int(t), float(v)):
                     taken += 1
@@ -453,15 +457,15 @@ class Recorder:
                 seen = await self._backfill(starts, now)
                 if seen is not None:
                     log.info("recorder: backfilled %d tag(s) after a reconnect", len(batch))
-                by_station: dict[str, list] = {}  # a station's hole: its newest sample before the drop ...
+                by_station: dict[str, list] = {}  # a station's hole: its newest sample before the drop to ...
                 for p, (last, alive, back) in batch.items():
                     a = max(v for v in (last, alive, starts[p]) if v is not None)
                     by_station.setdefault(self._station_of[p], []).append((p, a, back))
                 holes = {}
-                for st, items in by_station.items():  # ... to the first one after it
-                    a = max(x[1] for x in items)
-                    after = [x[2] for x in items if x[2] > a]
-                    holes[st] = (a, min(after) if after else now.value, [x[0] for x in items])
+                for st, items in by_station.items():  # ... the newest of its tags' first samples after it: each
+                    a = max(x[1] for x in items)      # is the value the source holds at the reconnect, and a
+                    after = [x[2] for x in items if x[2] > a]  # slowly sampled tag's may be stamped in the outage
+                    holes[st] = (a, max(after) if after else now.value, [x[0] for x in items])
                 self._mark_holes(holes, seen, "link to the source lost")
         except Exception:
             log.exception("recorder: backfill after a reconnect failed; that time stays a gap")

@@ -352,6 +352,40 @@ def test_a_source_whose_history_has_a_hole_leaves_that_hole_marked(tmp_path):
     assert rec.stats.backfilled == 7                # 4..20 s (20 s also came live: stored once)
 
 
+def test_a_slow_tags_value_served_at_the_restart_does_not_hide_the_outage(tmp_path):
+    """A restarted server serves (and historizes) each tag's current value. The coating gauge scans every 15 s,
+    so its value may have been taken while the server was down: that lone sample is neither where the station
+    was heard again nor proof the server was recording, and every coating tag gets the outage as a gap."""
+    t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")
+    s = pd.Timedelta(seconds=1)
+    lane_units = LINE.tag(LANE).units
+
+    async def history(paths, start, end):      # the server: SPEED to 5 s, down 5..10 s; the scan at 7 s it
+        return {SPEED: (pd.DatetimeIndex([t0 + k * s for k in (4, 5, 10, 11, 12)]), [24.0, 25.0, 30.0, 31.0, 32.0]),
+                LANE: (pd.DatetimeIndex([t0, t0 + 7 * s]), [100.0, 107.0])}  # served as current at the restart
+
+    async def go():
+        rec = Recorder(LINE, None, tmp_path / "s", flush_interval_s=3600, grace_s=0.0, refill_delay_s=0.01,
+                       backfill=history, clock=lambda: t0 + 30 * s)
+        rec.on_reading(Reading(LANE, 100.0, lane_units, t0.to_pydatetime()))
+        for k in range(4):
+            rec.on_reading(Reading(SPEED, 20.0 + k, "m/min", (t0 + k * s).to_pydatetime()))
+        for path, units in ((SPEED, "m/min"), (LANE, lane_units)):
+            rec.on_reading(Reading(path, float("nan"), units, (t0 + 4 * s).to_pydatetime(), Quality.DISCONNECTED))
+        await rec.flush()
+        rec.on_reading(Reading(LANE, 107.0, lane_units, (t0 + 7 * s).to_pydatetime()))  # first values back
+        rec.on_reading(Reading(SPEED, 30.0, "m/min", (t0 + 10 * s).to_pydatetime()))
+        await asyncio.wait_for(rec._refill_task, 5)
+        await rec.flush(force=True)
+        return rec
+
+    asyncio.run(go())
+    gaps = history_gaps(tmp_path / "s")
+    assert sorted(gaps["tag"]) == sorted([SPEED, LANE]), gaps
+    assert (gaps["start"] == t0 + 5 * s).all() and (gaps["end"] == t0 + 10 * s).all()
+    assert "history has no samples then" in gaps["cause"].iloc[0]
+
+
 def test_a_restart_without_backfill_marks_the_time_nobody_recorded(tmp_path):
     root = tmp_path / "s"
     t0 = pd.Timestamp("2026-01-05T06:00:00", tz="UTC")

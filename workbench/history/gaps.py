@@ -143,6 +143,32 @@ def uncovered(start: int, end: int, times, gap_ns: int, spacing_ns: float | None
     return [(int(a), int(b)) for a, b in zip(points[:-1], points[1:]) if b - a > limit]
 
 
+def recording_evidence(start: int, end: int, tag_times) -> np.ndarray | None:
+    """The sample times (ns) of a station's tags (``tag_times``: one array per tag, or None: no history)
+    that show the source was recording during the hole (start, end), for :func:`uncovered`.
+
+    A tag's lone sample inside the hole is left out: a server restarted after an outage serves (and
+    historizes) each tag's current value, and a slowly sampled tag's (a coating gauge scans every 15 s)
+    was taken while the server was down. Counted, it would split the outage into stretches too short to
+    be gaps. A tag with two or more samples inside the hole was being recorded then; samples outside the
+    hole set the usual spacing and are kept.
+
+    >>> fast, gauge = [1, 2, 3, 4, 10, 11, 12], [7]      # the source was down from 4 to 10
+    >>> uncovered(0, 10, recording_evidence(0, 10, [fast, gauge]), gap_ns=3)
+    [(4, 10)]
+    >>> uncovered(0, 10, np.unique(fast + gauge), gap_ns=3)  # counted, the gauge's scan hides the outage
+    []
+    """
+    if tag_times is None:
+        return None
+    kept = []
+    for t in tag_times:
+        t = np.asarray(t, dtype=np.int64)
+        inside = (t > start) & (t < end)
+        kept.append(t[~inside] if inside.sum() == 1 else t)
+    return np.concatenate(kept) if kept else np.array([], dtype=np.int64)
+
+
 def across_gaps(sample_t: np.ndarray, row_t: np.ndarray, entries, tag: np.ndarray | None = None) -> np.ndarray:
     """True where a value sampled at ``sample_t`` would be held at ``row_t`` across the start of a gap
     (``entries``: parsed gaps (start, end, tag or None)); ``tag``: the tags along a second axis, if any."""
@@ -186,5 +212,5 @@ def hold_last(da: xr.DataArray, gaps: list[str] | None = None) -> xr.DataArray:
     return res
 
 
-__all__ = ["write_gaps", "load_gaps", "hold_last", "intervals", "uncovered", "across_gaps", "parse_intervals",
+__all__ = ["write_gaps", "load_gaps", "hold_last", "intervals", "uncovered", "recording_evidence", "across_gaps", "parse_intervals",
            "GAP_COLUMNS"]
