@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol, runtime_checkab
 
 import pint
 
-from workbench.badvalues import is_bad_value
+from workbench.badvalues import is_bad_reading
 from workbench.config import LineConfig, Station, Tag
 from workbench.live.reading import Quality, Reading, utcnow  # noqa: F401  (the adapters' vocabulary)
 from workbench.units import as_quantity
@@ -253,7 +253,7 @@ class Adapter:
         tag = self._tags.get(reading.path)
         if tag is None or reading.quality is not Quality.GOOD:
             return reading
-        if is_bad_value(reading.value):
+        if is_bad_reading(reading.value):
             self.bad_values[reading.path] = self.bad_values.get(reading.path, 0) + 1
             return replace(reading, value=math.nan, quality=Quality.BAD)
         if reading.age(now or self.clock()) > tag.stale_after_s:

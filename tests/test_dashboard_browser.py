@@ -1,4 +1,5 @@
-"""The live dashboard in a real browser: `workbench demo` on 127.0.0.1, Debian's Chromium via Playwright.
+"""The live dashboard in a real browser: `workbench demo` on 127.0.0.1 (the session's ``demo`` fixture, with
+the events of browser_support.EVENTS), Debian's Chromium via Playwright.
 
 Every page renders without console errors or failed requests, no request leaves 127.0.0.1 (air-gapped
 plant networks: no CDN, no web fonts), values change, an injected dew-point excursion raises the
@@ -8,121 +9,16 @@ artifacts/screenshots/ and docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
+from browser_support import Watch, go, shot, text_of, wait_until
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
-SHOTS = REPO / "artifacts" / "screenshots"
-DOC_SHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TITLES = {"overview": "Overview", "trends": "Live trends", "coating": "Coating", "dryroom": "Dry room",
           "welding": "Tab welding", "formation": "Formation", "alarms": "Alarms"}
-FROST = "frost_point_s1"
-# Injected for this test: the dry room's frost point rises ~12 K (τ 5 min) from 20 s after the start;
-# at 30x it crosses the -40 °C alarm limit a few wall-clock seconds later.
-EVENTS = "- {kind: dewpoint_excursion, start: 20s, end: 3h, magnitude: 12}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(cond, timeout: float, step: float = 0.25):
-    """Poll ``cond`` (bounded in time); returns its last value."""
-    deadline = time.monotonic() + timeout
-    value = cond()
-    while not value and time.monotonic() < deadline:
-        time.sleep(step)
-        value = cond()
-    return value
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory):
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Debian's Chromium is required at {CHROMIUM} (apt-get install chromium)", pytrace=False)
-    tmp = tmp_path_factory.mktemp("demo")
-    events = tmp / "events.yaml"
-    events.write_text(EVENTS)
-    port = free_port()
-    log = open(tmp / "demo.log", "w+")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")  # bokeh knows "warn", not "warning"
-    proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(port), "--speed", "30",
-                             "--events", str(events), "--store", str(tmp / "store")], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                            start_new_session=True)  # its own process group: its `panel serve` child goes with it
-
-    def started():
-        log.seek(0)
-        return "open http://localhost" in log.read() or proc.poll() is not None
-
-    wait_until(started, 240)  # a deadline, not a duration: seeding + panel serve take minutes on a loaded machine
-    log.seek(0)
-    out = log.read()
-    if proc.poll() is not None or "open http://localhost" not in out:
-        _kill_group(proc)
-        pytest.fail(f"workbench demo did not start:\n{out[-3000:]}", pytrace=False)
-    assert f"http://localhost:{port}/" in out  # the command prints the URL
-    yield f"http://127.0.0.1:{port}"
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(15)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        _kill_group(proc)
-    log.close()
-
-
-def _kill_group(proc) -> None:
-    """Kill the demo and every process it started (panel serve), then reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Watch:
-    """Every request, failed request and console error of a page."""
-
-    def __init__(self, page):
-        self.requests, self.failed, self.errors = [], [], []
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def external(self) -> list[str]:
-        out = []
-        for url in self.requests:
-            u = urlparse(url)
-            if u.scheme in ("data", "blob", "about"):
-                continue
-            if u.hostname not in ("127.0.0.1",):
-                out.append(url)
-        return out
+FROST = "frost_point_s1"  # the injected dew-point excursion (browser_support.EVENTS) raises its alarm
 
 
 @pytest.fixture(scope="module")
@@ -136,31 +32,9 @@ def page(browser):
     ctx.close()
 
 
-def go(pg, title: str, key: str) -> None:
-    pg.get_by_role("button", name=title, exact=True).click()
-    pg.wait_for_selector(f"[data-page={key}]")
-
-
-def shot(pg, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path))
-    DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-    from PIL import Image  # the README copy: 256-colour PNG, a fraction of the size, same look
-
-    with Image.open(path) as im:
-        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-            DOC_SHOTS / f"{name}.png", optimize=True)
-
-
-def text_of(pg, selector: str) -> str:
-    loc = pg.locator(selector)
-    return loc.first.inner_text() if loc.count() else ""
-
-
-def test_every_page_renders_locally_without_errors(demo_url, page):
+def test_every_page_renders_locally_without_errors(demo, page):
     pg, watch = page
-    pg.goto(f"{demo_url}/")
+    pg.goto(f"{demo.url}/")
     pg.wait_for_selector(".lw-tile[data-station=coating]")
     nav = [b.strip() for b in pg.locator(".bk-btn-group button").all_inner_texts()]
     assert nav == list(TITLES.values()) + ["1 h", "8 h", "24 h", "7 days"]  # the pages, then the time range
@@ -175,7 +49,7 @@ def test_every_page_renders_locally_without_errors(demo_url, page):
     assert watch.errors == [], watch.errors
 
 
-def test_values_change_and_are_marked_live(demo_url, page):
+def test_values_change_and_are_marked_live(demo, page):
     pg, watch = page
     go(pg, "Live trends", "trends")
     for station in ("coating", "dryroom", "welding", "formation"):
@@ -188,7 +62,7 @@ def test_values_change_and_are_marked_live(demo_url, page):
     assert watch.errors == [] and watch.failed == [] and watch.external() == []
 
 
-def test_injected_excursion_raises_an_alarm_that_an_operator_acknowledges(demo_url, page):
+def test_injected_excursion_raises_an_alarm_that_an_operator_acknowledges(demo, page):
     pg, watch = page
     go(pg, "Alarms", "alarms")
     row = f"tr[data-kind=high]:has-text('{FROST}')"
@@ -222,15 +96,15 @@ def test_injected_excursion_raises_an_alarm_that_an_operator_acknowledges(demo_u
     assert watch.errors == [] and watch.failed == [] and watch.external() == []
 
 
-def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo_url, browser):
+def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo, browser):
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     pg = ctx.new_page()
     watch = Watch(pg)
     try:
-        pg.goto(f"{demo_url}/?kiosk=3&theme=dark")
+        pg.goto(f"{demo.url}/?kiosk=3&theme=dark")
         pg.wait_for_selector("[data-page=overview]")
         shot(pg, "overview_dark")
-        moved = lambda: pg.locator("[data-page]").count() > 0 and pg.locator(  # noqa: E731
+        moved = lambda: pg.locator("[data-page]").count() > 0 and pg.locator(
             "[data-page]").first.get_attribute("data-page") != "overview"
         assert wait_until(moved, 30), "kiosk did not move on from the overview"
         assert wait_until(lambda: "page=" in pg.url, 10)  # the URL follows the page shown
@@ -240,7 +114,7 @@ def test_kiosk_mode_cycles_pages_in_the_dark_theme(demo_url, browser):
 
 
 
-def test_live_page_gets_one_batched_message_per_refresh(demo_url, browser):
+def test_live_page_gets_one_batched_message_per_refresh(demo, browser):
     """New data are pushed as one PATCH-DOC per refresh (tile text and chart samples together), at most
     a few per second, whatever the sim's rate: a message per changed model cost the browser a repaint each."""
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
@@ -249,7 +123,7 @@ def test_live_page_gets_one_batched_message_per_refresh(demo_url, browser):
     pg.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append((time.monotonic(), f))
                                         if isinstance(f, str) else None))
     try:
-        pg.goto(f"{demo_url}/?page=trends")
+        pg.goto(f"{demo.url}/?page=trends")
         pg.wait_for_selector("[data-role=value][data-station=coating]")
         pg.wait_for_timeout(2000)  # past the first full draw
         t0 = time.monotonic()

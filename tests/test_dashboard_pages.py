@@ -11,103 +11,25 @@ shows new values without a reload. Every wait is bounded; the checks are on valu
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from test_dashboard_browser import (CHROMIUM, REPO, Watch, browser, free_port, go, shot, text_of,
-                                   wait_until)  # noqa: F401 (browser: the module-scoped Chromium fixture)
+from browser_support import (
+    REPO,
+    STREAK_LANE,
+    WEAK_CHANNEL,
+    WEAK_RACK,
+    DemoServer,
+    Watch,
+    go,
+    shot,
+    text_of,
+    wait_until,
+)
 
 browser_test = pytest.mark.browser
 APPS = REPO / "apps"
-
-SPEED = 30
-STREAK_LANE, WEAK_RACK, WEAK_CHANNEL = 7, 3, 2
-# absolute times (UTC) a few minutes after the test starts: the demo fills its history up to its start and
-# then runs live at SPEED, so these happen live, seconds after the page opens; "-24.5h" counts from the
-# virtual line's day start (the demo's history begins 8.5 h before it goes live)
-EVENTS = """\
-- {{kind: dewpoint_excursion, start: "{t[3]}", end: "{t[13]}", magnitude: 12}}
-- {{kind: die_lip_streak, start: "{t[9]}", end: "{t[180]}", magnitude: -3.0, lane: %d}}
-- {{kind: weak_formation_channel, start: -10D, end: 10D, magnitude: -3.0, rack: %d, channel: %d}}
-- {{kind: laser_window_contamination, start: -24.5h, end: -14.5h, magnitude: -25.0}}
-""" % (STREAK_LANE, WEAK_RACK, WEAK_CHANNEL)
-
-
-def events_from_now() -> str:
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
-    return EVENTS.format(t={m: (now + pd.Timedelta(minutes=m)).isoformat() for m in (3, 9, 13, 180)})
-
-
-class DemoServer:
-    """`workbench demo` in its own process group (it starts `panel serve` as a child), on a fixed port."""
-
-    def __init__(self, tmp: Path):
-        self.port, self.tmp = free_port(), tmp
-        self.events = tmp / "events.yaml"
-        self.events.write_text(events_from_now())
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90) -> None:
-        self.starts += 1
-        self.log_path = self.tmp / f"demo{self.starts}.log"
-        self.log = open(self.log_path, "w+")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")
-        self.store = self.tmp / "store"
-        self.proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(self.port),
-                                      "--speed", str(SPEED), "--events", str(self.events), "--store", str(self.store)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                     start_new_session=True)
-        if not wait_until(lambda: "open http://localhost" in self.output() or self.proc.poll() is not None, timeout) \
-                or self.proc.poll() is not None:
-            out = self.output()
-            self.kill()
-            pytest.fail(f"workbench demo did not start:\n{out[-3000:]}", pytrace=False)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the demo and its panel server (a crash: nothing gets to close its sockets cleanly)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(15)
-            self.log.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        if self.proc is not None:
-            self.log.close()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Debian's Chromium is required at {CHROMIUM} (apt-get install chromium)", pytrace=False)
-    server = DemoServer(tmp_path_factory.mktemp("pages"))
-    server.start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
 def page(browser, demo):
@@ -309,10 +231,10 @@ def test_pages_without_a_genealogy_source_say_so_instead_of_failing():
     from apps.dashboard.dryroom import DryRoomPage
     from apps.dashboard.formation import FormationPage
     from apps.dashboard.welding import WeldingPage
-    from data_adapters.base import Reading
     from data_adapters.acquisition import genealogy_source
-    from workbench.live import LiveStore
+    from data_adapters.base import Reading
     from workbench.config import default_config_path, load_line_config
+    from workbench.live import LiveStore
 
     store = LiveStore(load_line_config(default_config_path()), capacity=50)
     store.genealogy = genealogy_source([], environ={})  # an OPC UA line without WORKBENCH_GENEALOGY

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_dashboard_browser import CHROMIUM, Watch, browser, free_port, shot, wait_until  # noqa: F401
+from browser_support import CHROMIUM, Watch, free_port, shot, wait_until
 
 from data_adapters.trials.runner import TrialController
 from workbench.config import default_config_path

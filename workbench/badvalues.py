@@ -17,6 +17,7 @@ import numpy as np
 
 PLC_BAD_VALUES: tuple[float, ...] = (-9999.0, 32767.0, -32768.0, 3.4e38, -9.9e37)
 PLC_ABSURD = 1e30  # |x| at or above this is a controller's bad-value code (as workbench.changepoints masks)
+_CODES = frozenset(PLC_BAD_VALUES)
 
 
 def is_bad_value(values, codes=PLC_BAD_VALUES) -> np.ndarray:
@@ -24,6 +25,16 @@ def is_bad_value(values, codes=PLC_BAD_VALUES) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.isin(x, np.asarray(codes, dtype=np.float64)) | (np.abs(x) >= PLC_ABSURD)
+
+
+def is_bad_reading(value: float) -> bool:
+    """:func:`is_bad_value` of one reading (the adapters qualify every reading as it arrives).
+
+    >>> is_bad_reading(-9.9e37), is_bad_reading(21.5), is_bad_reading(float("nan"))
+    (True, False, False)
+    """
+    v = float(value)
+    return v in _CODES or abs(v) >= PLC_ABSURD
 
 
 def mask_bad_values(values, codes=PLC_BAD_VALUES) -> tuple[np.ndarray, int]:
@@ -34,4 +45,4 @@ def mask_bad_values(values, codes=PLC_BAD_VALUES) -> tuple[np.ndarray, int]:
     return x, int(bad.sum())
 
 
-__all__ = ["PLC_BAD_VALUES", "PLC_ABSURD", "is_bad_value", "mask_bad_values"]
+__all__ = ["PLC_BAD_VALUES", "PLC_ABSURD", "is_bad_value", "is_bad_reading", "mask_bad_values"]

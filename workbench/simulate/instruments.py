@@ -174,21 +174,39 @@ class Instruments:
         code = self._codes[np.floor(self._u(blocks, "bad_code", tag) * len(self._codes)).astype(np.int64)]
         return happens, first, length, code
 
+    def _burst_of(self, tag: str, period_s: float, block: int) -> tuple[bool, int, int, float]:
+        """(happens, first sample, length, code) of one block's burst, memoised (the live clock's reads)."""
+        def draw():
+            h, f, n, c = self._bursts_in(tag, np.array([block], dtype=np.int64), period_s)
+            return bool(h[0]), int(f[0]), int(n[0]), float(c[0])
+        return self._memoised(("burst", tag, period_s, block), draw)
+
     def bad_values(self, tag: str, k, period_s: float) -> np.ndarray:
         """The bad-value code the PLC writes at sample indices ``k`` of ``tag`` (NaN: the reading passes)."""
         k = np.asarray(k, dtype=np.int64)
         out = np.full(k.shape, np.nan)
         if self.p.bad_values_per_day <= 0 or k.size == 0:
             return out
+        if k.size == 1:
+            out.flat[0] = self.bad_value(tag, int(k.flat[0]), period_s)
+            return out
         n, _ = self._burst_shape(period_s)
         for b in (k // n, k // n - 1):  # a burst is at most one block long: it reaches into the next block only
-            if b.size == 1:
-                happens, first, length, code = (x.reshape(b.shape) for x in self._memoised(
-                    ("burst", tag, period_s, int(b.flat[0])), lambda: self._bursts_in(tag, b.ravel(), period_s)))
-            else:
-                happens, first, length, code = self._bursts_in(tag, b, period_s)
+            happens, first, length, code = self._bursts_in(tag, b, period_s)
             hit = happens & (k >= first) & (k < first + length)
             out = np.where(hit, code, out)
+        return out
+
+    def bad_value(self, tag: str, k: int, period_s: float) -> float:
+        """:meth:`bad_values` of one sample index (NaN: the reading passes)."""
+        if self.p.bad_values_per_day <= 0:
+            return math.nan
+        n, _ = self._burst_shape(period_s)
+        out = math.nan
+        for b in (k // n, k // n - 1):  # the same order as bad_values: the earlier block's burst wins
+            happens, first, length, code = self._burst_of(tag, period_s, b)
+            if happens and first <= k < first + length:
+                out = code
         return out
 
     def bursts(self, tag: str, k_lo: int, k_hi: int, period_s: float) -> list[tuple[int, int, float]]:
@@ -211,21 +229,37 @@ class Instruments:
         length = np.round(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * self._u(buckets, "dropout_len", link)))
         return happens, start, start + np.maximum(length, 1.0)
 
+    def _dropout_of(self, link: str, bucket: int) -> tuple[bool, float, float]:
+        """(happens, start, end) of one bucket's drop-out, memoised (the live clock's reads)."""
+        def draw():
+            h, a, e = self._dropouts_in(link, np.array([bucket], dtype=np.int64))
+            return bool(h[0]), float(a[0]), float(e[0])
+        return self._memoised(("dropout", link, bucket), draw)
+
     def link_down(self, link: str, t_s) -> np.ndarray:
         """True where the station link ``link`` is down at ``t_s`` (s since the line's start)."""
         t = np.asarray(t_s, dtype=np.float64)
-        down = np.zeros(t.shape, dtype=bool)
         if self.p.dropouts_per_day <= 0 or t.size == 0:
-            return down
+            return np.zeros(t.shape, dtype=bool)
+        if t.size == 1:
+            return np.full(t.shape, self.link_down_at(link, float(t.flat[0])))
+        down = np.zeros(t.shape, dtype=bool)
         b0 = np.floor(t / DROPOUT_BUCKET_S).astype(np.int64)
         for b in (b0, b0 - 1):  # a drop-out is shorter than a bucket
-            if b.size == 1:
-                happens, start, end = (x.reshape(b.shape) for x in self._memoised(
-                    ("dropout", link, int(b.flat[0])), lambda: self._dropouts_in(link, b.ravel())))
-            else:
-                happens, start, end = self._dropouts_in(link, b)
+            happens, start, end = self._dropouts_in(link, b)
             down |= happens & (t >= start) & (t < end)
         return down
+
+    def link_down_at(self, link: str, t: float) -> bool:
+        """:meth:`link_down` at one time."""
+        if self.p.dropouts_per_day <= 0:
+            return False
+        b0 = math.floor(t / DROPOUT_BUCKET_S)
+        for b in (b0, b0 - 1):
+            happens, start, end = self._dropout_of(link, b)
+            if happens and start <= t < end:
+                return True
+        return False
 
     def dropouts(self, link: str, t0_s: float, t1_s: float) -> list[tuple[float, float]]:
         """Drop-outs of ``link`` overlapping [t0, t1): (start, end) in s since the line's start, unclipped."""
@@ -253,6 +287,23 @@ class Instruments:
             codes = self.bad_values(w.tag, k, w.period_s)
             v = np.where(np.isnan(codes), v, codes)
         return np.where(self.link_down(w.link, t), np.nan, v)
+
+    def carry_one(self, w: Wire, k: int, t: float, value: float, *, resolution: float | None = None,
+                  convert=None) -> float:
+        """:meth:`carry` of one sample (the live clock reads every tag a few times a second): the same value,
+        without the array overhead (floats are IEEE doubles either way)."""
+        v = float(value)
+        if w.ageing is not None and self.p.ageing_per_day.get(w.ageing[0]):
+            v = v + self.rate_per_day(*w.ageing) * (t - self.calibrated_s(*w.ageing)) / DAY_S
+        if convert is not None:
+            v = float(convert(np.array([v]))[0])
+        if resolution and math.isfinite(v):
+            v = float(rng.quantise(v, resolution))
+        if w.bad:
+            code = self.bad_value(w.tag, int(k), w.period_s)
+            if not math.isnan(code):
+                v = code
+        return math.nan if self.link_down_at(w.link, t) else v
 
 
 def truth_rows(line, t0_s: float, t1_s: float) -> list[dict]:

@@ -51,6 +51,8 @@ class LiveLine:
         self._offset = 0.0
         self._wall0 = _time.monotonic()
         self._units = {p: self.line.config.tag(p).units for p in line.signals}
+        self._now: tuple = (math.nan, None)
+        self._converters: dict = {}  # tag -> internal-to-tag units converter (None: the same units)
         self._memo: dict = {}          # last sample per source, reused while the clock stays on it
         self._memo_version: tuple = (-1, -1)
 
@@ -66,7 +68,10 @@ class LiveLine:
         >>> str(virtual_line().live(speed=0, start="90min").now())
         '2026-01-05 07:30:00'
         """
-        return pd.Timestamp(self.line.time(self.seconds()))
+        s = self.seconds()
+        if self._now[0] != s:  # every reading is qualified against now: one Timestamp per clock step
+            self._now = (s, pd.Timestamp(self.line.time(s)))
+        return self._now[1]
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward by ``seconds`` (no waiting)."""
@@ -114,14 +119,16 @@ class LiveLine:
         if self._memo_version != version:
             self._memo, self._memo_version = {}, version
         cache = self._memo
-        out = {}
+        out, stamps = {}, {}  # most tags share a few sample times
         for p in paths:
             sig = self.line.signals.get(p)
             if sig is None:
                 raise KeyError(f"no tag {p!r} on the virtual line; see live.tags()")
             value, t_s = self._value(sig, t, cache)
-            units = self._units[p]
-            out[p] = (self._carried(p, sig, value, t_s, cache), units, pd.Timestamp(self.line.time(t_s)))
+            ts = stamps.get(t_s)
+            if ts is None:
+                ts = stamps[t_s] = pd.Timestamp(self.line.time(t_s))
+            out[p] = (self._carried(p, sig, value, t_s, cache), self._units[p], ts)
         return out
 
     def _carried(self, path: str, sig, value: float, t_s: float, cache: dict) -> float:
@@ -132,10 +139,12 @@ class LiveLine:
         memo = cache.get(("wire", path))
         if memo is not None and memo[0] == k:
             return memo[1]
-        from .samples import converter
+        conv = self._converters.get(path, ())
+        if conv == ():
+            from .samples import converter
 
-        v = float(self.line.carry(path, [k], [t_s], [value], convert=converter(
-            INTERNAL_UNITS[(sig.station, sig.variable)], self._units[path]))[0])
+            conv = self._converters[path] = converter(INTERNAL_UNITS[(sig.station, sig.variable)], self._units[path])
+        v = self.line.carry_one(path, k, t_s, value, convert=conv)
         cache[("wire", path)] = (k, v)
         return v
 
