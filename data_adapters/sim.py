@@ -40,15 +40,28 @@ def _utc(ts: Any) -> datetime:
 
 
 class SimBackend:
-    """Backend over ``workbench.simulate.virtual_line(seed).live(speed)``."""
+    """Backend over ``workbench.simulate.virtual_line(seed).live(speed)``.
+
+    ``every_sample``: serve as a station does, which samples on its own clock whatever load its host
+    is under. A ticker woken late (a loaded machine) then advances the line one tick's worth at a time
+    and delivers each, so every sample of a tag sampled no faster than ``tick_s * speed`` line seconds
+    (the laser's 1 Hz, at speed 1) reaches the subscribers with its own source time; a stall longer than
+    ``MAX_CATCH_UP`` ticks is logged and its older samples are lost. Servers of the line (OPC UA, MQTT,
+    REST: ``workbench sim-server``) use it. Without it (the default: an in-process dashboard) a late tick
+    is one larger step that delivers only the newest samples, so a dashboard that falls behind does not
+    fall further behind.
+    """
+
+    MAX_CATCH_UP = 400  # ticks caught up after one stall at most (100 s at tick_s 0.25)
 
     def __init__(self, line: LineConfig, *, seed: int = 0, speed: float = 1.0, tick_s: float = 0.25,
-                 events: Any = "default", start: Any = None, vl: Any = None):
+                 events: Any = "default", start: Any = None, vl: Any = None, every_sample: bool = False):
         if speed < 0:
             raise ValueError(f"speed must be >= 0 simulated seconds per second (0: only live.advance() moves "
                              f"the clock), got {speed}")
         self.line = line
         self.seed, self.speed, self.tick_s = seed, speed, tick_s
+        self.every_sample = bool(every_sample)
         self.events, self.start = events, start
         self._vl = vl
         self.live = None
@@ -138,18 +151,42 @@ class SimBackend:
         return applied
 
     async def _run(self) -> None:
-        """Advance the line by the wall time elapsed x speed, then deliver the newest samples. A late tick (a
-        loaded machine) is one larger step: catching up tick by tick would deliver more the later it runs,
-        and a dashboard server that falls behind would fall further behind (trials on the virtual line use
-        its own clock instead, :class:`data_adapters.trials.simline.VirtualLineClock`)."""
+        """Advance the line by the wall time elapsed x speed and deliver. A late tick (a loaded machine) is
+        one larger step that delivers the newest samples, or with ``every_sample`` the ticks it missed, each
+        delivered (see the class). Trials on the virtual line use its own clock instead
+        (:class:`data_adapters.trials.simline.VirtualLineClock`)."""
         loop = asyncio.get_running_loop()
         last = loop.time()
         while True:
             await asyncio.sleep(self.tick_s)
             now = loop.time()
-            self.live.advance((now - last) * self.speed)
+            await self._tick((now - last) * self.speed)
             last = now
+
+    async def _tick(self, elapsed: float) -> None:
+        """Move the line on by ``elapsed`` line seconds and deliver (one wake-up of the ticker)."""
+        for step in self._steps(elapsed):
+            self.live.advance(step)
             await self._deliver()
+
+    def _steps(self, elapsed: float) -> list[float]:
+        """The line seconds to advance by, each followed by a delivery: one step, or with ``every_sample``
+        equal steps of at most one tick (``tick_s * speed``), so no sample instant is stepped over.
+
+        >>> b = SimBackend.__new__(SimBackend); b.tick_s, b.speed, b.every_sample = 0.25, 1.0, True
+        >>> b._steps(0.26), b._steps(1.0), len(b._steps(1e6)), b._steps(0.0)
+        ([0.13, 0.13], [0.25, 0.25, 0.25, 0.25], 400, [0.0])
+        """
+        tick = self.tick_s * self.speed
+        if not self.every_sample or tick <= 0 or elapsed <= tick:
+            return [elapsed]
+        n = math.ceil(elapsed / tick - 1e-9)
+        if n > self.MAX_CATCH_UP:
+            lost = elapsed - self.MAX_CATCH_UP * tick
+            log.warning("virtual line ticker stalled %.1f line s: samples of the first %.1f s are not delivered "
+                        "(a gap); the last %d ticks are", elapsed, lost, self.MAX_CATCH_UP)
+            return [lost + tick] + [tick] * (self.MAX_CATCH_UP - 1)
+        return [elapsed / n] * n
 
     async def _deliver(self) -> None:
         for handle, (paths, callback) in list(self._subs.items()):

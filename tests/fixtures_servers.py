@@ -46,12 +46,13 @@ class LoopThread:
 
 # --- the virtual line ----------------------------------------------------------------------------------
 def line_source(line: LineConfig, seed: int = 0, tick_s: float = 0.25):
-    """A virtual line of its own (writes change the line, so servers do not share one), clock from now."""
+    """A virtual line of its own (writes change the line, so servers do not share one), clock from now,
+    serving every sample as a station does, however loaded the machine is (``every_sample``)."""
     import pandas as pd
 
     from data_adapters.sim import SimBackend
 
-    return SimBackend(line, seed=seed, tick_s=tick_s, start=pd.Timestamp.now(tz="UTC").floor("s"))
+    return SimBackend(line, seed=seed, tick_s=tick_s, start=pd.Timestamp.now(tz="UTC").floor("s"), every_sample=True)
 
 
 # --- OPC UA ----------------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ async def serve(args, ready: asyncio.Event | None = None, stop: asyncio.Event | 
 
     line = load_line_config(args.config or default_config_path())
     tags = list(line.tags.values())
-    source = SimBackend(line, seed=args.seed, speed=args.speed, start=pd.Timestamp.now(tz="UTC").floor("s"))
+    source = SimBackend(line, seed=args.seed, speed=args.speed, start=pd.Timestamp.now(tz="UTC").floor("s"),
+                        every_sample=True)  # a station: every sample, however loaded this machine is
     await source.connect()
     servers = []
     try:
