@@ -22,6 +22,7 @@ Every write goes through the controller -> ``Adapter.write`` (guard + audit). Se
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import logging
@@ -255,9 +256,17 @@ class TrialConsole:
         set_html(self.interlocks, views.interlock_rows(ctl))
         if ctl is not None and ctl.trial_id is not None:
             if self._run_trends is None or self._run_trends.ctl.recorder is not ctl.recorder:
-                self._run_trends = RunTrends(ctl, self.backend.line)
-                self.trends.objects = [self._run_trends.pane]
-            self._run_trends.update()
+                # drawn before it joins the document (its first data travel with its definitions) and swapped
+                # in one held message: a change to the new charts' sources written before the swap reached the
+                # browser as a reference it did not know (as the dashboard's page swap, apps/dashboard/shell.py)
+                trends = RunTrends(ctl, self.backend.line)
+                trends.update()
+                doc = pn.state.curdoc
+                with pn.io.hold(doc) if doc is not None else contextlib.nullcontext():
+                    self.trends.objects = [trends.pane]
+                self._run_trends = trends
+            else:
+                self._run_trends.update()
             if ended and self._result_for != ctl.trial_id and (ctl._worker is None
                                                                               or not ctl._worker.is_alive()):
                 self._result_for = ctl.trial_id
