@@ -60,15 +60,6 @@ def wait_until(cond, timeout: float, step: float = 0.25):
     return value
 
 
-def _kill_group(proc) -> None:
-    """Kill the demo and every process it started (panel serve), then reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(5)
-
-
 class Watch:
     """Every request, failed request and console error of a page."""
 

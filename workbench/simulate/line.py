@@ -184,7 +184,8 @@ class VirtualLine:
         self.events = EventBook(self, events)
         self.write_count = 0  # live clocks drop their cached samples when this changes
         self._wires: dict[str, inst.Wire] = {}
-        self._resolutions: dict[str, float | None] = {}  # tag -> resolution (the live clock asks per read)
+        tags = self.config.tags
+        self.tag_resolution = {p: tags[p].resolution for p in self.signals}  # the live clock asks on every read
 
     def _events_of(self, kind: str, t_s=None) -> list:
         return self.events(kind, t_s)
@@ -326,19 +327,13 @@ class VirtualLine:
         """What the historian receives of tag ``path`` for samples ``k`` at ``t_s`` (internal units in; the
         tag's units out via ``convert``, quantised to its resolution, with bad-value codes and NaN while its
         link is down). ``internal``: stay in these internal units (quantised only if they are the tag's)."""
-        res = self._tag_resolution(path) if internal is None or internal == self.config.tag(path).units else None
+        res = self.tag_resolution[path] if internal is None or internal == self.config.tag(path).units else None
         return self.instruments.carry(self.wire(self.signals[path]), k, t_s, values, resolution=res, convert=convert)
 
     def carry_one(self, path: str, k: int, t_s: float, value: float, convert=None) -> float:
         """:meth:`carry` of one sample in the tag's units (the live clock's reads)."""
         return self.instruments.carry_one(self.wire(self.signals[path]), k, t_s, value,
-                                          resolution=self._tag_resolution(path), convert=convert)
-
-    def _tag_resolution(self, path: str) -> float | None:
-        res = self._resolutions.get(path, ())
-        if res == ():
-            res = self._resolutions[path] = self.config.tag(path).resolution
-        return res
+                                          resolution=self.tag_resolution[path], convert=convert)
 
     def tag_samples(self, *, start=None, end=None, hours: float | None = None, paths=None) -> dict:
         """Every sample each tag delivers in [start, end): {path: (times, values)}, equal to live reads.

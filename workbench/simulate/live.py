@@ -52,7 +52,10 @@ class LiveLine:
         self._wall0 = _time.monotonic()
         self._units = {p: self.line.config.tag(p).units for p in line.signals}
         self._now: tuple = (math.nan, None)
-        self._converters: dict = {}  # tag -> internal-to-tag units converter (None: the same units)
+        from .samples import converter
+
+        self._converters = {p: converter(INTERNAL_UNITS[(s.station, s.variable)], self._units[p])  # None: same units
+                            for p, s in line.signals.items()}
         self._memo: dict = {}          # last sample per source, reused while the clock stays on it
         self._memo_version: tuple = (-1, -1)
 
@@ -139,12 +142,7 @@ class LiveLine:
         memo = cache.get(("wire", path))
         if memo is not None and memo[0] == k:
             return memo[1]
-        conv = self._converters.get(path, ())
-        if conv == ():
-            from .samples import converter
-
-            conv = self._converters[path] = converter(INTERNAL_UNITS[(sig.station, sig.variable)], self._units[path])
-        v = self.line.carry_one(path, k, t_s, value, convert=conv)
+        v = self.line.carry_one(path, k, t_s, value, convert=self._converters[path])
         cache[("wire", path)] = (k, v)
         return v
 
