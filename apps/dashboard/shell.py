@@ -22,6 +22,7 @@ from data_adapters.acquisition import Acquisition, shared_acquisition
 from .alarms import AlarmsPage
 from .common import CSS, Heartbeat, charts_of, set_html
 from .history import DEFAULT_WINDOW, WINDOWS_H
+from .page_html import kiosk_seconds, template_look
 from .overview import OverviewPage
 from .trends import TrendsPage
 
@@ -203,15 +204,15 @@ class Dashboard:
         self.range.param.watch(lambda e: self.set_window(WINDOWS_H[e.new] * 3600.0), "value")
         self._swapping = False
         self.nav.param.watch(lambda e: self.request_show(e.new), "value")
-        kiosk = _arg("kiosk", "")
-        self.kiosk_s = float(kiosk) if kiosk.replace(".", "", 1).isdigit() and float(kiosk) > 0 else None
+        # the two arguments that change the page's HTML (sessions of one look share it: page_html.session_key)
+        theme, kiosk = template_look(pn.state.session_args or {})
+        self.kiosk_s = kiosk_seconds(pn.state.session_args or {})
         self._last_switch = time.monotonic()
-        theme = _arg("theme", "default")
         self.template = pn.template.BootstrapTemplate(
             title=f"Line Workbench · {self.acq.line.name}", theme="dark" if theme == "dark" else "default",
             sidebar=[self.nav, pn.pane.HTML('<div class="lw-sub">Time range</div>', stylesheets=[CSS]),
                      self.range, self.clock, self.heartbeat], main=[self.container], sidebar_width=260, header_background="#1f4e79",
-            collapsed_sidebar=self.kiosk_s is not None)
+            collapsed_sidebar=kiosk)
         self._doc = None
         self.show(first)
         # the first page is drawn with its data before the browser pulls the document: the first paint

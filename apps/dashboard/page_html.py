@@ -1,0 +1,73 @@
+"""The dashboard's page HTML: which sessions share one, and which BokehJS bundles it loads.
+
+Opening a page costs the browser the scripts it loads and compiles and the server the session it builds;
+both happen before anything is drawn. Two things are cut here, at server start (``apps/setup.py``):
+
+- **One page HTML per look**: ``panel serve --reuse-sessions warm`` (:func:`apps.cli.serve.panel_command`)
+  answers a page request at once with the HTML of an earlier session of the same look (theme, kiosk) and
+  builds the new session while the browser loads BokehJS, instead of before sending it a byte. The session
+  gets the request's own arguments (page, window); :func:`session_key` says which requests look alike.
+- **Only the BokehJS it draws with**: Bokeh serves every bundle by default; the dashboard draws no LaTeX
+  (``bokeh-mathjax``, 1.8 MB of MathJax that Panel adds whenever an HTML pane is on the page) and no WebGL
+  plot (``bokeh-gl``). :func:`lean_bundles` leaves them out of the page: a fifth of the script the browser
+  compiles on every fresh open. ``bokeh-widgets`` and ``bokeh-tables`` stay (Panel's own bundle needs them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+UNUSED_BOKEHJS = ("bokeh-mathjax", "bokeh-gl")  # bundles no page of the dashboard draws with
+
+
+def template_look(arguments: dict) -> tuple[str, bool]:
+    """(theme, kiosk) of a request's arguments ({name: [bytes]}): what makes the page's HTML differ.
+
+    >>> template_look({"page": [b"coating"], "theme": [b"dark"]}), template_look({"kiosk": [b"20"]})
+    (('dark', False), ('default', True))
+    """
+    theme = (arguments.get("theme") or [b"default"])[0].decode(errors="replace")
+    return ("dark" if theme == "dark" else "default"), kiosk_seconds(arguments) is not None
+
+
+def kiosk_seconds(arguments: dict) -> float | None:
+    """The kiosk period of ``?kiosk=SECONDS`` (a positive number), else None.
+
+    >>> kiosk_seconds({"kiosk": [b"20"]}), kiosk_seconds({"kiosk": [b"x"]}), kiosk_seconds({})
+    (20.0, None, None)
+    """
+    text = (arguments.get("kiosk") or [b""])[0].decode(errors="replace")
+    return float(text) if text.replace(".", "", 1).isdigit() and float(text) > 0 else None
+
+
+def session_key(request) -> tuple:
+    """Requests with the same key get the same page HTML (``pn.config.session_key_func``)."""
+    return (request.path, *template_look(request.arguments or {}))
+
+
+def lean_bundles() -> bool:
+    """Leave :data:`UNUSED_BOKEHJS` out of every page this server sends; False (and a log line) if this
+    Panel version renders pages another way (then every bundle is sent, as before)."""
+    try:
+        import panel.io.server as served
+    except ImportError:  # pragma: no cover - Panel is a dependency
+        return False
+    bundle = getattr(served, "bundle_resources", None)
+    if bundle is None or getattr(bundle, "lean", False):
+        if bundle is None:
+            log.warning("dashboard: panel.io.server has no bundle_resources; every BokehJS bundle is sent")
+        return bundle is not None
+
+    def lean(roots, resources, *args, **kwargs):
+        if hasattr(resources, "clone") and hasattr(resources, "components"):
+            resources = resources.clone(components=[c for c in resources.components if c not in UNUSED_BOKEHJS])
+        return bundle(roots, resources, *args, **kwargs)
+
+    lean.lean = True
+    served.bundle_resources = lean
+    return True
+
+
+__all__ = ["UNUSED_BOKEHJS", "template_look", "kiosk_seconds", "session_key", "lean_bundles"]
