@@ -255,9 +255,9 @@ class TrendChart:
 
     The window is read from the live buffers and, where it reaches further back, from the history store
     (:func:`apps.dashboard.history.window_series`), with gaps drawn as breaks and long windows downsampled
-    on the server (MinMaxLTTB); new samples are then streamed (only what is new). Samples whose quality
-    is not good are drawn as gaps, never as fresh values. With several tags the legend is static HTML above
-    the plot (see :func:`legend_html`); ``pane`` is the chart with it. The axes follow the data from the
+    on the server (each pixel column's lowest and highest sample); new samples are then streamed (only what
+    is new). Samples whose quality is not good are drawn as gaps, never as fresh values. With several tags
+    the legend is static HTML above the plot (see :func:`legend_html`); ``pane`` is the chart with it. The axes follow the data from the
     server, in the same message as the samples: Bokeh's automatic ranges would repaint the plot a second
     time after each update and send the new range back to the server. A shop-floor view, so no pan/zoom
     (those belong in the notebooks); the plot can be saved. ``history``: the store's URL (default
