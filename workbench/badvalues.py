@@ -45,4 +45,22 @@ def mask_bad_values(values, codes=PLC_BAD_VALUES) -> tuple[np.ndarray, int]:
     return x, int(bad.sum())
 
 
-__all__ = ["PLC_BAD_VALUES", "PLC_ABSURD", "is_bad_value", "is_bad_reading", "mask_bad_values"]
+def bad_value_markers(values, markers=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values with bad-value codes set to NaN, markers) for a column read from a file: each code becomes a
+    gap marker ``"PLC bad-value code 3.4e+38"`` beside the text markers already found (``markers``: an object
+    array, None where the cell was a number; None if there is none at all).
+
+    >>> v, m = bad_value_markers(np.array([17.2, 3.4e38, -9999.0]))
+    >>> v.tolist()[1:], m.tolist()
+    ([nan, nan], [None, 'PLC bad-value code 3.4e+38', 'PLC bad-value code -9999'])
+    """
+    x = np.asarray(values, dtype=np.float64)
+    bad = is_bad_value(x)
+    if not bad.any():
+        return x, markers
+    out = np.full(len(x), None, dtype=object) if markers is None else markers.copy()
+    out[bad] = [f"PLC bad-value code {c:g}" for c in x[bad]]
+    return np.where(bad, np.nan, x), out
+
+
+__all__ = ["PLC_BAD_VALUES", "PLC_ABSURD", "is_bad_value", "is_bad_reading", "mask_bad_values", "bad_value_markers"]

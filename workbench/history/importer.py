@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.badvalues import bad_value_markers
 from workbench.history.exports import ExportError, Layout, ReadProgress, iter_chunks, sniff
 from workbench.history.import_times import TimeRules, to_utc_ns
 from workbench.history.store import HistoryStore, TagSpec
@@ -216,16 +217,18 @@ def _convertible(src: str, dst: str, where: str, name: str, whose: str):
 
 # --- values and quality -------------------------------------------------------------------------------
 def numbers_and_markers(column) -> tuple[np.ndarray, np.ndarray | None]:
-    """Float values of a text or numeric column (NaN where empty or text), and the text markers (or None)."""
+    """Float values of a text or numeric column (NaN where empty, text or a PLC bad-value code), and the gap
+    markers: the text, or ``PLC bad-value code 3.4e+38`` (:func:`workbench.badvalues.bad_value_markers`)."""
+    numbers = lambda: pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)  # noqa: E731
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float), None
+        return bad_value_markers(numbers())
     try:
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float), None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return bad_value_markers(numbers())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # text among the numbers
         text = column.to_pandas()
         values = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(dtype=float)
         markers = np.where(np.isnan(values) & text.notna().to_numpy(), text.str.strip().to_numpy(dtype=object), None)
-        return values, markers
+        return bad_value_markers(values, markers)
 
 
 def good_quality(column) -> np.ndarray:

@@ -10,7 +10,9 @@ Corrupt or truncated chunks: ``open`` checks each selected chunk's Parquet foote
 shows only when it is read (at compute): with ``"skip"`` that column of that chunk reads as NaN (a warning
 names file and tag), everything else as stored; with ``"raise"`` the error names the file.
 
-Gaps (:mod:`.gaps`): each variable carries the stored gaps of its tag in ``attrs["gaps"]``.
+Gaps (:mod:`.gaps`): each variable carries the stored gaps of its tag in ``attrs["gaps"]``. A PLC bad-value
+code found stored as a value (:mod:`workbench.badvalues`: 3.4e38, -9.9e37, -9999...) reads as a gap (NaN), with a
+warning that counts them per file and tag: analyses and the dashboard never see a code as a reading.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
+from workbench.badvalues import is_bad_value
 from workbench.history.gaps import intervals, load_gaps
 from workbench.history.store import CHUNK_NAME, HistoryError, TagSpec
 
@@ -131,7 +134,23 @@ def _load_chunk(fs, path: str, tags: list[str], resolution: dict[str, float | No
             np.multiply(col, res, out=out)
         else:
             out[:] = col
+    _mask_codes(path, tags, values)
     return values
+
+
+def _mask_codes(path: str, tags: list[str], values: np.ndarray) -> None:
+    """PLC bad-value codes stored as values (an import older than the importer's masking, another writer)
+    read as gaps (NaN), counted in a warning that names the file and tags. Only float columns can hold one:
+    a code does not fit a tag's resolution grid (the store refuses it)."""
+    bad = is_bad_value(values)
+    if not bad.any():
+        return
+    values[bad] = np.nan
+    per_tag = bad.sum(axis=0)
+    counts = ", ".join(f"{tags[j]} x{int(per_tag[j])}" for j in np.flatnonzero(per_tag)[:5])
+    warnings.warn(f"{path}: {int(per_tag.sum())} PLC bad-value code(s) stored as values read as gaps (NaN): "
+                  f"{counts}. The importer now keeps them as gaps; re-import the export into a new store "
+                  f"to have them marked there", stacklevel=2)
 
 
 def variable_names(paths: list[str]) -> dict[str, str]:
