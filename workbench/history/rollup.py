@@ -125,6 +125,11 @@ def combine(r: dict, bucket_ns: int) -> dict:
     keys = r["bucket"] // bucket_ns * bucket_ns
     if np.array_equal(keys, r["bucket"]) and np.all(np.diff(keys) > 0):
         return r  # already one row per bucket of that size
+    if np.all(np.diff(keys) >= 0):  # rows in time order (as concat gives): a row alone in its bucket stays
+        repeat = np.r_[keys[1:] == keys[:-1], False] | np.r_[False, keys[1:] == keys[:-1]]
+        alone = ~repeat & (keys == r["bucket"])
+        if alone.any() and not alone.all():  # e.g. a day of hour files and the chunks of the current hour
+            return concat([_rows(r, alone), combine(_rows(r, ~alone), bucket_ns)])
     buckets = np.unique(keys)
     out = _empty(len(buckets), len(r["tags"]))
     # every tag at once: the (tag, row) cells holding samples, tag-major, ordered by tag, bucket, time
@@ -162,6 +167,10 @@ def combine(r: dict, bucket_ns: int) -> dict:
     for f in FIELDS:
         out[f][rows, tags] = new[f]
     return {**out, "bucket": buckets, "tags": list(r["tags"])}
+
+
+def _rows(r: dict, keep: np.ndarray) -> dict:
+    return {**{f: r[f][keep] for f in (*FIELDS, "bucket")}, "tags": list(r["tags"])}
 
 
 def select(r: dict, tags: list[str] | None = None, start_ns: int | None = None, end_ns: int | None = None) -> dict:

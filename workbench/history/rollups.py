@@ -133,8 +133,12 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
             if not over and (p1 <= lo or p0 > hi):
                 continue
             mine = [f for t0, f in chunks if p0 <= t0 < p1]
-            frames = [_chunk_rollup(root, station, f) for f in mine]
-            frame = _merged(frames)
+            if not over and not name:  # the hour going on: its chunks' rollups of ``tags`` (files kept in memory)
+                day_frames += [_read(rollup_path(root, station, f), tags, chunk=True)
+                               if rollup_path(root, station, f).exists() else _chunk_rollup(root, station, f)
+                               for f in mine]
+                continue
+            frame = _merged([_chunk_rollup(root, station, f) for f in mine])
             if writable and name and frame is not None:
                 write_frame(hour_file, frame)
             if frame is not None:
@@ -151,16 +155,19 @@ def read_rollup(root: str | Path, station: str, tags: list[str], start=None, end
     return select(r, tags, lo, hi) if len(r["bucket"]) else None
 
 
-def _read(path: Path, tags: list[str]) -> dict:
-    """The rollup of ``tags`` in an hour or day rollup file (immutable once written: kept in memory, so a
-    server reads a week of a station's tags once)."""
-    return _read_cached(str(path), path.stat().st_mtime_ns, tuple(tags))
+def _read(path: Path, tags: list[str], chunk: bool = False) -> dict:
+    """The rollup of ``tags`` in a rollup file (immutable once written: kept in memory, so a server reads a
+    week of a station's tags once, and each chunk of the hour going on once, not at every refresh)."""
+    return (_read_chunk if chunk else _read_cached)(str(path), path.stat().st_mtime_ns, tuple(tags))
 
 
-@functools.lru_cache(maxsize=128)
-def _read_cached(path: str, mtime_ns: int, tags: tuple[str, ...]) -> dict:
+def _read_file(path: str, mtime_ns: int, tags: tuple[str, ...]) -> dict:
     frame = pq.read_table(path, filters=[("tag", "in", list(tags))], read_dictionary=["tag"]).to_pandas()
     return from_frame(frame, list(tags))
+
+
+_read_cached = functools.lru_cache(maxsize=128)(_read_file)  # hours and days (large)
+_read_chunk = functools.lru_cache(maxsize=1024)(_read_file)  # chunks of the hour going on (a few rows each)
 
 
 def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
