@@ -109,6 +109,8 @@ def concat(parts: list[dict]) -> dict:
     if any(p["tags"] != tags for p in parts):
         raise ValueError("rollup.concat: the parts hold different tags; select the same tags in each")
     out = {f: np.concatenate([p[f] for p in parts]) for f in (*FIELDS, "bucket")}
+    if np.all(np.diff(out["bucket"]) >= 0):  # parts in time order (the usual case): no second copy
+        return {**out, "tags": list(tags)}
     order = np.argsort(out["bucket"], kind="stable")
     return {**{k: v[order] for k, v in out.items()}, "tags": list(tags)}
 
@@ -175,14 +177,20 @@ def _rows(r: dict, keep: np.ndarray) -> dict:
 
 def select(r: dict, tags: list[str] | None = None, start_ns: int | None = None, end_ns: int | None = None) -> dict:
     """The rows of buckets starting in [start_ns, end_ns) and the columns of ``tags`` (in that order)."""
-    keep = np.ones(len(r["bucket"]), bool)
-    if start_ns is not None:
-        keep &= r["bucket"] >= start_ns
-    if end_ns is not None:
-        keep &= r["bucket"] < end_ns
+    b = r["bucket"]
+    if len(b) < 2 or np.all(np.diff(b) >= 0):  # sorted (as rollups are): a slice, no copy of the rows
+        keep = slice(0 if start_ns is None else int(np.searchsorted(b, start_ns, "left")),
+                     len(b) if end_ns is None else int(np.searchsorted(b, end_ns, "left")))
+    else:
+        keep = np.ones(len(b), bool)
+        if start_ns is not None:
+            keep &= b >= start_ns
+        if end_ns is not None:
+            keep &= b < end_ns
     cols = [r["tags"].index(t) for t in tags] if tags is not None else list(range(len(r["tags"])))
-    out = {f: r[f][keep][:, cols] for f in FIELDS}
-    return {**out, "bucket": r["bucket"][keep], "tags": [r["tags"][c] for c in cols]}
+    whole = cols == list(range(len(r["tags"])))
+    out = {f: r[f][keep] if whole else r[f][keep][:, cols] for f in FIELDS}
+    return {**out, "bucket": b[keep], "tags": [r["tags"][c] for c in cols]}
 
 
 def window_summary(r: dict) -> dict:
