@@ -1,15 +1,15 @@
 """Server start-up for ``panel serve --setup apps/setup.py``: start the one acquisition task of this
 process before any browser connects (history-backed when ``$WORKBENCH_HISTORY`` names a store: see
 :mod:`apps.dashboard.recording`), and import the page modules (and their analysis libraries) once, so
-the first screen does not wait for them. Pages are answered from one HTML per look (theme, kiosk) and load
-only the BokehJS they draw with (:mod:`apps.dashboard.page_html`)."""
+the first screen does not wait for them. Pages load only the BokehJS they draw with
+(:mod:`apps.dashboard.page_html`)."""
 
 import importlib
 import logging
 
 import panel as pn
 
-from apps.dashboard.page_html import lean_bundles, session_key
+from apps.dashboard.page_html import lean_bundles
 from apps.dashboard.recording import history_acquisition
 from data_adapters.acquisition import shared_acquisition
 
@@ -19,6 +19,5 @@ for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation"
     except ImportError as exc:  # the shell leaves that page out and logs why
         logging.getLogger("dashboard").warning("page %s unavailable: %s", _page, exc)
 
-pn.config.session_key_func = session_key  # with `panel serve --reuse-sessions warm` (apps.cli.serve)
 lean_bundles()
 shared_acquisition(factory=history_acquisition)

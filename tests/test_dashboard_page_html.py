@@ -1,33 +1,14 @@
-"""The dashboard's page HTML (apps.dashboard.page_html): requests of one look (theme, kiosk) share it, whatever
-page or window they ask for, and it loads no BokehJS bundle the dashboard does not draw with (MathJax,
-WebGL), while keeping those Panel's own bundle needs."""
+"""The dashboard's page HTML (apps.dashboard.page_html) loads no BokehJS bundle the dashboard does not draw
+with (MathJax, WebGL), while keeping those Panel's own bundle needs."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import panel as pn
 import panel.io.server as served
 from bokeh.resources import Resources as BokehResources
 from panel.io.resources import Resources
 
-from apps.cli.serve import panel_command
-from apps.dashboard.page_html import lean_bundles, session_key
-
-
-def request(path="/", **args):
-    return SimpleNamespace(path=path, arguments={k: [v.encode()] for k, v in args.items()})
-
-
-def test_requests_of_one_look_share_the_page_html():
-    coating = session_key(request(page="coating", window="8"))
-    assert coating == session_key(request(page="welding", window="168")) == session_key(request())
-    assert session_key(request(theme="dark")) != coating
-    assert session_key(request(kiosk="20")) != coating
-    assert session_key(request(kiosk="soon")) == coating  # not a kiosk period: the ordinary page
-    assert session_key(request("/line")) != coating
-    cmd = panel_command(port=5006, address="127.0.0.1")
-    assert cmd[cmd.index("--reuse-sessions") + 1] == "warm"
+from apps.dashboard.page_html import lean_bundles
 
 
 def test_the_page_loads_no_mathjax_or_webgl_bundle(monkeypatch):

@@ -42,9 +42,6 @@ def panel_command(*, port: int, address: str, allow_origins: list[str] | None = 
            "--port", str(port),
            "--address", address, "--index", "line", "--check-unused-sessions", "5000",
            "--unused-session-lifetime", "15000",
-           # the page's HTML is the same for every session of a theme: served at once from the first session's,
-           # the session itself built while the browser loads BokehJS (see apps/setup.py: session_key)
-           "--reuse-sessions", "warm",
            "--liveness"]  # /liveness: a page that lost its session polls it, then reloads (Heartbeat)
     for o in sorted(origins):
         cmd += ["--allow-websocket-origin", o]
