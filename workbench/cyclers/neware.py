@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.cyclers.curve import FormationDataError
+from workbench.cyclers.nda_cut import nda_cut
 from workbench.cyclers.repairs import repair
 from workbench.cyclers.table import Table, read_text_table, table_from_frame, test_time_from_steps, to_curve
 
@@ -111,9 +112,17 @@ def read_neware_binary(path, *, cell_id: str | None = None, strict: bool = False
         df = NewareNDA.read(str(path), software_cycle_number=False, log_level="WARNING")
         df["Cycle"] = cycle_numbers(df["Status"])
     except Exception as exc:     # the reader's own errors name no file
-        raise FormationDataError(f"{path}: NewareNDA could not read it ({type(exc).__name__}: {exc}); is it a "
-                                 f"complete .nda/.ndax file?") from None
-    return to_curve(repair(table_from_nda(df, str(path), cell_id or path.stem), strict=strict), first=first)
+        cut = nda_cut(path) if path.suffix.lower() == ".nda" else None
+        raise FormationDataError(f"{path}: NewareNDA could not read it ({type(exc).__name__}: {exc}); "
+                                 + (f"it was cut off while written: {cut}; copy the whole file from the cycler's "
+                                    f"computer" if cut else "is it a complete .nda/.ndax file?")) from None
+    table = table_from_nda(df, str(path), cell_id or path.stem)
+    cut = nda_cut(path) if path.suffix.lower() == ".nda" else None
+    if cut:
+        table.repairs.append(f"truncated_file: {path} was cut off while it was written: {cut}; read the "
+                             f"{len(df)} whole data records before the cut (last record index "
+                             f"{int(df['Index'].iloc[-1]) if len(df) else 0}), nothing after it")
+    return to_curve(repair(table, strict=strict), first=first)
 
 
 def cycle_numbers(status) -> np.ndarray:
