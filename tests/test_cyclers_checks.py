@@ -1,5 +1,6 @@
 """Doubts raised on real files, each settled at its cause: a BioLogic record with impedance sweeps (CE 0 and a
-split cycle came from the sweeps' alternating current), ... Each principle is also tested on generated data."""
+split cycle came from the sweeps' alternating current), a Neware formation record with DCIR 16.8 ohm (the
+opening seconds of a first charge taken for a pulse), ... Each principle is also tested on generated data."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import workbench.formation as fm
 
 BIOLOGIC = Path("cyclers") / "cellpy" / "biol.mpr"
+NDAX = Path("cyclers") / "cellpy" / "20260302_IFE_BTS85_2_9_8_1.ndax"
 
 
 def _real(shared_data, rel):
@@ -59,3 +61,41 @@ def test_an_alternating_current_step_does_not_split_or_open_a_cycle(first_sweep)
     assert s.sizes["cycle"] == 1
     assert float(s.coulombic_efficiency.sel(cycle=1)) == pytest.approx(1.0, rel=0.05)
     assert (fm.step_table(_with_sweep(first_sweep)).direction.value_counts()["rest"]) == (2 if first_sweep else 1)
+
+
+# --- DCIR: a charge interrupted for a moment is no pulse --------------------------------------------------
+
+
+def _edge_resistance(raw: pd.DataFrame, step_from: int) -> float:
+    """R = dV/dI across the edge from step ``step_from`` to the next, from the last and first records (by Index)."""
+    a = raw[raw.Step == step_from].Index.max()
+    before, after = raw.set_index("Index").loc[a], raw.set_index("Index").loc[a + 1]
+    return (after.Voltage - before.Voltage) / ((after["Current(mA)"] - before["Current(mA)"]) / 1000)
+
+
+def test_ndax_formation_start_is_no_pulse_and_dcir_matches_the_files_own_edges(shared_data):
+    """The 16.8 ohm was neither mV/mA nor a wrong column: the record opens a formation charge on a cell at 0.2 V
+    (20 s at 60 mA, 1 s at 0.1 mA, then the charge goes on). Its voltage rises 1.1 V in those 20 s by charge
+    (an unformed cell's steep OCV), not by resistance. The 1 s interruption is a true current interrupt."""
+    import NewareNDA
+    path = _real(shared_data, NDAX)
+    raw = NewareNDA.read(str(path), log_level="WARNING")
+    r_off, r_on = _edge_resistance(raw, 2), _edge_resistance(raw, 3)    # 60 mA -> 0.1 mA, and back
+    assert 1.0 < r_off < 1.3 and r_on == pytest.approx(r_off, rel=0.1)
+    d = fm.dcir(fm.read_curve(path), dt=(1.0, 10.0))
+    assert d.sizes["pulse"] == 1 and float(d.t0[0]) == pytest.approx(3620.0)
+    assert float(d.dcir.sel(dt=1.0)[0]) / 1000 == pytest.approx(r_off, rel=1e-3)        # mohm -> ohm
+    assert np.isnan(d.dcir.sel(dt=10.0)[0])                                              # a 1 s interruption
+
+
+def test_an_interrupted_charge_is_no_pulse_but_its_interruption_is():
+    """Rest, 20 s of charge whose voltage climbs by charge (steep OCV), a 1 s pause, then a long charge:
+    only the pause is a pulse, and its DCIR is the resistance, not the climb."""
+    r, k = 1.0, 0.05                                       # ohm; V per s of charge (OCV slope x current)
+    t = np.r_[np.arange(0, 60.0), 60 + np.arange(0, 21.0), 81.0, 82.0, 83 + np.arange(0, 600.0)]
+    i = np.r_[np.zeros(60), np.full(21, 0.06), 1e-4, 1e-4, np.full(600, 0.06)]
+    ocv = 0.2 + k * np.clip(t - 60, 0, 20) + k * np.clip(t - 83, 0, None) / 10
+    v = ocv + r * i
+    d = fm.dcir(fm.curve_from_arrays(time=t, voltage=v, current=i), dt=(1.0,))
+    assert d.sizes["pulse"] == 1 and float(d.t0[0]) == 81.0
+    assert float(d.dcir[0, 0]) == pytest.approx(1000.0, rel=1e-3)
