@@ -99,3 +99,31 @@ def test_an_interrupted_charge_is_no_pulse_but_its_interruption_is():
     d = fm.dcir(fm.curve_from_arrays(time=t, voltage=v, current=i), dt=(1.0,))
     assert d.sizes["pulse"] == 1 and float(d.t0[0]) == 81.0
     assert float(d.dcir[0, 0]) == pytest.approx(1000.0, rel=1e-3)
+
+
+# --- cell ids: the stem of a file name the cycler software wrote into its header ------------------------------
+
+
+def test_novonix_cell_id_is_the_stem_of_its_cell_field(shared_data):
+    path = _real(shared_data, Path("formation") / "novonix_formation_ch01_first_charge.csv")
+    field = next(ln.split(":", 1)[1].strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.startswith("Cell:"))
+    assert field == "Test_Form-CH01-01.csv"
+    assert fm.read_curve(path).attrs["cell_id"] == "Test_Form-CH01-01"
+
+
+def _novonix(tmp_path, cell_field: str, name="gen.csv"):
+    rows = [f"{t / 3600:.6f},{3.0 + t * 1e-4:.5f},0.1,{0.1 * t / 3600:.6f},1,1,1,25.0" for t in range(0, 600, 60)]
+    text = "\n".join(["[Summary]", "Novonix HPC data file", f"Cell: {cell_field}", "Capacity (Ah): 0.24",
+                      "[End Summary]", "[Data]",
+                      "Run Time (h),Potential (V),Current (A),Capacity (Ah),Cycle Number,Step Number,Step Type,"
+                      "Temperature (°C)"] + rows) + "\n"
+    out = tmp_path / name
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("field,expect", [("A12-07.csv", "A12-07"), ("A12-07.TXT", "A12-07"), ("A12-07", "A12-07"),
+                                          ("LGM50.3", "LGM50.3"), ("", "gen")])
+def test_generated_novonix_cell_ids(tmp_path, field, expect):
+    assert fm.read_curve(_novonix(tmp_path, field)).attrs["cell_id"] == expect
