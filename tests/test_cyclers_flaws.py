@@ -159,7 +159,7 @@ def test_unknown_file_is_refused_with_the_formats(tmp_path):
 def test_more_out_than_in_past_the_first_cycle_is_named(sintef):
     from workbench.cyclers.folder import efficiency_checks
     _, _, summary = sintef
-    assert efficiency_checks(summary) == []
+    assert [c for c in efficiency_checks(summary) if "not returned" not in c] == []   # its low first CE: checks
     # two cycles; in the second, the discharge (out) lasts 30 % longer than the charge (in): no cell does that
     t, i = [], []
     for k, (dur_c, dur_d) in enumerate([(3600, 3400), (3600, 4680)]):

@@ -124,7 +124,7 @@ def _derive_cycles(current: np.ndarray, step: np.ndarray, first: str) -> np.ndar
     """Cycle numbers when the file has none: a cycle starts at a `first`-direction step after the other."""
     starts = np.flatnonzero(np.r_[True, step[1:] != step[:-1]])
     sign_first = _first_direction(current, step) if first == "auto" else (1 if first == "charge" else -1)
-    direction = _step_sign(current, step)[starts]
+    direction = _opening_sign(current, step)[starts]
     cycle, seen_other, out = 1, False, np.empty(len(starts), dtype=np.int64)
     for k, d in enumerate(direction):
         if d == -sign_first:
@@ -136,9 +136,18 @@ def _derive_cycles(current: np.ndarray, step: np.ndarray, first: str) -> np.ndar
     return out[seg]
 
 
-def _first_direction(current: np.ndarray, step: np.ndarray) -> int:
-    """Direction of the first step that charges or discharges (an impedance sweep before it does not count)."""
+def _opening_sign(current: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """:func:`_step_sign` as far as opening cycles goes: a step of one record (a cycler's step-transition record,
+    no duration, no charge moved) neither opens nor closes a cycle."""
     d = _step_sign(current, step)
+    seg = np.cumsum(np.r_[True, step[1:] != step[:-1]]) - 1
+    return np.where(np.bincount(seg)[seg] > 1, d, 0)
+
+
+def _first_direction(current: np.ndarray, step: np.ndarray) -> int:
+    """Direction of the first step that charges or discharges (an impedance sweep or a one-record step before it
+    does not count)."""
+    d = _opening_sign(current, step)
     active = d[d != 0]
     return int(active[0]) if active.size else 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.cyclers.checks import current_against_capacity, half_cell
 from workbench.cyclers.curve import FormationDataError, _renumber
 from workbench.cyclers.table import Table
 
@@ -30,6 +31,8 @@ def repair(table: Table, *, strict: bool = False) -> Table:
                 _step_change_duplicates):
         fix(table)
     _check_physics(table)
+    for check in (half_cell, current_against_capacity):       # notes only: they change nothing
+        check(table)
     if strict and table.repairs:
         raise FormationRepairError(f"{table.source}: strict reading refused {len(table.repairs)} repair(s): "
                                    + " | ".join(table.repairs) + " ; fix the file or read with strict=False")

@@ -173,6 +173,8 @@ def to_curve(table: Table, *, first: str = "auto"):
     elif "capacity" in c:
         cap_kw = {"capacity": c["capacity"]}
     attrs = {**table.attrs, "format": table.fmt, "repairs": list(table.repairs), "units_from_headers": list(table.notes)}
+    if first == "auto" and str(attrs.get("cell_type", "")).startswith("half cell"):
+        first = "discharge"              # an electrode vs Li: lithiation (discharge) opens a cycle, see checks.py
     return curve_from_arrays(time=c["time"], voltage=c["voltage"], current=c["current"], temperature=c.get("temperature"),
                              step=c.get("step"), cycle=c.get("cycle"), first=first, cell_id=table.cell_id,
                              source=table.source, row0=table.lines, attrs=attrs, **cap_kw)

@@ -124,7 +124,8 @@ def cycle_summary(curve: xr.Dataset, *, first: str = "auto") -> xr.Dataset:
 
     CE = out / in per cycle, where "in" is the cycle's first direction: discharge / charge for a full
     cell (``first="charge"``), delithiation / lithiation for a graphite-vs-Li half cell
-    (``first="discharge"``); "auto" takes the curve's first active step. ``loss`` = in - out (Ah);
+    (``first="discharge"``); "auto" takes the discharge for a curve whose attrs name a half cell
+    (``cell_type``, set by the readers), else the curve's first active step. ``loss`` = in - out (Ah);
     the first cycle's loss is the first-cycle (SEI) loss. A cycle lacking either direction has CE NaN.
 
     >>> import numpy as np
@@ -134,6 +135,8 @@ def cycle_summary(curve: xr.Dataset, *, first: str = "auto") -> xr.Dataset:
     0.9
     """
     c, tab = _prepare(curve)
+    if first == "auto" and str(c.attrs.get("cell_type", "")).startswith("half cell"):
+        first = "discharge"              # an electrode vs Li metal (workbench.cyclers.checks.half_cell)
     sign = (1 if first == "charge" else -1) if first != "auto" else _first_direction(c.current.values, c.step.values)
     cycles = np.array(sorted(tab.cycle.unique()))
     # sum of step throughputs per (cycle, direction); a direction absent from a cycle stays NaN
