@@ -108,30 +108,20 @@ def _bts7(n: int) -> bytes:
     return head + bytes(4) + b"".join(rec)
 
 
-@pytest.mark.parametrize("at,expect", [
-    (None, None),                                          # whole
-    (1024 + 56 * 50 + 56 + 100, None),                     # cut inside the step table after the data: data whole
-    (1024 + 56 * 20, "at the end of record 20"),           # cut at a record boundary
-    (1024 + 56 * 20 + 9, "9 bytes into record 21"),
-    (1024 + 56 * 50, "at the end of record 50"),           # every record, but no end-of-data record
-    (600, "inside its 1024-byte header"),
+@pytest.mark.parametrize("make,at,expect", [
+    ("bts9", None, None),                                          # whole
+    ("bts9", 1024 + 56 * 50 + 56 + 100, None),                     # cut inside the step table after the data
+    ("bts9", 1024 + 56 * 20, "at the end of record 20"),           # cut at a record boundary
+    ("bts9", 1024 + 56 * 20 + 9, "9 bytes into record 21"),
+    ("bts9", 1024 + 56 * 50, "at the end of record 50"),           # every record, but no end-of-data record
+    ("bts9", 600, "inside its 1024-byte header"),
+    ("bts7", None, None),
+    ("bts7", -86 * 3 + 5, "5 bytes into record 38"),
+    ("bts7", -1, "85 bytes into record 40"),
+    ("bts7", 150, "before any whole data record"),
 ])
-def test_generated_bts9_file(tmp_path, at, expect):
-    raw = _bts9(50)
-    p = tmp_path / "gen.nda"
-    p.write_bytes(raw if at is None else raw[:at])
-    got = nda_cut(p)
-    assert (got is None) if expect is None else (expect in got), got
-
-
-@pytest.mark.parametrize("at,expect", [
-    (None, None),
-    (-86 * 3 + 5, "5 bytes into record 38"),
-    (-1, "85 bytes into record 40"),
-    (150, "before any whole data record"),
-])
-def test_generated_bts7_file(tmp_path, at, expect):
-    raw = _bts7(40)
+def test_generated_files(tmp_path, make, at, expect):
+    raw = _bts9(50) if make == "bts9" else _bts7(40)
     p = tmp_path / "gen.nda"
     p.write_bytes(raw if at is None else raw[:at])
     got = nda_cut(p)
