@@ -119,8 +119,8 @@ def _novonix(tmp_path, cell_field: str, name="gen.csv"):
     rows = [f"{t / 3600:.6f},{3.0 + t * 1e-4:.5f},0.1,{0.1 * t / 3600:.6f},1,1,1,25.0" for t in range(0, 600, 60)]
     text = "\n".join(["[Summary]", "Novonix HPC data file", f"Cell: {cell_field}", "Capacity (Ah): 0.24",
                       "[End Summary]", "[Data]",
-                      "Run Time (h),Potential (V),Current (A),Capacity (Ah),Cycle Number,Step Number,Step Type,"
-                      "Temperature (°C)"] + rows) + "\n"
+                      ("Run Time (h),Potential (V),Current (A),Capacity (Ah),Cycle Number,Step Number,Step Type,"
+                       "Temperature (°C)")] + rows) + "\n"
     out = tmp_path / name
     out.write_text(text, encoding="utf-8")
     return out
