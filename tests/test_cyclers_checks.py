@@ -245,3 +245,32 @@ def test_generated_coarse_current_is_flagged_against_the_capacity_columns(tmp_pa
     curve = fm.read_curve(_bdf(tmp_path, 3.0, 4.2, 3.6, coarse=coarse))
     flagged = [c for c in curve.attrs.get("checks", []) if c.startswith("current_vs_capacity")]
     assert bool(flagged) == coarse, flagged
+
+
+# --- a temperature of 0 throughout is no reading ---------------------------------------------------------------
+
+
+def test_a_temperature_column_of_zeros_is_marked_missing(shared_data):
+    """SINTEF's 'ambient_temperature_celsius' (a 25 degC test by its name) and the .ndax's T1 read 0 in every
+    record; the .ndax's own aux channels read 24-27 degC. 0 degC was reported as the DCIR pulse temperature."""
+    for rel, col in ((SINTEF, "ambient_temperature_celsius"), (NDAX, "T1")):
+        curve = fm.read_curve(_real(shared_data, rel))
+        assert np.isnan(curve.temperature.values).all()
+        assert any(r.startswith("temperature_not_measured") and repr(col) in r for r in curve.attrs["repairs"])
+    assert any(c.startswith("aux_channels") and "'?1_x' 24.05..26.48" in c for c in curve.attrs["checks"])
+    assert np.isnan(fm.dcir(curve).temperature.values).all()
+
+
+@pytest.mark.parametrize("temps,marked", [(np.zeros(4), True), (np.array([0.0, 0.0, 0.1, 0.0]), False),
+                                          (np.full(4, 25.0), False)])
+def test_generated_temperature_of_zeros(tmp_path, temps, marked):
+    frame = pd.DataFrame({"test_time_second": [0.0, 60, 120, 180], "voltage_volt": [3.6, 3.62, 3.64, 3.66],
+                          "current_ampere": [1.0] * 4, "ambient_temperature_celsius": temps})
+    out = tmp_path / "t.bdf.csv"
+    frame.to_csv(out, index=False)
+    curve = fm.read_curve(out)
+    assert np.isnan(curve.temperature.values).all() == marked
+    assert any(r.startswith("temperature_not_measured") for r in curve.attrs["repairs"]) == marked
+    if marked:
+        with pytest.raises(fm.FormationRepairError, match="t.bdf.csv.*temperature_not_measured"):
+            fm.read_curve(out, strict=True)

@@ -158,13 +158,20 @@ def table_from_nda(df: pd.DataFrame, source: str, cell_id: str) -> Table:
         cols["clock"] = ts.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
     if "T1" in df:
         cols["temperature"] = df["T1"].to_numpy(float)
+    unnamed = [c for c in df.columns if c.startswith("?")]      # aux channels of a type NewareNDA does not name
+    if unnamed:
+        ranges = ", ".join(f"{c!r} {df[c].min():.4g}..{df[c].max():.4g}" for c in unnamed)
+        attrs_checks = [f"aux_channels: {source} has auxiliary channel(s) of a type NewareNDA does not name ({ranges}); "
+                        f"not read as the cell temperature; if one is, read it from NewareNDA.read() by that name"]
+    else:
+        attrs_checks = []
     names = {"time": "Time", "voltage": "Voltage", "current": cur_col, "step": "Step", "cycle": "Cycle",
              "charge_capacity": "Charge_Capacity", "discharge_capacity": "Discharge_Capacity", "clock": "Timestamp",
              "temperature": "T1"}
     lines = df["Index"].to_numpy(np.int64) if "Index" in df else np.arange(1, len(df) + 1)
     table = Table(source=source, fmt="neware-binary", cols=cols, names=names, lines=lines, cell_id=cell_id,
                   notes=[f"{cur_col!r} and capacities in mA/mAh, converted to A/Ah"] if scale != 1 else [],
-                  attrs={"record_index": "NewareNDA's Index (record number in the file)"})
+                  attrs={"record_index": "NewareNDA's Index (record number in the file)", "checks": attrs_checks})
     t, st = cols["time"], cols["step"]
     back = np.flatnonzero(np.diff(t) < 0) + 1
     if back.size and np.all(st[back] != st[back - 1]):       # firmware that logs time within the step
