@@ -13,6 +13,7 @@ The layout (as NewareNDA reads it; byte 14 is the format version):
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +27,21 @@ _END_OF_DATA = 0x81
 def nda_cut(path) -> str | None:
     """How the ``.nda`` at ``path`` was cut off (a sentence naming the record and bytes), or None when its
     data ends where the format closes it (or where a cut cannot be seen, see the module)."""
-    b = Path(path).read_bytes()
-    if len(b) < 15 or not b.startswith(b"NEWARE"):
-        return None
-    version = b[14]
-    if version == 29:
-        return _cut_v29(b)
-    if version == 130:
-        return _cut_v130(b)
-    return None
+    with open(Path(path), "rb") as fh:
+        if len(fh.read(15)) < 15 or Path(path).stat().st_size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as b:      # no copy of a large file
+            if b[:6] != b"NEWARE":
+                return None
+            version = b[14]
+            if version == 29:
+                return _cut_v29(b)
+            if version == 130:
+                return _cut_v130(b)
+            return None
 
 
-def _cut_v29(b: bytes) -> str | None:
+def _cut_v29(b) -> str | None:
     start = _v29_data_start(b)
     if start is None:
         return f"the file stops at byte {len(b)} before any whole data record (version 29)"
@@ -48,7 +52,7 @@ def _cut_v29(b: bytes) -> str | None:
             f"{start}, version 29)")
 
 
-def _v29_data_start(b: bytes) -> int | None:
+def _v29_data_start(b) -> int | None:
     """First data record: after the 4 zero bytes, a 0x55 0x00 record with a non-zero status (byte 12) whose
     successor also starts with 0x55 (NewareNDA's rule)."""
     at = b.find(_V29_START)
@@ -61,7 +65,7 @@ def _v29_data_start(b: bytes) -> int | None:
     return None
 
 
-def _cut_v130(b: bytes) -> str | None:
+def _cut_v130(b) -> str | None:
     if len(b) <= _V130_START:
         return "the file stops inside its 1024-byte header (version 130)"
     length = 88
@@ -70,8 +74,9 @@ def _cut_v130(b: bytes) -> str | None:
         length = nxt - _V130_START if nxt > 0 else 56
     whole, rest = divmod(len(b) - _V130_START, length)
     first = np.frombuffer(b, np.uint8, count=whole * length, offset=_V130_START)[::length]
-    ident = b[_V130_START:_V130_START + 6]
     ends = np.flatnonzero(first == _END_OF_DATA)
+    del first                                   # the mmap closes only when no array views it
+    ident = b[_V130_START:_V130_START + 6]
     for k in ends:                              # a data record of the 88-byte layout may start with 0x81 too
         if b[_V130_START + k * length:_V130_START + k * length + 6] != ident:
             return None
