@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     for n, n_rigs in ((4000, 20), (86_400, 2)):
         for stepped in (False, True):
             da = rigs(n_rigs, n, stepped, args.seed)
-            joint, tj = cpu(lambda: detect(da, joint="sensor").values)
-            _, ts = cpu(lambda: detect(da).values)
+            joint, tj = cpu(lambda da=da: detect(da, joint="sensor").values)
+            _, ts = cpu(lambda da=da: detect(da).values)
             ratio = tj / ts
             ok &= ratio <= TARGET
             kind = f"8 x {n} {'stepped' if stepped else 'quiet'}"

@@ -1,11 +1,19 @@
 """Joint (multi-series) exact search: the same optimum as a brute-force dynamic programme, and work that
 stays near-linear on quiet multi-sensor data (counted in candidate costs, not timed)."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
 from workbench.changepoints import auto_penalty
-from workbench.changepoints._joint import NEVER, _first_useful_end, _sums_tree, joint_search, pelt_l2_joint
+from workbench.changepoints._joint import (
+    NEVER,
+    _first_useful_end,
+    _sums_tree,
+    joint_search,
+    pelt_l2_joint,
+)
 from workbench.changepoints.rows import prepare
 from workbench.changepoints.synthetic import process_noise
 
@@ -37,7 +45,7 @@ def _brute_force(x, pen, m):
 
 def _cost(x, flags, pen):
     edges = [0, *np.flatnonzero(flags), x.shape[0]]
-    return sum(((x[a:b] - x[a:b].mean(0)) ** 2).sum() + pen for a, b in zip(edges[:-1], edges[1:]))
+    return sum(((x[a:b] - x[a:b].mean(0)) ** 2).sum() + pen for a, b in pairwise(edges))
 
 
 def _rig(kind, steps, n, d, rng):
@@ -91,7 +99,7 @@ def test_joint_search_work_stays_near_linear_between_steps():
     rng = np.random.default_rng(12)
     n = 20_000
     x = _rig("white", 6, n, 8, rng)
-    last, work = joint_search(x, auto_penalty(n, 8), 5)
+    _, work = joint_search(x, auto_penalty(n, 8), 5)
     assert work <= 30 * n
 
 

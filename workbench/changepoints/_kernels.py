@@ -11,6 +11,7 @@ import math
 import numba as nb
 import numpy as np
 
+
 # ---------------------------------------------------------------- exact searches
 @nb.njit(cache=True, nogil=True)
 def _cumsums(x):
