@@ -43,8 +43,8 @@ NEVER = -1
 def _sums_tree(x):
     """Cumulative sums s1 (n+1, d) and of squares q (n+1); the centred cumulative sums pc (n+1, d); and a
     tree of N >= n + 1 leaves (node i >= 1 covers ends [(i - 2^l) N / 2^l, ...] at level l) holding, per
-    node and series, the lowest and highest deviation of pc from the chord between the node's first and
-    last end (0 at single ends)."""
+    internal node (i < N) and series, the lowest and highest deviation of pc from the chord between the
+    node's first and last end (single ends, the leaves, have none and are not stored)."""
     n, d = x.shape
     s1 = np.zeros((n + 1, d))
     q = np.zeros(n + 1)
@@ -62,8 +62,8 @@ def _sums_tree(x):
     big = 1
     while big < n + 1:
         big *= 2
-    bmin = np.zeros((2 * big, d))
-    bmax = np.zeros((2 * big, d))
+    bmin = np.zeros((big, d))  # internal nodes only: a single end has no deviation
+    bmax = np.zeros((big, d))
     size = 2
     while size <= big:
         first_node = big // size
@@ -113,7 +113,9 @@ def _first_useful_end(t, a, first, n, pc, bmin, bmax, big, threshold):
             slope = (base - pc[a, k]) / w1  # centred mean of [a, t)
             e1 = pc[left, k] - base - w2 * slope
             e2 = pc[right, k] - base - w2hi * slope
-            m = max(max(e1, e2) + bmax[i, k], -(min(e1, e2) + bmin[i, k]))
+            dlo = bmin[i, k] if size > 1 else 0.0
+            dhi = bmax[i, k] if size > 1 else 0.0
+            m = max(max(e1, e2) + dhi, -(min(e1, e2) + dlo))
             acc += m * m
         if acc * w1 / (w2 * (w1 + w2)) >= threshold:
             if size == 1:
