@@ -15,7 +15,8 @@ from collections import Counter
 
 import numpy as np
 
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
+from ._joint import pelt_l2_joint
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes

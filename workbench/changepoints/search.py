@@ -12,9 +12,11 @@ with every segment at least ``min_size`` samples long, from cumulative sums (O(1
   few changes (PELT stays O(n^2) on a series without changes), so a 10,000-sample series keeps ~10
   candidates. The minimum segment length is handled by letting a start compete only once it has
   ``min_size`` samples behind it, which keeps the pruning exact.
-- ``pelt_l2_joint`` (several series, one segmentation): PELT inequality pruning plus a bounding-box test
-  of the same functional idea in d dimensions (each rival leaves a ball of means where the candidate
-  still wins); exact as well, just less aggressive.
+- ``pelt_l2_joint`` (several series, one segmentation, ``_joint.py``): PELT inequality pruning plus a
+  bounding-box test of the same functional idea in d dimensions (each rival leaves a ball of means where the
+  candidate still wins), which alone stays O(n^2) on quiet multi-series data; so a start only enters the
+  search from the first end where merging it with its previous segment would cost at least the penalty
+  (a necessary condition of optimality, found in a tree of the cumulative sums). Exact as well.
 
 Note: ruptures' own ``Pelt`` prunes with the unconstrained inequality even when ``min_size > 1``, which
 can discard the optimum (its result can cost more than ours); ``Dynp`` is exact, and the tests compare
@@ -25,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import fpop_l2, pelt_l2_joint
+from ._joint import pelt_l2_joint
+from ._kernels import fpop_l2
 
 __all__ = ["optimal_breakpoints", "fpop_l2", "pelt_l2_joint"]
 
