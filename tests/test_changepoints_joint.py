@@ -116,3 +116,32 @@ def test_the_first_useful_end_is_the_first_where_a_merge_would_cost_the_penalty(
         hit = np.flatnonzero(gain >= thr)
         expected = int(ends[hit[0]]) if hit.size else NEVER
         assert _first_useful_end(t, a, t + 1, n, pc, bmin, bmax, big, thr) == expected
+
+
+def _trending_rig(n, d, rng, *, rise, curvature=0.0, noise="white"):
+    """d sensors drifting by ``rise`` noise sds over the series (each its own share of it, 0.5-1.5x), along
+    a line (curvature 0) or an exponential exp(curvature t / n): no change in level anywhere."""
+    t = np.arange(n) / n
+    shape = t if curvature == 0.0 else np.expm1(curvature * t) / np.expm1(curvature)
+    return process_noise(noise, (d, n), rng) + rise * shape * rng.uniform(0.5, 1.5, (d, 1))
+
+
+@pytest.mark.parametrize("noise", ["white", "ar1"])
+def test_joint_detection_does_not_cut_a_trending_rig_into_a_staircase(noise):
+    # the single-series default removes a drift its segments all slope with (trend model); the joint
+    # search must make the same choice per series, or 8 drifting sensors come out as a staircase
+    import xarray as xr
+
+    from workbench.changepoints import detect
+
+    rng = np.random.default_rng(21)
+    n, d = 4000, 8
+    for rig in range(3):
+        x = _trending_rig(n, d, rng, rise=8.0, noise=noise)
+        quiet = detect(xr.DataArray(x, dims=("sensor", "time")), joint="sensor")
+        assert int(quiet.isel(sensor=0).sum()) == 0, f"rig {rig}: {np.flatnonzero(quiet.isel(sensor=0).values)}"
+        assert "drift removed" in quiet.attrs["model"] and "drift removed" in quiet.attrs["model_reason"]
+        x[: d // 2, 2500:] += 3.0  # one real step in half the sensors
+        stepped = detect(xr.DataArray(x, dims=("sensor", "time")), joint="sensor")
+        found = np.flatnonzero(stepped.isel(sensor=0).values)
+        assert found.size == 1 and abs(int(found[0]) - 2500) <= 5, f"rig {rig}: {found}"
