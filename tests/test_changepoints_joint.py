@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.changepoints import auto_penalty
+from workbench.changepoints._kernels import _backtrack
 from workbench.changepoints._joint import (
     NEVER,
     _first_useful_end,
@@ -145,3 +146,19 @@ def test_joint_detection_does_not_cut_a_trending_rig_into_a_staircase(noise):
         stepped = detect(xr.DataArray(x, dims=("sensor", "time")), joint="sensor")
         found = np.flatnonzero(stepped.isel(sensor=0).values)
         assert found.size == 1 and abs(int(found[0]) - 2500) <= 5, f"rig {rig}: {found}"
+
+
+@pytest.mark.parametrize("level", [1e3, 1e6])
+def test_joint_search_work_stays_near_linear_at_a_huge_level(level):
+    # the rounding tolerance grows with the sum of squares: on raw values at 1e6 it let every start in
+    # (O(n^2) candidate costs); the kernel centres each channel on its median, same segmentation
+    rng = np.random.default_rng(13)
+    n = 4000
+    quiet = np.ascontiguousarray(process_noise("white", (8, n), rng).T)
+    stepped = _rig("white", 4, n, 8, rng)
+    pen = auto_penalty(n, 8)
+    for x in (quiet, stepped):
+        last, work = joint_search(np.ascontiguousarray(x + level * np.arange(1, 9)), pen, 5)
+        assert work <= 30 * n
+        assert np.array_equal(_backtrack(last, n), pelt_l2_joint(x, pen, 5))
+    assert joint_search(np.ascontiguousarray(quiet + level), pen, 5)[1] <= 3 * n
