@@ -80,7 +80,8 @@ def choose_trend_joint(z2: np.ndarray, flags: np.ndarray, beta: float, slope_pen
                        beta_one: float):
     """``choose_trend`` for one segmentation shared by the columns of standardised z2 (n, d): (flags, slopes
     per column, all 0.0 when the staircase wins). A drift is tried when the segments of the joint fit slope
-    one way in some column (|z| > TREND_Z); the drift model pays ``slope_penalty`` for its d slopes. The
+    one way: the slopes' chi-square (sum of their z^2, d degrees of freedom) beats ``slope_penalty``, what
+    the drift model pays for its d slopes (quiet or stepped rigs of 8: <= 19; drifting ones: >= 80). The
     refits start from the slopes within the joint segments, from one line through each series, and from
     each series' own choice (``choose_trend`` at the single-series penalty ``beta_one``): a step in some
     series biases the first two, and the refits can settle on a drift plus a spurious change.
@@ -93,7 +94,7 @@ def choose_trend_joint(z2: np.ndarray, flags: np.ndarray, beta: float, slope_pen
     n, d = z2.shape
     sxy, sxx, rss = _columns(z2, flags)
     zero = np.zeros(d)
-    if not np.all(sxx > 0) or np.max(np.abs(sxy / np.sqrt(sxx))) <= TREND_Z:
+    if not np.all(sxx > 0) or float(np.sum(sxy * sxy / sxx)) <= slope_penalty:
         return flags, zero
     t = np.arange(n, dtype=np.float64)[:, None]
     best = (rss.sum() + beta * int(np.count_nonzero(flags)), flags, zero)
