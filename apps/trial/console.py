@@ -77,7 +77,8 @@ class TrialConsole:
         self.interlocks = html_pane("")
         self.trends = pn.Column(sizing_mode="stretch_width")
         self.result = pn.Column(sizing_mode="stretch_width")
-        self.audit = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width", max_rows=30)
+        self.audit = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width", max_rows=None,
+                                       css_classes=["trial-audit"])
         self.audit_status = html_pane("")
         self.plan = None
         self.planned = None
@@ -276,7 +277,7 @@ class TrialConsole:
         seen = seen[-1]["seq"] if seen else 0
         if seen != self._audit_seen:
             self._audit_seen = seen
-            self.audit.object = self.backend.audit_frame()
+            self.audit.object = self.backend.audit_frame(ctl)
             check = self.backend.audit_check()
             set_html(self.audit_status, f'<div data-role="audit-status" data-ok="{str(check.ok).lower()}">audit log '
                                         f'{"OK" if check.ok else "BROKEN"}: {html.escape(check.message)}</div>')
@@ -311,7 +312,8 @@ class TrialConsole:
                         sizing_mode="stretch_width")
         return pn.Column(pn.pane.Markdown(who), self.notes, "## The line", self.tiles, self.live,
                          pn.Row(plan, run, sizing_mode="stretch_width"),
-                         "## Audit log", self.audit_status, self.audit, sizing_mode="stretch_width")
+                         "## Audit log", self.audit_status, html_pane(f'<div class="lw-sub">{views.AUDIT_NOTE}</div>'),
+                         self.audit, sizing_mode="stretch_width")
 
 
 def timeline_html(report, max_rows: int = 300) -> str:
