@@ -146,6 +146,11 @@ def test_full_pump_step_estimates_the_virtual_lines_gain(backend):
     assert "console unit test" in out["report"] and "gain" in out["report"]
     presses = [(e["tag"], e["user"]) for e in backend.audit.entries() if e["tag"].startswith("trial-console/")]
     assert presses == [("trial-console/arm", "gus"), ("trial-console/start", "gus")]
+    # the trend covers the whole trial: through the restore (15 min in) and the watch of the return after it
+    restore = next(s["start"] for s in ctl.recorder.segments if s["kind"] == "restore").timestamp() * 1e3
+    for chart in c._run_trends.charts:
+        end = max(float(src.data["t"][-1]) for src in chart.sources.values())
+        assert end >= restore + 150e3 and chart.fig.x_range.end >= end, (chart.fig.title.text, end - restore)
     # the audit panel of the finished trial: every press and write attempt, the restore named, newest first
     shown = c.audit.object
     assert list(shown["seq"]) == sorted(shown["seq"], reverse=True)

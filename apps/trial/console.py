@@ -36,6 +36,7 @@ from apps.trial.backend import ConsoleBackend, shared_backend
 from apps.trial.charts import RunTrends, estimates_view, profile_view
 from apps.trial.validate import check_plan_text
 from data_adapters.trials.profile import planned_profile
+from data_adapters.trials.schedule import return_watch_s
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,8 @@ class TrialConsole:
         if not report.ok:
             raise ValueError(f"not armed: the dry run from the present setpoints is refused: {report.first_error}")
         s = ctl.arm(self.user, self.reason.value.strip(), self.minutes.value)
-        self.backend.duration_s = report.duration_s  # the armed plan's, for every session's "time left"
+        # the armed plan's, with the watch of the return after it, for every session's "time left"
+        self.backend.duration_s = report.duration_s + return_watch_s(ctl.plan)
         return f"armed by {self.user} until {s.expires:%H:%M:%S} (line time)"
 
     def _start(self) -> str:
