@@ -11,11 +11,12 @@ model with the small-sample corrections it needs (:func:`ar1_variance_of_mean`):
 2. **the exact effective size** of ``n`` AR(1) samples, ``n / (1 + 2 sum_k (1 - k/n) phi^k)`` (the
    large-sample ``n (1 - phi) / (1 + phi)`` is wrong by a factor ~1.7 at n = 10, phi = 0.8);
 3. **the sample variance's own bias**: around an autocorrelated mean ``E[s^2] = sigma^2 (n - n/n_eff) / (n - 1)``;
-4. **Student t with effective degrees of freedom** (Satterthwaite): the variance of the mean is uncertain
-   through ``s^2`` (``n_eff - 1`` df) *and* through ``phi`` (Bartlett's variance ``(1 - phi^2) / n``),
-   combined across the two sides as Welch does.
+4. **Student t with the effective degrees of freedom** ``n (1 - phi) / (1 + phi) - 1`` a side (the
+   equivalent-sample-size t test, e.g. Wilks, *Statistical Methods in the Atmospheric Sciences* 5.2.4;
+   never more than ``n - 1``), the two sides combined as Welch does (Satterthwaite).
 
-With white noise and long windows this is the ordinary Welch interval. ``tests/test_trial_effects_coverage.py``
+The former interval (raw ``r1`` clipped at 0, large-sample ``n_eff`` as the variance's divisor) covered
+78-92 % instead of 95 % at 10-25 samples a side and phi 0.5-0.8. With white noise and long windows this is the ordinary Welch interval. ``tests/test_trial_effects_coverage.py``
 checks the 95 % interval's coverage by Monte Carlo (phi 0, 0.5, 0.8; 10, 25, 100 samples a side).
 
 >>> import numpy as np
@@ -83,13 +84,10 @@ def ar1_variance_of_mean(x, autocorrelated: bool = True):
         ne = np.full_like(s2, float(n))
         return mean, s2 / n, ne, ne - 1
     phi = _lag1_phi(d, ss)
-    h = lambda p: (n - 1) / (n * (ar1_effective_n(p, n) - 1))  # noqa: E731  variance of the mean per unit s^2
     ne = ar1_effective_n(phi, n)
-    eps = 1e-4
-    dlog_h = (np.log(h(phi + eps)) - np.log(h(phi - eps))) / (2 * eps)
-    nu_s2 = np.minimum(ne, n) - 1  # a negative phi does not give s^2 more df than n - 1
-    cv2 = 2 / nu_s2 + dlog_h**2 * (1 - phi**2) / n  # squared relative error of the variance of the mean
-    return mean, s2 * h(phi), ne, 2 / cv2
+    var_mean = s2 * (n - 1) / (n * (ne - 1))  # = s2 / ne corrected for the bias of s2: (n - 1) / (n - n / ne)
+    df = np.clip(n * (1 - phi) / (1 + phi) - 1, 1e-4, n - 1)
+    return mean, var_mean, ne, df
 
 
 def effective_n(x: np.ndarray) -> float:
