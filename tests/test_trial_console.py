@@ -152,7 +152,8 @@ def test_full_pump_step_estimates_the_virtual_lines_gain(backend):
         end = max(float(src.data["t"][-1]) for src in chart.sources.values())
         assert end >= restore + 150e3 and chart.fig.x_range.end >= end, (chart.fig.title.text, end - restore)
     # the audit panel of the finished trial: every press and write attempt, the restore named, newest first
-    shown = c.audit.object
+    shown = c.audit_rows
+    assert "trial-audit" in c.audit.object and c.audit.object.count("pump_rate_setpoint") == 2
     assert list(shown["seq"]) == sorted(shown["seq"], reverse=True)
     assert [(r.event, r.step, r.tag.rsplit("/", 1)[-1], r.requested, r.result) for r in shown.itertuples()] == [
         ("restore", "restore", "pump_rate_setpoint", 2911.0, "written"),

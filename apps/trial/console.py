@@ -78,8 +78,8 @@ class TrialConsole:
         self.interlocks = html_pane("")
         self.trends = pn.Column(sizing_mode="stretch_width")
         self.result = pn.Column(sizing_mode="stretch_width")
-        self.audit = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width", max_rows=None,
-                                       css_classes=["trial-audit"])
+        self.audit_rows = pd.DataFrame()  # what the audit panel shows (views.audit_table)
+        self.audit = html_pane("")
         self.audit_status = html_pane("")
         self.plan = None
         self.planned = None
@@ -279,7 +279,9 @@ class TrialConsole:
         seen = seen[-1]["seq"] if seen else 0
         if seen != self._audit_seen:
             self._audit_seen = seen
-            self.audit.object = self.backend.audit_frame(ctl)
+            self.audit_rows = self.backend.audit_frame(ctl)
+            set_html(self.audit, self.audit_rows.to_html(index=False, classes="lw-table trial-audit", border=0,
+                                                         na_rep="", escape=True))
             check = self.backend.audit_check()
             set_html(self.audit_status, f'<div data-role="audit-status" data-ok="{str(check.ok).lower()}">audit log '
                                         f'{"OK" if check.ok else "BROKEN"}: {html.escape(check.message)}</div>')
