@@ -363,6 +363,9 @@ class TrialController:
         for s in self._suspenders:
             yield Msg("remove_suspender", None, s)
         paths = list(self._devices)
+        if not paths:  # a plan that only holds and watches has nothing to walk back
+            self.restored = True
+            return
         # a write the abort caught in flight lands first: the return starts from it, and is rate-checked from it
         yield Msg("wait_for", None, [d.settled for d in self._devices.values()])
         futs = yield Msg("wait_for", None, [lambda: self.adapter.read(paths)])
