@@ -150,6 +150,10 @@ def workdir(tmp_path_factory):
 # checked from the moved value (the guard re-reads it), and the restore must also respect the step
 @example(sequence=[{"hold": {"seconds": 1.0}}, {"step": {"delta": {SETPOINTS[0]: -300.0}}, "dwell_s": 5.0}],
          user=[("pause", 10), ("disturb", 3), ("disturb", 2), ("disturb", 0)], seed=213091)
+# found by this test: a pause while the trial returned to baseline held the run inside its restore, where an
+# abort is ignored: the trial stayed paused for good. A pause during the return is now refused.
+@example(sequence=[{"ramp": {"delta": {SETPOINTS[1]: 250.0}, "rate": {SETPOINTS[1]: 20.0}}, "write_every_s": 3.0,
+                    "dwell_s": 0.0}], user=[("nothing", 1), ("resume", 1), ("nothing", 3), ("pause", 6)], seed=254)
 def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):
     line_config = LINE
     clock = VirtualClock(datetime(2026, 1, 5, tzinfo=timezone.utc))
