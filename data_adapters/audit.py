@@ -140,7 +140,9 @@ class AuditLog(DurableFile):
 
         df = pd.DataFrame(self.entries(**kw))
         if not df.empty:
-            df["time"] = pd.to_datetime(df["time"], utc=True)
+            # ISO 8601 from datetime.isoformat(), which drops the fraction on whole seconds (a station
+            # clock); pandas would take the first row's format for all and fail on the others
+            df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
         return df
 
 

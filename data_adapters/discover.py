@@ -102,13 +102,21 @@ def _judge(var: Variable, names: list[tuple[int, str]], rank) -> None:
         var.path = "/".join(n for _, n in names)
 
 
+BROWSES_IN_FLIGHT = 8  # a busy server answers a few requests at a time in time, not a whole level at once
+
+
 async def _walk(client: Client, url: str, max_nodes: int) -> list[tuple[ua.NodeId, list[tuple[int, str]]]]:
     """(node id, browse names from Objects) of every variable; one Browse per object, a level at a time."""
     level, found, seen = [(client.nodes.objects, [])], [], 0
+    gate = asyncio.Semaphore(BROWSES_IN_FLIGHT)
+
+    async def children_of(node):
+        async with gate:
+            return await node.get_references(refs=ua.ObjectIds.HierarchicalReferences,
+                                             direction=ua.BrowseDirection.Forward,
+                                             nodeclassmask=ua.NodeClass.Object | ua.NodeClass.Variable)
     while level:
-        refs = await asyncio.gather(*(node.get_references(
-            refs=ua.ObjectIds.HierarchicalReferences, direction=ua.BrowseDirection.Forward,
-            nodeclassmask=ua.NodeClass.Object | ua.NodeClass.Variable) for node, _ in level))
+        refs = await asyncio.gather(*(children_of(node) for node, _ in level))
         nxt = []
         for (node, names), children in zip(level, refs):
             for rd in children:
@@ -136,8 +144,11 @@ async def _read_all(client: Client, nodes, attr) -> list:
     return out
 
 
-async def browse_opcua(url: str, *, timeout: float = 10.0, max_nodes: int = 20000) -> list[Variable]:
-    """Every variable under ``Objects`` of the server at ``url`` (anonymous, no security), described."""
+async def browse_opcua(url: str, *, timeout: float = 30.0, max_nodes: int = 20000) -> list[Variable]:
+    """Every variable under ``Objects`` of the server at ``url`` (anonymous, no security), described.
+
+    ``timeout`` bounds each request (s). A server that stops answering mid-browse raises ConnectionError naming
+    the URL and what to do; nothing is drafted from half a browse."""
     client = Client(url, timeout=timeout)
     try:
         await client.connect()
@@ -162,8 +173,17 @@ async def browse_opcua(url: str, *, timeout: float = 10.0, max_nodes: int = 2000
                 res += await client.translate_browsepaths(ua.NodeId(ua.ObjectIds.ObjectsFolder), rels[k:k + 500])
             hit = [(i, client.get_node(r.Targets[0].TargetId)) for i, r in enumerate(res) if r.StatusCode.is_good()]
             props[which] = dict(zip([i for i, _ in hit], await _read_all(client, [n for _, n in hit], A.Value)))
+    except (OSError, asyncio.TimeoutError, ConnectionError, ua.UaError) as exc:
+        if isinstance(exc, ConnectionError) and str(exc).startswith(url):
+            raise  # ours, already says what to do
+        raise ConnectionError(f"{url}: the OPC UA server stopped answering while it was browsed ({exc!r}); nothing "
+                              f"was drafted. A busy server: retry, or allow more time per request with "
+                              f"--timeout (now {timeout:g} s)") from None
     finally:
-        await client.disconnect()
+        try:
+            await client.disconnect()
+        except (OSError, asyncio.TimeoutError, ConnectionError, ua.UaError):
+            pass  # the link is gone already; the error above says why
     found = []
     for i, (nid, names) in enumerate(walked):
         desc = descs[i]

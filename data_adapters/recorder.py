@@ -195,8 +195,10 @@ class Recorder:
                 return False
         if not math.isfinite(value):
             return False
-        if ts_ns > self._ahead_ns:
-            return self._refuse(path, ts_ns, "ahead")
+        if ts_ns > self._ahead_ns:  # the bound is refreshed at each flush; past it, ask the clock once more
+            self._ahead_ns = self.clock().value + int(self.max_ahead_s * 1e9)
+            if ts_ns > self._ahead_ns:
+                return self._refuse(path, ts_ns, "ahead")
         if self._store_error is not None and len(self._buffer) >= self.max_buffer:
             return self._refuse(path, ts_ns, "full")
         if self._wal_error is None:

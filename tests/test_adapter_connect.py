@@ -49,9 +49,13 @@ async def test_open_line_routes_each_station_to_its_transport(tmp_path, opcua_li
     async with open_line(_config(tmp_path, opcua_line, mqtt_line, shared_data), audit=audit) as line:
         assert sorted(type(a.backend).__name__ for a in line.adapters) == ["MqttBackend", "OpcUaBackend",
                                                                             "ReplayBackend"]
-        got = await line.read([FROST, WELD_R, CELL_V, LASER])
+        for _ in range(120):  # bounded: on a loaded machine a value may be late (stale) for a moment
+            got = await line.read([FROST, WELD_R, CELL_V, LASER])
+            if {got[p].quality for p in (FROST, CELL_V, LASER)} == {Quality.GOOD}:
+                break
+            await asyncio.sleep(0.5)
         assert got[FROST].units == "degC" and got[CELL_V].units == "V" and got[LASER].units == "W"
-        assert {got[p].quality for p in (FROST, CELL_V, LASER)} == {Quality.GOOD}
+        assert {got[p].quality for p in (FROST, CELL_V, LASER)} == {Quality.GOOD}, got
         session = ArmedSession.for_minutes("eve", "dry room trial", 5)
         sp = (await line.read([FROST_SP]))[FROST_SP].value
         res = await line.write(FROST_SP, sp - 0.5, session=session)  # over OPC UA, logged in

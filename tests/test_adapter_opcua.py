@@ -33,6 +33,19 @@ def _adapter(opcua_line, line_config, audit=None, *, tags=None, secure=False, us
     return Adapter(tags, backend, audit=audit, name="opcua-test")
 
 
+async def _present(adapter, path: str, timeout: float = 60.0) -> float:
+    """The setpoint's present value, once the adapter reads it good (a loaded machine may drop the session for
+    a moment: the read then says "disconnected" and its value is NaN). Fails naming the last reading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = (await adapter.read([path]))[path]
+        if r.is_good and math.isfinite(r.value):
+            return r.value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no good reading of {path} within {timeout} s; last: {r}")
+        await asyncio.sleep(0.1)
+
+
 async def _collect(queue: asyncio.Queue, until, timeout: float):
     """Readings from ``queue`` until ``until(reading)`` is true; fails after ``timeout`` seconds."""
     got = []
@@ -122,7 +135,7 @@ async def test_guarded_write_with_readback(opcua_line, line_config, tmp_path):
     session = ArmedSession.for_minutes("ana", "laser power step trial", 5)
     async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
                         password=opcua_line.users["operator"]) as adapter:
-        before = (await adapter.read([LASER]))[LASER].value
+        before = await _present(adapter, LASER)
         res = await adapter.write(LASER, before + 50, session=session)
         written_at = time.time()
         for _ in range(100):  # bounded: until the line itself has reported the setpoint after the write
@@ -151,10 +164,10 @@ async def test_refused_writes_are_audited(opcua_line, line_config, tmp_path, cas
     async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
                         password=opcua_line.users["operator"]) as adapter:
         path = "plant1/electrode/coat1/coater/pump_rate" if value is None else PUMP
-        current = (await adapter.read([PUMP]))[PUMP].value
+        current = await _present(adapter, PUMP)
         with pytest.raises(WriteRefused, match=re.escape(rule_words)) as err:
             await adapter.write(path, current + (value or 1), session=armed)
-        after = (await adapter.read([PUMP]))[PUMP].value
+        after = await _present(adapter, PUMP)
     assert after == current  # nothing reached the server
     [entry] = audit.entries()
     assert entry["result"] == "refused" and rule_words in entry["message"] and entry["tag"] == path
@@ -166,7 +179,7 @@ async def test_too_fast_is_refused(opcua_line, line_config, tmp_path):
     session = ArmedSession.for_minutes("ana", "dry room setpoint trial", 5)
     async with _adapter(opcua_line, line_config, audit, secure=True, username="operator",
                         password=opcua_line.users["operator"]) as adapter:
-        start = (await adapter.read([DRYROOM_SP]))[DRYROOM_SP].value
+        start = await _present(adapter, DRYROOM_SP)
         await adapter.write(DRYROOM_SP, start - 1.0, session=session)
         with pytest.raises(WriteRefused, match=r"exceeds max_rate 0.5 degC/s; wait"):
             await adapter.write(DRYROOM_SP, start - 2.0, session=session)
@@ -178,10 +191,10 @@ async def test_anonymous_session_cannot_write_even_when_armed(opcua_line, line_c
     audit = AuditLog(tmp_path / "audit.sqlite")
     session = ArmedSession.for_minutes("ana", "weld trial", 5)
     async with _adapter(opcua_line, line_config, audit) as adapter:
-        current = (await adapter.read([LASER]))[LASER].value
+        current = await _present(adapter, LASER)
         with pytest.raises(WriteRefused, match="BadUserAccessDenied.*Basic256Sha256_SignAndEncrypt"):
             await adapter.write(LASER, current + 10, session=session)
-        assert (await adapter.read([LASER]))[LASER].value == current
+        assert await _present(adapter, LASER) == current
     [entry] = audit.entries()
     assert entry["result"] == "failed" and "may not write setpoints" in entry["message"]
 

@@ -170,3 +170,26 @@ def test_unreachable_server_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot connect to the OPC UA server" in err
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_a_server_that_stops_answering_mid_browse_is_one_line(tmp_path, plain_server, capsys, monkeypatch):
+    """The server answers the session and the first browses, then hangs (a busy or failing server): config init
+    says which server, that nothing was drafted, and how to allow more time; it writes no file."""
+    from asyncua.server.internal_session import InternalSession
+
+    answered = []
+    real_browse = InternalSession.browse
+
+    async def hanging_browse(self, params):  # server side: the third browse never answers in time
+        answered.append(params)
+        if len(answered) > 2:
+            await asyncio.sleep(5.0)
+        return await real_browse(self, params)
+
+    monkeypatch.setattr(InternalSession, "browse", hanging_browse)
+    out = tmp_path / "x.yaml"
+    assert cli(["config", "init", "--opcua", plain_server, "--timeout", "1", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert plain_server in err and "stopped answering" in err and "--timeout" in err and "nothing was drafted" in err
+    assert not out.exists() and not (tmp_path / ".x.yaml.draft").exists()

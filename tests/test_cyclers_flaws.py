@@ -109,7 +109,8 @@ def test_current_column_in_milliamps(tmp_path, sintef):
     path, frame, summary = sintef
     edited = frame.rename(columns={"current_ampere": "Current / mA"}).assign(**{"Current / mA": frame.current_ampere * 1e3})
     curve = fm.read_curve(_write(tmp_path, edited))
-    assert any("Current / mA" in n for n in curve.attrs["units_from_headers"]) and not curve.attrs["repairs"]
+    assert any("Current / mA" in n for n in curve.attrs["units_from_headers"])
+    assert [r for r in curve.attrs["repairs"] if not r.startswith("temperature_not_measured")] == []
     _same_capacities(curve, summary)
     # the header says mA but the numbers are still amperes: the capacity column shows it
     wrong = frame.rename(columns={"current_ampere": "Current / mA"})
@@ -159,7 +160,7 @@ def test_unknown_file_is_refused_with_the_formats(tmp_path):
 def test_more_out_than_in_past_the_first_cycle_is_named(sintef):
     from workbench.cyclers.folder import efficiency_checks
     _, _, summary = sintef
-    assert efficiency_checks(summary) == []
+    assert [c for c in efficiency_checks(summary) if "not returned" not in c] == []   # its low first CE: checks
     # two cycles; in the second, the discharge (out) lasts 30 % longer than the charge (in): no cell does that
     t, i = [], []
     for k, (dur_c, dur_d) in enumerate([(3600, 3400), (3600, 4680)]):

@@ -26,9 +26,9 @@ def _real(shared_data: Path, rel: Path) -> Path:
 
 def test_docstring_examples_run():
     import workbench.cyclers as cyclers
-    from workbench.cyclers import bdf, curve, novonix
+    from workbench.cyclers import bdf, curve, novonix, table
     attempted = 0
-    for mod in (fm_mod, cyclers, bdf, curve, novonix):
+    for mod in (fm_mod, cyclers, bdf, curve, novonix, table):
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, mod.__name__
         attempted += result.attempted

@@ -289,14 +289,14 @@ async def _die_and_restart(line, root, caplog, speed_changes) -> dict:
         first = out["first"] = Recorder(line, source, root, flush_interval_s=0.5, grace_s=0.5, backfill=backfill)
         await first.start()
         speed = "plant1/electrode/coat1/coater/line_speed"
-        await _poll(lambda: first.stats.stored > 0 and speed in first._last, 30, "the first recorder storing")
+        await _poll(lambda: first.stats.stored > 0 and speed in first._last, 90, "the first recorder storing")
         first._task.cancel()                     # it dies: no more flushes, no final stop()
         for sub in first._sub:
             await sub.cancel()
         first.wal.close()
         out["died"] = pd.Timestamp.now(tz="UTC")
         died_at = speed_changes()
-        await _poll(lambda: speed_changes() >= died_at + 3, 30, "3 changes while nobody records")  # kept nowhere
+        await _poll(lambda: speed_changes() >= died_at + 3, 90, "3 changes while nobody records")  # kept nowhere
         out["back"] = pd.Timestamp.now(tz="UTC")
         with caplog.at_level(logging.WARNING, logger="data_adapters.recorder"):
             second = Recorder(line, source, root, flush_interval_s=0.5, grace_s=0.5, backfill=backfill)

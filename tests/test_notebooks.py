@@ -4,14 +4,13 @@ Each notebook ends in findings asserted against the virtual line's truth table (
 tolerance, the right lane / lot / channel), so executing it is the test: a regression in the library raises
 inside the notebook and fails here with the cell that failed.
 
-Time limit: each notebook must finish within NOTEBOOK_TIMEOUT_S (wall clock, kernel start included); all
-five take about 2-3 minutes together on 2 cores (small windows: hours of history, not weeks).
+No time limit is asserted (a loaded machine is not a failing notebook): CELL_TIMEOUT_S and the pytest timeout
+only end a hung kernel. All five take about 2-3 minutes together on 2 cores (hours of history, not weeks).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import nbformat
@@ -20,8 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SHARED_DATA = ROOT.parent / "shared" / "data"
-NOTEBOOK_TIMEOUT_S = 150   # per notebook, wall clock
-CELL_TIMEOUT_S = 120       # per cell (nbclient)
+CELL_TIMEOUT_S = 300       # per cell (nbclient): a hung kernel, not a slow one
 
 EXPECTED = ["01_coating_weight_drift", "02_dry_room_dew_point", "03_tab_weld_resistance",
             "04_formation_curves", "05_trial_analysis"]
@@ -63,7 +61,7 @@ def test_output_check_catches_a_dirty_notebook(tmp_path):
 
 @pytest.mark.notebook
 @pytest.mark.slow
-@pytest.mark.timeout(NOTEBOOK_TIMEOUT_S + 30)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes_and_its_findings_hold(path, monkeypatch, tmp_path):
     from nbclient import NotebookClient
@@ -78,12 +76,9 @@ def test_notebook_executes_and_its_findings_hold(path, monkeypatch, tmp_path):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                             resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.monotonic()
     try:
         client.execute()
     except CellExecutionError as exc:
         pytest.fail(f"{path.name} failed:\n{str(exc)[-4000:]}", pytrace=False)
-    elapsed = time.monotonic() - t0
-    assert elapsed < NOTEBOOK_TIMEOUT_S, f"{path.name} took {elapsed:.0f} s (limit {NOTEBOOK_TIMEOUT_S} s)"
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 2, f"{path.name}: expected its figures in the outputs, found {images}"

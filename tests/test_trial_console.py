@@ -146,6 +146,61 @@ def test_full_pump_step_estimates_the_virtual_lines_gain(backend):
     assert "console unit test" in out["report"] and "gain" in out["report"]
     presses = [(e["tag"], e["user"]) for e in backend.audit.entries() if e["tag"].startswith("trial-console/")]
     assert presses == [("trial-console/arm", "gus"), ("trial-console/start", "gus")]
+    # the trend covers the whole trial: through the restore (15 min in) and the watch of the return after it
+    restore = next(s["start"] for s in ctl.recorder.segments if s["kind"] == "restore").timestamp() * 1e3
+    for chart in c._run_trends.charts:
+        end = max(float(src.data["t"][-1]) for src in chart.sources.values())
+        assert end >= restore + 150e3 and chart.fig.x_range.end >= end, (chart.fig.title.text, end - restore)
+    # the audit panel of the finished trial: every press and write attempt, the restore named, newest first
+    shown = c.audit_rows
+    assert "trial-audit" in c.audit.object and c.audit.object.count("pump_rate_setpoint") == 2
+    assert list(shown["seq"]) == sorted(shown["seq"], reverse=True)
+    assert [(r.event, r.step, r.tag.rsplit("/", 1)[-1], r.requested, r.result) for r in shown.itertuples()] == [
+        ("restore", "restore", "pump_rate_setpoint", 2911.0, "written"),
+        ("write", "pump +90", "pump_rate_setpoint", 3001.0, "written"),
+        ("press", "", "start", pytest.approx(float("nan"), nan_ok=True), "written"),
+        ("press", "", "arm", pytest.approx(float("nan"), nan_ok=True), "written")]
+    assert set(shown["user"]) == {"gus"} and set(shown["trial_id"]) == {ctl.trial_id}
+
+
+def test_audit_panel_shows_every_attempt_of_the_trial_whatever_the_clocks_time_format(tmp_path):
+    """A write stamped on a station clock at a whole second (isoformat without a fraction) beside presses
+    stamped on the server clock (with one): the panel read them all (it used to fail on the first row
+    whose format differed, and kept showing the presses of the trial's start only)."""
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace as NS
+
+    from apps.trial.views import audit_table
+    from data_adapters.audit import AuditLog
+    from data_adapters.base import WriteResult
+
+    log = AuditLog(tmp_path / "audit.sqlite")
+    t0 = datetime(2026, 1, 5, 6, 0, tzinfo=timezone.utc)  # the station's clock, whole seconds
+    wall = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    s = NS(user="gus", reason="gain", trial_id="T1")
+    press = lambda what, when: log.append(NS(path=f"trial-console/{what}", units="", old_value=None, requested=None,  # noqa: E731
+                                            written=None, readback=None, result="written", message=what), session=s,
+                                         now=when)
+    press("arm", wall)
+    press("start", wall + timedelta(seconds=1))
+    log.append(WriteResult(PUMP_SP, 3001.0, "g/min", True, "written", "ok", old_value=2911.0), session=s,
+               now=t0 + timedelta(minutes=5))
+    log.append(WriteResult(PUMP_SP, 3200.0, "g/min", False, "refused", "over max_step 90"), session=s,
+               now=t0 + timedelta(minutes=6))
+    log.append(WriteResult(PUMP_SP, 2911.0, "g/min", True, "written", "ok"), session=s, now=t0 + timedelta(minutes=15))
+    log.append(WriteResult(PUMP_SP, 1.0, "g/min", False, "refused", "not armed"), session=NS(user="eve", reason=None,
+                                                                                           trial_id=None), now=wall)
+    assert len(log.to_dataframe()) == 6  # mixed ISO 8601 forms parse
+    segs = [{"name": "baseline", "kind": "baseline", "start": t0}, {"name": "pump +90", "kind": "step",
+                                                                  "start": t0 + timedelta(minutes=5)},
+            {"name": "restore", "kind": "restore", "start": t0 + timedelta(minutes=15)}]
+    df = audit_table([*log.entries(trial_id="T1"), *log.entries(limit=2)], segs, "T1")
+    assert list(df["seq"]) == [6, 5, 4, 3, 2, 1]  # newest first, each entry once
+    assert list(df["event"]) == ["write", "restore", "write", "write", "press", "press"]
+    assert list(df["step"])[1:4] == ["restore", "pump +90", "pump +90"]
+    assert list(df["result"])[1:4] == ["written", "refused", "written"] and df["message"][2] == "over max_step 90"
+    assert df["time"][1] == t0 + timedelta(minutes=15) and df["user"][0] == "eve"
+    assert audit_table([]).empty
 
 
 def test_check_plan_text_reports_yaml_errors_with_their_line(backend):

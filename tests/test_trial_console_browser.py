@@ -202,6 +202,9 @@ def test_full_pump_step_shows_trend_markers_and_a_gain_whose_ci_holds_the_true_g
         pg.get_by_text("Download the result (NetCDF)").first.click()
     assert Path(dl.value.path()).read_bytes()[:3] in (b"CDF", b"\x89HD")
     until(lambda: pg.locator(".trial-trends canvas").count() >= 2, 10, "trends still drawn")
+    # the audit panel: both writes of the trial (the step and the restore) beside the presses
+    until(lambda: "restore" in pg.locator(".trial-audit").first.inner_text(), 30, "the restore in the audit panel")
+    assert pg.locator(".trial-audit").first.inner_text().count("pump_rate_setpoint") == 2
     pg.locator("[data-role=result]").first.scroll_into_view_if_needed()
     shot(pg, "trial_finished")
     assert watch.errors == [], watch.errors

@@ -65,3 +65,18 @@ def test_resume_right_after_pause_ends_in_running_then_completes(tmp_path, caplo
         assert ctl.restored
     finally:
         ctl.close()
+
+
+def test_a_plan_that_only_holds_and_watches_completes_restored(tmp_path):
+    """A plan without setpoint moves (hold and watch the responses) has nothing to walk back: it completes.
+    Before, the restore waited on an empty set of writes and the trial ended "failed"."""
+    clock = VirtualClock(datetime(2026, 1, 5, tzinfo=timezone.utc))
+    ctl, station = controller(tmp_path, clock)
+    try:
+        ctl.load(parse_plan({"name": "watch", "responses": SETPOINTS, "sequence": [{"hold": {"seconds": 15.0}}]}))
+        ctl.arm("ann", "watch only", 30)
+        ctl.start()
+        assert ctl.wait(60) == "completed", (ctl.state, ctl.reason)
+        assert ctl.restored and station.reached == []
+    finally:
+        ctl.close()

@@ -57,6 +57,7 @@ class RecordingStation:
         self.hold_at: int | None = None
         self.holding = threading.Event()
         self.released = threading.Event()
+        self.disturb_after_write = 0.0  # an operator's move that lands right after the held write
 
     def hold(self, k: int) -> None:
         """Hold the k-th write; fresh events each time, so a write still leaving the last hold is not caught."""
@@ -95,6 +96,12 @@ class RecordingStation:
                 await asyncio.sleep(0.002)
         self.reached.append((self.clock.now(), path, float(value), self.values[path]))
         self.values[path] = float(value)
+        if self.disturb_after_write:
+            self.values[SETPOINTS[0]] += self.disturb_after_write
+            self.disturb_after_write = 0.0
+
+    def holds_a_write(self) -> bool:
+        return self.holding.is_set() and not self.released.is_set()
 
 
 def _limits_respected(line, reached):
@@ -139,6 +146,14 @@ def workdir(tmp_path_factory):
 @example(sequence=[{"step": {"delta": {SETPOINTS[0]: -90.0}}, "dwell_s": 0.0},
                    {"step": {"delta": {SETPOINTS[0]: 200.0}}, "dwell_s": 20.0}],
          user=[("abort", 4), ("abort", 1), ("abort", 1), ("nothing", 6)], seed=6352)
+# found by this test: an operator moves the setpoint while a write is in flight; the next write's step must be
+# checked from the moved value (the guard re-reads it), and the restore must also respect the step
+@example(sequence=[{"hold": {"seconds": 1.0}}, {"step": {"delta": {SETPOINTS[0]: -300.0}}, "dwell_s": 5.0}],
+         user=[("pause", 10), ("disturb", 3), ("disturb", 2), ("disturb", 0)], seed=213091)
+# found by this test: a pause while the trial returned to baseline held the run inside its restore, where an
+# abort is ignored: the trial stayed paused for good. A pause during the return is now refused.
+@example(sequence=[{"ramp": {"delta": {SETPOINTS[1]: 250.0}, "rate": {SETPOINTS[1]: 20.0}}, "write_every_s": 3.0,
+                    "dwell_s": 0.0}], user=[("nothing", 1), ("resume", 1), ("nothing", 3), ("pause", 6)], seed=254)
 def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdir, sequence, user, seed):
     line_config = LINE
     clock = VirtualClock(datetime(2026, 1, 5, tzinfo=timezone.utc))
@@ -171,7 +186,13 @@ def test_no_unsafe_write_reaches_the_station_and_every_attempt_is_audited(workdi
                 elif what == "abort":
                     ctl.abort("property abort")
                 elif what == "disturb":  # an operator moves a setpoint behind the trial's back
-                    station.values[SETPOINTS[0]] += 30.0
+                    # ... between two writes: the guard must check the next step from the moved value. A move
+                    # while a write is in flight (after the guard read the value, before the write lands) is a
+                    # race no client-side check can close, so the move lands right after the held write.
+                    if station.holds_a_write():
+                        station.disturb_after_write += 30.0
+                    else:
+                        station.values[SETPOINTS[0]] += 30.0
             except TrialError:
                 pass  # the command did not fit the state: refused, as it should be
             station.release()

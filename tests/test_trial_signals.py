@@ -20,7 +20,7 @@ LASER_SP = "plant1/assembly/weld1/welder/laser_power_setpoint"
 LASER = "plant1/assembly/weld1/welder/laser_power"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(360)
 def test_sigterm_aborts_and_restores_baseline(tmp_path):
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"name": "long step", "responses": [LASER], "sequence": [
@@ -31,7 +31,7 @@ def test_sigterm_aborts_and_restores_baseline(tmp_path):
                             cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
-        end = time.monotonic() + 90
+        end = time.monotonic() + 240  # bounded; a loaded machine starts the runner slowly
         while not (audit.exists() and AuditLog(audit).entries()):
             assert proc.poll() is None and time.monotonic() < end, proc.stdout.read().decode()[-2000:]
             time.sleep(0.1)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from data_adapters.audit import AuditLog, verify
-from data_adapters.trials import TrialController, parse_plan
+from data_adapters.trials import TrialController, TrialError, parse_plan
 from data_adapters.trials.simline import VirtualLineClock, trial_sim_adapter
 
 LASER_SP = "plant1/assembly/weld1/welder/laser_power_setpoint"
@@ -77,6 +77,57 @@ def test_pump_step_areal_mass_follows_the_mass_balance(make):
     expected = 0.65 * 90 / (0.55 * 20) / 10  # mg/cm^2: solids x pump / (width x speed)
     assert eff.ci_low - 0.05 <= expected <= eff.ci_high + 0.05  # + lot/flow wander the CI cannot see
     assert eff.effect == pytest.approx(expected, rel=0.2)
+
+
+def test_the_record_follows_the_return_to_baseline_until_it_settles(make):
+    """The example pump step: the responses are recorded through the restore and for the plan's transient_s
+    after it (the console's trend used to end at the restore write, 15 min in); nothing is written meanwhile,
+    pause is refused, and an abort ends the watch (its trial still completed: the plan had finished)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from data_adapters.trials import load_plan
+    from data_adapters.trials.schedule import return_watch_s
+
+    plan = load_plan(Path(__file__).resolve().parents[1] / "examples" / "trials" / "pump_step.yaml")
+    assert return_watch_s(plan) == plan.transient_s == 200.0
+    ctl, audit = make(speed=250.0)
+    refused = []
+
+    def on_state(state, reason):
+        if "watching the return" in reason:
+            with pytest.raises(TrialError, match="returning to baseline: nothing to pause"):
+                ctl.pause()
+            refused.append(reason)
+
+    ctl.listeners.append(on_state)
+    ctl.load(plan)
+    ctl.arm("ann", "areal mass gain", 60)
+    ctl.start()
+    assert ctl.wait(60) == "completed" and ctl.restored, ctl.reason
+    assert refused == ["setpoints back at baseline; watching the return for 200 s"]
+    restore = next(s["start"] for s in ctl.recorder.segments if s["kind"] == "restore")
+    assert (restore - ctl.recorder.segments[0]["start"]).total_seconds() == pytest.approx(900.0, abs=1.0)
+    assert [e["requested"] for e in audit.entries(trial_id=ctl.trial_id)] == [3001.0, 2911.0]
+    for path in plan.responses:
+        got = [r[3] for r in ctl.recorder.readings[path]]  # received, on the trial's clock
+        every = np.median(np.diff([t.timestamp() for t in got]))  # the tag's sample period (a scanning gauge: s)
+        assert (got[-1] - restore).total_seconds() >= 200.0 - every, (path, got[-1], restore, every)
+    ds = ctl.result().to_xarray()
+    areal = ds.areal_mass_lane12.values
+    before = np.nanmean(areal[ds.settled.values & (ds.segment_kind.values == "baseline")])
+    tail = ds.time.values >= np.datetime64(restore.replace(tzinfo=None)) + np.timedelta64(150, "s")
+    assert tail.sum() >= 20 and abs(np.nanmean(areal[tail]) - before) < 0.15, (np.nanmean(areal[tail]), before)
+
+    # an abort while the return is watched ends the watch at once
+    ctl.listeners[:] = [lambda s, r: "watching the return" in r and ctl.abort("seen enough", by="ann")]
+    ctl.load(plan)
+    ctl.arm("ann", "areal mass gain", 60)
+    ctl.start()
+    assert ctl.wait(60) == "completed" and ctl.restored, ctl.reason
+    restore = next(s["start"] for s in ctl.recorder.segments if s["kind"] == "restore")
+    assert all((ctl.recorder.readings[p][-1][3] - restore).total_seconds() < 1.0 for p in plan.responses)
 
 
 def _dew_plan(action, hold=60, dwell=1500):

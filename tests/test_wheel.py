@@ -52,7 +52,7 @@ def test_the_wheel_holds_the_apps_and_the_installed_copy_is_the_one_imported(ins
         assert (target / rel).is_file(), f"{rel} is not in the wheel"
     out = subprocess.run([sys.executable, "-c", "import apps, workbench, data_adapters; "
                           "print(apps.__file__); print(workbench.__file__); print(data_adapters.__file__)"],
-                         cwd=run_dir, env=env, capture_output=True, text=True, check=True, timeout=60).stdout
+                         cwd=run_dir, env=env, capture_output=True, text=True, check=True, timeout=240).stdout
     for line in out.split():
         assert line.startswith(str(target)), out
 

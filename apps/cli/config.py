@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--opcua", metavar="URL", help="init: browse this OPC UA server (opc.tcp://host:port)")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="init: listen to this MQTT broker's topics")
     p.add_argument("--listen", type=float, default=10.0, metavar="S", help="init: seconds to listen to MQTT (10)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="init: seconds to wait for each OPC UA request (30; more for a slow server)")
     p.add_argument("--name", help="init: the line's name")
     p.add_argument("-o", "--output", help="init: where to write the draft (refuses to overwrite)")
     p.set_defaults(func=run)
@@ -51,7 +53,7 @@ def init(args) -> int:
     if bool(args.opcua) == bool(args.mqtt):
         raise ValueError("config init: give one source: --opcua opc.tcp://HOST:PORT or --mqtt HOST:PORT [--listen S]")
     if args.opcua:
-        found = asyncio.run(discover.browse_opcua(args.opcua))
+        found = asyncio.run(discover.browse_opcua(args.opcua, timeout=args.timeout))
         adapter = {"kind": "opcua", "url": args.opcua}
         ns = discover.main_namespace(found)
         if ns:

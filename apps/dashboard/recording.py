@@ -55,6 +55,16 @@ class HistoryAcquisition(Acquisition):
         self.recorder = None
         self.seeded = 0
 
+    def _source_clock(self):
+        """The clock that samples are judged against: the virtual line's own clock when every station is the
+        virtual line (``workbench demo --speed 30`` runs it ahead of this computer's; the recorder would
+        otherwise refuse its samples as stamped in the future), else None (this computer's clock)."""
+        clocks = [getattr(adapter.backend, "line_time", None) for _, adapter in self.adapters]
+        if not clocks or any(c is None for c in clocks):
+            return None
+        line_time = clocks[0]
+        return lambda: pd.Timestamp(line_time())
+
     def _backfill(self):
         """Where the recorder finds samples it did not hear: the virtual line itself (sim stations)."""
         genealogy = self.store.genealogy
@@ -87,7 +97,8 @@ class HistoryAcquisition(Acquisition):
         from data_adapters.recorder import Recorder
 
         try:
-            self.recorder = Recorder(self.line, AcquisitionTap(self), self.url, backfill=self._backfill())
+            self.recorder = Recorder(self.line, AcquisitionTap(self), self.url, backfill=self._backfill(),
+                                     clock=self._source_clock())
             await self.recorder.start()
         except Exception:
             log.exception("history %s: not recording (the dashboard still shows the live line)", self.url)

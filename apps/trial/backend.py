@@ -197,12 +197,14 @@ class ConsoleBackend:
                                   trial_id=ctl.trial_id if ctl else None)
         return self.audit.append(entry, session=session)
 
-    def audit_frame(self, last: int = 30) -> pd.DataFrame:
-        df = self.audit.to_dataframe(limit=last)
-        if df.empty:
-            return df
-        cols = ["seq", "time", "user", "trial_id", "tag", "old_value", "requested", "readback", "result", "message"]
-        return df[cols].iloc[::-1]
+    def audit_frame(self, ctl=None, last: int = 30) -> pd.DataFrame:
+        """Every audit entry of ``ctl``'s trial (presses, each write attempt, the restore) and the log's
+        ``last`` entries (a refused press before any trial), newest first (:func:`apps.trial.views.audit_table`)."""
+        from apps.trial.views import audit_table
+
+        trial = ctl.trial_id if ctl is not None else None
+        entries = [*(self.audit.entries(trial_id=trial) if trial else []), *self.audit.entries(limit=last)]
+        return audit_table(entries, list(ctl.recorder.segments) if trial else [], trial)
 
     def audit_check(self):
         return verify(self.audit.path)

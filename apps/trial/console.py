@@ -36,6 +36,7 @@ from apps.trial.backend import ConsoleBackend, shared_backend
 from apps.trial.charts import RunTrends, estimates_view, profile_view
 from apps.trial.validate import check_plan_text
 from data_adapters.trials.profile import planned_profile
+from data_adapters.trials.schedule import return_watch_s
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ class TrialConsole:
         self.interlocks = html_pane("")
         self.trends = pn.Column(sizing_mode="stretch_width")
         self.result = pn.Column(sizing_mode="stretch_width")
-        self.audit = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width", max_rows=30)
+        self.audit_rows = pd.DataFrame()  # what the audit panel shows (views.audit_table)
+        self.audit = html_pane("")
         self.audit_status = html_pane("")
         self.plan = None
         self.planned = None
@@ -185,7 +187,8 @@ class TrialConsole:
         if not report.ok:
             raise ValueError(f"not armed: the dry run from the present setpoints is refused: {report.first_error}")
         s = ctl.arm(self.user, self.reason.value.strip(), self.minutes.value)
-        self.backend.duration_s = report.duration_s  # the armed plan's, for every session's "time left"
+        # the armed plan's, with the watch of the return after it, for every session's "time left"
+        self.backend.duration_s = report.duration_s + return_watch_s(ctl.plan)
         return f"armed by {self.user} until {s.expires:%H:%M:%S} (line time)"
 
     def _start(self) -> str:
@@ -276,7 +279,9 @@ class TrialConsole:
         seen = seen[-1]["seq"] if seen else 0
         if seen != self._audit_seen:
             self._audit_seen = seen
-            self.audit.object = self.backend.audit_frame()
+            self.audit_rows = self.backend.audit_frame(ctl)
+            set_html(self.audit, self.audit_rows.to_html(index=False, classes="lw-table trial-audit", border=0,
+                                                         na_rep="", escape=True))
             check = self.backend.audit_check()
             set_html(self.audit_status, f'<div data-role="audit-status" data-ok="{str(check.ok).lower()}">audit log '
                                         f'{"OK" if check.ok else "BROKEN"}: {html.escape(check.message)}</div>')
@@ -311,7 +316,8 @@ class TrialConsole:
                         sizing_mode="stretch_width")
         return pn.Column(pn.pane.Markdown(who), self.notes, "## The line", self.tiles, self.live,
                          pn.Row(plan, run, sizing_mode="stretch_width"),
-                         "## Audit log", self.audit_status, self.audit, sizing_mode="stretch_width")
+                         "## Audit log", self.audit_status, html_pane(f'<div class="lw-sub">{views.AUDIT_NOTE}</div>'),
+                         self.audit, sizing_mode="stretch_width")
 
 
 def timeline_html(report, max_rows: int = 300) -> str:

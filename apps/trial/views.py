@@ -7,6 +7,8 @@ import html
 import math
 from datetime import datetime
 
+import pandas as pd
+
 from apps.dashboard.common import age_text, fmt, pretty_units
 
 STATES = ("idle", "armed", "running", "paused", "completed", "aborted", "failed")
@@ -110,4 +112,35 @@ def problems_html(problems) -> str:
     return f'<div data-role="plan-problems" style="color:#b00020"><b>Plan not valid:</b><ul>{items}</ul></div>'
 
 
-__all__ = ["interlock_rows", "live_rows", "problems_html", "state_machine", "time_left_s"]
+PRESS = "trial-console/"  # the pseudo-tag prefix of the console's button presses in the audit log
+AUDIT_COLUMNS = ["seq", "time", "user", "event", "step", "tag", "old_value", "requested", "readback", "result",
+                 "message", "trial_id"]
+AUDIT_NOTE = ("Newest first: every press and every setpoint write attempt of the trial (written, refused or "
+              "failed, and why), the return to baseline included, and the latest entries of the log. Time: the "
+              "station's clock for writes (the virtual line's own clock on the virtual line), the server's for "
+              "presses.")
+
+
+def audit_table(entries: list[dict], segments: list[dict] = (), trial_id: str | None = None) -> pd.DataFrame:
+    """The audit log's ``entries`` (dicts as :meth:`AuditLog.entries` gives them) as the console shows
+    them: newest first, each a ``press`` (a console command) or a ``write`` attempt; a write of trial
+    ``trial_id`` made after its ``restore`` segment began is a ``restore``, and its ``step`` is the
+    segment (``segments`` of the trial's recorder) in force when it was attempted (both station clock)."""
+    df = pd.DataFrame(list(entries), columns=[c for c in AUDIT_COLUMNS if c not in ("event", "step")])
+    if df.empty:
+        return pd.DataFrame(columns=AUDIT_COLUMNS)
+    df = df.drop_duplicates("seq").sort_values("seq", ascending=False, ignore_index=True)
+    # isoformat() drops the fraction on whole seconds (a station clock): parse each as ISO 8601
+    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
+    press = df["tag"].str.startswith(PRESS)
+    starts = sorted(((pd.Timestamp(s["start"]), s["name"], s["kind"]) for s in segments), key=lambda x: x[0])
+    step, event = [], []
+    for t, is_press, trial in zip(df["time"], press, df["trial_id"]):
+        now = [s for s in starts if s[0] <= t] if not is_press and trial == trial_id else []
+        step.append(now[-1][1] if now else "")
+        event.append("press" if is_press else "restore" if now and now[-1][2] == "restore" else "write")
+    df["event"], df["step"] = event, step
+    return df[AUDIT_COLUMNS]
+
+
+__all__ = ["audit_table", "interlock_rows", "live_rows", "problems_html", "state_machine", "time_left_s"]

@@ -23,6 +23,14 @@ How this builds on bluesky's RunEngine (1.15):
 >>> from data_adapters.trials import load_plan, dry_run, TrialController   # doctest: +SKIP
 """
 
+import sys
+
+# bluesky -> event_model -> jsonschema imports ``rfc3987_syntax`` when it is installed (JupyterLab's
+# jupyter-events pulls it in); it compiles a Lark grammar at import, 2-5 s of CPU in every process that loads
+# the trial engine, for an IRI format check that event_model never runs (it validates without a
+# FormatChecker). Marked absent here, before bluesky is imported; a process that imported it already keeps it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 from data_adapters.trials.dryrun import DryRunReport, check_plan, dry_run  # noqa: F401
 from data_adapters.trials.journal import Journal, TrialRecord  # noqa: F401
 from data_adapters.trials.plan import Interlock, PlanError, TrialPlan, as_plan, load_plan, parse_plan  # noqa: F401

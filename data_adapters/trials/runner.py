@@ -56,7 +56,7 @@ from data_adapters.trials.interlocks import InterlockSignal, InterlockState, Int
 from data_adapters.trials.journal import Journal, TrialRecord
 from data_adapters.trials.plan import PlanError, TrialPlan, as_plan
 from data_adapters.trials.results import Recorder, TrialResult
-from data_adapters.trials.schedule import Segment, Sleep, Write, compile_plan, restore_moves
+from data_adapters.trials.schedule import Segment, Sleep, Write, compile_plan, restore_moves, return_watch_s
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class TrialController:
     """
 
     PAUSE_TIMEOUT_S = 30.0  # bound on how long pause() waits for the run to stop
+    WATCH_STEP_S = 1.0  # the watch of the return waits in steps of this (station s), so an abort ends it
 
     def __init__(self, adapter, line: LineConfig, *, journal: Journal | str, time_scale: float = 1.0,
                  recovery: str = "confirm", recovery_user: str = "trial-controller",
@@ -109,6 +110,7 @@ class TrialController:
         self._commands: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._restoring = False
+        self._end_watch = threading.Event()  # set by an abort: stop watching the return to baseline
         self._abort_reason: str | None = None
         self._subs: list = []
         self._tasks: list = []
@@ -195,6 +197,7 @@ class TrialController:
                            user=user, reason=reason, pid=os.getpid())
         self.recorder, self.documents, self.restored, self.baseline = Recorder(), [], False, {}
         self._abort_reason = None
+        self._end_watch.clear()
         self._set_state("armed", f"armed by {user} until {self.session.expires.isoformat()}: {reason}")
         return self.session
 
@@ -213,6 +216,8 @@ class TrialController:
         """Pause the run; returns once it is paused (state ``paused``) or has ended meanwhile."""
         if self.state != "running":
             raise TrialError(f"cannot pause from state {self.state!r}")
+        if self._restoring:
+            raise TrialError("returning to baseline: nothing to pause (abort ends the watch of the return)")
         self._paused.clear()
         try:
             self.RE.request_pause(defer=False)
@@ -236,7 +241,8 @@ class TrialController:
         if self.state not in ("running", "paused"):
             raise TrialError(f"nothing to abort in state {self.state!r}")
         if self._restoring:
-            log.info("abort (%s) ignored: already returning to baseline", reason)
+            log.info("abort (%s): already returning to baseline; the watch of the return ends", reason)
+            self._end_watch.set()
             return
         self._abort_reason = self._abort_reason or f"{reason} ({by})"
         if self.RE.state == "paused":
@@ -357,6 +363,9 @@ class TrialController:
         for s in self._suspenders:
             yield Msg("remove_suspender", None, s)
         paths = list(self._devices)
+        if not paths:  # a plan that only holds and watches has nothing to walk back
+            self.restored = True
+            return
         # a write the abort caught in flight lands first: the return starts from it, and is rate-checked from it
         yield Msg("wait_for", None, [d.settled for d in self._devices.values()])
         futs = yield Msg("wait_for", None, [lambda: self.adapter.read(paths)])
@@ -377,6 +386,18 @@ class TrialController:
                 touched.add(a.path)
         self.restored = all(math.isclose(d.value if d.path in touched else current[p], self.baseline[p],
                                          rel_tol=1e-9, abs_tol=1e-9) for p, d in self._devices.items())
+        if self.restored:
+            yield from self._watch_return()
+
+    def _watch_return(self):
+        """Back at baseline: keep recording for :func:`return_watch_s` of station time (nothing is written,
+        interlocks are not acted on), so the record shows the return settled; an abort ends it early."""
+        left = return_watch_s(self.plan)
+        self._set_state(self.state, f"setpoints back at baseline; watching the return for {left:g} s")
+        while left > 0 and not self._end_watch.is_set():
+            step = min(left, self.WATCH_STEP_S)
+            yield from self._sleep(step)
+            left -= step
 
     def _confirm_baseline(self, timeout_s: float = 5.0) -> bool:
         """Read the setpoints back until they equal the baseline (a station may lag its writes)."""

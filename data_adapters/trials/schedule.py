@@ -34,6 +34,7 @@ from data_adapters.trials.plan import DoeAction, HoldAction, PlanError, RampActi
 RATE_MARGIN = 1.001  # wait a hair longer than max_rate needs, so clock rounding never trips the guard
 CLOCK_TICK_S = 1e-6  # datetime resolution: station times are rounded to it, so waits get two ticks more
 MAX_WRITES = 100_000  # per ramp: a rate far below the change (1e-9 g/min/s) is a typo, not a trial
+RETURN_WATCH_MIN_S = 10.0  # the shortest watch of the return to baseline: a few samples of a 1 Hz tag
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,19 @@ def _guarded_moves(clk: _Clock, target: Target, base: dict, name: str) -> None:
         clk.move(p, v, name)
 
 
+def return_watch_s(plan: TrialPlan) -> float:
+    """Station seconds the responses are still recorded once the setpoints are back at baseline, so the
+    record (and the console's trend) shows the return settled: the plan's ``transient_s`` (how long a
+    change takes to settle), at least ``RETURN_WATCH_MIN_S``. Nothing is written meanwhile.
+
+    >>> from data_adapters.trials.plan import parse_plan
+    >>> sp = "plant1/electrode/coat1/coater/pump_rate_setpoint"
+    >>> return_watch_s(parse_plan({"name": "s", "responses": [sp], "transient_s": 200, "sequence": [{"hold": {"seconds": 1}}]}))
+    200.0
+    """
+    return max(float(plan.transient_s), RETURN_WATCH_MIN_S)
+
+
 def restore_moves(line: LineConfig, current: dict, baseline: dict, last: dict | None = None) -> list:
     """Writes and waits that bring each setpoint from ``current`` back to ``baseline`` (guard-respecting).
 
@@ -234,4 +248,5 @@ def restore_moves(line: LineConfig, current: dict, baseline: dict, last: dict | 
     return clk.actions
 
 
-__all__ = ["RATE_MARGIN", "CLOCK_TICK_S", "Write", "Sleep", "Segment", "Timeline", "compile_plan", "restore_moves", "doe_runs"]
+__all__ = ["RATE_MARGIN", "CLOCK_TICK_S", "RETURN_WATCH_MIN_S", "Write", "Sleep", "Segment", "Timeline", "compile_plan",
+           "restore_moves", "return_watch_s", "doe_runs"]

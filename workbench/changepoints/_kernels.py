@@ -11,6 +11,7 @@ import math
 import numba as nb
 import numpy as np
 
+
 # ---------------------------------------------------------------- exact searches
 @nb.njit(cache=True, nogil=True)
 def _cumsums(x):
@@ -182,92 +183,6 @@ def _fpop_sums(n, penalty, min_size, acc, cand, ints):
         last[s] = arg
         mub[s] = (s1 - s1a[arg]) * inv[s - arg]
     return last
-
-
-@nb.njit(cache=True, nogil=True)
-def pelt_l2_joint(x, penalty, min_size):
-    """Exact penalised L2 segmentation shared by the columns of a 2-D float64 array (n, d)."""
-    n, d = x.shape
-    m = max(int(min_size), 1)
-    if n < 2 * m:
-        return np.zeros(n, np.bool_)
-    s1 = np.zeros((n + 1, d))
-    q = np.zeros(n + 1)
-    for i in range(n):
-        acc = 0.0
-        for k in range(d):
-            s1[i + 1, k] = s1[i, k] + x[i, k]
-            acc += x[i, k] * x[i, k]
-        q[i + 1] = q[i] + acc
-    f = np.empty(n + 1)
-    f[0] = 0.0
-    last = np.zeros(n + 1, np.int64)
-    ct = np.empty(n + 2, np.int64)
-    lo = np.empty((n + 2, d))  # bounding box of the means where the candidate can still win
-    hi = np.empty((n + 2, d))
-    nc = 0
-    for s in range(m, n + 1):
-        tn = s - m
-        if tn == 0 or tn >= m:
-            k = 0
-            for j in range(nc):
-                t = ct[j]
-                a = float(tn - t)
-                # candidate beats the newcomer inside the ball |mu - b/a|^2 <= (|b|^2 - a c) / a^2
-                b2 = 0.0
-                for kk in range(d):
-                    b = s1[tn, kk] - s1[t, kk]
-                    b2 += b * b
-                c = f[t] - f[tn] + q[tn] - q[t]
-                r2 = (b2 - a * c) / (a * a)
-                if r2 < 0.0:
-                    continue
-                r = math.sqrt(r2)
-                dist2 = 0.0
-                empty = False
-                for kk in range(d):
-                    centre = (s1[tn, kk] - s1[t, kk]) / a
-                    l0 = max(lo[j, kk], centre - r)
-                    h0 = min(hi[j, kk], centre + r)
-                    if l0 > h0:
-                        empty = True
-                        break
-                    lo[j, kk] = l0
-                    hi[j, kk] = h0
-                    if centre < l0:
-                        dist2 += (l0 - centre) ** 2
-                    elif centre > h0:
-                        dist2 += (centre - h0) ** 2
-                if empty or dist2 > r2:
-                    continue
-                ct[k] = t
-                for kk in range(d):
-                    lo[k, kk] = lo[j, kk]
-                    hi[k, kk] = hi[j, kk]
-                k += 1
-            nc = k
-            ct[nc] = tn
-            for kk in range(d):
-                lo[nc, kk] = -np.inf
-                hi[nc, kk] = np.inf
-            nc += 1
-        best = np.inf
-        arg = 0
-        for i in range(nc):
-            t = ct[i]
-            acc = 0.0
-            for kk in range(d):
-                dd = s1[s, kk] - s1[t, kk]
-                acc += dd * dd
-            v = f[t] + (q[s] - q[t]) - acc / (s - t)
-            if v < best:
-                best = v
-                arg = t
-        f[s] = best + penalty
-        last[s] = arg
-    return _backtrack(last, n)
-
-
 
 
 @nb.njit(cache=True, nogil=True)

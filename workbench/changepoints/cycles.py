@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ._kernels import pelt_l2_joint
+from ._joint import pelt_l2_joint
 from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
 
 __all__ = ["cycle_features", "cycle_changes"]

@@ -24,6 +24,11 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
      (``trend.py``): a drift cut into a staircase is one drift.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
+5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
+   (no cycle model), the penalty for d series, and the trend choice made on the joint fit
+   (``trend.choose_trend_joint``: a drift per series when the slopes within the joint segments beat the
+   joint penalty (chi-square of their z-scores) and removing them costs less, one joint penalty more), so a drifting rig is not cut into
+   a staircase (a drift too weak to cut one series still cuts the sum of eight).
 """
 
 from __future__ import annotations

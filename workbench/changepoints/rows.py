@@ -15,13 +15,14 @@ from collections import Counter
 
 import numpy as np
 
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, pelt_l2_joint
+from ._joint import pelt_l2_joint
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
-from .trend import choose_trend
+from .trend import choose_trend, choose_trend_joint
 
 __all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
 
@@ -157,13 +158,19 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
                                          "(lower penalised cost with one penalty for the slope)")
 
 
+JOINT_DRIFT_REASON = ("the segments of the joint mean-shift fit sloped one way in some series: a drift per series "
+                      "removed (lower penalised cost with one joint penalty for the slopes), as the trend model does")
+
+
 def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
     """One segmentation shared by the d series of each block x[r] (shape rows, d, n); flags per row.
 
     Absurd values are masked per series, then samples where any series is NaN are dropped. Each series is
-    standardised by its own plan (mean-shift or trend; no cycle model), so a joint change is the sum of
-    evidence in noise units, and the penalty is the chi-square bound for d series: eight quiet sensors do
-    not add up eight sets of false alarms. Constant series are ignored.
+    standardised by its own plan (no cycle model); a joint change is the sum of evidence in noise units, and
+    the penalty is the chi-square bound for d series: eight quiet sensors do not add up eight sets of false
+    alarms. Under the auto penalty the trend model is chosen as for one series, on the joint fit
+    (``trend.choose_trend_joint``, counted in the attrs): a trending rig is not cut into a staircase.
+    Constant series are ignored.
     """
     x = np.asarray(x, dtype=np.float64)
     rows, d, n = x.shape
@@ -189,8 +196,14 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         info.add(f"joint over {len(cols)} series")
         if not cols:
             continue
+        z2 = np.ascontiguousarray(np.stack(cols, axis=1))
         beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
-        flags = pelt_l2_joint(np.ascontiguousarray(np.stack(cols, axis=1)), beta, m)
+        flags = pelt_l2_joint(z2, beta, m)
+        if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # the trend model, chosen on the joint fit
+            flags, slopes = choose_trend_joint(z2, flags, beta, beta, m, auto_penalty(nv, factor=factor))
+            if np.any(slopes != 0.0):
+                info.models["joint: drift removed"] += 1
+                info.reasons.setdefault("joint: drift removed", JOINT_DRIFT_REASON)
         out[r, valid[flags]] = True
     return out
 

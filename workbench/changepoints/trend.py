@@ -17,7 +17,7 @@ from ._kernels import fpop_l2, segment_line_sums
 
 TREND_Z = 3.0  # within-segment slope / its standard error needed to try the drift model
 MAX_ROUNDS = 8  # refits of the slope (it converges in 2-4 on drifts)
-__all__ = ["TREND_Z", "choose_trend", "pooled_slope"]
+__all__ = ["TREND_Z", "choose_trend", "choose_trend_joint", "pooled_slope"]
 
 
 def _segment_sums(z: np.ndarray, starts: np.ndarray):
@@ -67,3 +67,58 @@ def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int):
             seen = st
             slope, _ = pooled_slope(z, st)
     return best[1], best[2]
+
+
+
+def _columns(z2: np.ndarray, flags: np.ndarray):
+    """Per column of z2 (n, d): arrays of (Sxy, Sxx, residual sum of squares) within the segments of flags."""
+    f = np.ascontiguousarray(flags, dtype=np.bool_)
+    return np.array([segment_line_sums(np.ascontiguousarray(z2[:, k]), f) for k in range(z2.shape[1])]).T
+
+
+def choose_trend_joint(z2: np.ndarray, flags: np.ndarray, beta: float, slope_penalty: float, min_size: int,
+                       beta_one: float):
+    """``choose_trend`` for one segmentation shared by the columns of standardised z2 (n, d): (flags, slopes
+    per column, all 0.0 when the staircase wins). A drift is tried when the segments of the joint fit slope
+    one way: the slopes' chi-square (sum of their z^2, d degrees of freedom) beats ``slope_penalty``, what
+    the drift model pays for its d slopes (quiet or stepped rigs of 8: <= 19; drifting ones: >= 80). The
+    refits start from the slopes within the joint segments, from one line through each series, and from
+    each series' own choice (``choose_trend`` at the single-series penalty ``beta_one``): a step in some
+    series biases the first two, and the refits can settle on a drift plus a spurious change.
+
+    The joint search sums every series' evidence, so a drift too weak to cut one series into a staircase
+    (and left in by the single-series choice) still cuts the rig: the choice is made on the joint fit.
+    """
+    from ._joint import pelt_l2_joint  # the joint kernel only when a rig is searched
+
+    n, d = z2.shape
+    sxy, sxx, rss = _columns(z2, flags)
+    zero = np.zeros(d)
+    if not np.all(sxx > 0) or float(np.sum(sxy * sxy / sxx)) <= slope_penalty:
+        return flags, zero
+    t = np.arange(n, dtype=np.float64)[:, None]
+    best = (rss.sum() + beta * int(np.count_nonzero(flags)), flags, zero)
+    within = sxy / sxx
+    whole = np.array([pooled_slope(np.ascontiguousarray(z2[:, k]), np.empty(0, np.int64))[0] for k in range(d)])
+    own = np.array([_own_slope(np.ascontiguousarray(z2[:, k]), beta_one, min_size) for k in range(d)])
+    for slopes in (within, whole, np.where(own != 0.0, own, within)):
+        seen = None
+        for _ in range(MAX_ROUNDS):
+            zd = np.ascontiguousarray(z2 - t * slopes)
+            tf = pelt_l2_joint(zd, beta, min_size)
+            cost = _columns(zd, tf)[2].sum() + beta * int(np.count_nonzero(tf)) + slope_penalty
+            if cost < best[0]:
+                best = (cost, tf, slopes)
+            st = np.flatnonzero(tf)
+            if seen is not None and np.array_equal(st, seen):
+                break
+            seen = st
+            sxy, sxx, _ = _columns(z2, tf)
+            slopes = sxy / sxx
+    return best[1], best[2]
+
+
+def _own_slope(z: np.ndarray, beta: float, min_size: int) -> float:
+    """The slope the single-series default removes from z (0.0: mean-shift), as ``rows`` decides it."""
+    flags = fpop_l2(z, beta, min_size)
+    return 0.0 if np.count_nonzero(flags) < 2 else choose_trend(z, flags, beta, min_size)[1]

@@ -35,8 +35,16 @@ def _table(data: dict, source: str, cell_id: str, lines: np.ndarray, repairs: li
                                  f"{[_NAMES[k] for k in missing]}); found {list(data)[:20]}; export those columns")
     if "cycle" in cols:
         cols["cycle"] = cols["cycle"] + (1 if np.nanmin(cols["cycle"]) == 0 else 0)
+    attrs = {}
+    freq = np.asarray(data["freq/Hz"], dtype=float) if "freq/Hz" in data else None
+    if freq is not None and (freq > 0).any():
+        seqs = sorted({int(x) for x in cols["step"][freq > 0]}) if "step" in cols else []
+        note = (f"impedance: {int((freq > 0).sum())} records with 'freq/Hz' > 0 (PEIS/GEIS, sequences Ns {seqs[:10]}) "
+                f"are impedance points, not a DC step; a step of them whose current alternates counts as rest (no "
+                f"charge, no discharge, no cycle start)")
+        attrs["checks"] = [note]
     return Table(source=source, fmt="biologic", cols=cols, names=names, lines=lines, cell_id=cell_id, notes=notes,
-                 repairs=repairs)
+                 repairs=repairs, attrs=attrs)
 
 
 def read_mpr(path, *, cell_id: str | None = None, strict: bool = False, first: str = "auto"):

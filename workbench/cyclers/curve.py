@@ -122,13 +122,11 @@ def _integrated_throughput(time: np.ndarray, current: np.ndarray, step: np.ndarr
 
 def _derive_cycles(current: np.ndarray, step: np.ndarray, first: str) -> np.ndarray:
     """Cycle numbers when the file has none: a cycle starts at a `first`-direction step after the other."""
-    mode = _mode(current)
     starts = np.flatnonzero(np.r_[True, step[1:] != step[:-1]])
-    ends = np.r_[starts[1:], len(step)]
     sign_first = _first_direction(current, step) if first == "auto" else (1 if first == "charge" else -1)
+    direction = _opening_sign(current, step)[starts]
     cycle, seen_other, out = 1, False, np.empty(len(starts), dtype=np.int64)
-    for k, (a, b) in enumerate(zip(starts, ends)):
-        d = int(np.sign(np.median(mode[a:b])))
+    for k, d in enumerate(direction):
         if d == -sign_first:
             seen_other = True
         elif d == sign_first and seen_other:
@@ -138,9 +136,19 @@ def _derive_cycles(current: np.ndarray, step: np.ndarray, first: str) -> np.ndar
     return out[seg]
 
 
+def _opening_sign(current: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """:func:`_step_sign` as far as opening cycles goes: a step of one record (a cycler's step-transition record,
+    no duration, no charge moved) neither opens nor closes a cycle."""
+    d = _step_sign(current, step)
+    seg = np.cumsum(np.r_[True, step[1:] != step[:-1]]) - 1
+    return np.where(np.bincount(seg)[seg] > 1, d, 0)
+
+
 def _first_direction(current: np.ndarray, step: np.ndarray) -> int:
-    mode = _mode(current)
-    active = mode[mode != 0]
+    """Direction of the first step that charges or discharges (an impedance sweep or a one-record step before it
+    does not count)."""
+    d = _opening_sign(current, step)
+    active = d[d != 0]
     return int(active[0]) if active.size else 1
 
 
@@ -205,11 +213,22 @@ def curve_from_arrays(*, time, voltage, current, capacity=None, temperature=None
     return ds
 
 
+# a step whose current takes both signs and whose net charge is below this share of the charge moved either
+# way (its main direction carries less than 3/4 of it) is alternating current (an impedance sweep, a sine): it
+# neither charges nor discharges the cell, and its sign must not open or split a cycle
+AC_NET_SHARE = 0.5
+
+
 def _step_sign(current: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Per-row direction of the row's step (median current sign): +1 charge, -1 discharge, 0 rest."""
+    """Per-row direction of the row's step (median current sign): +1 charge, -1 discharge, 0 rest; 0 also for
+    an alternating-current step (both signs, net charge < :data:`AC_NET_SHARE` of the gross)."""
     mode = _mode(current)
     seg = np.cumsum(np.r_[True, step[1:] != step[:-1]]) - 1
-    med = pd.Series(mode).groupby(seg).median().to_numpy()
+    med = pd.Series(mode).groupby(seg).median().to_numpy(copy=True)
+    n = int(seg[-1]) + 1 if seg.size else 0
+    both = (np.bincount(seg, mode > 0, n) > 0) & (np.bincount(seg, mode < 0, n) > 0)
+    net, gross = np.abs(np.bincount(seg, current, n)), np.bincount(seg, np.abs(current), n)
+    med[both & (net < AC_NET_SHARE * gross)] = 0.0
     return np.sign(med)[seg]
 
 

@@ -30,15 +30,25 @@ class FolderResult:
     failures: pd.DataFrame
 
 
+LOW_FIRST_CE = 0.6       # a first cycle losing more than 40 % is beyond intercalation electrodes' SEI loss
+
+
 def efficiency_checks(summary) -> list[str]:
     """Physics on a cycle summary: past the first cycle, more out than in (CE > 1.02) means lost records,
-    a wrong sign or cycles split in the wrong place; named per cycle, never corrected."""
+    a wrong sign or cycles split in the wrong place; a first-cycle CE below :data:`LOW_FIRST_CE` more loss than
+    any intercalation electrode's SEI; named per cycle, never corrected."""
     ce = summary.coulombic_efficiency
     out = []
     if len(ce) and np.isfinite(ce.values[0]) and ce.values[0] > 1.02:
         out.append(f"coulombic_efficiency: CE {ce.values[0]:.3g} in cycle {int(summary.cycle.values[0])}: the record "
                    f"starts part-way through a cycle (the cell was not empty or full at the start), or cycles open "
                    f"with the other direction (--first); read cycle 2 on")
+    if len(ce) and np.isfinite(ce.values[0]) and ce.values[0] < LOW_FIRST_CE:
+        out.append(f"coulombic_efficiency: CE {ce.values[0]:.3g} in cycle {int(summary.cycle.values[0])}: "
+                   f"{1 - ce.values[0]:.0%} of the first {summary.attrs.get('first_direction', 'step')} was not returned, "
+                   f"more than intercalation electrodes lose in their first cycle (graphite 5-20 %, silicon "
+                   f"composites up to ~40 %): side reactions, a leak or soft short, or a first step that is not "
+                   f"the cell's (check the cell and the record's start)")
     bad = [int(c) for c, v in zip(summary.cycle.values[1:], ce.values[1:]) if np.isfinite(v) and v > 1.02]
     if bad:
         out.append(f"coulombic_efficiency: CE > 1.02 in cycle(s) {bad[:10]} ({summary.attrs.get('first_direction', '')} "

@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.cyclers.curve import FormationDataError
 from workbench.cyclers.repairs import repair
-from workbench.cyclers.table import header_unit, read_text_table, table_from_frame, to_curve
+from workbench.cyclers.table import cell_id_from, header_unit, read_text_table, table_from_frame, to_curve
 
 SPEC = {"time": ("TestTime", "Test Time", "Test (Sec)", "Test"), "step_time": ("StepTime", "Step Time", "Step (Sec)"),
         "voltage": ("Volts", "Voltage"), "current": ("Amps", "Current"), "capacity": ("Amp-hr", "Capacity", "Cap."),
@@ -47,7 +47,7 @@ def read_maccor(path, *, cell_id: str | None = None, strict: bool = False, first
                 meta[key[:-1].strip()] = val
     repairs: list = []
     frame, lines = read_text_table(path, k, "\t", repairs)
-    cid = cell_id or meta.get("Comment/Barcode") or meta.get("Filename") or path.stem
+    cid = cell_id or cell_id_from(meta.get("Comment/Barcode"), meta.get("Filename"), fallback=path.stem)
     table = table_from_frame(frame, lines, SPEC, source=str(path), fmt="maccor", cell_id=cid, repairs=repairs,
                              attrs={"start": meta.get("Date of Test", "")})
     state_col = next((c for c in frame.columns if c.strip() in ("State", "Md", "MD")), None)

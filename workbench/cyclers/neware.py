@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.cyclers.curve import FormationDataError
+from workbench.cyclers.nda_cut import nda_cut
 from workbench.cyclers.repairs import repair
 from workbench.cyclers.table import Table, read_text_table, table_from_frame, test_time_from_steps, to_curve
 
@@ -111,9 +112,17 @@ def read_neware_binary(path, *, cell_id: str | None = None, strict: bool = False
         df = NewareNDA.read(str(path), software_cycle_number=False, log_level="WARNING")
         df["Cycle"] = cycle_numbers(df["Status"])
     except Exception as exc:     # the reader's own errors name no file
-        raise FormationDataError(f"{path}: NewareNDA could not read it ({type(exc).__name__}: {exc}); is it a "
-                                 f"complete .nda/.ndax file?") from None
-    return to_curve(repair(table_from_nda(df, str(path), cell_id or path.stem), strict=strict), first=first)
+        cut = nda_cut(path) if path.suffix.lower() == ".nda" else None
+        raise FormationDataError(f"{path}: NewareNDA could not read it ({type(exc).__name__}: {exc}); "
+                                 + (f"it was cut off while written: {cut}; copy the whole file from the cycler's "
+                                    f"computer" if cut else "is it a complete .nda/.ndax file?")) from None
+    table = table_from_nda(df, str(path), cell_id or path.stem)
+    cut = nda_cut(path) if path.suffix.lower() == ".nda" else None
+    if cut:
+        table.repairs.append(f"truncated_file: {path} was cut off while it was written: {cut}; read the "
+                             f"{len(df)} whole data records before the cut (last record index "
+                             f"{int(df['Index'].iloc[-1]) if len(df) else 0}), nothing after it")
+    return to_curve(repair(table, strict=strict), first=first)
 
 
 def cycle_numbers(status) -> np.ndarray:
@@ -149,13 +158,20 @@ def table_from_nda(df: pd.DataFrame, source: str, cell_id: str) -> Table:
         cols["clock"] = ts.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
     if "T1" in df:
         cols["temperature"] = df["T1"].to_numpy(float)
+    unnamed = [c for c in df.columns if c.startswith("?")]      # aux channels of a type NewareNDA does not name
+    if unnamed:
+        ranges = ", ".join(f"{c!r} {df[c].min():.4g}..{df[c].max():.4g}" for c in unnamed)
+        attrs_checks = [f"aux_channels: {source} has auxiliary channel(s) of a type NewareNDA does not name ({ranges}); "
+                        f"not read as the cell temperature; if one is, read it from NewareNDA.read() by that name"]
+    else:
+        attrs_checks = []
     names = {"time": "Time", "voltage": "Voltage", "current": cur_col, "step": "Step", "cycle": "Cycle",
              "charge_capacity": "Charge_Capacity", "discharge_capacity": "Discharge_Capacity", "clock": "Timestamp",
              "temperature": "T1"}
     lines = df["Index"].to_numpy(np.int64) if "Index" in df else np.arange(1, len(df) + 1)
     table = Table(source=source, fmt="neware-binary", cols=cols, names=names, lines=lines, cell_id=cell_id,
                   notes=[f"{cur_col!r} and capacities in mA/mAh, converted to A/Ah"] if scale != 1 else [],
-                  attrs={"record_index": "NewareNDA's Index (record number in the file)"})
+                  attrs={"record_index": "NewareNDA's Index (record number in the file)", "checks": attrs_checks})
     t, st = cols["time"], cols["step"]
     back = np.flatnonzero(np.diff(t) < 0) + 1
     if back.size and np.all(st[back] != st[back - 1]):       # firmware that logs time within the step

@@ -11,7 +11,7 @@ import xarray as xr
 
 from workbench.cyclers.curve import FormationDataError, _first_bad
 from workbench.cyclers.repairs import repair
-from workbench.cyclers.table import Table, to_curve
+from workbench.cyclers.table import Table, cell_id_from, to_curve
 
 _NOVONIX_COLUMNS = {"time": "Run Time (h)", "voltage": "Potential (V)", "current": "Current (A)",
                     "capacity": "Capacity (Ah)", "cycle": "Cycle Number", "step": "Step Number",
@@ -95,7 +95,7 @@ def read_novonix(path, *, cell_id: str | None = None, strict: bool = False) -> x
         cols["temperature"] = temp.to_numpy(float)
     names = {**_NOVONIX_COLUMNS, "temperature": "Temperature (°C)"}
     table = Table(source=str(path), fmt="novonix", cols=cols, names=names, lines=np.arange(len(cols["time"])) + row0,
-                  cell_id=cell_id or summary.get("Cell", path.stem), attrs=attrs,
+                  cell_id=cell_id or cell_id_from(summary.get("Cell"), fallback=path.stem), attrs=attrs,
                   notes=["'Run Time (h)': h from the header, converted to s"], repairs=repairs)
     ds = to_curve(repair(table, strict=strict))
     kinds = num["step_type"]

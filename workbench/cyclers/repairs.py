@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.cyclers.checks import current_against_capacity, half_cell
 from workbench.cyclers.curve import FormationDataError, _renumber
 from workbench.cyclers.table import Table
 
@@ -27,9 +28,11 @@ class FormationRepairError(FormationDataError):
 def repair(table: Table, *, strict: bool = False) -> Table:
     """Apply every repair in order; with ``strict`` raise :class:`FormationRepairError` if any was needed."""
     for fix in (_no_missing, _millivolts, _cycle_numbers, _exact_duplicates, _time_restarts, _ties_within_step, _time_unit, _current_sign,
-                _step_change_duplicates):
+                _step_change_duplicates, _temperature_not_measured):
         fix(table)
     _check_physics(table)
+    for check in (half_cell, current_against_capacity):       # notes only: they change nothing
+        check(table)
     if strict and table.repairs:
         raise FormationRepairError(f"{table.source}: strict reading refused {len(table.repairs)} repair(s): "
                                    + " | ".join(table.repairs) + " ; fix the file or read with strict=False")
@@ -245,6 +248,17 @@ def _current_sign(t: Table) -> None:
         by = "which capacity column grows" if qc is not None and qd is not None else "the voltage's rise and fall"
         t.repairs.append(f"current_sign: {t.where('current')} is negative while charging in {disagree} of "
                          f"{agree + disagree} steps (judged by {by}); sign flipped so that charge is positive")
+
+
+def _temperature_not_measured(t: Table) -> None:
+    """A temperature of exactly 0 in every record is no reading (a sensor's reading moves by its last digit over
+    a test; cyclers write 0 where no sensor is connected): marked as a gap (NaN), never kept as 0 degC."""
+    temp = t.cols.get("temperature")
+    if temp is None or len(temp) < 3 or not np.all(temp == 0):
+        return
+    t.cols["temperature"] = np.full(len(temp), np.nan)
+    t.repairs.append(f"temperature_not_measured: {t.where('temperature')} is exactly 0 in all {len(temp)} records: no "
+                     f"sensor was connected; marked as missing (NaN), not 0 degC")
 
 
 def _check_physics(t: Table) -> None:

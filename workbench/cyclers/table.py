@@ -69,6 +69,30 @@ class Table:
         return f"{self.source} column {self.names.get(key, key)!r}"
 
 
+# extensions of data files that cycler software writes into its own "cell" / "file name" header fields
+DATA_FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".xls", ".xlsx", ".nda", ".ndax", ".mpr", ".mpt", ".res",
+                      ".json", ".h5", ".bdf")
+
+
+def cell_id_from(*candidates, fallback: str) -> str:
+    """The first non-empty candidate as a cell id, without a data-file extension the cycler software left on it
+    (a Novonix 'Cell: CH01-01.csv' names the cell CH01-01); ``fallback`` (the file's stem) when none is given.
+
+    >>> cell_id_from("Test_Form-CH01-01.csv", fallback="x"), cell_id_from(" ", None, fallback="run7")
+    ('Test_Form-CH01-01', 'run7')
+    >>> cell_id_from("LGM50.3", fallback="x")                     # not a file extension: kept
+    'LGM50.3'
+    """
+    for c in candidates:
+        text = str(c).strip() if c is not None else ""
+        if text:
+            for suffix in (".bdf.csv",) + DATA_FILE_SUFFIXES:
+                if text.lower().endswith(suffix) and len(text) > len(suffix):
+                    return text[:-len(suffix)]
+            return text
+    return fallback
+
+
 def numeric(frame: pd.DataFrame, col: str, source: str, lines: np.ndarray) -> np.ndarray:
     """A column as floats; a value that is not a number is an error naming the file line and column."""
     s = frame[col]
@@ -149,6 +173,8 @@ def to_curve(table: Table, *, first: str = "auto"):
     elif "capacity" in c:
         cap_kw = {"capacity": c["capacity"]}
     attrs = {**table.attrs, "format": table.fmt, "repairs": list(table.repairs), "units_from_headers": list(table.notes)}
+    if first == "auto" and str(attrs.get("cell_type", "")).startswith("half cell"):
+        first = "discharge"              # an electrode vs Li: lithiation (discharge) opens a cycle, see checks.py
     return curve_from_arrays(time=c["time"], voltage=c["voltage"], current=c["current"], temperature=c.get("temperature"),
                              step=c.get("step"), cycle=c.get("cycle"), first=first, cell_id=table.cell_id,
                              source=table.source, row0=table.lines, attrs=attrs, **cap_kw)

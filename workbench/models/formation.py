@@ -124,7 +124,8 @@ def cycle_summary(curve: xr.Dataset, *, first: str = "auto") -> xr.Dataset:
 
     CE = out / in per cycle, where "in" is the cycle's first direction: discharge / charge for a full
     cell (``first="charge"``), delithiation / lithiation for a graphite-vs-Li half cell
-    (``first="discharge"``); "auto" takes the curve's first active step. ``loss`` = in - out (Ah);
+    (``first="discharge"``); "auto" takes the discharge for a curve whose attrs name a half cell
+    (``cell_type``, set by the readers), else the curve's first active step. ``loss`` = in - out (Ah);
     the first cycle's loss is the first-cycle (SEI) loss. A cycle lacking either direction has CE NaN.
 
     >>> import numpy as np
@@ -134,6 +135,8 @@ def cycle_summary(curve: xr.Dataset, *, first: str = "auto") -> xr.Dataset:
     0.9
     """
     c, tab = _prepare(curve)
+    if first == "auto" and str(c.attrs.get("cell_type", "")).startswith("half cell"):
+        first = "discharge"              # an electrode vs Li metal (workbench.cyclers.checks.half_cell)
     sign = (1 if first == "charge" else -1) if first != "auto" else _first_direction(c.current.values, c.step.values)
     cycles = np.array(sorted(tab.cycle.unique()))
     # sum of step throughputs per (cycle, direction); a direction absent from a cycle stays NaN
@@ -273,7 +276,8 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
     """DC internal resistance (mΩ) at each current pulse, after each Δt (s) in ``dt``.
 
     A pulse is a constant-current step shorter than ``max_pulse_s`` whose current differs from the
-    step before by more than 10 % and after which the current returns to that level. With t0 = its
+    step before by more than 10 % and after which the current returns to that level for at least as long
+    as the pulse lasted (or until the record ends). With t0 = its
     first sample and "before" = the last sample of the previous step: DCIR(Δt) = (V(t0+Δt) − V_before) / (I(t0+Δt) − I_before), positive for charge and
     discharge pulses (current positive = charge); V(t0+Δt) is interpolated within the pulse, NaN
     if the pulse is shorter than Δt. Also reported: SOC (%) by coulomb counting from the end of the
@@ -298,9 +302,14 @@ def dcir(curve: xr.Dataset, *, dt=(1.0, 3.0, 10.0), max_pulse_s: float = 60.0,
         jump = abs(p.current - i[prev.end])
         if p.direction == "rest" or not p.cc or p.duration > max_pulse_s or jump <= 0.1 * abs(p.current):
             continue
-        # a pulse returns to the level it left (a CC step cut short by a voltage limit does not)
-        after = tab.iloc[k + 1].current if k + 1 < len(tab) else i[prev.end]
+        # a pulse returns to the level it left (a CC step cut short by a voltage limit does not) and stays there
+        # at least as long as the pulse lasted, unless the record ends: a charge interrupted for a moment and then
+        # continued is no pulse (the voltage it moves is the charge's, e.g. the first seconds of a formation charge)
+        nxt = tab.iloc[k + 1] if k + 1 < len(tab) else None
+        after = nxt.current if nxt is not None else i[prev.end]
         if abs(after - i[prev.end]) > 0.1 * jump:
+            continue
+        if nxt is not None and k + 2 < len(tab) and nxt.duration < p.duration:
             continue
         pulses.append((p, prev))
     if not pulses:
