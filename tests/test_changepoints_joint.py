@@ -1,6 +1,7 @@
 """Joint (multi-series) exact search: the same optimum as a brute-force dynamic programme, and work that
 stays near-linear on quiet multi-sensor data (counted in candidate costs, not timed)."""
 
+import zlib
 from itertools import pairwise
 
 import numpy as np
@@ -63,7 +64,7 @@ CASES = [(kind, steps, d, m, scale)
 
 @pytest.mark.parametrize("kind, steps, d, m, scale", CASES)
 def test_joint_search_finds_the_brute_force_optimum(kind, steps, d, m, scale):
-    rng = np.random.default_rng(abs(hash((kind, steps, d, m))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((kind, steps, d, m)).encode()))  # hash() differs per process
     n = 400
     x = _rig(kind, steps, n, d, rng)
     pen = auto_penalty(n, d) * scale
