@@ -57,29 +57,34 @@ def _select(b, k):
 
 @nb.njit(cache=True, nogil=True)
 def _select_bracketed(b, k):
-    """k-th smallest of b (same value as ``_select``; reorders b). Ranks an evenly spaced sample of 128 to
-    bracket the k-th value, keeps the ~25 % of b inside the bracket in one branch-free pass, and selects
-    there; if the bracket missed (rare), falls back to the full selection. ~4x fewer operations on 4,096."""
+    """k-th smallest of b (same value as ``_select``; may reorder b). Ranks an evenly spaced sample of ~128 to
+    bracket the k-th value, keeps the ~25 % of b inside the bracket in one branch-free pass, and repeats on
+    what it kept down to < 1024 values, then selects there; if a bracket missed (rare), falls back to the
+    full selection of what is left. A pass costs ~1/4 of a partition step: ~6x fewer operations on 4,096."""
     n = b.shape[0]
-    if n < 1024:
-        return _select(b, k)
-    step = n // 128
-    sample = b[::step].copy()
-    ns = sample.shape[0]
-    pos = (k * ns) // n
-    # two selections instead of sorting the sample: the same two order statistics, ~5x cheaper
-    lo_v = _select(sample, max(pos - 16, 0))
-    hi_v = _select(sample, min(pos + 16, ns - 1))
-    keep = np.empty(n)
-    below = 0
-    m = 0
-    for i in range(n):
-        v = b[i]
-        below += v < lo_v
-        keep[m] = v
-        m += (v >= lo_v) & (v <= hi_v)
-    if below <= k < below + m:
-        return _select(keep[:m], k - below)
+    while n >= 1024:
+        step = n // 128
+        sample = b[::step].copy()
+        ns = sample.shape[0]
+        pos = (k * ns) // n
+        # two selections instead of sorting the sample: the same two order statistics, ~5x cheaper
+        lo_v = _select(sample, max(pos - 16, 0))
+        hi_v = _select(sample, min(pos + 16, ns - 1))
+        keep = np.empty(n)
+        below = 0
+        m = 0
+        for i in range(n):
+            v = b[i]
+            below += v < lo_v
+            keep[m] = v
+            m += (v >= lo_v) & (v <= hi_v)
+        if not below <= k < below + m:
+            return _select(b, k)
+        if 2 * m > n:  # the bracket did not narrow (many equal values: quantised data): select there
+            return _select(keep[:m], k - below)
+        b = keep[:m]
+        k -= below
+        n = m
     return _select(b, k)
 
 
@@ -113,6 +118,33 @@ def _robust_scale(a, centred=False):
 
 
 @nb.njit(cache=True, nogil=True)
+def _min_step(x):
+    """Smallest nonzero |x[i] - x[i - 1]| (inf if none). Branch-free (the comparison is a coin flip on noise),
+    in 4 independent running minima: one chain of min waits ~4 cycles a sample; the minimum is the same."""
+    n = x.shape[0]
+    r0 = np.inf
+    r1 = np.inf
+    r2 = np.inf
+    r3 = np.inf
+    i = 1
+    while i + 3 < n:
+        g0 = abs(x[i] - x[i - 1])
+        g1 = abs(x[i + 1] - x[i])
+        g2 = abs(x[i + 2] - x[i + 1])
+        g3 = abs(x[i + 3] - x[i + 2])
+        r0 = min(r0, g0 if g0 > 0.0 else np.inf)
+        r1 = min(r1, g1 if g1 > 0.0 else np.inf)
+        r2 = min(r2, g2 if g2 > 0.0 else np.inf)
+        r3 = min(r3, g3 if g3 > 0.0 else np.inf)
+        i += 4
+    while i < n:
+        g0 = abs(x[i] - x[i - 1])
+        r0 = min(r0, g0 if g0 > 0.0 else np.inf)
+        i += 1
+    return min(min(r0, r1), min(r2, r3))
+
+
+@nb.njit(cache=True, nogil=True)
 def noise_profile(x):
     """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring)."""
     n = x.shape[0]
@@ -129,10 +161,7 @@ def noise_profile(x):
         pairs[0, i] = a
         pairs[1, i] = a + b
         pairs[2, i] = a - b
-    res = np.inf
-    for i in range(1, n):  # branch-free: the comparison is a coin flip on noise
-        g = abs(x[i] - x[i - 1])
-        res = min(res, g if g > 0.0 else np.inf)
+    res = _min_step(x)
     if not np.isfinite(res):
         res = 0.0
     scales = np.empty(3)
@@ -292,16 +321,16 @@ def mask_absurd(x):
     n = x.shape[0]
     out = x.copy()
     count = 0
-    low = np.inf  # range of what is left (NaN compares False)
-    high = -np.inf
+    low = np.full(4, np.inf)  # range of what is left (NaN compares False), 4 running minima/maxima: one
+    high = np.full(4, -np.inf)  # chain waits ~4 cycles a sample; the range is the same
     for i in range(n):
         v = out[i]
         if abs(v) >= PLC_ABSURD:
             out[i] = np.nan
             count += 1
         elif not math.isnan(v):
-            low = min(low, v)
-            high = max(high, v)
+            low[i & 3] = min(low[i & 3], v)
+            high[i & 3] = max(high[i & 3], v)
     step = max(1, n // _MAX_PAIRS)
     sub = np.empty((n + step - 1) // step)
     k = 0
@@ -312,7 +341,7 @@ def mask_absurd(x):
     if k < 20:
         return out, count
     buf = sub[:k]
-    if _inside_range(buf, low, high):
+    if _inside_range(buf, low.min(), high.max()):
         return out, count
     lo = _select_bracketed(buf, int(0.01 * k))
     hi = _select_bracketed(buf, int(0.99 * k))
