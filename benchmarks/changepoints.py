@@ -173,7 +173,7 @@ def run_search(acc, pens):
         ws[:2] = acc[b]
         while not _fpop_sums4(n, pens[b], MIN_SIZE, ws, cand, st, last):
             cand = np.empty((min(2 * cand.shape[0], n + 2), 7, 4))
-        out.extend(_backtrack(np.ascontiguousarray(last[:, lane]), n) for lane in range(4))
+        out.extend(_backtrack(last[:, lane], n) for lane in range(4))
     return out
 
 

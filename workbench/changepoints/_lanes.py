@@ -341,7 +341,9 @@ def _compact4(cand, rows):
     out = 0
     for lane in range(4):
         w = 0
-        for j in range(rows):
+        while w < rows and cand[w, 2, lane] < cand[w, 3, lane]:  # the live rows before the first dead one
+            w += 1  # stay where they are (candidates mostly die young, near the end of the table)
+        for j in range(w, rows):
             live = cand[j, 2, lane] < cand[j, 3, lane]
             for fi in range(7):
                 cand[w, fi, lane] = cand[j, fi, lane]

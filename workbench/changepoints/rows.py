@@ -122,7 +122,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
                 while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
                     cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
                 for lane in range(4):
-                    out[lane_row[lane]] = _backtrack(np.ascontiguousarray(last4[:, lane]), n)
+                    out[lane_row[lane]] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
                     if auto:
                         _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
                 lanes = 0
