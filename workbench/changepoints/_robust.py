@@ -43,8 +43,13 @@ def _select(b, k):
         if k < store:
             hi = store
             continue
-        eq = store
-        for i in range(store, hi):  # then elements == pivot (quantised data has many)
+        if k == store:  # [store, hi) holds the pivot and nothing smaller: it is the k-th
+            return piv
+        if store > lo:  # progress without a second pass (noise data: the pivot is rarely repeated)
+            lo = store
+            continue
+        eq = store  # the pivot is the range's minimum: move its copies (quantised data has many) out
+        for i in range(store, hi):
             v = b[i]
             b[i] = b[eq]
             b[eq] = v
