@@ -51,7 +51,7 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     cols = []
     for j in range(feats.shape[1]):
         f = np.ascontiguousarray(feats[:, j])
-        lr = long_run(f, FEATURE_BLOCKS)["long_run_sigma"] if k >= 4 else 0.0
+        lr = long_run(f, FEATURE_BLOCKS, efficient=False)["long_run_sigma"] if k >= 4 else 0.0
         if lr > 0.0:
             cols.append((f - f.mean()) / lr)
     if not cols:

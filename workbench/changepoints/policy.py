@@ -77,9 +77,10 @@ def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
     return _auto_penalty(int(n), int(n_series), float(factor))
 
 
-def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
-    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend."""
-    sigma, phi, lr_ar, res = noise_profile(xv)
+def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = True) -> dict:
+    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend.
+    ``efficient=False``: the MAD even on short series (``noise.py``)."""
+    sigma, phi, lr_ar, res = noise_profile(xv, efficient)
     lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
