@@ -149,7 +149,7 @@ def standardised(values):
     n = values.shape[1]
     keep = []
     for x in values:
-        z, p, sums = prepare(np.ascontiguousarray(x), MIN_SIZE, 1.0, math.nan, 5.0)
+        _, p, sums = prepare(np.ascontiguousarray(x), MIN_SIZE, 1.0, math.nan, 5.0)
         if p.model == "mean-shift":
             keep.append((sums, p.beta))
     blocks = len(keep) // 4
