@@ -1,7 +1,7 @@
 """FPOP on 4 series in lockstep (AVX, a small LLVM IR kernel): the same flags as ``_kernels._fpop_sums``.
 
 Kept because it earns its place: ``benchmarks/changepoints.py`` measures ``detect`` with the scalar kernel
-instead 1.43-1.46x slower end to end (more than the issue's 20 %; README's change-point section).
+instead 1.38-1.46x slower end to end (more than the issue's 20 %; README's change-point section).
 Self-contained on purpose (numba's cache only notices edits to the defining file).
 """
 
