@@ -17,9 +17,10 @@ ones away (``workbench.changepoints.detect(min_shift=...)``).
   CUSUM or FOCuS statistic accumulates. For white noise it is the ordinary sd; for AR(1) noise with lag-1
   correlation phi it is sigma * sqrt((1 + phi) / (1 - phi)), up to 2-4 x the short-term (within, MR-bar/d2)
   sigma that a Shewhart individuals chart uses. Standardised by the within sigma, an autocorrelated,
-  quiet process alarms every few minutes; by the long-run sd it keeps the design ARL0. It is the same
-  robust estimate the offline detector uses (``changepoints.policy.long_run``: the larger of an AR(1)
-  estimate and a block-means estimate, so quantisation and short wander cannot shrink it).
+  quiet process alarms every few minutes; by the long-run sd it keeps the design ARL0. Estimated by
+  batch means (sqrt(n) batches of sqrt(n) samples: sd of the batch means x sqrt(batch), Runger &
+  Willemain 1996), which needs no noise model (AR, quantisation and wander faster than a batch all
+  enter), and never below the window's overall sd.
 - ``level_sd``: the slow, hour-scale wander of the level (lot to lot, CD profile drift), the sd of the
   means of 16 blocks of the window less the noise's share (long_run_sd^2 / block length). A CUSUM adds up
   every sustained offset beyond its reference value, whatever sigma scales it, so this common-cause
@@ -86,20 +87,21 @@ def min_shift_of(spec, centre: float | None = None) -> float | None:
 
 def phase1_statistics(values) -> dict:
     """Centre, long-run sd and level wander sd of a Phase I window (finite values in time order)."""
-    from workbench.changepoints.policy import long_run
-
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
-    if v.size < 2 * LEVEL_BLOCKS:
+    n = v.size
+    if n < 2 * LEVEL_BLOCKS:
         raise ValueError(f"Phase I needs at least {2 * LEVEL_BLOCKS} valid samples for its long-run and level "
-                         f"sigma, got {v.size}; choose a longer window")
-    lr = float(long_run(v)["long_run_sigma"])
-    if not lr > 0:  # a constant window: nothing to standardise by
+                         f"sigma, got {n}; choose a longer window")
+    b = max(2, int(round(math.sqrt(n))))  # batch means: sqrt(n) batches of sqrt(n) samples (Runger & Willemain)
+    batches = v[: (n // b) * b].reshape(-1, b).mean(axis=1)
+    lr = max(float(np.std(batches, ddof=1)) * math.sqrt(b), float(np.std(v, ddof=1)))
+    if not lr > 0:
         raise ValueError("Phase I window has no variation; choose a window with the process running")
-    b = v.size // LEVEL_BLOCKS
-    means = v[: b * LEVEL_BLOCKS].reshape(LEVEL_BLOCKS, b).mean(axis=1)
-    level = math.sqrt(max(float(np.var(means, ddof=1)) - lr * lr / b, 0.0))
-    return {"center": float(v.mean()), "long_run_sd": lr, "level_sd": level, "samples": int(v.size)}
+    bl = n // LEVEL_BLOCKS
+    means = v[: bl * LEVEL_BLOCKS].reshape(LEVEL_BLOCKS, bl).mean(axis=1)
+    level = math.sqrt(max(float(np.var(means, ddof=1)) - lr * lr / bl, 0.0))
+    return {"center": float(v.mean()), "long_run_sd": lr, "level_sd": level, "samples": int(n)}
 
 
 @dataclass(frozen=True)
