@@ -20,7 +20,8 @@ ones away (``workbench.changepoints.detect(min_shift=...)``).
   quiet process alarms every few minutes; by the long-run sd it keeps the design ARL0. Estimated by
   batch means (sqrt(n) batches of sqrt(n) samples: sd of the batch means x sqrt(batch), Runger &
   Willemain 1996), which needs no noise model (AR, quantisation and wander faster than a batch all
-  enter), and never below the window's overall sd.
+  enter), never below the window's overall sd nor the AR(1)-adjusted MR-bar/d2 (sigma_within x
+  sqrt(1 + phi) / (1 - phi)), which is steadier on a short window (100 samples: 10 batches only).
 - ``level_sd``: the slow, hour-scale wander of the level (lot to lot, CD profile drift), the sd of the
   means of 16 blocks of the window less the noise's share (long_run_sd^2 / block length). A CUSUM adds up
   every sustained offset beyond its reference value, whatever sigma scales it, so this common-cause
@@ -57,6 +58,7 @@ TOLERANCE_FRACTION = 0.25  # min shift = this x the tolerance half-width (see mo
 ARL0 = 20_000.0  # design in-control ARL per tag, samples: 24 lanes at one scan / 15 s -> ~1 false alarm / 3.5 h line-wide
 WINSOR = 4.0  # each value enters the CUSUM clipped at centre +- this many long-run sd
 LEVEL_Z = 3.0  # acceptable band of the level's own wander: +- this many level sd (Shewhart's 3 sigma)
+MIN_H = 0.5  # decision interval floor, long-run sd (a reference many sigma out needs almost none for ARL0)
 LEVEL_BLOCKS = 16  # blocks of the Phase I window whose means measure the level's wander
 
 __all__ = ["min_shift_of", "phase1_statistics", "design_cusum", "CusumDesign", "ARL0", "WINSOR",
@@ -95,7 +97,11 @@ def phase1_statistics(values) -> dict:
                          f"sigma, got {n}; choose a longer window")
     b = max(2, int(round(math.sqrt(n))))  # batch means: sqrt(n) batches of sqrt(n) samples (Runger & Willemain)
     batches = v[: (n // b) * b].reshape(-1, b).mean(axis=1)
-    lr = max(float(np.std(batches, ddof=1)) * math.sqrt(b), float(np.std(v, ddof=1)))
+    d = v - v.mean()
+    phi = float(np.dot(d[1:], d[:-1]) / np.dot(d, d)) if np.dot(d, d) > 0 else 0.0
+    phi = min(phi, 0.9) if phi > 2.0 / math.sqrt(n) else 0.0  # significant lag-1 correlation only
+    ar1 = float(np.mean(np.abs(np.diff(v)))) / 1.128 * math.sqrt(1.0 + phi) / (1.0 - phi)  # MR-bar/d2, AR(1)
+    lr = max(float(np.std(batches, ddof=1)) * math.sqrt(b), ar1, float(np.std(v, ddof=1)))
     if not lr > 0:
         raise ValueError("Phase I window has no variation; choose a window with the process running")
     bl = n // LEVEL_BLOCKS
@@ -145,5 +151,9 @@ def design_cusum(*, center: float, long_run_sd: float, level_sd: float = 0.0, mi
     else:
         ref, note = 0.5 * (a + min_shift), ""
     k = ref / long_run_sd
+    try:
+        h = cusum_h_for_arl0(k, arl0)
+    except ValueError:  # K many sigma out: even h -> 0 gives more than arl0; half a sigma keeps it a sum
+        h = MIN_H
     return CusumDesign(center=float(center), sigma=float(long_run_sd), min_shift=min_shift, allowance=a,
-                       reference=ref, k=k, h=cusum_h_for_arl0(k, arl0), arl0=float(arl0), note=note)
+                       reference=ref, k=k, h=max(h, MIN_H), arl0=float(arl0), note=note)
