@@ -112,3 +112,51 @@ def test_wander_as_large_as_the_minimum_shift_is_said_and_widens_the_reference()
     assert "as large as the minimum shift" in d.note
     d = design_cusum(center=0.0, long_run_sd=0.05, level_sd=0.02, min_shift=0.25)
     assert d.reference == pytest.approx((0.06 + 0.25) / 2) and d.note == ""
+
+
+@pytest.fixture(scope="module")
+def virtual_lane_samples():
+    """Lane 7 of the virtual line over 8 h, quiet (events=None) and with its default events."""
+    import pandas as pd
+
+    from workbench.badvalues import is_bad_reading
+    from workbench.simulate import virtual_line
+
+    out = {}
+    for events in (None, "default"):
+        vl = virtual_line(seed=0, events=events)
+        path = "plant1/electrode/coat1/gauge/areal_mass_lane07"
+        t, v = vl.tag_samples(start=pd.Timestamp(vl.start), end=pd.Timestamp(vl.start) + pd.Timedelta("8h"),
+                              paths=[path])[path]
+        v = np.asarray(v, float)
+        good = np.isfinite(v) & ~np.array([is_bad_reading(x) for x in v])
+        out[events] = (np.asarray(t)[good], v[good], vl.config.tag(path))
+        if events:
+            out["truth"] = vl.truth(0.0, 8 * 3600.0)
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="NOT MET (open): the quiet virtual line's slurry lots and slow drift move "
+                   "lane 7 by ~0.1 mg/cm² from a 2-h Phase I level, beyond the reference K; in alarm ~50 % of 6 h")
+def test_virtual_line_quiet_lane_alarms_within_the_design(virtual_lane_samples):
+    """Phase I on the first 2 h (as the demo approves it), then 6 h of the quiet line: the design promises
+    6 h x 240 / 20,000 = 0.07 alarms; at most one alarm would meet it."""
+    t, v, tag = virtual_lane_samples[None]
+    n1 = int(np.searchsorted(t, t[0] + np.timedelta64(2, "h")))
+    mon = SpcMonitor(tag, limit_set=limit_set_of(v[:n1]))
+    onsets, _ = run(mon, v[n1:])
+    assert len(onsets) <= 1
+
+
+def test_virtual_line_slurry_lot_step_alarmed_within_minutes(virtual_lane_samples):
+    """Phase I on the first 2 h before any event, then the default events: the slurry-lot step (-0.26 mg/cm²,
+    every lane) is alarmed on lane 7 within 5 min of the truth table's start."""
+    import pandas as pd
+
+    t, v, tag = virtual_lane_samples["default"]
+    n1 = int(np.searchsorted(t, t[0] + np.timedelta64(2, "h")))
+    onsets, _ = run(SpcMonitor(tag, limit_set=limit_set_of(v[:n1])), v[n1:])
+    truth = virtual_lane_samples["truth"]
+    step = pd.Timestamp(truth[truth.kind == "slurry_lot_step"].observed_start.iloc[0])
+    times = pd.DatetimeIndex(t[n1:][onsets])
+    assert any(pd.Timedelta(0) <= when - step <= pd.Timedelta("5min") for when in times), (step, list(times))
