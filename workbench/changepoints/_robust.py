@@ -18,6 +18,8 @@ _MAX_PAIRS = 4096
 PHI_MAX = 0.95  # beyond this the series is a random walk for our purposes; cap the inflation (x39)
 
 
+_QN_TO_SIGMA = 2.21914  # Qn's consistency constant at the normal (robustbase::Qn)
+_QN_MIN_PAIRS, _QN_MAX_PAIRS = 10, 512  # Qn where the MAD is too noisy and its O(k^2) pairs are cheap (<= 131k)
 _TRIM_KEEP = 0.98
 _TRIM_VAR = 0.87347  # variance of N(0,1) truncated to its central 98 %
 
@@ -113,8 +115,28 @@ def _robust_scale(a, centred=False):
 
 
 @nb.njit(cache=True, nogil=True)
-def noise_profile(x):
-    """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring)."""
+def _qn_scale(a):
+    """Rousseeuw & Croux's Qn scale of a (>= 10 values): the first quartile of the pairwise distances
+    |a_i - a_j| (the C(h, 2)-th, h = n // 2 + 1) x 2.21914, with the small-sample factor n / (n + 1.4) (odd n)
+    or n / (n + 3.8) (even n) of Croux & Rousseeuw (1992). Breakdown 50 % like the MAD, but 82 % efficient
+    at the normal instead of 37 %: on short series the MAD's own scatter, not the noise, decided the phi
+    estimate (a white series of 20 samples read phi > 0.9 one time in 8). O(n^2): short series only."""
+    n = a.shape[0]
+    d = np.empty(n * (n - 1) // 2)
+    m = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            d[m] = abs(a[i] - a[j])
+            m += 1
+    h = n // 2 + 1
+    q = _select(d, h * (h - 1) // 2 - 1)
+    return _QN_TO_SIGMA * q * (n / (n + 1.4) if n % 2 else n / (n + 3.8))
+
+
+@nb.njit(cache=True, nogil=True)
+def noise_profile(x, efficient=True):
+    """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring).
+    ``efficient``: Qn instead of the MAD on short, unquantised series (``noise.py``)."""
     n = x.shape[0]
     if n < 4:
         return 0.0, 0.0, 0.0, 0.0
@@ -136,8 +158,12 @@ def noise_profile(x):
     if not np.isfinite(res):
         res = 0.0
     scales = np.empty(3)
+    zeros = 0
+    for i in range(k):
+        zeros += pairs[0, i] == 0.0
+    efficient = efficient and _QN_MIN_PAIRS <= k <= _QN_MAX_PAIRS and zeros < 0.1 * k  # short, not quantised: Qn
     for r in range(3):  # one call site: numba/LLVM made repeated inlined calls ~6x slower here
-        scales[r] = _robust_scale(pairs[r])
+        scales[r] = _qn_scale(pairs[r]) if efficient else _robust_scale(pairs[r])
     s_d = scales[0]
     su = scales[1]
     sv = scales[2]

@@ -151,8 +151,9 @@ def _info_attrs(infos: list[RowInfo]) -> dict:
     total = RowInfo()
     for i in infos:
         total.merge(i)
-    return {"model": ", ".join(f"{k}: {v}" for k, v in sorted(total.models.items())),
-            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items())),
+    used = {k: v for k, v in sorted(total.models.items()) if v}  # a model every series left (for trend) is not named
+    return {"model": ", ".join(f"{k}: {v}" for k, v in used.items()),
+            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items()) if k in used),
             "masked_absurd": total.masked, "merged_small_shifts": total.merged}
 
 

@@ -70,6 +70,7 @@ def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_
             allow_cycle: bool = False) -> tuple[np.ndarray, Plan, np.ndarray]:
     """Standardise one finite series by its plan: (z, plan, cumulative sums [2, n + 1])."""
     p = plan(xv, min_size=min_size, factor=factor, penalty=penalty, allow_cycle=allow_cycle)
+    xv = xv if p.season is None else xv - p.season
     n = xv.shape[0]
     z = np.empty(n)
     sums = np.empty((2, n + 1))
@@ -112,6 +113,8 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             starts = cycle_changes(xv, p, min_size=m, factor=factor)
             out[r, starts if valid is None else valid[starts]] = True
             continue
+        if p.season is not None:
+            xv = xv - p.season
         lim, half = _spike_half(m, spike_threshold, p, nv)
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
             standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[lanes], acc4[0][:, lanes],
@@ -154,10 +157,12 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     if slope != 0.0:
         out[r] = False
         out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+        name = "trend" if p.season is None else "seasonal trend"
         info.models[p.model] -= 1
-        info.models["trend"] += 1
-        info.reasons.setdefault("trend", "the segments of a mean-shift fit all sloped one way: drift removed "
-                                         "(lower penalised cost with one penalty for the slope)")
+        info.models[name] += 1
+        info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") +
+                                "the segments of a mean-shift fit all sloped one way: drift removed "
+                                "(lower penalised cost with one penalty for the slope)")
 
 
 JOINT_DRIFT_REASON = ("the segments of the joint mean-shift fit sloped one way in some series: a drift per series "
