@@ -11,7 +11,13 @@ import xarray as xr
 from workbench.changepoints import detect
 from workbench.changepoints.detect import ChangepointInputError
 from workbench.changepoints.practical import merge_small_shifts
-from workbench.config import ConfigError, SpecLimits, default_config_path, load_line_config, parse_line_config
+from workbench.config import (
+    ConfigError,
+    SpecLimits,
+    default_config_path,
+    load_line_config,
+    parse_line_config,
+)
 from workbench.spc.design import min_shift_of
 from workbench.units import ureg
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["merge_small_shifts", "merge_rows", "MERGE_REASON"]
+__all__ = ["MERGE_REASON", "merge_rows", "merge_small_shifts"]
 
 MAX_PASSES = 20  # re-location passes after the merges (each lowers the cost; ties could otherwise swap forever)
 

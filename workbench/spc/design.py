@@ -61,8 +61,15 @@ LEVEL_Z = 3.0  # acceptable band of the level's own wander: +- this many level s
 MIN_H = 0.5  # decision interval floor, long-run sd (a reference many sigma out needs almost none for ARL0)
 LEVEL_BLOCKS = 16  # blocks of the Phase I window whose means measure the level's wander
 
-__all__ = ["min_shift_of", "phase1_statistics", "design_cusum", "CusumDesign", "ARL0", "WINSOR",
-           "TOLERANCE_FRACTION"]
+__all__ = [
+    "ARL0",
+    "TOLERANCE_FRACTION",
+    "WINSOR",
+    "CusumDesign",
+    "design_cusum",
+    "min_shift_of",
+    "phase1_statistics",
+]
 
 
 def min_shift_of(spec, centre: float | None = None) -> float | None:
@@ -95,7 +102,7 @@ def phase1_statistics(values) -> dict:
     if n < 2 * LEVEL_BLOCKS:
         raise ValueError(f"Phase I needs at least {2 * LEVEL_BLOCKS} valid samples for its long-run and level "
                          f"sigma, got {n}; choose a longer window")
-    b = max(2, int(round(math.sqrt(n))))  # batch means: sqrt(n) batches of sqrt(n) samples (Runger & Willemain)
+    b = max(2, round(math.sqrt(n)))  # batch means: sqrt(n) batches of sqrt(n) samples (Runger & Willemain)
     batches = v[: (n // b) * b].reshape(-1, b).mean(axis=1)
     d = v - v.mean()
     phi = float(np.dot(d[1:], d[:-1]) / np.dot(d, d)) if np.dot(d, d) > 0 else 0.0
