@@ -34,6 +34,7 @@ class RowInfo:
         self.models: Counter = Counter()
         self.reasons: dict = {}
         self.masked = 0
+        self.merged = 0  # changes merged away as smaller than min_shift (practical.py)
 
     def add(self, p: Plan | str, masked: int = 0):
         model = p if isinstance(p, str) else p.model
@@ -47,6 +48,7 @@ class RowInfo:
         for k, v in other.reasons.items():
             self.reasons.setdefault(k, v)
         self.masked += other.masked
+        self.merged += other.merged
 
 
 def _spike_half(min_size: int, spike_threshold: float, p: Plan, n: int) -> tuple[float, int]:
