@@ -9,7 +9,10 @@ fetched and compiled. ``bokeh-widgets`` and ``bokeh-tables`` stay (Panel's own b
 Tried and left out: ``panel serve --reuse-sessions warm`` (the page HTML of an earlier session answered at
 once, the new session built while the browser loads BokehJS). The HTML did arrive sooner, but a session
 opened from a reused page never showed the trends page's tiles (tests/test_dashboard_browser.py, run as a
-module: test_live_page_gets_one_batched_message_per_refresh); not understood yet.
+module: test_live_page_gets_one_batched_message_per_refresh). Tried again (Panel 1.9.4, Bokeh 3.9.2): the first
+request of a look worked and every later one failed in the browser, the page staying empty, with "Error rendering
+Bokeh model: could not find #<element id> HTML tag": the reused HTML and the new session's render items do not
+name the same root elements (open; the README's first-paint paragraph says where an open's time goes).
 """
 
 from __future__ import annotations
