@@ -23,6 +23,12 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - ``trend``: after the search, the segments found all slope the same way (pooled within-segment slope,
      z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
      (``trend.py``): a drift cut into a staircase is one drift.
+   - ``curve``: the segments found are not flat (a slope of their own per segment beats the chi-square
+     bound) and a smooth baseline (cubic B-spline, K = 1, 3, 7 or 15 uniform knots at least
+     CURVE_MIN_SPACING samples apart), fitted within the segments and refitted with the search until the
+     change points stop moving, gives a lower penalised cost than the mean-shift and trend models, one
+     penalty per coefficient (``curve.py``): an exponential warm-up or a filter loading is one curve, and
+     steps riding on it are still steps (a spline cannot make a step).
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
    (no cycle model), the penalty for d series, and the trend choice made on the joint fit
@@ -49,6 +55,8 @@ PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series period
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
 FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
+CURVE_KNOTS = (1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the spacing)
+CURVE_MIN_SPACING = 100  # samples between knots at least (and 20 x min_size): smooth means slower than a segment
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
 __all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]

@@ -16,9 +16,10 @@ from collections import Counter
 import numpy as np
 
 from ._joint import pelt_l2_joint
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
+from .curve import choose_curve, choose_curve_joint
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
@@ -142,24 +143,51 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 
 
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
-    """``trend.choose_trend`` on one row just searched as mean-shift, from the standardised valid samples
-    ``z`` the search used (at ``valid``, None: all); rewrites its flags if the drift model wins. Rows with
-    fewer than 2 changes are not checked (a drift is cut into a staircase of several)."""
+    """``trend.choose_trend`` then ``curve.choose_curve`` on one row just searched as mean-shift, from the
+    standardised valid samples ``z`` the search used (at ``valid``, None: all); rewrites its flags if the
+    drift or the smooth-baseline model wins. Rows with fewer than 2 changes are not checked (a drift is cut
+    into a staircase of several)."""
     own = out[r] if valid is None else out[r, valid]
     if np.count_nonzero(own) < 2:
         return
     flags, slope = choose_trend(z, own, p.beta, m)
-    if slope != 0.0:
-        out[r] = False
-        out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
-        info.models[p.model] -= 1
-        info.models["trend"] += 1
-        info.reasons.setdefault("trend", "the segments of a mean-shift fit all sloped one way: drift removed "
-                                         "(lower penalised cost with one penalty for the slope)")
+    cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
+        p.beta if slope != 0.0 else 0.0)
+    smooth, knots = choose_curve(z, own, p.beta, m, cost)
+    if knots:
+        flags, model = smooth, "curve"
+    elif slope != 0.0:
+        model = "trend"
+    else:
+        return
+    out[r] = False
+    out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+    info.models[p.model] -= 1
+    info.models[model] += 1
+    info.reasons.setdefault(model, TREND_REASON if model == "trend" else CURVE_REASON)
+
+
+TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
+                "penalty for the slope)")
+CURVE_REASON = ("the segments of a mean-shift fit were not flat and followed a smooth curve: a smooth baseline "
+                "(cubic spline) removed (lower penalised cost with one penalty per coefficient)")
+
+
+def staircase_cost(z, flags, beta) -> float:
+    """Residual sum of squares of z (n,) or (n, d) about the segment means of ``flags`` + beta per change."""
+    f = np.ascontiguousarray(flags, dtype=np.bool_)
+    zz = z.reshape(z.shape[0], -1)
+    rss = sum(segment_line_sums(np.ascontiguousarray(zz[:, k]), f)[2] for k in range(zz.shape[1]))
+    return float(rss) + beta * int(np.count_nonzero(f))
 
 
 JOINT_DRIFT_REASON = ("the segments of the joint mean-shift fit sloped one way in some series: a drift per series "
                       "removed (lower penalised cost with one joint penalty for the slopes), as the trend model does")
+
+
+JOINT_CURVE_REASON = ("the segments of the joint mean-shift fit were not flat: a smooth baseline (cubic spline) per "
+                      "series removed (lower penalised cost with one joint penalty per coefficient), as the curve "
+                      "model does")
 
 
 def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
@@ -199,9 +227,17 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         z2 = np.ascontiguousarray(np.stack(cols, axis=1))
         beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
         flags = pelt_l2_joint(z2, beta, m)
-        if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # the trend model, chosen on the joint fit
-            flags, slopes = choose_trend_joint(z2, flags, beta, beta, m, auto_penalty(nv, factor=factor))
-            if np.any(slopes != 0.0):
+        if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # trend and curve models, on the joint fit
+            own = flags
+            flags, slopes = choose_trend_joint(z2, own, beta, beta, m, auto_penalty(nv, factor=factor))
+            drift = bool(np.any(slopes != 0.0))
+            cost = staircase_cost(z2 - np.arange(nv)[:, None] * slopes, flags, beta) + (beta if drift else 0.0)
+            smooth, knots = choose_curve_joint(z2, own, beta, m, cost)
+            if knots:
+                flags = smooth
+                info.models["joint: curve removed"] += 1
+                info.reasons.setdefault("joint: curve removed", JOINT_CURVE_REASON)
+            elif drift:
                 info.models["joint: drift removed"] += 1
                 info.reasons.setdefault("joint: drift removed", JOINT_DRIFT_REASON)
         out[r, valid[flags]] = True
