@@ -131,7 +131,7 @@ def _search_from(z, first, knots, search, cost_of):
 def choose_curve(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int, cost_to_beat: float):
     """(flags, knots) of the smooth-baseline model for standardised z (n,) when it costs less than
     ``cost_to_beat`` (the mean-shift or trend model's penalised cost), else (flags, 0)."""
-    return _choose(z, flags, beta, min_size, cost_to_beat, lambda r: fpop_l2(r, beta, min_size))
+    return _choose(z, flags, beta, min_size, cost_to_beat, lambda r: fpop_l2(r, beta, min_size), True)
 
 
 def choose_curve_joint(z2: np.ndarray, flags: np.ndarray, beta: float, min_size: int, cost_to_beat: float):
@@ -139,19 +139,22 @@ def choose_curve_joint(z2: np.ndarray, flags: np.ndarray, beta: float, min_size:
     one joint penalty ``beta`` (the penalty for d series) per basis function; (flags, knots)."""
     from ._joint import pelt_l2_joint  # the joint kernel only when a rig is searched
 
-    return _choose(z2, flags, beta, min_size, cost_to_beat, lambda r: pelt_l2_joint(r, beta, min_size))
+    return _choose(z2, flags, beta, min_size, cost_to_beat, lambda r: pelt_l2_joint(r, beta, min_size), False)
 
 
-def _choose(z, flags, beta, min_size, cost_to_beat, search):
+def _choose(z, flags, beta, min_size, cost_to_beat, search, whole_too):
     counts = _knot_counts(z.shape[0], min_size)
     if not counts or np.count_nonzero(flags) < 2 or marginal_changes(z, flags, beta) < 2:
         return flags, 0
     best = (cost_to_beat, flags, 0)
+    # the baseline is first fitted within the staircase's steps that are not marginal (a drift's stairs
+    # are; real steps pay many times over; none: one curve through the whole series), then the search and
+    # the fit alternate. ``whole_too``: also from one curve through the whole series (the last stair of a
+    # long flat tail can pay 10 penalties; the joint search is slow on a residual that still holds steps,
+    # so the joint choice starts from the steps alone)
     stairs = _starts(flags)
-    # refits start from the staircase, from its steps that are not marginal (a drift's stairs are; real
-    # steps pay many times over), and from one curve through the whole series
     strong = np.r_[0, stairs[1:][_gains(z, stairs, beta) >= MARGINAL]]
-    firsts = (stairs, strong, np.zeros(1, np.int64)) if strong.size > 1 else (stairs, strong)
+    firsts = [strong] + ([np.zeros(1, np.int64)] if whole_too and strong.size > 1 else [])
     for k in counts:  # every K: the information criterion picks (a misfit of too few knots can pass for a step)
 
         def cost_of(r, st, k=k):
