@@ -29,7 +29,7 @@ from .policy import CURVE_KNOTS, CURVE_MIN_SPACING, auto_penalty
 
 MAX_ROUNDS = 8
 MARGINAL = 10.0  # a change gaining less than this many penalties could be a stair of a drift (gate only)
-__all__ = ["choose_curve", "choose_curve_joint", "marginal_changes", "spline_basis"]
+__all__ = ["choose_curve", "choose_curve_joint", "curve_cost", "marginal_changes", "spline_basis"]
 
 
 @lru_cache(maxsize=16)
@@ -102,6 +102,13 @@ def coef_penalty(z: np.ndarray, knots: int) -> float:
     change penalty is built from, for that many degrees of freedom (no search over a location)."""
     d = z.shape[1] if z.ndim == 2 else 1
     return auto_penalty(z.shape[0], (knots + 3) * d)
+
+
+def curve_cost(z: np.ndarray, starts: np.ndarray, beta: float, knots: int) -> float:
+    """Penalised cost of the curve model: a baseline with ``knots`` fitted within the segments at
+    ``starts`` (change indices), beta per change, ``coef_penalty`` for the baseline."""
+    st = _starts(starts)
+    return _rss(z - _baseline(z, knots, st), st) + beta * (st.size - 1) + coef_penalty(z, knots)
 
 
 def _knot_counts(n: int, min_size: int):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile
+from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile, spread_profile
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
@@ -57,6 +57,10 @@ CYCLES_PER_SEGMENT = 5
 FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
 CURVE_KNOTS = (1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the spacing)
 CURVE_MIN_SPACING = 100  # samples between knots at least (and 20 x min_size): smooth means slower than a segment
+SPREAD_BLOCKS = 16  # pieces whose noise spread is compared (heteroscedastic noise)
+SPREAD_MIN = 64  # differences per piece at least (shorter series: no comparison)
+SPREAD_SE = 1.17  # relative standard error of a MAD scale x sqrt(differences)
+SPREAD_Z = 4.0  # largest / median piece spread beyond 1 + SPREAD_Z standard errors: the noise grows
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
 __all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
@@ -91,6 +95,21 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
     lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
+
+
+def spread_ratio(xv: np.ndarray) -> float:
+    """How much noisier the noisiest 1/16 of the series is than the median one (robust scale of first
+    differences per piece), when beyond sampling error (SPREAD_Z standard errors); else 1.0. The long-run
+    sigma is multiplied by it, so noise whose sd grows along the series is judged by its noisiest part,
+    not its median level (homoscedastic noise: 1.0, no power lost)."""
+    per = (xv.shape[0] - 1) // SPREAD_BLOCKS
+    if per < SPREAD_MIN:
+        return 1.0
+    big, med = spread_profile(xv, SPREAD_BLOCKS)
+    if not med > 0.0:
+        return 1.0
+    ratio = big / med
+    return float(ratio) if ratio > 1.0 + SPREAD_Z * SPREAD_SE / math.sqrt(min(per, 512)) else 1.0
 
 
 def dominant_period(xv: np.ndarray) -> tuple[int, float]:
@@ -149,7 +168,7 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
     if not math.isnan(penalty):
         return Plan("mean-shift", "numeric penalty: data units, no model choice", centre, 0.0, 1.0,
                     p["sigma"], float(penalty))
-    lr = p["long_run_sigma"]
+    lr = p["long_run_sigma"] * spread_ratio(xv)
     if not lr > 0.0:
         return Plan("constant", "no variation: nothing can change", centre)
     beta = auto_penalty(n, n_series, factor=factor)

@@ -19,7 +19,7 @@ from ._joint import pelt_l2_joint
 from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
-from .curve import choose_curve, choose_curve_joint
+from .curve import choose_curve, choose_curve_joint, curve_cost
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
@@ -228,20 +228,34 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
         flags = pelt_l2_joint(z2, beta, m)
         if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # trend and curve models, on the joint fit
-            own = flags
-            flags, slopes = choose_trend_joint(z2, own, beta, beta, m, auto_penalty(nv, factor=factor))
-            drift = bool(np.any(slopes != 0.0))
-            cost = staircase_cost(z2 - np.arange(nv)[:, None] * slopes, flags, beta) + (beta if drift else 0.0)
-            smooth, knots = choose_curve_joint(z2, own, beta, m, cost)
-            if knots:
-                flags = smooth
-                info.models["joint: curve removed"] += 1
-                info.reasons.setdefault("joint: curve removed", JOINT_CURVE_REASON)
-            elif drift:
-                info.models["joint: drift removed"] += 1
-                info.reasons.setdefault("joint: drift removed", JOINT_DRIFT_REASON)
+            flags, model = _joint_drift(z2, flags, beta, m, auto_penalty(nv, factor=factor))
+            if model:
+                info.models[model] += 1
+                info.reasons.setdefault(model, JOINT_DRIFT_REASON if model == "joint: drift removed"
+                                        else JOINT_CURVE_REASON)
         out[r, valid[flags]] = True
     return out
+
+
+def _joint_drift(z2, own, beta, m, beta_one):
+    """(flags, model or "") of the joint fit's drift choice. The curve model first (against the staircase):
+    when it wins, a straight drift per series within its segments (no search) is kept if that costs less
+    (lines are curves with fewer coefficients); otherwise the trend model's own refits
+    (``trend.choose_trend_joint``, slow on a curved residual, so only when no curve fits)."""
+    smooth, knots = choose_curve_joint(z2, own, beta, m, staircase_cost(z2, own, beta))
+    if knots:
+        starts = np.flatnonzero(smooth)
+        sxy, sxx, _ = np.array([_line_sums(z2[:, k], smooth) for k in range(z2.shape[1])]).T
+        slopes = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
+        line = staircase_cost(z2 - np.arange(z2.shape[0])[:, None] * slopes, smooth, beta) + beta
+        curve = curve_cost(z2, starts, beta, knots)
+        return smooth, "joint: drift removed" if line <= curve else "joint: curve removed"
+    flags, slopes = choose_trend_joint(z2, own, beta, beta, m, beta_one)
+    return flags, "joint: drift removed" if np.any(slopes != 0.0) else ""
+
+
+def _line_sums(z, flags):
+    return segment_line_sums(np.ascontiguousarray(z), np.ascontiguousarray(flags, dtype=np.bool_))
 
 
 def detect_rows_shape(x, min_size, info: RowInfo | None = None):
