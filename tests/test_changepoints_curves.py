@@ -12,7 +12,13 @@ import pytest
 import xarray as xr
 
 from workbench.changepoints import detect, f1_score
-from workbench.changepoints.synthetic import CURVE_NOISE_LONG_RUN, CURVE_NOISES, CURVES, curved_drift, drift_shape
+from workbench.changepoints.synthetic import (
+    CURVE_NOISE_LONG_RUN,
+    CURVE_NOISES,
+    CURVES,
+    curved_drift,
+    drift_shape,
+)
 
 N = 10_000
 SERIES = 40

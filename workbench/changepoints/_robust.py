@@ -370,13 +370,13 @@ def standardise(xv, centre, slope, inv_scale, lim, half, z, s1a, s2a):
 @nb.njit(cache=True, nogil=True)
 def spread_profile(x, blocks):
     """(largest, median) robust scale of the first differences of x over ``blocks`` equal pieces (at most
-    512 differences each, evenly spaced): a noise sd that grows along the series shows as largest >> median.
+    256 differences each, evenly spaced): a noise sd that grows along the series shows as largest >> median.
     Steps and spikes touch single differences and are ignored by the robust scale."""
     n = x.shape[0]
     per = (n - 1) // blocks
     scales = np.empty(blocks)
     for b in range(blocks):
-        step = max(1, per // 512)
+        step = max(1, per // 256)
         k = (per + step - 1) // step
         d = np.empty(k)
         for j in range(k):

@@ -57,7 +57,8 @@ def _starts(flags_or_starts: np.ndarray) -> np.ndarray:
 
 def _segment_sums(z: np.ndarray, starts: np.ndarray):
     """(sums of z (n, d) over each segment, lengths)."""
-    return np.add.reduceat(z, starts, axis=0), np.diff(np.r_[starts, z.shape[0]]).astype(np.float64)
+    sums = np.add.reduceat(z, starts)[:, None] if z.ndim == 1 else np.add.reduceat(z, starts, axis=0)
+    return sums, np.diff(np.r_[starts, z.shape[0]]).astype(np.float64)
 
 
 def _rss(r: np.ndarray, starts: np.ndarray) -> float:
@@ -83,8 +84,7 @@ def _baseline(z: np.ndarray, knots: int, starts: np.ndarray) -> np.ndarray:
 def _gains(z: np.ndarray, starts: np.ndarray, beta: float) -> np.ndarray:
     """Per change after the first segment: the drop in the residual sum of squares (z (n,) or (n, d),
     columns summed) from splitting its two neighbouring segments there, in penalties."""
-    zz = z.reshape(z.shape[0], -1)
-    s, m = _segment_sums(zz, starts)
+    s, m = _segment_sums(z, starts)
     mean = s / m[:, None]
     return np.sum((mean[1:] - mean[:-1]) ** 2, axis=1) * (m[1:] * m[:-1] / (m[1:] + m[:-1])) / beta
 

@@ -11,7 +11,10 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - the block estimate (``_robust.block_profile``): differences of adjacent block means, b = 2, 4, 8 ...
      samples per block with >= 128 blocks, spikes removed first, scale x sqrt(b / 2), the largest over b. It needs no noise model,
      so AR + quantisation together, slow wander and periodic components cannot make it too small.
-   Level shifts and spikes touch few differences and are ignored by the robust scales.
+   Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
+   along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
+   over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
+   noisy end does not cry wolf; steady noise keeps ratio 1 and loses no power.
 3. **Penalty** per change: the chi-square tail bound 1 + 2 sqrt(log n) + 2 log n in units of that long-run
    variance (``auto_penalty``), so autocorrelation enters through the yardstick, not through tuning.
 4. **Model** per series, with the reason kept (``Plan.reason``; counted in the result's attrs):
@@ -44,7 +47,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile, spread_profile
+from ._robust import (
+    PHI_MAX,
+    _auto_penalty,
+    block_profile,
+    despike,
+    noise_profile,
+    spread_profile,
+)
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
@@ -109,7 +119,7 @@ def spread_ratio(xv: np.ndarray) -> float:
     if not med > 0.0:
         return 1.0
     ratio = big / med
-    return float(ratio) if ratio > 1.0 + SPREAD_Z * SPREAD_SE / math.sqrt(min(per, 512)) else 1.0
+    return float(ratio) if ratio > 1.0 + SPREAD_Z * SPREAD_SE / math.sqrt(min(per, 256)) else 1.0
 
 
 def dominant_period(xv: np.ndarray) -> tuple[int, float]:
