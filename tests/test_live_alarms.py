@@ -124,17 +124,17 @@ def test_cusum_alarm_and_focus_change_point_on_a_lane_shift(line):
     rng = np.random.default_rng(1)
     store = LiveStore(line, capacity=400, spc=True, spc_warmup=100)
     base = 17.2 + 0.02 * rng.standard_normal(150)
-    shifted = 17.2 + 0.08 + 0.02 * rng.standard_normal(60)  # +4 sigma shift, still inside the alarm limits
+    shifted = 17.2 + 0.12 + 0.02 * rng.standard_normal(60)  # +6 sigma, above the lanes' minimum shift 0.085
     feed(store, LANE7, np.concatenate([base, shifted]), step_s=10.0)
     cusum = [a for a in store.alarms.open() if a.kind == "spc_cusum"]
     assert len(cusum) == 1 and "shift up" in cusum[0].message
     first_alarm = min(e.at for e in store.alarms.history if e.kind == "spc_cusum")
     assert T0 + timedelta(seconds=1500) <= first_alarm <= T0 + timedelta(seconds=1600)  # within 10 samples
-    # ARL at a 4-sigma shift for k=0.5, h=8.75 is ~3 samples
+    # the design (workbench.spc.design): K midway between the warm-up's level wander and 0.085, h for ARL0 20,000
     cps = [c for c in store.changepoints if c.tag == LANE7]
     assert cps, "FOCuS found no change point"
     assert abs((cps[0].since - (T0 + timedelta(seconds=1500))).total_seconds()) <= 60  # began near sample 150
-    assert cps[0].shift == pytest.approx(0.08, abs=0.03)
+    assert cps[0].shift == pytest.approx(0.12, abs=0.03)
     assert len(cps) <= 2  # re-centred after the first: no flood of change points on a sustained shift
 
 
@@ -146,9 +146,14 @@ def test_no_spc_alarm_on_in_control_data(line):
     assert [c for c in store.changepoints if c.tag == LANE7] == []
 
 
-def test_live_cusum_decision_interval_gives_the_documented_in_control_arl():
-    from workbench.spc.monitors import SpcMonitor
+def test_live_cusum_decision_interval_gives_the_documented_in_control_arl(line):
     from workbench.spc.arl import cusum_arl
+    from workbench.spc.monitors import SpcMonitor
 
-    arl0 = cusum_arl(k=SpcMonitor.CUSUM_K, h=SpcMonitor.CUSUM_H)
-    assert 20000 <= arl0 <= 22000
+    mon = SpcMonitor(line.tag(LANE7), warmup=100)
+    rng = np.random.default_rng(4)
+    for i, v in enumerate(17.2 + 0.02 * rng.standard_normal(100)):
+        mon.update(float(v), T0 + timedelta(seconds=10 * i))
+    assert mon.provisional and mon.min_shift == pytest.approx(0.085)
+    arl0 = cusum_arl(k=mon.design.k, h=mon.design.h)
+    assert 19800 <= arl0 <= 20200 and SpcMonitor.ARL0 == 20000

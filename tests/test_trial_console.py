@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -161,6 +162,11 @@ def test_full_pump_step_estimates_the_virtual_lines_gain(backend):
         ("press", "", "start", pytest.approx(float("nan"), nan_ok=True), "written"),
         ("press", "", "arm", pytest.approx(float("nan"), nan_ok=True), "written")]
     assert set(shown["user"]) == {"gus"} and set(shown["trial_id"]) == {ctl.trial_id}
+    # one clock: the presses are stamped on the trial's station clock, like its writes (not this server's)
+    baseline = next(s["start"] for s in ctl.recorder.segments if s["kind"] == "baseline")
+    start_press = shown.loc[shown["tag"] == "trial-console/start", "time"].iloc[0]
+    assert abs((start_press - pd.Timestamp(baseline)).total_seconds()) < 60, (start_press, baseline)
+    assert "." not in c.audit.object.split("<td>", 2)[2].split("</td>")[0]  # shown to the second
 
 
 def test_audit_panel_shows_every_attempt_of_the_trial_whatever_the_clocks_time_format(tmp_path):
@@ -170,7 +176,7 @@ def test_audit_panel_shows_every_attempt_of_the_trial_whatever_the_clocks_time_f
     from datetime import datetime, timedelta, timezone
     from types import SimpleNamespace as NS
 
-    from apps.trial.views import audit_table
+    from apps.trial.views import audit_html, audit_table
     from data_adapters.audit import AuditLog
     from data_adapters.base import WriteResult
 
@@ -201,6 +207,8 @@ def test_audit_panel_shows_every_attempt_of_the_trial_whatever_the_clocks_time_f
     assert list(df["result"])[1:4] == ["written", "refused", "written"] and df["message"][2] == "over max_step 90"
     assert df["time"][1] == t0 + timedelta(minutes=15) and df["user"][0] == "eve"
     assert audit_table([]).empty
+    shown = audit_html(df)
+    assert "2026-12-03 12:00:00<" in shown and "12:00:00.123" not in shown and "2026-01-05 06:15:00<" in shown
 
 
 def test_check_plan_text_reports_yaml_errors_with_their_line(backend):

@@ -42,11 +42,16 @@ class _Strict(BaseModel):
 
 
 class SpecLimits(_Strict):
-    """Specification limits in the tag's units. At least one of lsl/usl."""
+    """Specification limits in the tag's units. At least one of lsl/usl.
+
+    ``min_shift``: the smallest level shift of practical interest (tag units, > 0, below the tolerance);
+    default a quarter of the tolerance half-width (:func:`workbench.spc.design.min_shift_of`).
+    """
 
     lsl: float | None = None
     target: float | None = None
     usl: float | None = None
+    min_shift: float | None = Field(None, gt=0, description="smallest level shift of practical interest")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -55,6 +60,11 @@ class SpecLimits(_Strict):
         vals = [v for v in (self.lsl, self.target, self.usl) if v is not None]
         if vals != sorted(vals) or (self.lsl is not None and self.usl is not None and self.lsl >= self.usl):
             raise ValueError(f"need lsl <= target <= usl and lsl < usl, got {self.lsl}, {self.target}, {self.usl}")
+        if self.min_shift is not None and self.lsl is not None and self.usl is not None \
+                and self.min_shift >= self.usl - self.lsl:
+            raise ValueError(f"min_shift {self.min_shift} is not below the tolerance usl - lsl = "
+                             f"{self.usl - self.lsl:g}; give the smallest shift that matters, e.g. a quarter of "
+                             f"the half-width ({(self.usl - self.lsl) / 8:g}), or leave it out for that default")
         return self
 
 

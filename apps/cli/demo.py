@@ -147,13 +147,11 @@ def newest_stored(store: Path) -> pd.Timestamp:
 
 
 def ensure_limit_set(store: Path, line, epoch: pd.Timestamp) -> None:
-    """The demo's Phase I limits: if no approved set is in force for a tag with a spec on the welder, fit one
+    """The demo's Phase I limits: if no approved set is in force for a tag with a spec, fit one
     on the first ``BASELINE_H`` hours of the stored history and approve it (both by ``workbench demo``)."""
     from workbench.spc import limitsets
 
-    for station in line.stations:
-        if station.kind != "welding":
-            continue
+    for station in line.stations:  # every tag with a spec: the live SPC monitors start from these sets
         for tag in (t for t in station.tags if t.spec is not None):
             if limitsets.in_force(store, tag.path) is not None:
                 continue

@@ -8,6 +8,7 @@ change with ``--changes``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
@@ -27,7 +28,8 @@ def register(sub) -> None:
     p.add_argument("--joint", help="one segmentation shared along this dim (e.g. lane)")
     p.add_argument("--changes", action="store_true", help="list change points instead of segments")
     p.add_argument("-o", "--output", help="write .csv or .parquet instead of printing CSV")
-    p.add_argument("--progress", action=argparse_bool(), default=True, help="progress bar (default on; --no-progress)")
+    p.add_argument("--progress", action=argparse_bool(), default=None,
+                   help="progress bar (default: on when stderr is a terminal, so a log or a pipe gets no bar lines)")
     p.set_defaults(func=run)
 
 
@@ -43,6 +45,8 @@ def run(args) -> int:
     from workbench.changepoints import detect, segments
 
     penalty = args.penalty if args.penalty == "auto" else _number(args.penalty, "--penalty")
+    if args.progress is None:
+        args.progress = sys.stderr.isatty()
     frames = []
     for name, da in load_series(args.file, variables=args.var, dim=args.dim, time_col=args.time_col).items():
         flags = detect(da, args.dim, penalty=penalty, penalty_factor=args.penalty_factor, min_size=args.min_size,
@@ -74,7 +78,6 @@ def run(args) -> int:
 
 def _compute_with_progress(lazy, progress: bool):
     import contextlib
-    import sys
 
     from dask.diagnostics import ProgressBar
 

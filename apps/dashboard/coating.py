@@ -23,6 +23,7 @@ from workbench.coating import capability, capability_from_moments, cd_profile
 from workbench.history.rollup import window_summary
 from workbench.live import LiveStore
 from workbench.models.coating_shifts import lane_shifts
+from workbench.spc.design import min_shift_of
 from workbench.units import ureg
 
 from .background import shared_background
@@ -40,7 +41,7 @@ def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
     """The offline change points as a table (newest first; time, lane and shift also as data-* attributes)."""
     head = (f'<p class="lw-sub" data-role="offline-summary" data-scans="{n_scans}">Offline change points '
             f'(workbench.changepoints.detect over the {n_scans} buffered scans, every lane; solid purple on the '
-            f'trend): <b>{len(cp)}</b></p>')
+            f'trend): <b>{len(cp)}</b>{merged_note(cp, units)}</p>')
     if cp.empty:
         return head
     u = html.escape(units.replace("mg/cm^2", "mg/cm²"))
@@ -49,6 +50,13 @@ def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
             f'<td class="num">{r.shift:+.3f} {u}</td></tr>' for r in cp.iloc[::-1].head(12).itertuples()]
     return head + ('<table class="lw-table" data-role="offline-changepoints"><thead><tr><th>lane</th>'
                    f'<th>segment starts</th><th>shift</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def merged_note(cp: pd.DataFrame, units: str) -> str:
+    """', N shifts below the minimum of practical interest merged' when lane_shifts merged any."""
+    n, m = cp.attrs.get("merged_small_shifts", 0), cp.attrs.get("min_shift")
+    return (f' <span data-role="offline-merged" data-merged="{n}">({n} shifts below the minimum of practical '
+            f'interest, {m:g} {html.escape(units)}, merged)</span>') if n and m else ""
 
 
 def lane_matrix(store: LiveStore, paths: list[str], last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +250,7 @@ class CoatingPage:
         t, m = lane_matrix(self.store, self.paths, self.store.buffers[self.paths[0]].capacity)
         da = xr.DataArray(m.T, dims=("time", "lane"), attrs={"units": self.units},
                           coords={"time": pd.to_datetime(t, unit="s"), "lane": np.arange(1, m.shape[0] + 1)})
-        return lane_shifts(da), m.shape[1]
+        return lane_shifts(da, min_shift=min_shift_of(self.lanes[0])), m.shape[1]  # spec's practical shift
 
     def _offline(self) -> None:
         job = shared_background(f"offline-changepoints:{self.station.name}", OFFLINE_EVERY_S, self._offline_compute)

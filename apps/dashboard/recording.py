@@ -89,6 +89,13 @@ class HistoryAcquisition(Acquisition):
             log.info("history %s: seeded the live buffers with %d samples", self.url, self.seeded)
         except Exception:  # a damaged store must not keep the line off the screen
             log.exception("history %s: could not seed the live buffers; they start empty", self.url)
+        try:  # SPC from the approved limit sets in force (workbench.spc.design), not a provisional warm-up
+            from workbench.spc.limitsets import in_force_for
+
+            sets = await asyncio.to_thread(in_force_for, self.url, list(self.store.spc))
+            log.info("history %s: SPC limit sets in force for %d tags", self.url, len(self.store.use_limit_sets(sets)))
+        except Exception:
+            log.exception("history %s: could not read the limit sets; SPC starts on a provisional warm-up", self.url)
         try:  # the week's rollups, read once now rather than by the first session that asks for them
             await asyncio.to_thread(prewarm_rollups, self.store, self.url)
         except Exception:

@@ -188,14 +188,16 @@ class ConsoleBackend:
 
         The audit log keeps write attempts; a command is kept as an entry on the pseudo-tag
         ``trial-console/<action>`` whose result is ``written`` when the command was accepted and
-        ``refused`` when not (the message says why)."""
+        ``refused`` when not (the message says why). It is stamped on the trial's station clock (the clock its
+        writes are stamped on) once a controller exists, so a trial's entries read in one time; before the
+        first plan is loaded, on this server's clock."""
         ctl = self.controller
         entry = SimpleNamespace(path=f"trial-console/{action}", units="", old_value=None, requested=None,
                                 written=None, readback=None, result="written" if accepted else "refused",
                                 message=f"{action} by {user or 'anonymous'}: {detail}")
         session = SimpleNamespace(user=user, reason=getattr(ctl.session, "reason", None) if ctl and ctl.session else None,
                                   trial_id=ctl.trial_id if ctl else None)
-        return self.audit.append(entry, session=session)
+        return self.audit.append(entry, session=session, now=ctl.now() if ctl else None)
 
     def audit_frame(self, ctl=None, last: int = 30) -> pd.DataFrame:
         """Every audit entry of ``ctl``'s trial (presses, each write attempt, the restore) and the log's

@@ -280,8 +280,7 @@ class TrialConsole:
         if seen != self._audit_seen:
             self._audit_seen = seen
             self.audit_rows = self.backend.audit_frame(ctl)
-            set_html(self.audit, self.audit_rows.to_html(index=False, classes="lw-table trial-audit", border=0,
-                                                         na_rep="", escape=True))
+            set_html(self.audit, views.audit_html(self.audit_rows))
             check = self.backend.audit_check()
             set_html(self.audit_status, f'<div data-role="audit-status" data-ok="{str(check.ok).lower()}">audit log '
                                         f'{"OK" if check.ok else "BROKEN"}: {html.escape(check.message)}</div>')

@@ -116,9 +116,9 @@ PRESS = "trial-console/"  # the pseudo-tag prefix of the console's button presse
 AUDIT_COLUMNS = ["seq", "time", "user", "event", "step", "tag", "old_value", "requested", "readback", "result",
                  "message", "trial_id"]
 AUDIT_NOTE = ("Newest first: every press and every setpoint write attempt of the trial (written, refused or "
-              "failed, and why), the return to baseline included, and the latest entries of the log. Time: the "
-              "station's clock for writes (the virtual line's own clock on the virtual line), the server's for "
-              "presses.")
+              "failed, and why), the return to baseline included, and the latest entries of the log. Time (UTC, "
+              "to the second): the station's clock (the virtual line's own clock on the virtual line); a press "
+              "before the first plan was loaded, the server's.")
 
 
 def audit_table(entries: list[dict], segments: list[dict] = (), trial_id: str | None = None) -> pd.DataFrame:
@@ -143,4 +143,11 @@ def audit_table(entries: list[dict], segments: list[dict] = (), trial_id: str | 
     return df[AUDIT_COLUMNS]
 
 
-__all__ = ["audit_table", "interlock_rows", "live_rows", "problems_html", "state_machine", "time_left_s"]
+def audit_html(table: pd.DataFrame) -> str:
+    """:func:`audit_table`'s rows as the console's HTML table: times in UTC to the second (the log keeps them
+    to the microsecond), text escaped, missing values blank."""
+    return table.to_html(index=False, classes="lw-table trial-audit", border=0, na_rep="", escape=True,
+                         formatters={"time": lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if pd.notna(t) else ""})
+
+
+__all__ = ["audit_html", "audit_table", "interlock_rows", "live_rows", "problems_html", "state_machine", "time_left_s"]

@@ -1,8 +1,8 @@
 """FPOP on 4 series in lockstep (AVX, a small LLVM IR kernel): the same flags as ``_kernels._fpop_sums``.
 
-Kept because it earns its place: ``benchmarks/changepoints.py`` measures the scalar kernel >20 % slower
-end to end (see the README's change-point section for the figures). Self-contained on purpose (numba's
-cache only notices edits to the defining file).
+Kept because it earns its place: ``benchmarks/changepoints.py`` measures ``detect`` with the scalar kernel
+instead 1.38-1.46x slower end to end (more than the issue's 20 %; README's change-point section).
+Self-contained on purpose (numba's cache only notices edits to the defining file).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from numba.extending import intrinsic as _intrinsic
 # ---------------------------------------------------------------- FPOP on 4 series in lockstep (AVX)
 # ``_fpop_sums`` is bound by one sqrt and a compare/select chain per candidate, all scalar. Here 4 series
 # (lanes) of the same length share one candidate table laid out [row, field, lane], so one <4 x double>
-# operation serves the 4 lanes: 1 vsqrtpd + 2 vdivpd per row instead of 4 scalar sqrts. numba's vectorisers
+# operation serves the 4 lanes: 1 vsqrtpd per row instead of 4 scalar sqrts, and 1/(tn - t), 1/(s - t)
+# gathered from a 1/k table (acc4[4], flat) as the scalar kernel reads them (two vdivpd per row cost more
+# than the gathers: the divider is shared with the sqrt). numba's vectorisers
 # do not produce this (SLP is off by default; with it on, LLVM picked 2-wide code full of spills), so the
 # step loop (a pass over the rows, the newcomer, F/back-pointer/best mean at s) is written in LLVM IR below
 # and linked into the caller; numba keeps the first min_size steps and the compaction. Each lane computes the
-# scalar expressions of ``_fpop_sums`` in the same order (no fast-math, no FMA contraction; 1/k by IEEE
-# division equals the 1/k table), so flags are bit-identical to the scalar kernel (tested).
+# scalar expressions of ``_fpop_sums`` in the same order (no fast-math, no FMA contraction; the same 1/k
+# table; the one division per step, for the best mean, equals it by IEEE), so flags are bit-identical to the
+# scalar kernel (tested).
 # Dead candidates are not moved out at once: their region is emptied (L = +inf, H = -inf: never alive,
 # never joins, never best) and each lane's rows are compacted every _LANE_COMPACT steps, in order, so
 # ties resolve as in the scalar kernel. Fields: 0 S1(t), 1 F(t) - S2(t), 2 L, 3 H, 4 A, 5 B, 6 t.
@@ -38,8 +41,10 @@ def _splat(x):
 _INF4, _NINF4 = _splat("0x7FF0000000000000"), _splat("0xFFF0000000000000")
 _PASS4_IR = """
 declare V4 @llvm.sqrt.v4f64(V4)
+declare V4 @llvm.masked.gather.v4f64.v4p0(<4 x ptr>, i32, <4 x i1>, V4)
 
-define internal void @wb_fpop_pass4(ptr noalias %cand, ptr noalias %st, i64 %rows, double %tnf, double %sf) {
+define internal void @wb_fpop_pass4(ptr noalias %cand, ptr noalias %st, ptr noalias %inv, i64 %rows, double %tnf,
+                                    double %sf, i64 %m) {
 entry:
   %p_s1n = getelementptr double, ptr %st, i64 4
   %p_mu0 = getelementptr double, ptr %st, i64 8
@@ -52,6 +57,8 @@ entry:
   %tnv = shufflevector V4 %tn0, V4 poison, <4 x i32> zeroinitializer
   %sv0 = insertelement V4 poison, double %sf, i64 0
   %sv = shufflevector V4 %sv0, V4 poison, <4 x i32> zeroinitializer
+  %mv0 = insertelement <4 x i64> poison, i64 %m, i64 0
+  %mv = shufflevector <4 x i64> %mv0, <4 x i64> poison, <4 x i32> zeroinitializer
   %has = icmp sgt i64 %rows, 0
   br i1 %has, label %loop, label %exit
 loop:
@@ -76,9 +83,12 @@ loop:
   %Bj = load V4, ptr %q5, align 8
   %t = load V4, ptr %q6, align 8
   %af = fsub V4 %tnv, %t
-  %ia = fdiv V4 ONE4, %af
-  %wf = fsub V4 %sv, %t
-  %iw = fdiv V4 ONE4, %wf
+  %ai = fptosi V4 %af to <4 x i64>
+  %pa = getelementptr double, ptr %inv, <4 x i64> %ai
+  %ia = call V4 @llvm.masked.gather.v4f64.v4p0(<4 x ptr> %pa, i32 8, <4 x i1> TRUE4, V4 poison)
+  %wi = add <4 x i64> %ai, %mv
+  %pw = getelementptr double, ptr %inv, <4 x i64> %wi
+  %iw = call V4 @llvm.masked.gather.v4f64.v4p0(<4 x ptr> %pw, i32 8, <4 x i1> TRUE4, V4 poison)
   %b = fsub V4 %s1n, %sj
   %bb = fmul V4 %b, %b
   %ggn = fsub V4 %g, %gn
@@ -154,6 +164,7 @@ entry:
   %s2a = getelementptr double, ptr %acc, i64 %plane
   %fa = getelementptr double, ptr %s2a, i64 %plane
   %mua = getelementptr double, ptr %fa, i64 %plane
+  %inva = getelementptr double, ptr %mua, i64 %plane
   %pen = load V4, ptr %pens, align 8
   %mf = sitofp i64 %m to double
   %invm = fdiv double 1.0, %mf
@@ -195,7 +206,7 @@ work:
   store V4 %s1, ptr %pst12, align 8
   %tnf = sitofp i64 %tn to double
   %sf = sitofp i64 %s to double
-  call void @wb_fpop_pass4(ptr %cand, ptr %st, i64 %rows, double %tnf, double %sf)
+  call void @wb_fpop_pass4(ptr %cand, ptr %st, ptr %inva, i64 %rows, double %tnf, double %sf, i64 %m)
   %best = load V4, ptr %pst16, align 8
   %argf = load V4, ptr %pst20, align 8
   %A = load V4, ptr %pst24, align 8
@@ -276,7 +287,7 @@ done:
   store double %rdf, ptr %pst36, align 8
   ret i64 %sd
 }
-""".replace("NINF4", _NINF4).replace("INF4", _INF4).replace("ONE4", _splat("1.0")).replace("V4", _V4)
+""".replace("TRUE4", "<i1 true, i1 true, i1 true, i1 true>").replace("NINF4", _NINF4).replace("INF4", _INF4).replace("ONE4", _splat("1.0")).replace("V4", _V4)
 
 
 def _pass4_library(context):
@@ -318,8 +329,12 @@ def _lanes_workspace(n):
     """Buffers for ``_fpop_sums4`` on 4 series of n samples: [4, n + 2, 4] sums of x, x^2, costs F, best
     last-segment means; candidate table [rows, 7, 4] (~10 rows live; the caller grows it if ever full);
     state (40,); back-pointers [n + 2, 4]."""
-    return (np.empty((4, n + 2, 4)), np.empty((min(n + 2, 1024), 7, 4)), np.zeros(40),
-            np.zeros((n + 2, 4), np.int64))
+    acc4 = np.empty((5, n + 2, 4))
+    inv = acc4[4].reshape(-1)  # 1/k table (k <= n + 1), flat, as acc[4] of ``_kernels._fpop_workspace``
+    inv[0] = 0.0
+    for k in range(1, n + 2):
+        inv[k] = 1.0 / k
+    return acc4, np.empty((min(n + 2, 1024), 7, 4)), np.zeros(40), np.zeros((n + 2, 4), np.int64)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -329,7 +344,9 @@ def _compact4(cand, rows):
     out = 0
     for lane in range(4):
         w = 0
-        for j in range(rows):
+        while w < rows and cand[w, 2, lane] < cand[w, 3, lane]:  # the live rows before the first dead one
+            w += 1  # stay where they are (candidates mostly die young, near the end of the table)
+        for j in range(w, rows):
             live = cand[j, 2, lane] < cand[j, 3, lane]
             for fi in range(7):
                 cand[w, fi, lane] = cand[j, fi, lane]

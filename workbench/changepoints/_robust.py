@@ -18,6 +18,8 @@ _MAX_PAIRS = 4096
 PHI_MAX = 0.95  # beyond this the series is a random walk for our purposes; cap the inflation (x39)
 
 
+_QN_TO_SIGMA = 2.21914  # Qn's consistency constant at the normal (robustbase::Qn)
+_QN_MIN_PAIRS, _QN_MAX_PAIRS = 10, 512  # Qn where the MAD is too noisy and its O(k^2) pairs are cheap (<= 131k)
 _TRIM_KEEP = 0.98
 _TRIM_VAR = 0.87347  # variance of N(0,1) truncated to its central 98 %
 
@@ -43,8 +45,13 @@ def _select(b, k):
         if k < store:
             hi = store
             continue
-        eq = store
-        for i in range(store, hi):  # then elements == pivot (quantised data has many)
+        if k == store:  # [store, hi) holds the pivot and nothing smaller: it is the k-th
+            return piv
+        if store > lo:  # progress without a second pass (noise data: the pivot is rarely repeated)
+            lo = store
+            continue
+        eq = store  # the pivot is the range's minimum: move its copies (quantised data has many) out
+        for i in range(store, hi):
             v = b[i]
             b[i] = b[eq]
             b[eq] = v
@@ -57,29 +64,35 @@ def _select(b, k):
 
 @nb.njit(cache=True, nogil=True)
 def _select_bracketed(b, k):
-    """k-th smallest of b (same value as ``_select``; reorders b). Ranks an evenly spaced sample of 128 to
-    bracket the k-th value, keeps the ~25 % of b inside the bracket in one branch-free pass, and selects
-    there; if the bracket missed (rare), falls back to the full selection. ~4x fewer operations on 4,096."""
+    """k-th smallest of b (same value as ``_select``; may reorder b). Ranks an evenly spaced sample of ~128 to
+    bracket the k-th value, keeps the ~25 % of b inside the bracket in one branch-free pass, and repeats on
+    what it kept down to < 1024 values, then selects there; if a bracket missed (rare), falls back to the
+    full selection of what is left. A pass costs ~1/4 of a partition step: ~6x fewer operations on 4,096."""
     n = b.shape[0]
-    if n < 1024:
-        return _select(b, k)
-    step = n // 128
-    sample = b[::step].copy()
-    ns = sample.shape[0]
-    pos = (k * ns) // n
-    # two selections instead of sorting the sample: the same two order statistics, ~5x cheaper
-    lo_v = _select(sample, max(pos - 16, 0))
-    hi_v = _select(sample, min(pos + 16, ns - 1))
-    keep = np.empty(n)
-    below = 0
-    m = 0
-    for i in range(n):
-        v = b[i]
-        below += v < lo_v
-        keep[m] = v
-        m += (v >= lo_v) & (v <= hi_v)
-    if below <= k < below + m:
-        return _select(keep[:m], k - below)
+    while n >= 1024:
+        step = n // 128
+        sample = b[::step].copy()
+        ns = sample.shape[0]
+        pos = (k * ns) // n
+        # two selections instead of sorting the sample: the same two order statistics, ~5x cheaper
+        lo_v = _select(sample, max(pos - 16, 0))
+        hi_v = _select(sample, min(pos + 16, ns - 1))
+        below = 0
+        for i in range(n):  # a loop of its own with int counts: LLVM vectorises it (~2x the fused loop)
+            below += np.int64(b[i] < lo_v)
+        keep = np.empty(n)
+        m = 0
+        for i in range(n):
+            v = b[i]
+            keep[m] = v
+            m += np.int64(v >= lo_v) & np.int64(v <= hi_v)
+        if not below <= k < below + m:
+            return _select(b, k)
+        if 2 * m > n:  # the bracket did not narrow (many equal values: quantised data): select there
+            return _select(keep[:m], k - below)
+        b = keep[:m]
+        k -= below
+        n = m
     return _select(b, k)
 
 
@@ -113,8 +126,55 @@ def _robust_scale(a, centred=False):
 
 
 @nb.njit(cache=True, nogil=True)
-def noise_profile(x):
-    """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring)."""
+def _min_step(x):
+    """Smallest nonzero |x[i] - x[i - 1]| (inf if none). Branch-free (the comparison is a coin flip on noise),
+    in 4 independent running minima: one chain of min waits ~4 cycles a sample; the minimum is the same."""
+    n = x.shape[0]
+    r0 = np.inf
+    r1 = np.inf
+    r2 = np.inf
+    r3 = np.inf
+    i = 1
+    while i + 3 < n:
+        g0 = abs(x[i] - x[i - 1])
+        g1 = abs(x[i + 1] - x[i])
+        g2 = abs(x[i + 2] - x[i + 1])
+        g3 = abs(x[i + 3] - x[i + 2])
+        r0 = min(r0, g0 if g0 > 0.0 else np.inf)
+        r1 = min(r1, g1 if g1 > 0.0 else np.inf)
+        r2 = min(r2, g2 if g2 > 0.0 else np.inf)
+        r3 = min(r3, g3 if g3 > 0.0 else np.inf)
+        i += 4
+    while i < n:
+        g0 = abs(x[i] - x[i - 1])
+        r0 = min(r0, g0 if g0 > 0.0 else np.inf)
+        i += 1
+    return min(min(r0, r1), min(r2, r3))
+
+
+@nb.njit(cache=True, nogil=True)
+def _qn_scale(a):
+    """Rousseeuw & Croux's Qn scale of a (>= 10 values): the first quartile of the pairwise distances
+    |a_i - a_j| (the C(h, 2)-th, h = n // 2 + 1) x 2.21914, with the small-sample factor n / (n + 1.4) (odd n)
+    or n / (n + 3.8) (even n) of Croux & Rousseeuw (1992). Breakdown 50 % like the MAD, but 82 % efficient
+    at the normal instead of 37 %: on short series the MAD's own scatter, not the noise, decided the phi
+    estimate (a white series of 20 samples read phi > 0.9 one time in 8). O(n^2): short series only."""
+    n = a.shape[0]
+    d = np.empty(n * (n - 1) // 2)
+    m = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            d[m] = abs(a[i] - a[j])
+            m += 1
+    h = n // 2 + 1
+    q = _select(d, h * (h - 1) // 2 - 1)
+    return _QN_TO_SIGMA * q * (n / (n + 1.4) if n % 2 else n / (n + 3.8))
+
+
+@nb.njit(cache=True, nogil=True)
+def noise_profile(x, efficient=True):
+    """(sigma, phi, long_run_sigma, resolution) of a finite 1-D float64 array (see module docstring).
+    ``efficient``: Qn instead of the MAD on short, unquantised series (``noise.py``)."""
     n = x.shape[0]
     if n < 4:
         return 0.0, 0.0, 0.0, 0.0
@@ -129,15 +189,16 @@ def noise_profile(x):
         pairs[0, i] = a
         pairs[1, i] = a + b
         pairs[2, i] = a - b
-    res = np.inf
-    for i in range(1, n):  # branch-free: the comparison is a coin flip on noise
-        g = abs(x[i] - x[i - 1])
-        res = min(res, g if g > 0.0 else np.inf)
+    res = _min_step(x)
     if not np.isfinite(res):
         res = 0.0
     scales = np.empty(3)
+    zeros = 0
+    for i in range(k):
+        zeros += pairs[0, i] == 0.0
+    efficient = efficient and _QN_MIN_PAIRS <= k <= _QN_MAX_PAIRS and zeros < 0.1 * k  # short, not quantised: Qn
     for r in range(3):  # one call site: numba/LLVM made repeated inlined calls ~6x slower here
-        scales[r] = _robust_scale(pairs[r])
+        scales[r] = _qn_scale(pairs[r]) if efficient else _robust_scale(pairs[r])
     s_d = scales[0]
     su = scales[1]
     sv = scales[2]
@@ -274,10 +335,10 @@ def _inside_range(buf, low, high):
         return False
     le_s = 0
     lt_t = 0
-    for i in range(k):
+    for i in range(k):  # int counts: vectorised
         v = buf[i]
-        le_s += v <= s
-        lt_t += v < t
+        le_s += np.int64(v <= s)
+        lt_t += np.int64(v < t)
     if le_s < int(0.01 * k) + 1 or lt_t > int(0.99 * k):  # q01 > s or q99 < t: no proof
         return False
     return low >= s - (RANGE_FACTOR - 1.0) * span and high <= t + (RANGE_FACTOR - 1.0) * span

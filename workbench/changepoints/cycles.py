@@ -5,7 +5,9 @@ A scanning gauge's traverse, a dry-room regeneration cycle or a machine's stroke
 (mean), spread (log sd), roughness (log mean |difference|) and upper/lower envelope (max - mean, mean -
 min). A regime change moves some of them; the exact joint L2 search (``_kernels.pelt_l2_joint``) runs on
 these cycle features, each scaled by its own robust long-run sigma, with the chi-square penalty for 5
-series, and at least 5 cycles per segment. Each change is then placed to the sample, within one cycle,
+series, and at least 5 cycles per segment; as in joint detection, a drift of the features within the segments
+found (a level creeping up under the cycles) is removed when that costs less (``trend.choose_trend_joint``)
+and needs no more changes than the steps did, so it is not cut into a staircase. Each change is then placed to the sample, within one cycle,
 where the means of one cycle before and one cycle after differ most (a full cycle averages the periodic
 part out).
 """
@@ -18,6 +20,7 @@ import numpy as np
 
 from ._joint import pelt_l2_joint
 from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
+from .trend import choose_trend_joint
 
 __all__ = ["cycle_features", "cycle_changes"]
 
@@ -51,14 +54,20 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     cols = []
     for j in range(feats.shape[1]):
         f = np.ascontiguousarray(feats[:, j])
-        lr = long_run(f, FEATURE_BLOCKS)["long_run_sigma"] if k >= 4 else 0.0
+        lr = long_run(f, FEATURE_BLOCKS, efficient=False)["long_run_sigma"] if k >= 4 else 0.0
         if lr > 0.0:
             cols.append((f - f.mean()) / lr)
     if not cols:
         return np.empty(0, np.int64)
     z = np.ascontiguousarray(np.stack(cols, axis=1))
     m = max(CYCLES_PER_SEGMENT, math.ceil(min_size / period))
-    flags = pelt_l2_joint(z, auto_penalty(k, z.shape[1], factor=factor), m)
+    beta = auto_penalty(k, z.shape[1], factor=factor)
+    flags = pelt_l2_joint(z, beta, m)
+    if np.count_nonzero(flags) >= 2:  # a drift under the cycles (level creeping up) is not a staircase
+        drift, _ = choose_trend_joint(z, flags, beta, beta, m, auto_penalty(k, factor=factor))
+        # ... but a drift that needs more changes than the staircase explains no staircase: cycles whose
+        # features wander in structured ways (TSSB's MiddlePhalanx: 16 -> 48 changes) keep the steps
+        flags = drift if np.count_nonzero(drift) <= np.count_nonzero(flags) else flags
     starts = np.flatnonzero(flags) * period
     return np.array([_place(xv, s, period) for s in starts], dtype=np.int64)
 

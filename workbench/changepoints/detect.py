@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .practical import MERGE_REASON, merge_rows
 from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
 METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
@@ -33,6 +34,7 @@ def detect(
     joint: str | None = None,
     n_bkps: int | None = None,
     progress: bool = False,
+    min_shift: Any = None,
 ) -> xr.DataArray:
     """Offline change points in the mean: True at the first sample of each new segment (never index 0).
 
@@ -77,6 +79,14 @@ def detect(
     they need a numeric penalty or ``n_bkps`` unless the cost is l2. ``progress=True`` shows a progress bar
     while numpy input is computed (for Dask input, wrap your ``.compute()`` in ``dask.diagnostics.ProgressBar``).
 
+    ``min_shift``: the minimum shift of practical interest, in ``da``'s unit (a number, or a pint quantity
+    converted to ``attrs["units"]``). After the search, changes whose step between the neighbouring
+    segments' means is smaller are merged away, smallest first, and the remaining change points re-located
+    (``practical.py``; rows of the cycle model are left alone); ``attrs["min_shift"]`` and
+    ``attrs["merged_small_shifts"]`` (how many, numpy input) say so. Statistically real hour-scale wander of
+    a fraction of the tolerance is then not listed; a default from a tag's spec is
+    ``workbench.spc.design.min_shift_of(tag)``. None (default): every change the search finds.
+
     Units: the result is a dimensionless bool DataArray of ``da``'s shape, coords and chunks.
 
     >>> import numpy as np, xarray as xr, pandas as pd
@@ -93,11 +103,17 @@ def detect(
     factor = _positive(penalty_factor, "penalty_factor")
     spike = 0.0 if spike_threshold is None else _positive(spike_threshold, "spike_threshold")
     m = max(_min_size(min_size), min_size_from_duration(da, dim, min_duration))
+    shift = _min_shift(min_shift, da)
     kwargs = dict(min_size=m, factor=factor, penalty=pen, spike_threshold=spike, method=method, cost=cost,
-                  n_bkps=n_bkps, engine=engine)
+                  n_bkps=n_bkps, engine=engine, min_shift=shift)
     core = [joint, dim] if joint else [dim]
     attrs = {"long_name": f"change point in {da.name or 'series'}", "method": method, "cost": cost,
              "penalty": str(penalty), "min_size": m}
+    if shift > 0 and joint:
+        raise ChangepointInputError("min_shift is measured per series; with joint=... run detect per series or "
+                                    "leave min_shift out")
+    if shift > 0:
+        attrs.update(min_shift=shift, min_shift_reason=MERGE_REASON)
     if da.chunks is not None:
         return _apply(da.chunk({c: -1 for c in core}), core, kwargs).assign_attrs(attrs)
     client = _active_client()
@@ -128,6 +144,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
         out = detect_rows_ruptures(rows, min_size=kw["min_size"], factor=kw["factor"], penalty=kw["penalty"],
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
+    if kw["min_shift"] > 0:
+        out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info)
     return out.reshape(x.shape)
 
 
@@ -136,9 +154,10 @@ def _info_attrs(infos: list[RowInfo]) -> dict:
     total = RowInfo()
     for i in infos:
         total.merge(i)
-    return {"model": ", ".join(f"{k}: {v}" for k, v in sorted(total.models.items())),
-            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items())),
-            "masked_absurd": total.masked}
+    used = {k: v for k, v in sorted(total.models.items()) if v}  # a model every series left (for trend) is not named
+    return {"model": ", ".join(f"{k}: {v}" for k, v in used.items()),
+            "model_reason": "; ".join(f"{k}: {v}" for k, v in sorted(total.reasons.items()) if k in used),
+            "masked_absurd": total.masked, "merged_small_shifts": total.merged}
 
 
 def _apply(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataArray:
@@ -367,6 +386,23 @@ def _positive(value, name: str) -> float:
     if not (math.isfinite(v) and v > 0):
         raise ChangepointInputError(f"{name}={value!r} must be a positive number")
     return v
+
+
+def _min_shift(value, da: xr.DataArray) -> float:
+    """``min_shift`` as a number in ``da``'s unit (0: none)."""
+    if value is None:
+        return 0.0
+    if hasattr(value, "units") and hasattr(value, "magnitude"):
+        units = da.attrs.get("units")
+        if not units:
+            raise ChangepointInputError(f"min_shift={value!r} has a unit but {da.name!r} has no attrs['units']; "
+                                        f"give min_shift as a number in the data's unit")
+        try:
+            value = value.to(units).magnitude
+        except Exception as exc:
+            raise ChangepointInputError(f"min_shift={value!r} cannot be converted to {da.name!r}'s unit "
+                                        f"{units!r} ({exc}); give it in a unit of the same kind") from None
+    return _positive(value, "min_shift")
 
 
 def _min_size(value) -> int:

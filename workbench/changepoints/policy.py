@@ -26,12 +26,16 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - ``trend``: after the search, the segments found all slope the same way (pooled within-segment slope,
      z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
      (``trend.py``): a drift cut into a staircase is one drift.
-   - ``curve``: the segments found are not flat (a slope of their own per segment beats the chi-square
-     bound) and a smooth baseline (cubic B-spline, K = 1, 3, 7 or 15 uniform knots at least
-     CURVE_MIN_SPACING samples apart), fitted within the segments and refitted with the search until the
-     change points stop moving, gives a lower penalised cost than the mean-shift and trend models, one
-     penalty per coefficient (``curve.py``): an exponential warm-up or a filter loading is one curve, and
-     steps riding on it are still steps (a spline cannot make a step).
+   - ``curve``: the staircase found has two or more marginal steps (each pays its penalty less than 10
+     times over: the stairs of a drift gain about 3 penalties each, real steps many) and a smooth baseline
+     (cubic B-spline, K = 1, 3, 7 or 15 uniform knots at least CURVE_MIN_SPACING samples apart), fitted
+     within the segments and refitted with the search until the change points stop moving, gives a lower
+     penalised cost than the mean-shift and trend models, its K + 3 coefficients paying the chi-square
+     bound for that many degrees of freedom (``curve.py``): an exponential warm-up or a filter loading is
+     one curve, and steps riding on it are still steps (a spline cannot make a step).
+   - ``seasonal``: a smooth series that is not a cycle but whose first differences repeat with a period P
+     (a season riding on a trend or level shifts, ``seasons.py``): the seasonal profile (phase medians
+     around a moving average) is removed, then as ``mean-shift`` (and ``trend``, ``curve``) on what is left.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
    (no cycle model), the penalty for d series, and the trend choice made on the joint fit
@@ -55,6 +59,7 @@ from ._robust import (
     noise_profile,
     spread_profile,
 )
+from .seasons import find_season, seasonal_profile
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
@@ -87,7 +92,8 @@ class Plan:
     scale: float = 1.0  # data units per unit of the search (the long-run sigma for penalty="auto")
     sigma: float = 0.0  # short-term noise sigma, for the spike rule
     beta: float = 1.0  # penalty per change, in search units
-    period: int = 0  # samples per cycle (cycle model)
+    period: int = 0  # samples per cycle (cycle model) or per season (seasonal model)
+    season: np.ndarray | None = None  # the seasonal component, removed before the search (seasonal model)
 
 
 def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
@@ -99,9 +105,10 @@ def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
     return _auto_penalty(int(n), int(n_series), float(factor))
 
 
-def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS) -> dict:
-    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend."""
-    sigma, phi, lr_ar, res = noise_profile(xv)
+def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = True) -> dict:
+    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend.
+    ``efficient=False``: the MAD even on short series (``noise.py``)."""
+    sigma, phi, lr_ar, res = noise_profile(xv, efficient)
     lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
@@ -143,6 +150,22 @@ def dominant_period(xv: np.ndarray) -> tuple[int, float]:
         if local[1] >= PERIOD_ACF:
             return local
     return _acf_peak(xv - np.median(xv), n // MIN_CYCLES)
+
+
+def _season(xv: np.ndarray, beta: float) -> Plan | None:
+    """The seasonal model (``seasons.py``) of a smooth series that is not a cycle: the plan of the series
+    minus its seasonal profile, or None when it has no season or removing it leaves no less noise."""
+    period, acf = find_season(xv, _acf_peak)
+    if not period:
+        return None
+    season = seasonal_profile(xv, period)
+    y = xv - season
+    p = long_run(y)
+    if not 0.0 < p["long_run_sigma"] < long_run(xv)["long_run_sigma"]:
+        return None
+    return Plan("seasonal", f"a season of {period} samples (autocorrelation of the differences {acf:.2f}) removed, "
+                "then level changes under long-run noise", float(np.add.reduce(y) / y.shape[0]), 0.0,
+                p["long_run_sigma"] * spread_ratio(y), p["sigma"], beta, period, season)
 
 
 def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
@@ -188,4 +211,8 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         if period >= 2 and acf >= PERIOD_ACF and n >= MIN_CYCLES * period:
             return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
                         0.0, lr, p["sigma"], beta, period)
+    if smooth:
+        season = _season(xv, beta)
+        if season is not None:
+            return season
     return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)

@@ -35,6 +35,7 @@ class RowInfo:
         self.models: Counter = Counter()
         self.reasons: dict = {}
         self.masked = 0
+        self.merged = 0  # changes merged away as smaller than min_shift (practical.py)
 
     def add(self, p: Plan | str, masked: int = 0):
         model = p if isinstance(p, str) else p.model
@@ -48,6 +49,7 @@ class RowInfo:
         for k, v in other.reasons.items():
             self.reasons.setdefault(k, v)
         self.masked += other.masked
+        self.merged += other.merged
 
 
 def _spike_half(min_size: int, spike_threshold: float, p: Plan, n: int) -> tuple[float, int]:
@@ -69,6 +71,7 @@ def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_
             allow_cycle: bool = False) -> tuple[np.ndarray, Plan, np.ndarray]:
     """Standardise one finite series by its plan: (z, plan, cumulative sums [2, n + 1])."""
     p = plan(xv, min_size=min_size, factor=factor, penalty=penalty, allow_cycle=allow_cycle)
+    xv = xv if p.season is None else xv - p.season
     n = xv.shape[0]
     z = np.empty(n)
     sums = np.empty((2, n + 1))
@@ -111,6 +114,8 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             starts = cycle_changes(xv, p, min_size=m, factor=factor)
             out[r, starts if valid is None else valid[starts]] = True
             continue
+        if p.season is not None:
+            xv = xv - p.season
         lim, half = _spike_half(m, spike_threshold, p, nv)
         if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
             standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[lanes], acc4[0][:, lanes],
@@ -123,7 +128,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
                 while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
                     cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
                 for lane in range(4):
-                    out[lane_row[lane]] = _backtrack(np.ascontiguousarray(last4[:, lane]), n)
+                    out[lane_row[lane]] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
                     if auto:
                         _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
                 lanes = 0
@@ -155,21 +160,22 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
         p.beta if slope != 0.0 else 0.0)
     smooth, knots = choose_curve(z, own, p.beta, m, cost)
     if knots:
-        flags, model = smooth, "curve"
+        flags, model, reason = smooth, "curve", CURVE_REASON
     elif slope != 0.0:
-        model = "trend"
+        model, reason = "trend", TREND_REASON
     else:
         return
     out[r] = False
     out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+    name = model if p.season is None else f"seasonal {model}"
     info.models[p.model] -= 1
-    info.models[model] += 1
-    info.reasons.setdefault(model, TREND_REASON if model == "trend" else CURVE_REASON)
+    info.models[name] += 1
+    info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
 
 
 TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
                 "penalty for the slope)")
-CURVE_REASON = ("the segments of a mean-shift fit were not flat and followed a smooth curve: a smooth baseline "
+CURVE_REASON = ("the mean-shift fit was a staircase of marginal steps that a smooth curve follows: a smooth baseline "
                 "(cubic spline) removed (lower penalised cost with one penalty per coefficient)")
 
 
@@ -185,7 +191,7 @@ JOINT_DRIFT_REASON = ("the segments of the joint mean-shift fit sloped one way i
                       "removed (lower penalised cost with one joint penalty for the slopes), as the trend model does")
 
 
-JOINT_CURVE_REASON = ("the segments of the joint mean-shift fit were not flat: a smooth baseline (cubic spline) per "
+JOINT_CURVE_REASON = ("the joint mean-shift fit was a staircase of marginal steps: a smooth baseline (cubic spline) per "
                       "series removed (lower penalised cost with one joint penalty per coefficient), as the curve "
                       "model does")
 

@@ -96,6 +96,19 @@ class LiveStore:
         self.version = 0
         self.ingested = 0
 
+    def use_limit_sets(self, sets: dict) -> list[str]:
+        """Monitor tags from their approved limit sets (path -> :class:`workbench.spc.limitsets.LimitSet`, e.g.
+        :func:`workbench.spc.limitsets.in_force_for`): their SPC monitors restart on the set's centre and
+        yardsticks instead of a provisional warm-up. Returns the paths switched."""
+        done = []
+        with self._lock:
+            for path, found in sets.items():
+                if found is not None and path in self.spc:
+                    self.spc[path] = SpcMonitor(self.tags[path], limit_set=found)
+                    done.append(path)
+            self.version += 1
+        return done
+
     # --- writers (acquisition side) -------------------------------------------------------------------
     def ingest(self, reading: Reading, now: datetime | None = None) -> None:
         """Store one reading and run its detectors. Unknown tags are ignored with a warning (config drift)."""

@@ -19,8 +19,13 @@ from workbench.changepoints import detect
 MIN_DURATION = "5min"  # a lane shift must hold this long to count (shorter: noise, splices)
 
 
-def lane_shifts(da: xr.DataArray, *, min_duration: Any = MIN_DURATION, lane_dim: str = "lane") -> pd.DataFrame:
+def lane_shifts(da: xr.DataArray, *, min_duration: Any = MIN_DURATION, lane_dim: str = "lane",
+                min_shift: float | None = None) -> pd.DataFrame:
     """Offline change points of every lane: one row per (lane, change), oldest first.
+
+    ``min_shift`` (``da``'s units): shifts smaller than this are merged away (``detect(min_shift=...)``);
+    pages and notebooks pass the lane tag's ``workbench.spc.design.min_shift_of(tag)`` (a quarter of the
+    spec's half-width unless the config sets ``spec.min_shift``). ``attrs["merged_small_shifts"]`` counts them.
 
     ``da``: areal mass (or any lane measurement) with dims ``time`` (datetime) and ``lane``, ``attrs["units"]``.
     Columns: lane (the lane coordinate), time (where the new segment starts), shift (mean of the new segment
@@ -40,7 +45,8 @@ def lane_shifts(da: xr.DataArray, *, min_duration: Any = MIN_DURATION, lane_dim:
     if da.sizes.get("time", 0) < 10:
         return out
     da = da.transpose("time", lane_dim)
-    flags = detect(da, min_duration=min_duration).transpose("time", lane_dim).values
+    found = detect(da, min_duration=min_duration, min_shift=min_shift)
+    flags = found.transpose("time", lane_dim).values
     m, times, lanes = da.values, pd.DatetimeIndex(da["time"].values), da[lane_dim].values
     rows = []
     for j, lane in enumerate(lanes):
@@ -52,6 +58,7 @@ def lane_shifts(da: xr.DataArray, *, min_duration: Any = MIN_DURATION, lane_dim:
     if rows:
         out = pd.DataFrame(rows, columns=["lane", "time", "shift"]).sort_values("time", ignore_index=True)
         out.attrs["units"] = {"shift": units}
+    out.attrs.update(min_shift=min_shift, merged_small_shifts=int(found.attrs.get("merged_small_shifts", 0)))
     return out
 
 

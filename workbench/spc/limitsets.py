@@ -60,7 +60,8 @@ class LimitSet:
     values (or subgroups) it held. ``fitted_by``/``fitted_at``/``why``: who, when (UTC) and the reason.
     ``approved_by``/``approved_at``: None until approved; only approved sets are used (:func:`in_force`).
     ``limits`` holds the :class:`~workbench.spc.limits.ChartLimits` numbers (center, lcl, ucl,
-    dispersion_center/lcl/ucl, sigma_within, units, chart, subgroup_size, sigma_method).
+    dispersion_center/lcl/ucl, sigma_within, units, chart, subgroup_size, sigma_method), and the live
+    monitors' yardsticks of the window: ``long_run_sd`` and ``level_sd`` (:mod:`workbench.spc.design`).
     """
 
     id: str
@@ -194,9 +195,22 @@ def fit_limit_set(store, tag: str, *, start, end, by: str, why: str, chart: str 
                     subgroup_size=lim.subgroup_size, units=lim.units,
                     limits={**numbers, "sigma_method": lim.sigma_method,
                             "overall_sd": float(lim.baseline.get("overall_sd", np.nan)),
-                            "lag1_autocorrelation": float(lim.baseline.get("lag1_autocorrelation", np.nan))},
+                            "lag1_autocorrelation": float(lim.baseline.get("lag1_autocorrelation", np.nan)),
+                            **_monitor_design(values)},
                     window_start=t0.isoformat(), window_end=t1.isoformat(), samples=int(lim.baseline["samples"]),
                     fitted_by=str(by), fitted_at=_now(), why=str(why), store=str(store))
+
+
+def _monitor_design(values: np.ndarray) -> dict:
+    """The live monitors' in-control yardsticks of the window (:func:`workbench.spc.design.phase1_statistics`):
+    long-run sd and level wander sd of the individual values, NaN if the window cannot give them."""
+    from workbench.spc.design import phase1_statistics
+
+    try:
+        p = phase1_statistics(values)
+    except ValueError:
+        return {"long_run_sd": float("nan"), "level_sd": float("nan")}
+    return {"long_run_sd": p["long_run_sd"], "level_sd": p["level_sd"]}
 
 
 def _dir(store) -> Path:
@@ -287,5 +301,16 @@ def in_force(store, tag: str, *, storage_options: dict | None = None) -> LimitSe
     return max(approved, key=lambda s: (pd.Timestamp(s.approved_at), s.version))
 
 
+def in_force_for(store, tags, *, storage_options: dict | None = None) -> dict[str, LimitSet]:
+    """{tag: its set in force} for those of ``tags`` that have an approved set (one listing of the store)."""
+    wanted, out = set(tags), {}
+    for s in list_limit_sets(store, storage_options=storage_options):
+        if s.approved and s.tag in wanted:
+            best = out.get(s.tag)
+            if best is None or (pd.Timestamp(s.approved_at), s.version) > (pd.Timestamp(best.approved_at), best.version):
+                out[s.tag] = s
+    return out
+
+
 __all__ = ["LimitSet", "LimitSetError", "fit_limit_set", "save", "approve", "load", "list_limit_sets",
-           "in_force", "station_of_tag"]
+           "in_force", "in_force_for", "station_of_tag"]

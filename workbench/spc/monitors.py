@@ -2,23 +2,21 @@
 good reading (no I/O, no clock: every update takes the sample's own time).
 
 * :class:`LimitDetector`: the alarm limits of the line config (low_low/low/high/high_high) with a deadband.
-* :class:`SpcMonitor`: Phase I from the first samples, then a CUSUM alarm and FOCuS change points
-  (:mod:`workbench.spc.streaming`).
+* :class:`SpcMonitor`: in-control state from the approved limit set (or a provisional Phase I), then a
+  CUSUM alarm and FOCuS change points (:mod:`workbench.spc.streaming`), designed in :mod:`workbench.spc.design`.
 * :class:`ChangePoint`: a shift found online (where it began, when it was signalled, its size).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-import xarray as xr
 
 from workbench.config import Tag
-from workbench.spc.limits import fit
+from workbench.spc.design import ARL0, design_cusum, min_shift_of, phase1_statistics
 from workbench.spc.streaming import StreamingCusum, StreamingFocus
 
 
@@ -83,60 +81,77 @@ def focus_shift(result: dict) -> float:
 
 
 class SpcMonitor:
-    """Streaming SPC on one tag with spec limits: a CUSUM alarm and FOCuS change points.
+    """Streaming SPC on one tag with spec limits: a CUSUM alarm and FOCuS change points, designed from SPC
+    principles (:mod:`workbench.spc.design`: the module doc discusses each choice).
 
-    The FOCuS threshold is above the SPC default (6.08, ARL0 ~ 490 samples) because a line screen watches
-    dozens of lanes at once: a change point there must be credible, not one false call per lane-hour.
+    In-control state: the approved limit set in force (``limit_set``, :mod:`workbench.spc.limitsets`:
+    Phase I on a chosen history window, its centre, long-run sd and level wander); without one, a
+    provisional Phase I from the first ``warmup`` good samples (``provisional`` is True; approve a set).
 
-    Phase I: the first ``warmup`` good samples estimate sigma from the average moving range (MR-bar/d2),
-    scaled to the long-run sd when they are autocorrelated (:func:`autocorrelation_factor`), and, where the
-    spec gives no target, the mean; then :class:`workbench.spc.streaming.StreamingCusum`
-    and :class:`~workbench.spc.streaming.StreamingFocus` take every sample.
+    - yardstick: the long-run sd (what a sum of n samples grows with), not MR-bar/d2: on autocorrelated
+      data the within sigma understates it 2-4 x and the chart cries wolf;
+    - CUSUM: reference K midway between the level's own wander (3 level sd) and the tag's minimum shift of
+      practical interest (:func:`~workbench.spc.design.min_shift_of`: spec.min_shift, or a quarter of the
+      tolerance half-width), h for the design ARL0 (:data:`~workbench.spc.design.ARL0` samples), values
+      winsorised at +- 4 long-run sd so one outlier cannot alarm it;
+    - FOCuS: the same centre and yardstick; a change it finds is listed only if its estimated shift is at
+      least the minimum shift (smaller ones re-centre it silently, counted in ``merged_changes``). The
+      threshold is above the SPC default (6.08, ARL0 ~ 490 samples) because a line screen watches dozens of
+      lanes at once.
     """
 
-    # CUSUM k = 0.5 sigma with h for an in-control ARL of ~20,000 samples per tag: a line screen watches
-    # dozens of tags, and the textbook h = 5 (ARL0 465) would alarm every few minutes across 24 lanes.
-    # h from workbench.spc.arl.cusum_h_for_arl0(0.5, 20000) = 8.746; tests check cusum_arl(0.5, 8.75) >= 20000.
-    CUSUM_K, CUSUM_H = 0.5, 8.75
+    ARL0 = ARL0
 
-    def __init__(self, tag: Tag, warmup: int = 100, focus_threshold: float = 9.0, settle: int = 20):
-        self.tag, self.warmup, self.focus_threshold, self.settle = tag, warmup, focus_threshold, settle
+    def __init__(self, tag: Tag, warmup: int = 100, focus_threshold: float = 9.0, settle: int = 20,
+                 limit_set=None):
+        self.tag, self.warmup, self.focus_threshold, self.settle = tag, max(int(warmup), 32), focus_threshold, settle
         self._settling: list[float] | None = None
         self._seed: list[float] = []
-        self.cusum = self.focus = None
-        self.sigma = self.target = self.level = None
+        self.cusum = self.focus = self.design = None
+        self.sigma = self.target = self.level = self.min_shift = None
+        self.limit_set, self.provisional, self.merged_changes = limit_set, limit_set is None, 0
+        if limit_set is not None:
+            lim = limit_set.limits
+            lr = lim.get("long_run_sd")
+            if lr is None or not np.isfinite(lr):  # a set fitted before the design was stored: its overall sd
+                lr = lim.get("overall_sd") if np.isfinite(lim.get("overall_sd", np.nan)) else lim["sigma_within"]
+            self._start(float(limit_set.center), float(lr), float(lim.get("level_sd", 0.0) or 0.0))
 
-    def _start(self) -> None:
-        with warnings.catch_warnings():  # a quantised seed below one step is floored at it (below, as always)
-            warnings.simplefilter("ignore", UserWarning)
-            limits = fit(xr.DataArray(np.asarray(self._seed), dims="time"), chart="imr",
-                         resolution=self.tag.resolution or 1e-9)  # Phase I: MR-bar/d2
-        self.sigma = max(float(limits.sigma_within) * autocorrelation_factor(self._seed), self.tag.resolution or 1e-9)
-        spec = self.tag.spec
-        self.target = spec.target if spec and spec.target is not None else float(limits.center)
-        self.cusum = StreamingCusum(target=self.target, sigma=self.sigma, k=self.CUSUM_K, h=self.CUSUM_H,
+    def _start(self, center: float, long_run_sd: float, level_sd: float) -> None:
+        self.min_shift = min_shift_of(self.tag, center)
+        sigma = max(long_run_sd, self.tag.resolution or 1e-9)
+        self.design = design_cusum(center=center, long_run_sd=sigma, level_sd=level_sd, min_shift=self.min_shift)
+        self.sigma, self.target = sigma, center
+        self.cusum = StreamingCusum(target=center, sigma=sigma, k=self.design.k, h=self.design.h,
                                     reset_on_alarm=False)
-        self.level = self.target
+        self.level = center
         self.focus = self._new_focus(self.level)
+
+    def _start_from_seed(self) -> None:
+        try:
+            p = phase1_statistics(self._seed)
+        except ValueError:  # no variation in the seed (a quantised, quiet tag): one resolution step
+            p = {"center": float(np.mean(self._seed)), "long_run_sd": self.tag.resolution or 1e-9, "level_sd": 0.0}
+        self._start(p["center"], p["long_run_sd"], p["level_sd"])
 
     def _new_focus(self, level: float) -> StreamingFocus:
         return StreamingFocus(target=level, sigma=self.sigma, threshold=self.focus_threshold, reset_on_alarm=True)
 
     def back_inside(self, cusum: dict) -> bool:
         """The CUSUM statistics are back well inside (half the decision interval): its alarm may clear."""
-        return max(cusum["upper"], cusum["lower"]) < 0.5 * self.CUSUM_H * self.sigma
+        return max(cusum["upper"], cusum["lower"]) < 0.5 * self.design.decision_interval
 
     def update(self, value: float, t: datetime) -> tuple[dict | None, dict | None]:
-        """Feed one sample; returns (cusum result, focus result), both None during the warm-up."""
+        """Feed one sample; returns (cusum result, focus result), both None during a provisional warm-up."""
         if not math.isfinite(value):
             return None, None
         if self.cusum is None:
             self._seed.append(value)
             if len(self._seed) < self.warmup:
                 return None, None
-            self._start()
+            self._start_from_seed()
         ts = t.astimezone(timezone.utc).replace(tzinfo=None)
-        cus = self.cusum.update(value, ts)
+        cus = self.cusum.update(self.design.clip(value), ts)
         if self._settling is not None:
             # after a change point, learn the new level from `settle` samples before looking again
             self._settling.append(value)
@@ -148,6 +163,9 @@ class SpcMonitor:
         foc = self.focus.update(value, ts)
         if foc["alarm"]:
             self._settling = []
+            if self.min_shift is not None and abs(focus_shift(foc)) < self.min_shift:
+                self.merged_changes += 1  # statistically real, smaller than the shift that matters
+                foc = {**foc, "alarm": False, "below_min_shift": True}
         return cus, foc
 
 

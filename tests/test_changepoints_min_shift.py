@@ -1,0 +1,172 @@
+"""The minimum shift of practical interest: detect(min_shift=...), its default from the spec, the config key,
+and the coating lanes of the virtual line (real events kept, lane wander merged away)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from workbench.changepoints import detect
+from workbench.changepoints.detect import ChangepointInputError
+from workbench.changepoints.practical import merge_small_shifts
+from workbench.config import (
+    ConfigError,
+    SpecLimits,
+    default_config_path,
+    load_line_config,
+    parse_line_config,
+)
+from workbench.spc.design import min_shift_of
+from workbench.units import ureg
+
+
+def ar1(n, phi, rng):
+    e = rng.standard_normal(n) * np.sqrt(1 - phi * phi)
+    x = np.empty(n)
+    x[0] = e[0]
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + e[i]
+    return x
+
+
+def wander(n, period, amplitude, rng):
+    """A smooth random level: a few sinusoids of about ``period`` samples, sd ~ amplitude."""
+    t = np.arange(n)
+    out = sum(np.sin(2 * np.pi * t / (period * f) + rng.uniform(0, 2 * np.pi)) for f in (0.7, 1.0, 1.6))
+    return amplitude * out / np.sqrt(1.5)
+
+
+def series(x):
+    return xr.DataArray(x, dims="time", attrs={"units": "mg/cm^2"})
+
+
+def test_wander_below_min_shift_gives_no_change_but_a_practical_step_is_kept_where_it_is():
+    rng = np.random.default_rng(3)
+    n, quiet, kept = 4000, 0, 0
+    for _ in range(20):
+        base = 0.3 * ar1(n, 0.6, rng) + wander(n, 400, 0.4, rng)  # wander ~ the noise's long-run sd
+        without = detect(series(base), min_size=20)
+        with_ = detect(series(base), min_size=20, min_shift=2.0)
+        quiet += not with_.any()
+        assert with_.attrs["merged_small_shifts"] == int(without.sum() - with_.sum())
+        step = base.copy()
+        step[2500:] += 2.5
+        found = np.flatnonzero(detect(series(step), min_size=20, min_shift=2.0).values)
+        kept += found.size == 1 and abs(found[0] - 2500) <= 10
+    assert quiet >= 19  # wander of 0.4 sd cannot add up to a 2-unit step
+    assert kept >= 19
+    # the search alone does see the wander (so the test fails without min_shift)
+    assert detect(series(base), min_size=20).sum() >= 2
+
+
+def test_a_staircase_of_small_steps_keeps_its_large_total_shift_not_none():
+    """Filtering the list would drop every 0.3 step; merging re-fits and keeps the 0.9 rise as >= 1 change."""
+    x = np.repeat([0.0, 0.3, 0.6, 0.9], 300) + 0.02 * np.random.default_rng(1).standard_normal(1200)
+    flags = detect(series(x), min_size=10)
+    assert flags.sum() == 3
+    merged = detect(series(x), min_size=10, min_shift=0.5)
+    cps = np.flatnonzero(merged.values)
+    assert 1 <= cps.size <= 2
+    edges = np.r_[0, cps, x.size]
+    levels = [x[a:b].mean() for a, b in zip(edges[:-1], edges[1:])]
+    assert np.all(np.abs(np.diff(levels)) >= 0.5)  # every remaining step is of practical size
+    assert merged.attrs["min_shift"] == 0.5 and "merged" in merged.attrs["min_shift_reason"]
+
+
+def test_neighbouring_change_is_relocated_after_a_merge():
+    # a short intermediate level: the search splits the 1.0 rise at 400 and 440; merging the small first
+    # step must move the remaining change to where the whole rise is best placed, not keep 440
+    x = np.r_[np.zeros(400), np.full(40, 0.2), np.ones(400)]
+    flags = np.zeros(x.size, bool)
+    flags[[400, 440]] = True
+    out, merged = merge_small_shifts(x, flags, 0.5, min_size=5)
+    assert merged == 1 and np.flatnonzero(out).tolist() == [440]
+    y = np.r_[np.zeros(400), np.full(40, 0.8), np.ones(400)]
+    flags[:] = False
+    flags[[400, 440]] = True
+    out, _ = merge_small_shifts(y, flags, 0.5, min_size=5)
+    assert np.flatnonzero(out).tolist() == [400]  # the 0.2 step at 440 merged, the 0.8 one stays
+
+
+def test_min_shift_units_and_bad_values_are_named():
+    x = series(np.r_[np.zeros(200), np.ones(200)] + 0.05 * np.random.default_rng(0).standard_normal(400))
+    assert detect(x, min_shift=ureg.Quantity(500, "ug/cm^2")).attrs["min_shift"] == pytest.approx(0.5)
+    with pytest.raises(ChangepointInputError, match="min_shift=-1"):
+        detect(x, min_shift=-1)
+    with pytest.raises(ChangepointInputError, match="cannot be converted"):
+        detect(x, min_shift=ureg.Quantity(1, "degC"))
+    two = xr.concat([x, x], dim="lane")
+    with pytest.raises(ChangepointInputError, match="joint"):
+        detect(two, joint="lane", min_shift=0.5)
+
+
+def test_default_min_shift_is_a_quarter_of_the_half_width_and_the_config_overrides_it():
+    line = load_line_config(default_config_path())
+    assert min_shift_of(line.tag("plant1/electrode/coat1/gauge/areal_mass_lane07")) == pytest.approx(0.085)
+    weld = line.tag("plant1/assembly/weld1/welder/weld_resistance")  # usl 60 only
+    assert min_shift_of(weld) is None
+    assert min_shift_of(weld, centre=45.0) == pytest.approx(3.75)
+    assert min_shift_of(SpecLimits(lsl=1, usl=3, min_shift=0.1)) == 0.1
+
+
+def _config_with_spec(spec: dict) -> dict:
+    return {"name": "l", "site": "plant1", "stations": [{"name": "coating", "kind": "coating", "title": "c",
+            "adapter": {"kind": "sim", "seed": 0},
+            "tags": [{"path": "plant1/electrode/coat1/gauge/areal_mass_lane01", "units": "mg/cm^2",
+                      "spec": spec}]}]}
+
+
+def test_config_check_names_a_bad_min_shift():
+    ok = parse_line_config(_config_with_spec({"lsl": 16.86, "usl": 17.54, "min_shift": 0.1}), source="l.yaml")
+    assert min_shift_of(ok.tag("plant1/electrode/coat1/gauge/areal_mass_lane01")) == 0.1
+    with pytest.raises(ConfigError, match=r"l.yaml: .*spec.min_shift: .*greater than 0"):
+        parse_line_config(_config_with_spec({"lsl": 16.86, "usl": 17.54, "min_shift": -0.1}), source="l.yaml")
+    with pytest.raises(ConfigError, match=r"l.yaml: .*spec: min_shift 1.0 is not below the tolerance"):
+        parse_line_config(_config_with_spec({"lsl": 16.86, "usl": 17.54, "min_shift": 1.0}), source="l.yaml")
+
+
+@pytest.fixture(scope="module")
+def eventful():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate_history(seed=0, events="default")
+
+
+def simulate_history(seed, events):
+    from workbench import simulate
+
+    h = simulate.virtual_line(seed=seed, events=events).history(hours=8)
+    da = h.coating.areal_mass.transpose("time", "lane").compute()
+    da.attrs["units"] = "mg/cm^2"
+    return h, da
+
+
+def test_virtual_line_lanes_keep_the_injected_events_and_lose_the_wander(eventful):
+    from workbench.models.coating_shifts import lane_shifts
+
+    h, da = eventful
+    line = load_line_config(default_config_path())
+    ms = min_shift_of(line.tag("plant1/electrode/coat1/gauge/areal_mass_lane01"))
+    before, after = lane_shifts(da), lane_shifts(da, min_shift=ms)
+    assert after.attrs["merged_small_shifts"] >= 50 and len(after) < len(before)
+    assert after["shift"].abs().min() >= ms - 1e-9  # every listed shift is of practical size
+    near = pd.Timedelta("2min")
+    truth = h.truth.set_index("kind")
+    lot = truth.loc["slurry_lot_step"]
+    for edge in (lot.observed_start, lot.observed_end):
+        assert after[(after.time - edge).abs() <= near].lane.nunique() == da.sizes["lane"]
+    streak = truth.loc["die_lip_streak"]
+    lanes = set(after[(after.time - streak.observed_start).abs() <= near].lane)
+    assert int(streak.lane) in lanes and lanes <= {int(streak.lane) - 1, int(streak.lane), int(streak.lane) + 1}
+
+
+def test_quiet_virtual_line_lanes_list_few_shifts():
+    from workbench.models.coating_shifts import lane_shifts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, da = simulate_history(seed=0, events=None)
+    before, after = lane_shifts(da), lane_shifts(da, min_shift=0.085)
+    assert len(before) >= 40 and len(after) <= 5  # 78 wander moves -> 0 when measured
