@@ -112,7 +112,7 @@ def curve_cost(z: np.ndarray, starts: np.ndarray, beta: float, knots: int) -> fl
 
 
 def _knot_counts(n: int, min_size: int):
-    spacing = max(CURVE_MIN_SPACING, 20 * max(int(min_size), 1))
+    spacing = max(CURVE_MIN_SPACING, 50 * max(int(min_size), 1))
     return [k for k in CURVE_KNOTS if n / (k + 1) >= spacing]
 
 
