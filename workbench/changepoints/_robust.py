@@ -443,6 +443,6 @@ def spread_profile(x, blocks):
         for j in range(k):
             i = b * per + j * step + 1
             d[j] = x[i] - x[i - 1]
-        scales[b] = _robust_scale(d)
+        scales[b] = _robust_scale(d, True)  # differences of noise are centred on 0 (a drift: ~0)
     big = scales.max()
     return big, _select(scales.copy(), blocks // 2)

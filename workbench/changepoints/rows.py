@@ -19,7 +19,7 @@ from ._joint import pelt_l2_joint
 from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
-from .curve import choose_curve, choose_curve_joint, curve_cost
+from .curve import choose_curve, choose_curve_joint, curve_cost, marginal_changes
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
@@ -156,9 +156,12 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     if np.count_nonzero(own) < 2:
         return
     flags, slope = choose_trend(z, own, p.beta, m)
-    cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
-        p.beta if slope != 0.0 else 0.0)
-    smooth, knots = choose_curve(z, own, p.beta, m, cost)
+    if marginal_changes(z, own, p.beta) < 2:  # no staircase of marginal steps: no curve to try
+        smooth, knots = flags, 0
+    else:
+        cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
+            p.beta if slope != 0.0 else 0.0)
+        smooth, knots = choose_curve(z, own, p.beta, m, cost)
     if knots:
         flags, model, reason = smooth, "curve", CURVE_REASON
     elif slope != 0.0:
