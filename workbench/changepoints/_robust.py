@@ -425,3 +425,24 @@ def standardise(xv, centre, slope, inv_scale, lim, half, z, s1a, s2a):
         s1a[i + 1] = a1
         s2a[i + 1] = a2
     return z
+
+
+# ---------------------------------------------------------------- noise that grows along the series
+@nb.njit(cache=True, nogil=True)
+def spread_profile(x, blocks):
+    """(largest, median) robust scale of the first differences of x over ``blocks`` equal pieces (at most
+    256 differences each, evenly spaced): a noise sd that grows along the series shows as largest >> median.
+    Steps and spikes touch single differences and are ignored by the robust scale."""
+    n = x.shape[0]
+    per = (n - 1) // blocks
+    scales = np.empty(blocks)
+    for b in range(blocks):
+        step = max(1, per // 256)
+        k = (per + step - 1) // step
+        d = np.empty(k)
+        for j in range(k):
+            i = b * per + j * step + 1
+            d[j] = x[i] - x[i - 1]
+        scales[b] = _robust_scale(d, True)  # differences of noise are centred on 0 (a drift: ~0)
+    big = scales.max()
+    return big, _select(scales.copy(), blocks // 2)

@@ -53,13 +53,16 @@ def detect(
       penalty in the data's unit squared, as in ruptures (no scaling, no model choice).
     - a model per series, named with its reason in ``attrs["model"]``/``attrs["model_reason"]``:
       ``mean-shift`` (exact penalised change-in-mean search, compiled FPOP), ``trend`` (a drift plus steps,
-      chosen by penalised cost when a mean-shift fit's segments all slope one way), ``cycle`` (a smooth
+      chosen by penalised cost when a mean-shift fit's segments all slope one way), ``curve`` (a smooth
+      curved baseline, cubic spline, plus steps, chosen by penalised cost when the staircase is made of
+      marginal steps: a warm-up or a filter loading is one curve), ``cycle`` (a smooth
       periodic series: changes in the cycles' level, spread, roughness or envelope; never cut inside a
       cycle, segments >= 5 cycles).
     - The default assumes changes are in level (or in what each cycle looks like) under stationary noise.
       Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
       ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.
-      Noise whose sd drifts along the series is judged by its median level (more false changes there).
+      Noise whose sd grows along the series is judged by its noisiest sixteenth (fewer changes found
+      where it is quiet).
     - ``min_size`` samples, or ``min_duration`` (e.g. ``"10min"``) converted with the median sampling
       interval of ``dim``; the larger wins.
     - ``spike_threshold``: isolated outliers (> that many robust sigmas off the running median of 3-5

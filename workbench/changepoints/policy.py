@@ -11,7 +11,10 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - the block estimate (``_robust.block_profile``): differences of adjacent block means, b = 2, 4, 8 ...
      samples per block with >= 128 blocks, spikes removed first, scale x sqrt(b / 2), the largest over b. It needs no noise model,
      so AR + quantisation together, slow wander and periodic components cannot make it too small.
-   Level shifts and spikes touch few differences and are ignored by the robust scales.
+   Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
+   along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
+   over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
+   noisy end does not cry wolf; steady noise keeps ratio 1 and loses no power.
 3. **Penalty** per change: the chi-square tail bound 1 + 2 sqrt(log n) + 2 log n in units of that long-run
    variance (``auto_penalty``), so autocorrelation enters through the yardstick, not through tuning.
 4. **Model** per series, with the reason kept (``Plan.reason``; counted in the result's attrs):
@@ -23,9 +26,16 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - ``trend``: after the search, the segments found all slope the same way (pooled within-segment slope,
      z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
      (``trend.py``): a drift cut into a staircase is one drift.
+   - ``curve``: the staircase found has two or more marginal steps (each pays its penalty less than 10
+     times over: the stairs of a drift gain about 3 penalties each, real steps many) and a smooth baseline
+     (cubic B-spline, K = 1, 3, 7 or 15 uniform knots at least CURVE_MIN_SPACING samples apart), fitted
+     within the segments and refitted with the search until the change points stop moving, gives a lower
+     penalised cost than the mean-shift and trend models, its K + 3 coefficients paying the chi-square
+     bound for that many degrees of freedom (``curve.py``): an exponential warm-up or a filter loading is
+     one curve, and steps riding on it are still steps (a spline cannot make a step).
    - ``seasonal``: a smooth series that is not a cycle but whose first differences repeat with a period P
      (a season riding on a trend or level shifts, ``seasons.py``): the seasonal profile (phase medians
-     around a moving average) is removed, then as ``mean-shift`` (and ``trend``) on what is left.
+     around a moving average) is removed, then as ``mean-shift`` (and ``trend``, ``curve``) on what is left.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
    (no cycle model), the penalty for d series, and the trend choice made on the joint fit
@@ -41,7 +51,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._robust import PHI_MAX, _auto_penalty, block_profile, despike, noise_profile
+from ._robust import (
+    PHI_MAX,
+    _auto_penalty,
+    block_profile,
+    despike,
+    noise_profile,
+    spread_profile,
+)
 from .seasons import find_season, seasonal_profile
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
@@ -53,6 +70,12 @@ PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series period
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
 FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
+CURVE_KNOTS = (1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the spacing)
+CURVE_MIN_SPACING = 250  # samples between knots at least (and 50 x min_size): a bend this slow is not a step
+SPREAD_BLOCKS = 16  # pieces whose noise spread is compared (heteroscedastic noise)
+SPREAD_MIN = 64  # differences per piece at least (shorter series: no comparison)
+SPREAD_SE = 1.17  # relative standard error of a MAD scale x sqrt(differences)
+SPREAD_Z = 4.0  # largest / median piece spread beyond 1 + SPREAD_Z standard errors: the noise grows
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
 __all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
@@ -91,6 +114,21 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = Tru
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
 
 
+def spread_ratio(xv: np.ndarray) -> float:
+    """How much noisier the noisiest 1/16 of the series is than the median one (robust scale of first
+    differences per piece), when beyond sampling error (SPREAD_Z standard errors); else 1.0. The long-run
+    sigma is multiplied by it, so noise whose sd grows along the series is judged by its noisiest part,
+    not its median level (homoscedastic noise: 1.0, no power lost)."""
+    per = (xv.shape[0] - 1) // SPREAD_BLOCKS
+    if per < SPREAD_MIN:
+        return 1.0
+    big, med = spread_profile(xv, SPREAD_BLOCKS)
+    if not med > 0.0:
+        return 1.0
+    ratio = big / med
+    return float(ratio) if ratio > 1.0 + SPREAD_Z * SPREAD_SE / math.sqrt(min(per, 256)) else 1.0
+
+
 def dominant_period(xv: np.ndarray) -> tuple[int, float]:
     """(P, autocorrelation at P): after the autocorrelation's first zero crossing, the first peak at least
     0.8 x the highest one (the highest can be a multiple of the period); (0, 0) if none.
@@ -127,7 +165,7 @@ def _season(xv: np.ndarray, beta: float) -> Plan | None:
         return None
     return Plan("seasonal", f"a season of {period} samples (autocorrelation of the differences {acf:.2f}) removed, "
                 "then level changes under long-run noise", float(np.add.reduce(y) / y.shape[0]), 0.0,
-                p["long_run_sigma"], p["sigma"], beta, period, season)
+                p["long_run_sigma"] * spread_ratio(y), p["sigma"], beta, period, season)
 
 
 def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
@@ -163,7 +201,7 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
     if not math.isnan(penalty):
         return Plan("mean-shift", "numeric penalty: data units, no model choice", centre, 0.0, 1.0,
                     p["sigma"], float(penalty))
-    lr = p["long_run_sigma"]
+    lr = p["long_run_sigma"] * spread_ratio(xv)
     if not lr > 0.0:
         return Plan("constant", "no variation: nothing can change", centre)
     beta = auto_penalty(n, n_series, factor=factor)

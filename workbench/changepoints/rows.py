@@ -16,9 +16,10 @@ from collections import Counter
 import numpy as np
 
 from ._joint import pelt_l2_joint
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
+from .curve import choose_curve, choose_curve_joint, curve_cost, marginal_changes
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
@@ -147,26 +148,55 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 
 
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
-    """``trend.choose_trend`` on one row just searched as mean-shift, from the standardised valid samples
-    ``z`` the search used (at ``valid``, None: all); rewrites its flags if the drift model wins. Rows with
-    fewer than 2 changes are not checked (a drift is cut into a staircase of several)."""
+    """``trend.choose_trend`` then ``curve.choose_curve`` on one row just searched as mean-shift, from the
+    standardised valid samples ``z`` the search used (at ``valid``, None: all); rewrites its flags if the
+    drift or the smooth-baseline model wins. Rows with fewer than 2 changes are not checked (a drift is cut
+    into a staircase of several)."""
     own = out[r] if valid is None else out[r, valid]
     if np.count_nonzero(own) < 2:
         return
     flags, slope = choose_trend(z, own, p.beta, m)
-    if slope != 0.0:
-        out[r] = False
-        out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
-        name = "trend" if p.season is None else "seasonal trend"
-        info.models[p.model] -= 1
-        info.models[name] += 1
-        info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") +
-                                "the segments of a mean-shift fit all sloped one way: drift removed "
-                                "(lower penalised cost with one penalty for the slope)")
+    if marginal_changes(z, own, p.beta) < 2:  # no staircase of marginal steps: no curve to try
+        smooth, knots = flags, 0
+    else:
+        cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
+            p.beta if slope != 0.0 else 0.0)
+        smooth, knots = choose_curve(z, own, p.beta, m, cost)
+    if knots:
+        flags, model, reason = smooth, "curve", CURVE_REASON
+    elif slope != 0.0:
+        model, reason = "trend", TREND_REASON
+    else:
+        return
+    out[r] = False
+    out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+    name = model if p.season is None else f"seasonal {model}"
+    info.models[p.model] -= 1
+    info.models[name] += 1
+    info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
+
+
+TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
+                "penalty for the slope)")
+CURVE_REASON = ("the mean-shift fit was a staircase of marginal steps that a smooth curve follows: a smooth baseline "
+                "(cubic spline) removed (lower penalised cost with one penalty per coefficient)")
+
+
+def staircase_cost(z, flags, beta) -> float:
+    """Residual sum of squares of z (n,) or (n, d) about the segment means of ``flags`` + beta per change."""
+    f = np.ascontiguousarray(flags, dtype=np.bool_)
+    zz = z.reshape(z.shape[0], -1)
+    rss = sum(segment_line_sums(np.ascontiguousarray(zz[:, k]), f)[2] for k in range(zz.shape[1]))
+    return float(rss) + beta * int(np.count_nonzero(f))
 
 
 JOINT_DRIFT_REASON = ("the segments of the joint mean-shift fit sloped one way in some series: a drift per series "
                       "removed (lower penalised cost with one joint penalty for the slopes), as the trend model does")
+
+
+JOINT_CURVE_REASON = ("the joint mean-shift fit was a staircase of marginal steps: a smooth baseline (cubic spline) per "
+                      "series removed (lower penalised cost with one joint penalty per coefficient), as the curve "
+                      "model does")
 
 
 def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
@@ -206,13 +236,35 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         z2 = np.ascontiguousarray(np.stack(cols, axis=1))
         beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
         flags = pelt_l2_joint(z2, beta, m)
-        if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # the trend model, chosen on the joint fit
-            flags, slopes = choose_trend_joint(z2, flags, beta, beta, m, auto_penalty(nv, factor=factor))
-            if np.any(slopes != 0.0):
-                info.models["joint: drift removed"] += 1
-                info.reasons.setdefault("joint: drift removed", JOINT_DRIFT_REASON)
+        if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # trend and curve models, on the joint fit
+            flags, model = _joint_drift(z2, flags, beta, m, auto_penalty(nv, factor=factor))
+            if model:
+                info.models[model] += 1
+                info.reasons.setdefault(model, JOINT_DRIFT_REASON if model == "joint: drift removed"
+                                        else JOINT_CURVE_REASON)
         out[r, valid[flags]] = True
     return out
+
+
+def _joint_drift(z2, own, beta, m, beta_one):
+    """(flags, model or "") of the joint fit's drift choice. The curve model first (against the staircase):
+    when it wins, a straight drift per series within its segments (no search) is kept if that costs less
+    (lines are curves with fewer coefficients); otherwise the trend model's own refits
+    (``trend.choose_trend_joint``, slow on a curved residual, so only when no curve fits)."""
+    smooth, knots = choose_curve_joint(z2, own, beta, m, staircase_cost(z2, own, beta))
+    if knots:
+        starts = np.flatnonzero(smooth)
+        sxy, sxx, _ = np.array([_line_sums(z2[:, k], smooth) for k in range(z2.shape[1])]).T
+        slopes = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
+        line = staircase_cost(z2 - np.arange(z2.shape[0])[:, None] * slopes, smooth, beta) + beta
+        curve = curve_cost(z2, starts, beta, knots)
+        return smooth, "joint: drift removed" if line <= curve else "joint: curve removed"
+    flags, slopes = choose_trend_joint(z2, own, beta, beta, m, beta_one)
+    return flags, "joint: drift removed" if np.any(slopes != 0.0) else ""
+
+
+def _line_sums(z, flags):
+    return segment_line_sums(np.ascontiguousarray(z), np.ascontiguousarray(flags, dtype=np.bool_))
 
 
 def detect_rows_shape(x, min_size, info: RowInfo | None = None):

@@ -106,6 +106,50 @@ def process_noise(kind: str, shape, rng: np.random.Generator) -> np.ndarray:
     raise ValueError(f"process_noise: unknown kind {kind!r}; use one of {NOISES}")
 
 
+CURVES = ("exponential", "saturating", "quadratic", "logistic")
+CURVE_NOISES = ("white", "ar1", "quantised")
+CURVE_NOISE_LONG_RUN = {"white": 1.0, "ar1": np.sqrt(3.0), "quantised": 1.0}  # long-run / marginal sd
+
+
+def curved_drift(curve: str, noise: str, shape, rng: np.random.Generator, *, rise: float = 8.0) -> np.ndarray:
+    """No-change series along the last axis: a smooth drift of ``rise`` noise sds plus unit noise.
+
+    Curves over t = 0 .. 1: ``exponential`` (rise exp(-t / 0.15): a heater settling, an electrode drying),
+    ``saturating`` (rise (1 - exp(-t / 0.15)): warming up, a filter loading), ``quadratic`` (rise t^2:
+    accelerating wear), ``logistic`` (rise / (1 + exp(-(t - 0.5) / 0.05)): a slow change of state over a
+    fifth of the series). Noise: ``white``, ``ar1`` (phi 0.5, marginal sd 1, long-run sd sqrt(3)),
+    ``quantised`` (white rounded to 0.5 sd).
+
+    >>> x = curved_drift("saturating", "white", (2, 1000), np.random.default_rng(0))
+    >>> x.shape, bool(x[:, -100:].mean() > 7)
+    ((2, 1000), True)
+    """
+    shape = tuple(np.atleast_1d(shape))
+    if noise == "white":
+        e = rng.normal(size=shape)
+    elif noise == "ar1":
+        e = ar1_noise(shape, 0.5, rng)
+    elif noise == "quantised":
+        e = quantise(rng.normal(size=shape), 0.5)
+    else:
+        raise ValueError(f"curved_drift: unknown noise {noise!r}; use one of {CURVE_NOISES}")
+    return e + rise * drift_shape(curve, shape[-1])
+
+
+def drift_shape(curve: str, n: int) -> np.ndarray:
+    """The curve of ``curved_drift`` over n samples, rising by 1 (exponential: falling from 1).
+
+    >>> drift_shape("quadratic", 4).tolist()
+    [0.0, 0.0625, 0.25, 0.5625]
+    """
+    t = np.arange(n) / n
+    curves = {"exponential": lambda: np.exp(-t / 0.15), "saturating": lambda: 1.0 - np.exp(-t / 0.15),
+              "quadratic": lambda: t * t, "logistic": lambda: 1.0 / (1.0 + np.exp(-(t - 0.5) / 0.05))}
+    if curve not in curves:
+        raise ValueError(f"curved_drift: unknown curve {curve!r}; use one of {CURVES}")
+    return curves[curve]()
+
+
 PATTERNS = ("sine", "square", "sawtooth", "fast_sine", "smooth_ar", "white")
 
 
