@@ -159,8 +159,9 @@ class Heartbeat(JSComponent):
     arrived for ``stall_s`` seconds the browser asks the server's liveness endpoint (``panel serve
     --liveness``, no session is created) every ``poll_s`` seconds; if the server answers for ``confirm_s``
     seconds and still no beat comes, this session is gone (the server was restarted) and the page reloads:
-    the new session shows the live line and its history again. A merely slow server sends its beat again
-    and nothing happens. Supported APIs only (a JSComponent property, ``fetch``, ``location.reload``).
+    the new session shows the live line and its history again, reloaded once (the poll stops: on a loaded
+    server the new page can take longer than a poll, and a second reload aborted the first, again and again).
+    A merely slow server sends its beat again and nothing happens. Supported APIs only (a JSComponent property, ``fetch``, ``location.reload``).
     """
 
     beat = param.Integer(default=0)
@@ -186,6 +187,7 @@ export function render({ model }) {
     if (upSince !== null && Date.now() - upSince >= model.confirm_s * 1000 && Date.now() - last >= model.stall_s * 1000) {
       el.dataset.state = 'reloading';
       window.location.reload();
+      return;  // once: a second reload would abort the first while a loaded server builds the new session
     }
     busy = false;
   }, model.poll_s * 1000);
