@@ -114,23 +114,31 @@ def test_wander_as_large_as_the_minimum_shift_is_said_and_widens_the_reference()
     assert d.reference == pytest.approx((0.06 + 0.25) / 2) and d.note == ""
 
 
-@pytest.fixture(scope="module")
-def virtual_lane_samples():
-    """Lane 7 of the virtual line over 8 h, quiet (events=None) and with its default events."""
+LANE7 = "plant1/electrode/coat1/gauge/areal_mass_lane07"
+
+
+def lane7(events, hours: float):
+    """(times, values, tag) of lane 7 of the virtual line (seed 0) over its first ``hours``, bad readings
+    dropped, and the virtual line itself."""
     import pandas as pd
 
     from workbench.badvalues import is_bad_reading
     from workbench.simulate import virtual_line
 
+    vl = virtual_line(seed=0, events=events)
+    t, v = vl.tag_samples(start=pd.Timestamp(vl.start), end=pd.Timestamp(vl.start) + pd.Timedelta(hours=hours),
+                          paths=[LANE7])[LANE7]
+    v = np.asarray(v, float)
+    good = np.isfinite(v) & ~np.array([is_bad_reading(x) for x in v])
+    return (np.asarray(t)[good], v[good], vl.config.tag(LANE7)), vl
+
+
+@pytest.fixture(scope="module")
+def virtual_lane_samples():
+    """Lane 7 of the virtual line over 8 h, quiet (events=None) and with its default events."""
     out = {}
     for events in (None, "default"):
-        vl = virtual_line(seed=0, events=events)
-        path = "plant1/electrode/coat1/gauge/areal_mass_lane07"
-        t, v = vl.tag_samples(start=pd.Timestamp(vl.start), end=pd.Timestamp(vl.start) + pd.Timedelta("8h"),
-                              paths=[path])[path]
-        v = np.asarray(v, float)
-        good = np.isfinite(v) & ~np.array([is_bad_reading(x) for x in v])
-        out[events] = (np.asarray(t)[good], v[good], vl.config.tag(path))
+        out[events], vl = lane7(events, 8.0)
         if events:
             out["truth"] = vl.truth(0.0, 8 * 3600.0)
     return out
@@ -139,18 +147,7 @@ def virtual_lane_samples():
 @pytest.fixture(scope="module")
 def quiet_lane_day():
     """Lane 7 of the quiet virtual line (events=None) over 24 h: 9-10 slurry lots of 2.5 h."""
-    import pandas as pd
-
-    from workbench.badvalues import is_bad_reading
-    from workbench.simulate import virtual_line
-
-    vl = virtual_line(seed=0, events=None)
-    path = "plant1/electrode/coat1/gauge/areal_mass_lane07"
-    t, v = vl.tag_samples(start=pd.Timestamp(vl.start), end=pd.Timestamp(vl.start) + pd.Timedelta("24h"),
-                          paths=[path])[path]
-    v = np.asarray(v, float)
-    good = np.isfinite(v) & ~np.array([is_bad_reading(x) for x in v])
-    return np.asarray(t)[good], v[good], vl.config.tag(path)
+    return lane7(None, 24.0)[0]
 
 
 def test_a_phase_one_over_several_lots_keeps_the_quiet_line_within_the_design(quiet_lane_day):
