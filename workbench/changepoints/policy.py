@@ -152,16 +152,17 @@ def dominant_period(xv: np.ndarray) -> tuple[int, float]:
     return _acf_peak(xv - np.median(xv), n // MIN_CYCLES)
 
 
-def _season(xv: np.ndarray, beta: float) -> Plan | None:
+def _season(xv: np.ndarray, beta: float, long_run_sigma: float) -> Plan | None:
     """The seasonal model (``seasons.py``) of a smooth series that is not a cycle: the plan of the series
-    minus its seasonal profile, or None when it has no season or removing it leaves no less noise."""
+    minus its seasonal profile, or None when it has no season or removing it leaves no less noise than the
+    series' own ``long_run_sigma``."""
     period, acf = find_season(xv, _acf_peak)
     if not period:
         return None
     season = seasonal_profile(xv, period)
     y = xv - season
     p = long_run(y)
-    if not 0.0 < p["long_run_sigma"] < long_run(xv)["long_run_sigma"]:
+    if not 0.0 < p["long_run_sigma"] < long_run_sigma:
         return None
     return Plan("seasonal", f"a season of {period} samples (autocorrelation of the differences {acf:.2f}) removed, "
                 "then level changes under long-run noise", float(np.add.reduce(y) / y.shape[0]), 0.0,
@@ -212,7 +213,7 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
             return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
                         0.0, lr, p["sigma"], beta, period)
     if smooth:
-        season = _season(xv, beta)
+        season = _season(xv, beta, p["long_run_sigma"])
         if season is not None:
             return season
     return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)
