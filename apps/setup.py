@@ -9,7 +9,7 @@ import logging
 
 import panel as pn
 
-from apps.dashboard.page_html import lean_bundles
+from apps.dashboard.page_html import lean_bundles, serve_locally
 from apps.dashboard.recording import history_acquisition
 from data_adapters.acquisition import shared_acquisition
 
@@ -19,5 +19,6 @@ for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation"
     except ImportError as exc:  # the shell leaves that page out and logs why
         logging.getLogger("dashboard").warning("page %s unavailable: %s", _page, exc)
 
+serve_locally()  # before any page: the assets come from this server whatever the environment says
 lean_bundles()
 shared_acquisition(factory=history_acquisition)

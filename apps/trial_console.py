@@ -4,13 +4,12 @@ The page and its server-wide state live in ``apps.trial``; this script only serv
 dashboard it is served air-gapped: BokehJS and Panel's assets come from this server, never a CDN.
 """
 
-import os
-
-os.environ.setdefault("BOKEH_RESOURCES", "server")  # read per request by bokeh: no CDN, no web fonts
-
 import panel as pn
 
+from apps.dashboard.page_html import serve_locally
 from apps.trial.console import page
+
+serve_locally()  # read per request by bokeh: no CDN, no web fonts, whatever the environment says
 
 if pn.state.served:
     page().servable(title="Trial console")

@@ -147,7 +147,9 @@ class DemoServer:
         self.log_path = self.tmp / f"demo{self.starts}.log"
         DEMO_LOGS.append(self.log_path)
         self.log = open(self.log_path, "w+")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn")
+        # BOKEH_RESOURCES=inline, as some environments set it: the page must still take its CSS from this
+        # server, not the CDN (a CI machine with it set saw every page fetch Panel's CSS from cdn.holoviz.org)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn", BOKEH_RESOURCES="inline")
         self.store = self.tmp / "store"
         self.proc = subprocess.Popen([sys.executable, "-m", "apps", "demo", "--port", str(self.port),
                                       "--speed", str(SPEED), "--events", str(self.events), "--store", str(self.store)],

@@ -47,7 +47,7 @@ def serve(tmp: Path, env_extra: dict):
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", BOKEH_LOG_LEVEL="warn", TRIAL_CONSOLE_DIR=str(tmp / "var"),
                TRIAL_CONSOLE_WRITERS="ann", **env_extra)
-    env.pop("BOKEH_RESOURCES", None)  # the script itself must keep the page off the CDN
+    env["BOKEH_RESOURCES"] = "inline"  # set by the environment: the script itself must keep the page off the CDN
     log = open(tmp / "console.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(REPO / "apps" / "trial_console.py"),
                              "--address", "127.0.0.1", "--port", str(port),

@@ -66,11 +66,12 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen |
 def run_dashboard(*, config: str | None, port: int, address: str, env_extra: dict[str, str] | None = None,
                   allow_origins: list[str] | None = None, what: str = "dashboard") -> int:
     """Run ``panel serve`` on the dashboard until interrupted; prints the URL once it answers."""
+    from apps.dashboard.page_html import serve_locally
     from workbench.config import default_config_path, load_line_config
 
     line = load_line_config(config or default_config_path())  # fail here, with the config's own error
     env = dict(os.environ, WORKBENCH_LINE_CONFIG=str(Path(line.source).resolve()), **(env_extra or {}))
-    env.setdefault("BOKEH_RESOURCES", "server")  # BokehJS from this server, never a CDN
+    serve_locally(env)  # BokehJS and Panel's CSS from this server, never a CDN (whatever the caller's env)
     cmd = panel_command(port=port, address=address, allow_origins=allow_origins)
     proc = subprocess.Popen(cmd, env=env)
 

@@ -18,6 +18,7 @@ name the same root elements (open; the README's first-paint paragraph says where
 from __future__ import annotations
 
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,33 @@ def kiosk_seconds(arguments: dict) -> float | None:
     return float(text) if text.replace(".", "", 1).isdigit() and float(text) > 0 else None
 
 
+LOCAL_RESOURCES = "server"  # bokeh's name for "BokehJS and Panel's CSS from this server"
+
+
+def serve_locally(environ=None) -> str | None:
+    """Make this server (or the ``panel serve`` started with ``environ``) send BokehJS and Panel's CSS
+    itself, never a CDN: the shop floor is often air-gapped. Returns the value it overrode, if any.
+
+    ``BOKEH_RESOURCES`` is read on every request; any other value, even one set for another tool,
+    sends pages that fetch their stylesheets from cdn.holoviz.org (``inline`` inlines BokehJS but
+    still links Panel's CSS to the CDN), so a page without internet shows unstyled widgets.
+
+    >>> env = {"BOKEH_RESOURCES": "inline"}
+    >>> serve_locally(env), env["BOKEH_RESOURCES"]
+    ('inline', 'server')
+    >>> serve_locally(env) is None
+    True
+    """
+    env = os.environ if environ is None else environ
+    before = env.get("BOKEH_RESOURCES")
+    env["BOKEH_RESOURCES"] = LOCAL_RESOURCES
+    if before in (None, LOCAL_RESOURCES):
+        return None
+    log.warning("dashboard: BOKEH_RESOURCES=%s ignored: pages are served with their assets from this server "
+                "(no CDN)", before)
+    return before
+
+
 def lean_bundles() -> bool:
     """Leave :data:`UNUSED_BOKEHJS` out of every page this server sends; False (and a log line) if this
     Panel version renders pages another way (then every bundle is sent, as before)."""
@@ -67,4 +95,4 @@ def lean_bundles() -> bool:
     return True
 
 
-__all__ = ["UNUSED_BOKEHJS", "template_look", "kiosk_seconds", "lean_bundles"]
+__all__ = ["UNUSED_BOKEHJS", "template_look", "kiosk_seconds", "lean_bundles", "serve_locally"]
