@@ -190,6 +190,14 @@ def segment_line_sums(z, flags):
     """(sum of Sxy, sum of Sxx, residual sum of squares about the segment means) of z over the segments
     that start where ``flags`` is True (and at 0), t = sample index: the pooled within-segment slope is
     Sxy / Sxx (``trend.py``)."""
+    sxy, sxx, rss, _ = staircase_sums(z, flags, 0.0)
+    return sxy, sxx, rss
+
+
+@nb.njit(cache=True, nogil=True)
+def staircase_sums(z, flags, limit):
+    """``segment_line_sums`` and, in the same pass, how many changes gain less than ``limit`` in residual
+    sum of squares (the drop from splitting their two neighbouring segments there; ``curve.marginal_changes``)."""
     n = z.shape[0]
     sxy = 0.0
     sxx = 0.0
@@ -198,6 +206,9 @@ def segment_line_sums(z, flags):
     sz = 0.0
     stz = 0.0
     szz = 0.0
+    count = 0
+    prev_sum = 0.0
+    prev_len = 0
     for i in range(n + 1):
         if i == n or (i > 0 and flags[i]):
             m = float(i - a)
@@ -205,6 +216,12 @@ def segment_line_sums(z, flags):
             sxy += stz - tbar * sz
             sxx += m * (m * m - 1.0) / 12.0
             rss += szz - sz * sz / m
+            k = i - a
+            if prev_len > 0:
+                d = sz / k - prev_sum / prev_len
+                count += d * d * (k * prev_len / (k + prev_len)) < limit
+            prev_sum = sz
+            prev_len = k
             a = i
             sz = 0.0
             stz = 0.0
@@ -214,4 +231,4 @@ def segment_line_sums(z, flags):
             sz += v
             stz += i * v
             szz += v * v
-    return sxy, sxx, rss
+    return sxy, sxx, rss, count

@@ -103,24 +103,34 @@ def _robust_scale(a, centred=False):
     n = a.shape[0]
     if n == 0:
         return 0.0
+    buf = np.empty(n)
     zeros = 0
+    for i in range(n):  # the copy to select in and the count of zeros in one pass
+        v = a[i]
+        buf[i] = v
+        zeros += np.int64(v == 0.0)
+    med = 0.0
+    if not centred and zeros < 0.1 * n:
+        med = _select_bracketed(buf, n // 2)
     for i in range(n):
-        if a[i] == 0.0:
-            zeros += 1
-    buf = a.copy()
+        buf[i] = abs(a[i] - med)
+    return _abs_scale(buf, zeros)
+
+
+@nb.njit(cache=True, nogil=True)
+def _abs_scale(b, zeros):
+    """``_robust_scale`` from b = |a - median| (|a| when there are >= 10 % exact zeros, ``zeros`` of them in
+    a): the MAD scale, or the 2 %-trimmed RMS of a for quantised data. Reorders b."""
+    n = b.shape[0]
     if zeros < 0.1 * n:
-        med = 0.0 if centred else _select_bracketed(buf, n // 2)
-        for i in range(n):
-            buf[i] = abs(a[i] - med)
-        return _MAD_TO_SIGMA * _select_bracketed(buf, n // 2)
-    for i in range(n):
-        buf[i] = abs(a[i])
-    cut = _select_bracketed(buf, min(int(_TRIM_KEEP * n), n - 1))
+        return _MAD_TO_SIGMA * _select_bracketed(b, n // 2)
+    keep = b.copy()  # the sum below runs in the samples' order (the same rounding as ever)
+    cut = _select_bracketed(b, min(int(_TRIM_KEEP * n), n - 1))
     acc = 0.0
     m = 0
     for i in range(n):
-        if abs(a[i]) <= cut:
-            acc += a[i] * a[i]
+        if keep[i] <= cut:
+            acc += keep[i] * keep[i]
             m += 1
     return math.sqrt(acc / max(m, 1) / _TRIM_VAR)
 
@@ -203,10 +213,7 @@ def noise_profile(x, efficient=True):
     su = scales[1]
     sv = scales[2]
     den = su * su + sv * sv
-    moving = 0
-    for i in range(k):
-        if pairs[0, i] != 0.0:
-            moving += 1
+    moving = k - zeros  # differences finite: every one is zero or moves
     phi = 0.0
     # a signal pinned at one code (< 10 % of steps move) has no estimable autocorrelation: keep phi = 0
     if den > 0.0 and moving >= 0.1 * k:
@@ -234,24 +241,31 @@ def _middle(w, width):
 
 
 @nb.njit(cache=True, nogil=True)
+def _despiked(x, i, h, lim, w):
+    """x[i], or the median of the 2h + 1 samples around it when it is further than lim from that median
+    (``despike``'s rule for one sample; h = 0: x[i])."""
+    n = x.shape[0]
+    v = x[i]
+    if h < 1 or i < h or i >= n - h:
+        return v
+    # cheap necessary condition: a sample > lim off the median of 5 (or 3) is > lim off a neighbour
+    if abs(v - x[i - 1]) <= lim and abs(v - x[i + 1]) <= lim:
+        return v
+    for j in range(2 * h + 1):
+        w[j] = x[i - h + j]
+    med = _middle(w, 2 * h + 1)
+    return med if abs(v - med) > lim else v
+
+
+@nb.njit(cache=True, nogil=True)
 def despike(x, sigma, width, threshold):
     """Replace samples further than threshold*sigma from the running median of ``width`` (odd) samples."""
     n = x.shape[0]
-    out = x.copy()
-    h = width // 2
-    if h < 1 or n < width or sigma <= 0.0:
-        return out
-    w = np.empty(width)
-    lim = threshold * sigma
-    for i in range(h, n - h):
-        # cheap necessary condition: a sample > lim off the median of 5 (or 3) is > lim off a neighbour
-        if abs(x[i] - x[i - 1]) <= lim and abs(x[i] - x[i + 1]) <= lim:
-            continue
-        for j in range(width):
-            w[j] = x[i - h + j]
-        med = _middle(w, width)
-        if abs(x[i] - med) > lim:
-            out[i] = med
+    out = np.empty(n)
+    h = width // 2 if sigma > 0.0 and n >= width else 0
+    w = np.empty(max(width, 1))
+    for i in range(n):
+        out[i] = _despiked(x, i, h, threshold * sigma, w)
     return out
 
 
@@ -272,15 +286,18 @@ def _centred_scale(d):
     k = d.shape[0]
     buf = d.copy()
     med = _select_bracketed(buf, k // 2)
-    c = np.empty(k)
-    for i in range(k):
-        c[i] = d[i] - med
-    return _robust_scale(c, True), med  # the median of c is c[k // 2 th smallest] = 0 exactly
+    zeros = 0
+    for i in range(k):  # |d - median|: its own median is 0 exactly, so no second centring
+        c = d[i] - med
+        buf[i] = abs(c)
+        zeros += np.int64(c == 0.0)
+    return _abs_scale(buf, zeros), med
 
 
 @nb.njit(cache=True, nogil=True)
-def block_profile(x, min_blocks):
-    """(block long-run sigma, trend per sample, trend z) of a finite 1-D float64 array.
+def block_profile(x, min_blocks, sigma=0.0, width=0, threshold=0.0):
+    """(block long-run sigma, trend per sample, trend z) of a finite 1-D float64 array, spikes removed first
+    as ``despike(x, sigma, width, threshold)`` would (width 0: none; no copy of x is made).
 
     For block lengths b = 2, 4, 8, ... while there are >= ``min_blocks`` blocks: the differences of
     adjacent block means have variance 2 sigma_LR^2 / b whatever the correlation within b samples, so
@@ -295,9 +312,17 @@ def block_profile(x, min_blocks):
     z = 0.0
     b = 2
     k = n // 2
+    h = width // 2 if sigma > 0.0 and n >= width else 0
+    lim = threshold * sigma
+    w = np.empty(max(width, 1))
     means = np.empty(max(k, 1))
     for j in range(k):  # block means at b = 2; each next scale averages pairs of the previous (O(n) in all)
         means[j] = 0.5 * (x[2 * j] + x[2 * j + 1])
+    for i in range(h, min(n - h, 2 * k) if h > 0 else 0):  # spikes: the pair's mean again, despiked
+        # cheap necessary condition: a sample > lim off the median of 5 (or 3) is > lim off a neighbour
+        if abs(x[i] - x[i - 1]) > lim or abs(x[i] - x[i + 1]) > lim:
+            j = i // 2
+            means[j] = 0.5 * (_despiked(x, 2 * j, h, lim, w) + _despiked(x, 2 * j + 1, h, lim, w))
     while k >= min_blocks:
         d = np.empty(k - 1)
         for j in range(k - 1):
@@ -345,14 +370,18 @@ def _inside_range(buf, low, high):
 
 
 @nb.njit(cache=True, nogil=True)
-def mask_absurd(x):
-    """Copy of x with absurd values set to NaN, and how many: PLC bad-value codes (|x| >= 1e30) and values
+def mask_gaps(x):
+    """(copy of x with absurd values set to NaN, how many, how many samples are gaps in all): ``mask_absurd``
+    that also counts the NaN the series already held (0 gaps: the caller needs no mask of its own).
+
+    Absurd values: PLC bad-value codes (|x| >= 1e30) and values
     more than RANGE_FACTOR x (q99 - q01) outside [q01, q99] (quantiles of <= 4096 evenly spaced samples).
     A real level shift moves q01/q99 with it as soon as it holds 1 % of the series, so it is never masked.
     When ``_inside_range`` proves nothing can be outside the limits, their two selections are skipped."""
     n = x.shape[0]
     out = x.copy()
     count = 0
+    nans = 0
     low = np.inf  # range of what is left (NaN compares False)
     high = -np.inf
     for i in range(n):
@@ -363,6 +392,8 @@ def mask_absurd(x):
         elif not math.isnan(v):
             low = min(low, v)
             high = max(high, v)
+        else:
+            nans += 1
     step = max(1, n // _MAX_PAIRS)
     sub = np.empty((n + step - 1) // step)
     k = 0
@@ -371,15 +402,15 @@ def mask_absurd(x):
             sub[k] = out[i]
             k += 1
     if k < 20:
-        return out, count
+        return out, count, count + nans
     buf = sub[:k]
     if _inside_range(buf, low, high):
-        return out, count
+        return out, count, count + nans
     lo = _select_bracketed(buf, int(0.01 * k))
     hi = _select_bracketed(buf, int(0.99 * k))
     r = hi - lo
     if not r > 0.0:
-        return out, count
+        return out, count, count + nans
     a = lo - RANGE_FACTOR * r
     b = hi + RANGE_FACTOR * r
     for i in range(n):
@@ -387,6 +418,13 @@ def mask_absurd(x):
         if v < a or v > b:
             out[i] = np.nan
             count += 1
+    return out, count, count + nans
+
+
+@nb.njit(cache=True, nogil=True)
+def mask_absurd(x):
+    """Copy of x with absurd values set to NaN, and how many (``mask_gaps``)."""
+    out, count, _ = mask_gaps(x)
     return out, count
 
 
@@ -440,9 +478,12 @@ def spread_profile(x, blocks):
         step = max(1, per // 256)
         k = (per + step - 1) // step
         d = np.empty(k)
-        for j in range(k):
+        zeros = 0
+        for j in range(k):  # differences of noise are centred on 0 (a drift: ~0): |d| is the deviation
             i = b * per + j * step + 1
-            d[j] = x[i] - x[i - 1]
-        scales[b] = _robust_scale(d, True)  # differences of noise are centred on 0 (a drift: ~0)
+            v = x[i] - x[i - 1]
+            d[j] = abs(v)
+            zeros += np.int64(v == 0.0)
+        scales[b] = _abs_scale(d, zeros)
     big = scales.max()
     return big, _select(scales.copy(), blocks // 2)

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba as nb
 import numpy as np
 
-from ._kernels import fpop_l2
+from ._kernels import fpop_l2, staircase_sums
 from .policy import CURVE_KNOTS, CURVE_MIN_SPACING, auto_penalty
 
 MAX_ROUNDS = 8
@@ -96,31 +95,8 @@ def marginal_changes(z: np.ndarray, flags: np.ndarray, beta: float) -> int:
     each of them gains 3 penalties; a real step of 3 sigma between 200-sample segments gains 36 (at
     10,000 samples). One compiled pass for a single series (the gate runs on every staircase)."""
     if z.ndim == 1:
-        return int(_marginal_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta))
+        return int(staircase_sums(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)[3])
     return int(np.count_nonzero(_gains(z, _starts(flags), beta) < MARGINAL))
-
-
-@nb.njit(cache=True, nogil=True)
-def _marginal_1d(z, flags, limit):
-    count = 0
-    prev_sum = 0.0
-    prev_len = 0
-    acc = 0.0
-    a = 0
-    n = z.shape[0]
-    for i in range(n + 1):
-        if i == n or (i > 0 and flags[i]):
-            m = i - a
-            if prev_len > 0:
-                d = acc / m - prev_sum / prev_len
-                count += d * d * (m * prev_len / (m + prev_len)) < limit
-            prev_sum = acc
-            prev_len = m
-            acc = 0.0
-            a = i
-        if i < n:
-            acc += z[i]
-    return count
 
 
 def coef_penalty(z: np.ndarray, knots: int) -> float:

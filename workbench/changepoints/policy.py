@@ -55,7 +55,6 @@ from ._robust import (
     PHI_MAX,
     _auto_penalty,
     block_profile,
-    despike,
     noise_profile,
     spread_profile,
 )
@@ -109,7 +108,7 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = Tru
     """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend.
     ``efficient=False``: the MAD even on short series (``noise.py``)."""
     sigma, phi, lr_ar, res = noise_profile(xv, efficient)
-    lr_block, slope, z = block_profile(despike(xv, sigma, 5, SPIKE_SIGMAS), min_blocks)
+    lr_block, slope, z = block_profile(xv, min_blocks, sigma, 5, SPIKE_SIGMAS)  # spikes removed first
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
                 long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
 

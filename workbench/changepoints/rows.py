@@ -1,6 +1,6 @@
 """Detection on plain arrays: rows of series (..., n) -> bool flags. The xarray layer calls these per block.
 
-Per row: absurd values become gaps (``_robust.mask_absurd``), NaN/inf samples are dropped and detection runs
+Per row: absurd values become gaps (``_robust.mask_gaps``), NaN/inf samples are dropped and detection runs
 on the valid samples in order (flags go to the first valid sample of each new segment; fewer than
 2 * min_size valid samples: no change), ``policy.plan`` picks the scale, penalty and model, then a pure
 compiled kernel searches: FPOP (``_kernels``; 4 gap-free rows at a time in ``_lanes``), the joint search, or
@@ -16,14 +16,14 @@ from collections import Counter
 import numpy as np
 
 from ._joint import pelt_l2_joint
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
+from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums, staircase_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
-from ._robust import mask_absurd, standardise
-from .curve import choose_curve, choose_curve_joint, curve_cost, marginal_changes
+from ._robust import mask_gaps, standardise
+from .curve import MARGINAL, choose_curve, choose_curve_joint, curve_cost
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
-from .trend import choose_trend, choose_trend_joint
+from .trend import choose_trend, choose_trend_joint, sloped
 
 __all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
 
@@ -62,9 +62,8 @@ def _spike_half(min_size: int, spike_threshold: float, p: Plan, n: int) -> tuple
 
 def _clean(row: np.ndarray):
     """(masked row, valid indices or None if gap-free, number masked)."""
-    clean, masked = mask_absurd(np.ascontiguousarray(row, dtype=np.float64))
-    ok = np.isfinite(clean)
-    return clean, (None if ok.all() else np.flatnonzero(ok)), masked
+    clean, masked, gaps = mask_gaps(np.ascontiguousarray(row, dtype=np.float64))
+    return clean, (None if gaps == 0 else np.flatnonzero(np.isfinite(clean))), masked
 
 
 def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_threshold: float,
@@ -155,8 +154,11 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     own = out[r] if valid is None else out[r, valid]
     if np.count_nonzero(own) < 2:
         return
+    sxy, sxx, _, marginal = staircase_sums(z, own, MARGINAL * p.beta)  # both models' gates in one pass
+    if marginal < 2 and not sloped(sxy, sxx):  # flat segments, no marginal steps: the staircase stays
+        return
     flags, slope = choose_trend(z, own, p.beta, m)
-    if marginal_changes(z, own, p.beta) < 2:  # no staircase of marginal steps: no curve to try
+    if marginal < 2:  # no staircase of marginal steps: no curve to try
         smooth, knots = flags, 0
     else:
         cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (

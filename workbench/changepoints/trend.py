@@ -17,7 +17,7 @@ from ._kernels import fpop_l2, segment_line_sums
 
 TREND_Z = 3.0  # within-segment slope / its standard error needed to try the drift model
 MAX_ROUNDS = 8  # refits of the slope (it converges in 2-4 on drifts)
-__all__ = ["TREND_Z", "choose_trend", "choose_trend_joint", "pooled_slope"]
+__all__ = ["TREND_Z", "choose_trend", "choose_trend_joint", "pooled_slope", "sloped"]
 
 
 def _segment_sums(z: np.ndarray, starts: np.ndarray):
@@ -40,16 +40,20 @@ def pooled_slope(z: np.ndarray, starts: np.ndarray) -> tuple[float, float]:
     return float(slope), float(slope * np.sqrt(sxx))
 
 
+def sloped(sxy: float, sxx: float) -> bool:
+    """Whether the segments slope one way beyond chance: the pooled within-segment slope Sxy / Sxx
+    (``segment_line_sums``; pooled_slope's arithmetic) has |z| > TREND_Z. Otherwise the drift model cannot
+    win and is not tried."""
+    return sxx > 0 and abs(float(sxy / sxx * np.sqrt(sxx))) > TREND_Z
+
+
 def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int):
     """(flags, slope) of the better model for standardised z given the mean-shift flags; slope 0.0 when
     the staircase (mean-shift) model wins."""
     sxy, sxx, rss = segment_line_sums(np.ascontiguousarray(z), np.ascontiguousarray(flags, dtype=np.bool_))
-    if not sxx > 0:  # the cheap test first (one pass, no copies): most series have flat segments
+    if not sloped(sxy, sxx):  # the cheap test first (one pass, no copies): most series have flat segments
         return flags, 0.0
-    slope = sxy / sxx  # pooled_slope's arithmetic, from the flags as they are
-    if abs(float(slope * np.sqrt(sxx))) <= TREND_Z:
-        return flags, 0.0
-    slope = float(slope)
+    slope = float(sxy / sxx)
     cost_steps = rss + beta * int(np.count_nonzero(flags))
     t = np.arange(z.shape[0], dtype=np.float64)
     best = (cost_steps, flags, 0.0)
