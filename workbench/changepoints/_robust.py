@@ -100,21 +100,25 @@ def _select_bracketed(b, k):
 def _robust_scale(a, centred=False):
     """MAD scale; for quantised data (>= 10 % exact zeros, where the MAD collapses) a 2 %-trimmed RMS.
     ``centred``: a's median is known to be 0 (skips one selection)."""
-    n = a.shape[0]
+    return _scale_in_place(a.copy(), centred)
+
+
+@nb.njit(cache=True, nogil=True)
+def _scale_in_place(b, centred=False):
+    """``_robust_scale`` of b, with b itself as the work buffer (reordered and overwritten): for arrays the
+    caller made to be measured. The MAD's selections need no order; the trimmed RMS keeps it."""
+    n = b.shape[0]
     if n == 0:
         return 0.0
-    buf = np.empty(n)
     zeros = 0
-    for i in range(n):  # the copy to select in and the count of zeros in one pass
-        v = a[i]
-        buf[i] = v
-        zeros += np.int64(v == 0.0)
+    for i in range(n):
+        zeros += np.int64(b[i] == 0.0)
     med = 0.0
     if not centred and zeros < 0.1 * n:
-        med = _select_bracketed(buf, n // 2)
+        med = _select_bracketed(b, n // 2)
     for i in range(n):
-        buf[i] = abs(a[i] - med)
-    return _abs_scale(buf, zeros)
+        b[i] = abs(b[i] - med)
+    return _abs_scale(b, zeros)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -208,7 +212,7 @@ def noise_profile(x, efficient=True):
         zeros += pairs[0, i] == 0.0
     efficient = efficient and _QN_MIN_PAIRS <= k <= _QN_MAX_PAIRS and zeros < 0.1 * k  # short, not quantised: Qn
     for r in range(3):  # one call site: numba/LLVM made repeated inlined calls ~6x slower here
-        scales[r] = _qn_scale(pairs[r]) if efficient else _robust_scale(pairs[r])
+        scales[r] = _qn_scale(pairs[r]) if efficient else _scale_in_place(pairs[r])  # pairs[r]: used up
     s_d = scales[0]
     su = scales[1]
     sv = scales[2]
@@ -442,14 +446,13 @@ def standardise(xv, centre, slope, inv_scale, lim, half, z, s1a, s2a):
         return z
     mid = 0.5 * n
     w = np.empty(5)
+    prev = cur = (xv[0] - centre - slope * (0 - mid)) * inv_scale
     for i in range(n):
-        z[i] = (xv[i] - centre - slope * (i - mid)) * inv_scale
-    prev = z[0]
-    for i in range(n):
-        v = z[i]
+        v = cur  # the scaled sample; its successor is scaled one step ahead (the spike test needs it raw)
+        cur = (xv[i + 1] - centre - slope * (i + 1 - mid)) * inv_scale if i + 1 < n else 0.0
         raw = v
         # a sample > lim off the median of 5 (or 3) is > lim off both neighbours: cheap test first
-        if half > 0 and half <= i < n - half and (abs(v - prev) > lim or abs(v - z[i + 1]) > lim):
+        if half > 0 and half <= i < n - half and (abs(v - prev) > lim or abs(v - cur) > lim):
             width = 2 * half + 1
             for j in range(width):
                 w[j] = (xv[i - half + j] - centre - slope * (i - half + j - mid)) * inv_scale
