@@ -28,8 +28,14 @@ HERE = Path(__file__).resolve().parents[1]
 
 def cases(data: Path):
     """{name: (values, detect kwargs)} of every case, the same arrays in both checkouts (seeded)."""
-    from workbench.changepoints.synthetic import (CURVES, NOISES, curved_drift, pattern_changes,
-                                                  piecewise_constant, process_noise)
+    from workbench.changepoints.synthetic import (
+        CURVES,
+        NOISES,
+        curved_drift,
+        pattern_changes,
+        piecewise_constant,
+        process_noise,
+    )
 
     out = {}
     desc = data / "changepoints" / "tssb" / "desc.txt"
@@ -116,10 +122,8 @@ def main(argv=None) -> int:
                 if args.keep.exists():
                     continue
             env = dict(os.environ, PYTHONPATH=str(root))
-            subprocess.run([sys.executable, "-c", "import sys, runpy; sys.argv = sys.argv[1:]; "
-                            "runpy.run_path(sys.argv[0], run_name='__main__')", str(Path(__file__).resolve()),
-                            "--data", str(args.data), "--run-one", str(files[label])], env=env, cwd=root,
-                           check=True)
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--data", str(args.data), "--run-one",
+                            str(files[label])], env=env, cwd=root, check=True)
         a, b = np.load(files["base"]), np.load(files["this"])
         differ = [k for k in a.files if k not in b.files or not _same(a[k], b[k])]
         differ += [k for k in b.files if k not in a.files]

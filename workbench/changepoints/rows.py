@@ -16,7 +16,13 @@ from collections import Counter
 import numpy as np
 
 from ._joint import pelt_l2_joint
-from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums, staircase_sums
+from ._kernels import (
+    _backtrack,
+    _fpop_sums,
+    _fpop_workspace,
+    segment_line_sums,
+    staircase_sums,
+)
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_gaps, standardise
 from .curve import MARGINAL, choose_curve, choose_curve_joint, curve_cost

@@ -43,7 +43,12 @@ def pooled_slope(z: np.ndarray, starts: np.ndarray) -> tuple[float, float]:
 def sloped(sxy: float, sxx: float) -> bool:
     """Whether the segments slope one way beyond chance: the pooled within-segment slope Sxy / Sxx
     (``segment_line_sums``; pooled_slope's arithmetic) has |z| > TREND_Z. Otherwise the drift model cannot
-    win and is not tried."""
+    win and is not tried.
+
+    >>> sxy, sxx, _ = segment_line_sums(0.01 * np.arange(200.0), np.zeros(200, np.bool_))
+    >>> sloped(sxy, sxx), sloped(0.0, sxx)
+    (True, False)
+    """
     return sxx > 0 and abs(float(sxy / sxx * np.sqrt(sxx))) > TREND_Z
 
 
