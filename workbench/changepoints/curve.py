@@ -2,17 +2,19 @@
 
 A change-in-mean search cuts a curved drift into a staircase, and a straight line (``trend.py``) cannot
 follow it. The smooth model is a cubic B-spline with K uniform interior knots (K + 3 coefficients beside the
-level): it bends on the scale of the knot spacing (>= ``policy.CURVE_MIN_SPACING`` samples) and cannot make
-a step, so a real step stays in the residual and is found again. The choice is the trend model's:
+level): it bends on the scale of the knot spacing (>= ``policy.curve_spacing`` samples: too far apart to
+bend through a 3 long-run sigma step for less than the step's penalty) and cannot make a step, so a real
+step stays in the residual and is found again. The choice is the trend model's:
 
-1. **Gate** (cheap, numpy, one pass): the segments of the mean-shift fit are not flat. A slope of their own
-   per segment lowers the residual sum of squares (in long-run noise units) by a chi-square with one degree
-   of freedom per segment when they are flat; more than the chi-square bound that the penalty is built
-   from (``policy.auto_penalty`` for that many series) means they are not.
+1. **Gate** (``curve_gate``, one compiled pass): two or more marginal changes (``marginal_changes``), or
+   segments of the mean-shift fit that are not flat: a slope of their own per segment lowers the residual
+   sum of squares (in long-run noise units) by a chi-square with one degree of freedom per segment when
+   they are flat; more than the chi-square bound that the penalty is built from (``policy.auto_penalty``
+   for that many degrees of freedom) means they are not.
 2. **Fit** with an intercept per segment (the baseline is estimated *within* the segments, so steps do
    not bend it), remove it, search again, refit within the new segments, until the change points stop
    moving (at most MAX_ROUNDS), starting from the staircase's segments and from one curve through the
-   whole series; K = 1, 3, 7, 15 (as the spacing allows; nested, each halves the spacing).
+   whole series; K = 0, 1, 3 ... 63 (as the spacing allows; nested, each halves the spacing).
 3. **Choose** by penalised cost, the same yardstick for everything: residual sum of squares + one penalty
    per change + one penalty per coefficient of the baseline (K + 3), against the mean-shift and linear-trend
    models' costs. A staircase of real steps keeps its steps (the baseline cannot make them and costs more).
@@ -26,11 +28,11 @@ import numba as nb
 import numpy as np
 
 from ._kernels import fpop_l2
-from .policy import CURVE_KNOTS, CURVE_MIN_SPACING, auto_penalty
+from .policy import CURVE_KNOTS, auto_penalty, curve_spacing
 
 MAX_ROUNDS = 8
 MARGINAL = 10.0  # a change gaining less than this many penalties could be a stair of a drift (gate only)
-__all__ = ["choose_curve", "choose_curve_joint", "curve_cost", "marginal_changes", "spline_basis"]
+__all__ = ["choose_curve", "choose_curve_joint", "curve_cost", "curve_gate", "marginal_changes", "spline_basis"]
 
 
 @lru_cache(maxsize=16)
@@ -94,18 +96,46 @@ def marginal_changes(z: np.ndarray, flags: np.ndarray, beta: float) -> int:
     """How many changes of ``flags`` pay their penalty less than MARGINAL times over (``_gains``). The
     optimal staircase of a drift of a per sample has a step every L samples with a^2 L^3 = 6 beta, and
     each of them gains 3 penalties; a real step of 3 sigma between 200-sample segments gains 36 (at
-    10,000 samples). One compiled pass for a single series (the gate runs on every staircase)."""
+    10,000 samples)."""
     if z.ndim == 1:
-        return int(_marginal_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta))
+        return int(_stairs_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)[0])
     return int(np.count_nonzero(_gains(z, _starts(flags), beta) < MARGINAL))
 
 
+def curve_gate(z: np.ndarray, flags: np.ndarray, beta: float) -> bool:
+    """Whether the mean-shift fit ``flags`` of standardised z (n,) or (n, d) could be a cut-up drift, so the
+    curve model is worth fitting (the cheap test first: one compiled pass for a single series). Either
+
+    - two or more changes are marginal (``marginal_changes``: the stairs of a long drift), or
+    - the segments are not flat: a slope of their own per segment (and per column) lowers the residual sum
+      of squares by more than the chi-square bound for that many degrees of freedom (``auto_penalty``):
+      the one or two stairs of a short drift pay many penalties each, but what is left in them still slopes.
+
+    A staircase of real steps has flat segments and steps paying many penalties: no curve is fitted.
+    """
+    if not np.any(flags):
+        return False
+    if z.ndim == 1:
+        count, bent = _stairs_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)
+        dof = int(np.count_nonzero(flags)) + 1
+    else:
+        count = marginal_changes(z, flags, beta)
+        f = np.ascontiguousarray(flags, dtype=np.bool_)
+        bent = sum(_stairs_1d(np.ascontiguousarray(z[:, k]), f, np.inf)[1] for k in range(z.shape[1]))
+        dof = (int(np.count_nonzero(flags)) + 1) * z.shape[1]
+    return count >= 2 or bent > auto_penalty(z.shape[0], dof)
+
+
 @nb.njit(cache=True, nogil=True)
-def _marginal_1d(z, flags, limit):
+def _stairs_1d(z, flags, limit):
+    """(changes gaining less than ``limit`` by splitting their two neighbouring segments, drop in the residual
+    sum of squares from a line of its own in every segment)."""
     count = 0
+    bent = 0.0
     prev_sum = 0.0
     prev_len = 0
     acc = 0.0
+    acc_t = 0.0
     a = 0
     n = z.shape[0]
     for i in range(n + 1):
@@ -114,13 +144,18 @@ def _marginal_1d(z, flags, limit):
             if prev_len > 0:
                 d = acc / m - prev_sum / prev_len
                 count += d * d * (m * prev_len / (m + prev_len)) < limit
+            if m > 2:
+                sxy = acc_t - 0.5 * (a + i - 1) * acc  # sum (t - tbar) z
+                bent += sxy * sxy / (m * (m * m - 1.0) / 12.0)
             prev_sum = acc
             prev_len = m
             acc = 0.0
+            acc_t = 0.0
             a = i
         if i < n:
             acc += z[i]
-    return count
+            acc_t += i * z[i]
+    return count, bent
 
 
 def coef_penalty(z: np.ndarray, knots: int) -> float:
@@ -137,8 +172,8 @@ def curve_cost(z: np.ndarray, starts: np.ndarray, beta: float, knots: int) -> fl
     return _rss(z - _baseline(z, knots, st), st) + beta * (st.size - 1) + coef_penalty(z, knots)
 
 
-def _knot_counts(n: int, min_size: int):
-    spacing = max(CURVE_MIN_SPACING, 50 * max(int(min_size), 1))
+def _knot_counts(n: int, min_size: int, beta: float):
+    spacing = curve_spacing(beta, max(int(min_size), 1))
     return [k for k in CURVE_KNOTS if n / (k + 1) >= spacing]
 
 
@@ -163,7 +198,8 @@ def _search_from(z, first, knots, search, cost_of):
 
 def choose_curve(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int, cost_to_beat: float):
     """(flags, knots) of the smooth-baseline model for standardised z (n,) when it costs less than
-    ``cost_to_beat`` (the mean-shift or trend model's penalised cost), else (flags, 0)."""
+    ``cost_to_beat`` (the mean-shift or trend model's penalised cost), else (flags, None). For flags that pass
+    ``curve_gate`` (the caller asks it first)."""
     return _choose(z, flags, beta, min_size, cost_to_beat, lambda r: fpop_l2(r, beta, min_size), True)
 
 
@@ -172,14 +208,16 @@ def choose_curve_joint(z2: np.ndarray, flags: np.ndarray, beta: float, min_size:
     one joint penalty ``beta`` (the penalty for d series) per basis function; (flags, knots)."""
     from ._joint import pelt_l2_joint  # the joint kernel only when a rig is searched
 
+    if not curve_gate(z2, flags, beta):
+        return flags, None
     return _choose(z2, flags, beta, min_size, cost_to_beat, lambda r: pelt_l2_joint(r, beta, min_size), False)
 
 
 def _choose(z, flags, beta, min_size, cost_to_beat, search, whole_too):
-    counts = _knot_counts(z.shape[0], min_size)
-    if not counts or np.count_nonzero(flags) < 2 or marginal_changes(z, flags, beta) < 2:
-        return flags, 0
-    best = (cost_to_beat, flags, 0)
+    counts = _knot_counts(z.shape[0], min_size, beta)
+    if not counts:
+        return flags, None
+    best = (cost_to_beat, flags, None)
     # the baseline is first fitted within the staircase's steps that are not marginal (a drift's stairs
     # are; real steps pay many times over; none: one curve through the whole series), then the search and
     # the fit alternate. ``whole_too``: also from one curve through the whole series (the last stair of a

@@ -55,10 +55,15 @@ def detect(
       ``mean-shift`` (exact penalised change-in-mean search, compiled FPOP), ``trend`` (a drift plus steps,
       chosen by penalised cost when a mean-shift fit's segments all slope one way), ``curve`` (a smooth
       curved baseline, cubic spline, plus steps, chosen by penalised cost when the staircase is made of
-      marginal steps: a warm-up or a filter loading is one curve), ``cycle`` (a smooth
+      marginal steps or its segments still slope: a warm-up or a filter loading is one curve, also on a few
+      hundred samples; its knots are never close enough to bend through a 3 long-run sigma step, so steps
+      riding on it are still found), ``cycle`` (a smooth
       periodic series: changes in the cycles' level, spread, roughness or envelope; never cut inside a
       cycle, segments >= 5 cycles).
-    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise.
+    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise,
+      and that a drift bends more slowly than the curve model's knot spacing (``policy.curve_spacing``:
+      57 samples at n = 450, 71 at 10,000); a faster bend, or a curved drift on under ~300 samples of
+      autocorrelated noise, can still be cut into steps.
       Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
       ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.
       Noise whose sd grows along the series is judged by its noisiest sixteenth (fewer changes found

@@ -19,7 +19,7 @@ from ._joint import pelt_l2_joint
 from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
-from .curve import choose_curve, choose_curve_joint, curve_cost, marginal_changes
+from .curve import choose_curve, choose_curve_joint, curve_cost, curve_gate
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
@@ -150,19 +150,19 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     """``trend.choose_trend`` then ``curve.choose_curve`` on one row just searched as mean-shift, from the
     standardised valid samples ``z`` the search used (at ``valid``, None: all); rewrites its flags if the
-    drift or the smooth-baseline model wins. Rows with fewer than 2 changes are not checked (a drift is cut
-    into a staircase of several)."""
+    drift or the smooth-baseline model wins. Rows without a change are not checked; the trend model needs
+    two (a drift is cut into a staircase of several), the curve model its gate (``curve.curve_gate``)."""
     own = out[r] if valid is None else out[r, valid]
-    if np.count_nonzero(own) < 2:
+    if not np.any(own):
         return
-    flags, slope = choose_trend(z, own, p.beta, m)
-    if marginal_changes(z, own, p.beta) < 2:  # no staircase of marginal steps: no curve to try
-        smooth, knots = flags, 0
-    else:
+    gate = curve_gate(z, own, p.beta)  # flat segments, steps that pay many times over: no curve to try
+    flags, slope = choose_trend(z, own, p.beta, m) if np.count_nonzero(own) >= 2 else (own, 0.0)
+    smooth, knots = own, None
+    if gate:
         cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
             p.beta if slope != 0.0 else 0.0)
         smooth, knots = choose_curve(z, own, p.beta, m, cost)
-    if knots:
+    if knots is not None:
         flags, model, reason = smooth, "curve", CURVE_REASON
     elif slope != 0.0:
         model, reason = "trend", TREND_REASON
@@ -252,7 +252,7 @@ def _joint_drift(z2, own, beta, m, beta_one):
     (lines are curves with fewer coefficients); otherwise the trend model's own refits
     (``trend.choose_trend_joint``, slow on a curved residual, so only when no curve fits)."""
     smooth, knots = choose_curve_joint(z2, own, beta, m, staircase_cost(z2, own, beta))
-    if knots:
+    if knots is not None:
         starts = np.flatnonzero(smooth)
         sxy, sxx, _ = np.array([_line_sums(z2[:, k], smooth) for k in range(z2.shape[1])]).T
         slopes = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
