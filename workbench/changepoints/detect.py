@@ -62,7 +62,7 @@ def detect(
       cycle, segments >= 5 cycles).
     - The default assumes changes are in level (or in what each cycle looks like) under stationary noise,
       and that a drift bends more slowly than the curve model's knot spacing (``policy.curve_spacing``:
-      57 samples at n = 450, 71 at 10,000); a faster bend, or a curved drift on under ~300 samples of
+      57 samples at n = 450; series of 500 samples or more keep 1-15 knots >= 250 samples apart); a faster bend, or a curved drift on under ~300 samples of
       autocorrelated noise, can still be cut into steps.
       Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
       ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.

@@ -31,7 +31,7 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      slope (``curve.curve_gate``: the one or two stairs of a drift on a short series), and a smooth baseline
      (cubic B-spline, K = 0, 1, 3 ... 63 uniform knots at least ``curve_spacing`` samples apart: never so
      close that it could bend through a step of STEP_OF_INTEREST long-run sigmas for less than the step's
-     penalty, which sets the spacing from the penalty alone, 57 samples at n = 450, 71 at 10,000), fitted
+     penalty, which sets the spacing from the penalty alone, 57 samples at n = 450; series of 500 samples or more keep 1-15 knots >= 250 samples apart), fitted
      within the segments and refitted with the search until the change points stop moving, gives a lower
      penalised cost than the mean-shift and trend models, its K + 3 coefficients paying the chi-square
      bound for that many degrees of freedom (``curve.py``): an exponential warm-up or a filter loading is
