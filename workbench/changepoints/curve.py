@@ -33,7 +33,7 @@ from .policy import CURVE_KNOTS, auto_penalty, curve_spacing
 MAX_ROUNDS = 8
 LONG_SPACING = 250  # samples between knots at least on long series (main's rule, kept there)
 MARGINAL = 10.0  # a change gaining less than this many penalties could be a stair of a drift (gate only)
-__all__ = ["choose_curve", "choose_curve_joint", "curve_cost", "curve_gate", "marginal_changes", "spline_basis"]
+__all__ = ["choose_curve", "choose_curve_joint", "curve_baseline", "curve_cost", "curve_gate", "marginal_changes", "spline_basis"]
 
 
 @lru_cache(maxsize=16)
@@ -83,6 +83,11 @@ def _baseline(z: np.ndarray, knots: int, starts: np.ndarray) -> np.ndarray:
     zs, _ = _segment_sums(zz, starts)
     coef = np.linalg.lstsq(btb - bs.T @ (bs / m), b.T @ zz - bs.T @ (zs / m), rcond=1e-10)[0]
     return (b @ coef).reshape(z.shape)
+
+
+def curve_baseline(z: np.ndarray, knots: int, flags: np.ndarray) -> np.ndarray:
+    """The smooth baseline with ``knots`` of z (n,) or (n, d), fitted within the segments of bool ``flags``."""
+    return _baseline(z, knots, _starts(flags))
 
 
 def _gains(z: np.ndarray, starts: np.ndarray, beta: float) -> np.ndarray:

@@ -150,7 +150,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
     if kw["min_shift"] > 0:
-        out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info)
+        out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info, kw["factor"],
+                         kw["spike_threshold"])
     return out.reshape(x.shape)
 
 

@@ -20,13 +20,13 @@ from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
 from .curve import _short as curve_short
-from .curve import choose_curve, choose_curve_joint, curve_cost, curve_gate
+from .curve import choose_curve, choose_curve_joint, curve_baseline, curve_cost, curve_gate
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
-from .trend import choose_trend, choose_trend_joint
+from .trend import choose_trend, choose_trend_joint, pooled_slope
 
-__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
+__all__ = ["RowInfo", "detect_rows", "drift_choice", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
 
 
 class RowInfo:
@@ -149,13 +149,30 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 
 
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
-    """``trend.choose_trend`` then ``curve.choose_curve`` on one row just searched as mean-shift, from the
-    standardised valid samples ``z`` the search used (at ``valid``, None: all); rewrites its flags if the
-    drift or the smooth-baseline model wins. Rows without a change are not checked; the trend model needs
-    two (a drift is cut into a staircase of several), the curve model its gate (``curve.curve_gate``)."""
+    """``drift_choice`` on one row just searched as mean-shift, from the standardised valid samples ``z``
+    the search used (at ``valid``, None: all); rewrites its flags if the drift or the smooth-baseline
+    model wins."""
     own = out[r] if valid is None else out[r, valid]
-    if not np.any(own):
+    flags, model, reason, _ = drift_choice(z, own, p, m)
+    if not model:
         return
+    out[r] = False
+    out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
+    name = model if p.season is None else f"seasonal {model}"
+    info.models[p.model] -= 1
+    info.models[name] += 1
+    info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
+
+
+def drift_choice(z, own, p: Plan, m):
+    """(flags, model, reason, drift) of ``trend.choose_trend`` then ``curve.choose_curve`` given the
+    mean-shift flags ``own`` of standardised z: model "" (and drift None) when the staircase stands, else
+    "trend" or "curve" and ``drift(starts)``: the drift in z's unit fitted within the segments that begin
+    at ``starts`` (change indices; the line's slope, or the curve's baseline with the knots chosen). Rows
+    without a change are not checked; the trend model needs two (a drift is cut into a staircase of
+    several), the curve model its gate (``curve.curve_gate``)."""
+    if not np.any(own):
+        return own, "", "", None
     # flat segments, steps that pay many times over: no curve to try; nor on short seasonal rows (the curve
     # took a level shift under a season there: not yet resolved)
     gate = (p.season is None or not curve_short(z.shape[0], m)) and curve_gate(z, own, p.beta, m)
@@ -165,18 +182,12 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
         cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
             p.beta if slope != 0.0 else 0.0)
         smooth, knots = choose_curve(z, own, p.beta, m, cost)
+    t = np.arange(z.shape[0], dtype=np.float64)
     if knots is not None:
-        flags, model, reason = smooth, "curve", CURVE_REASON
-    elif slope != 0.0:
-        model, reason = "trend", TREND_REASON
-    else:
-        return
-    out[r] = False
-    out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
-    name = model if p.season is None else f"seasonal {model}"
-    info.models[p.model] -= 1
-    info.models[name] += 1
-    info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
+        return smooth, "curve", CURVE_REASON, lambda starts: curve_baseline(z, knots, starts)
+    if slope != 0.0:
+        return flags, "trend", TREND_REASON, lambda starts: pooled_slope(z, starts[starts > 0])[0] * t
+    return own, "", "", None
 
 
 TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
