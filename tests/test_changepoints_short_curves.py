@@ -18,7 +18,11 @@ import xarray as xr
 
 from workbench.changepoints import detect, f1_score
 from workbench.changepoints.policy import auto_penalty, curve_spacing
-from workbench.changepoints.synthetic import CURVE_NOISE_LONG_RUN, CURVE_NOISES, curved_drift
+from workbench.changepoints.synthetic import (
+    CURVE_NOISE_LONG_RUN,
+    CURVE_NOISES,
+    curved_drift,
+)
 
 SERIES = 24
 N = 450  # main needed 500 samples for its first knot

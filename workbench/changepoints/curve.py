@@ -33,7 +33,7 @@ from .policy import CURVE_KNOTS, auto_penalty, curve_spacing
 MAX_ROUNDS = 8
 LONG_SPACING = 250  # samples between knots at least on long series (main's rule, kept there)
 MARGINAL = 10.0  # a change gaining less than this many penalties could be a stair of a drift (gate only)
-__all__ = ["choose_curve", "choose_curve_joint", "curve_baseline", "curve_cost", "curve_gate", "marginal_changes", "spline_basis"]
+__all__ = ["choose_curve", "choose_curve_joint", "curve_baseline", "curve_cost", "curve_gate", "is_short", "marginal_changes", "spline_basis"]
 
 
 @lru_cache(maxsize=16)
@@ -121,7 +121,7 @@ def curve_gate(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int) -> 
     """
     if not np.any(flags):
         return False
-    if not _short(z.shape[0], min_size):
+    if not is_short(z.shape[0], min_size):
         return np.count_nonzero(flags) >= 2 and marginal_changes(z, flags, beta) >= 2
     if z.ndim == 1:
         count, bent = _stairs_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)
@@ -180,7 +180,7 @@ def curve_cost(z: np.ndarray, starts: np.ndarray, beta: float, knots: int) -> fl
     return _rss(z - _baseline(z, knots, st), st) + beta * (st.size - 1) + coef_penalty(z, knots)
 
 
-def _short(n: int, min_size: int) -> bool:
+def is_short(n: int, min_size: int) -> bool:
     """A series too short for one knot at the long-series floor (LONG_SPACING; 50 x min_size there):
     the knot spacing from ``policy.curve_spacing`` and the sloping-segments gate apply only to these (on
     longer series they merged practical steps and seasonal shifts into the curve: not yet resolved)."""
@@ -188,7 +188,7 @@ def _short(n: int, min_size: int) -> bool:
 
 
 def _knot_counts(n: int, min_size: int, beta: float):
-    if not _short(n, min_size):
+    if not is_short(n, min_size):
         spacing = max(LONG_SPACING, 50 * max(int(min_size), 1))
         return [k for k in CURVE_KNOTS if k and n / (k + 1) >= spacing and k <= 15]
     spacing = curve_spacing(beta, max(int(min_size), 1))

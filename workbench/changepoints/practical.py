@@ -154,7 +154,7 @@ def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float)
     if p.model == "constant":
         return None
     m = max(int(min_size), 1)
-    _, model, _, drift = drift_choice(z, fpop_l2(np.ascontiguousarray(z), p.beta, m), p, m)
+    drift = drift_choice(z, fpop_l2(np.ascontiguousarray(z), p.beta, m), p, m)[3]
     if drift is None:
         return p.season
     season = 0.0 if p.season is None else p.season

@@ -19,14 +19,21 @@ from ._joint import pelt_l2_joint
 from ._kernels import _backtrack, _fpop_sums, _fpop_workspace, segment_line_sums
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_absurd, standardise
-from .curve import _short as curve_short
-from .curve import choose_curve, choose_curve_joint, curve_baseline, curve_cost, curve_gate
+from .curve import (
+    choose_curve,
+    choose_curve_joint,
+    curve_baseline,
+    curve_cost,
+    curve_gate,
+    is_short,
+)
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
 from .trend import choose_trend, choose_trend_joint, pooled_slope
 
-__all__ = ["RowInfo", "detect_rows", "drift_choice", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
+__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "drift_choice",
+           "prepare"]
 
 
 class RowInfo:
@@ -175,7 +182,7 @@ def drift_choice(z, own, p: Plan, m):
         return own, "", "", None
     # flat segments, steps that pay many times over: no curve to try; nor on short seasonal rows (the curve
     # took a level shift under a season there: not yet resolved)
-    gate = (p.season is None or not curve_short(z.shape[0], m)) and curve_gate(z, own, p.beta, m)
+    gate = (p.season is None or not is_short(z.shape[0], m)) and curve_gate(z, own, p.beta, m)
     flags, slope = choose_trend(z, own, p.beta, m) if np.count_nonzero(own) >= 2 else (own, 0.0)
     smooth, knots = own, None
     if gate:
