@@ -87,7 +87,8 @@ def detect(
     ``min_shift``: the minimum shift of practical interest, in ``da``'s unit (a number, or a pint quantity
     converted to ``attrs["units"]``). After the search, changes whose step between the neighbouring
     segments' means is smaller are merged away, smallest first, and the remaining change points re-located
-    (``practical.py``; rows of the cycle model are left alone); ``attrs["min_shift"]`` and
+    (``practical.py``; rows of the cycle model are left alone; on rows of the trend or curve model a step
+    is measured against the drift, refitted within the merged segments); ``attrs["min_shift"]`` and
     ``attrs["merged_small_shifts"]`` (how many, numpy input) say so. Statistically real hour-scale wander of
     a fraction of the tolerance is then not listed; a default from a tag's spec is
     ``workbench.spc.design.min_shift_of(tag)``. None (default): every change the search finds.
