@@ -104,8 +104,31 @@ def marginal_changes(z: np.ndarray, flags: np.ndarray, beta: float) -> int:
     each of them gains 3 penalties; a real step of 3 sigma between 200-sample segments gains 36 (at
     10,000 samples)."""
     if z.ndim == 1:
-        return int(_stairs_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)[0])
+        return int(_marginal_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta))
     return int(np.count_nonzero(_gains(z, _starts(flags), beta) < MARGINAL))
+
+
+@nb.njit(cache=True, nogil=True)
+def _marginal_1d(z, flags, limit):
+    count = 0
+    prev_sum = 0.0
+    prev_len = 0
+    acc = 0.0
+    a = 0
+    n = z.shape[0]
+    for i in range(n + 1):
+        if i == n or (i > 0 and flags[i]):
+            m = i - a
+            if prev_len > 0:
+                d = acc / m - prev_sum / prev_len
+                count += d * d * (m * prev_len / (m + prev_len)) < limit
+            prev_sum = acc
+            prev_len = m
+            acc = 0.0
+            a = i
+        if i < n:
+            acc += z[i]
+    return count
 
 
 def curve_gate(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int) -> bool:
@@ -119,51 +142,26 @@ def curve_gate(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int) -> 
 
     A staircase of real steps has flat segments and steps paying many penalties: no curve is fitted.
     """
-    if not np.any(flags):
-        return False
-    if not is_short(z.shape[0], min_size):
-        return np.count_nonzero(flags) >= 2 and marginal_changes(z, flags, beta) >= 2
-    if z.ndim == 1:
-        count, bent = _stairs_1d(z, np.ascontiguousarray(flags, dtype=np.bool_), MARGINAL * beta)
-        dof = int(np.count_nonzero(flags)) + 1
-    else:
-        count = marginal_changes(z, flags, beta)
-        f = np.ascontiguousarray(flags, dtype=np.bool_)
-        bent = sum(_stairs_1d(np.ascontiguousarray(z[:, k]), f, np.inf)[1] for k in range(z.shape[1]))
-        dof = (int(np.count_nonzero(flags)) + 1) * z.shape[1]
-    return count >= 2 or bent > auto_penalty(z.shape[0], dof)
+    changes = int(np.count_nonzero(flags))
+    if not is_short(z.shape[0], min_size) or not changes:
+        return changes >= 2 and marginal_changes(z, flags, beta) >= 2
+    if marginal_changes(z, flags, beta) >= 2:
+        return True
+    starts = _starts(flags)
+    zz = z.reshape(z.shape[0], -1)
+    bent = sum(_bent(zz[:, k], starts) for k in range(zz.shape[1]))
+    return bent > auto_penalty(z.shape[0], starts.size * zz.shape[1])
 
 
-@nb.njit(cache=True, nogil=True)
-def _stairs_1d(z, flags, limit):
-    """(changes gaining less than ``limit`` by splitting their two neighbouring segments, drop in the residual
-    sum of squares from a line of its own in every segment)."""
-    count = 0
-    bent = 0.0
-    prev_sum = 0.0
-    prev_len = 0
-    acc = 0.0
-    acc_t = 0.0
-    a = 0
-    n = z.shape[0]
-    for i in range(n + 1):
-        if i == n or (i > 0 and flags[i]):
-            m = i - a
-            if prev_len > 0:
-                d = acc / m - prev_sum / prev_len
-                count += d * d * (m * prev_len / (m + prev_len)) < limit
-            if m > 2:
-                sxy = acc_t - 0.5 * (a + i - 1) * acc  # sum (t - tbar) z
-                bent += sxy * sxy / (m * (m * m - 1.0) / 12.0)
-            prev_sum = acc
-            prev_len = m
-            acc = 0.0
-            acc_t = 0.0
-            a = i
-        if i < n:
-            acc += z[i]
-            acc_t += i * z[i]
-    return count, bent
+def _bent(z: np.ndarray, starts: np.ndarray) -> float:
+    """Drop in the residual sum of squares of z (n,) from a line of its own in every segment beginning at
+    ``starts`` (segments of 3 samples or more; numpy: the short-series gate only)."""
+    s, m = _segment_sums(z, starts)
+    st, _ = _segment_sums(z * np.arange(z.shape[0], dtype=np.float64), starts)
+    sxy = st[:, 0] - 0.5 * (2 * starts + m - 1) * s[:, 0]
+    sxx = m * (m * m - 1.0) / 12.0
+    ok = m > 2
+    return float(np.sum(sxy[ok] ** 2 / sxx[ok]))
 
 
 def coef_penalty(z: np.ndarray, knots: int) -> float:

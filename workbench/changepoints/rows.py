@@ -178,22 +178,23 @@ def drift_choice(z, own, p: Plan, m):
     at ``starts`` (change indices; the line's slope, or the curve's baseline with the knots chosen). Rows
     without a change are not checked; the trend model needs two (a drift is cut into a staircase of
     several), the curve model its gate (``curve.curve_gate``)."""
-    if not np.any(own):
+    changes = int(np.count_nonzero(own))
+    if not changes:
         return own, "", "", None
     # flat segments, steps that pay many times over: no curve to try; nor on short seasonal rows (the curve
     # took a level shift under a season there: not yet resolved)
     gate = (p.season is None or not is_short(z.shape[0], m)) and curve_gate(z, own, p.beta, m)
-    flags, slope = choose_trend(z, own, p.beta, m) if np.count_nonzero(own) >= 2 else (own, 0.0)
+    flags, slope = choose_trend(z, own, p.beta, m) if changes >= 2 else (own, 0.0)
     smooth, knots = own, None
     if gate:
         cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
             p.beta if slope != 0.0 else 0.0)
         smooth, knots = choose_curve(z, own, p.beta, m, cost)
-    t = np.arange(z.shape[0], dtype=np.float64)
     if knots is not None:
         return smooth, "curve", CURVE_REASON, lambda starts: curve_baseline(z, knots, starts)
     if slope != 0.0:
-        return flags, "trend", TREND_REASON, lambda starts: pooled_slope(z, starts[starts > 0])[0] * t
+        return flags, "trend", TREND_REASON, lambda starts: pooled_slope(z, starts[starts > 0])[0] * np.arange(
+            z.shape[0], dtype=np.float64)
     return own, "", "", None
 
 
