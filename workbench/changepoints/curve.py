@@ -14,7 +14,8 @@ step stays in the residual and is found again. The choice is the trend model's:
 2. **Fit** with an intercept per segment (the baseline is estimated *within* the segments, so steps do
    not bend it), remove it, search again, refit within the new segments, until the change points stop
    moving (at most MAX_ROUNDS), starting from the staircase's segments and from one curve through the
-   whole series; K = 0, 1, 3 ... 63 (as the spacing allows; nested, each halves the spacing).
+   whole series; K = 0, 1, 3, 7, 15 (as the spacing allows, K = 0 only under 500 samples; nested, each
+   halves the spacing).
 3. **Choose** by penalised cost, the same yardstick for everything: residual sum of squares + one penalty
    per change + one penalty per coefficient of the baseline (K + 3), against the mean-shift and linear-trend
    models' costs. A staircase of real steps keeps its steps (the baseline cannot make them and costs more).
@@ -188,7 +189,7 @@ def is_short(n: int, min_size: int) -> bool:
 def _knot_counts(n: int, min_size: int, beta: float):
     if not is_short(n, min_size):
         spacing = max(LONG_SPACING, 50 * max(int(min_size), 1))
-        return [k for k in CURVE_KNOTS if k and n / (k + 1) >= spacing and k <= 15]
+        return [k for k in CURVE_KNOTS if k and n / (k + 1) >= spacing]
     spacing = curve_spacing(beta, max(int(min_size), 1))
     return [k for k in CURVE_KNOTS if n / (k + 1) >= spacing]
 

@@ -29,7 +29,7 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    - ``curve``: the staircase found has two or more marginal steps (each pays its penalty less than 10
      times over: the stairs of a drift gain about 3 penalties each, real steps many) or segments that still
      slope (``curve.curve_gate``: the one or two stairs of a drift on a short series), and a smooth baseline
-     (cubic B-spline, K = 0, 1, 3 ... 63 uniform knots at least ``curve_spacing`` samples apart: never so
+     (cubic B-spline, K = 0, 1, 3, 7 or 15 uniform knots at least ``curve_spacing`` samples apart: never so
      close that it could bend through a step of STEP_OF_INTEREST long-run sigmas for less than the step's
      penalty, which sets the spacing from the penalty alone, 57 samples at n = 450; series of 500 samples or more keep 1-15 knots >= 250 samples apart), fitted
      within the segments and refitted with the search until the change points stop moving, gives a lower
@@ -73,7 +73,7 @@ PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series period
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
 FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
-CURVE_KNOTS = (0, 1, 3, 7, 15, 31, 63)  # interior knots tried for the smooth baseline (nested: each halves the
+CURVE_KNOTS = (0, 1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the
 # spacing; 0: one cubic through the series)
 STEP_OF_INTEREST = 3.0  # long-run sigmas: the smallest step a smooth baseline must never absorb (the Shewhart
 # 3-sigma shift; the step the defaults are held to find)
