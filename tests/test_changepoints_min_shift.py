@@ -170,3 +170,28 @@ def test_quiet_virtual_line_lanes_list_few_shifts():
         _, da = simulate_history(seed=0, events=None)
     before, after = lane_shifts(da), lane_shifts(da, min_shift=0.085)
     assert len(before) >= 40 and len(after) <= 5  # 78 wander moves -> 0 when measured
+
+
+@pytest.mark.parametrize("drift", ["trend", "curve"])
+def test_min_shift_measures_a_step_against_the_drift_not_with_it(drift):
+    # on a rise of 8 sds over 2,000 samples the segment means on either side of a step differ by the drift
+    # too (~4 sds between their centres): a 3 sd step down was merged as "1 up", a 1 sd step up kept as "5".
+    # The drift the model removed (line or curve) is now taken off before the steps are measured. 8 series
+    # per case; on main 0 of 8 keep the step down and 8 of 8 keep the step up.
+    from workbench.changepoints.synthetic import curved_drift
+
+    rng = np.random.default_rng(51)
+    n = 2000
+    if drift == "trend":
+        x = rng.normal(size=(8, n)) + 8.0 * np.arange(n) / n
+    else:
+        x = curved_drift("saturating", "white", (8, n), rng)
+    down, up = x.copy(), x.copy()
+    down[:, 1200:] -= 3.0
+    up[:, 1200:] += 1.0
+    kept = detect(xr.DataArray(down, dims=("series", "time")), min_shift=2.0)
+    assert drift in kept.attrs["model"]
+    found = [np.flatnonzero(f) for f in kept.values]
+    assert all(f.size == 1 and abs(f[0] - 1200) <= 5 for f in found), found
+    merged = detect(xr.DataArray(up, dims=("series", "time")), min_shift=2.0)
+    assert not merged.values.any()

@@ -55,10 +55,15 @@ def detect(
       ``mean-shift`` (exact penalised change-in-mean search, compiled FPOP), ``trend`` (a drift plus steps,
       chosen by penalised cost when a mean-shift fit's segments all slope one way), ``curve`` (a smooth
       curved baseline, cubic spline, plus steps, chosen by penalised cost when the staircase is made of
-      marginal steps: a warm-up or a filter loading is one curve), ``cycle`` (a smooth
+      marginal steps or its segments still slope: a warm-up or a filter loading is one curve, also on a few
+      hundred samples; its knots are never close enough to bend through a 3 long-run sigma step, so steps
+      riding on it are still found), ``cycle`` (a smooth
       periodic series: changes in the cycles' level, spread, roughness or envelope; never cut inside a
       cycle, segments >= 5 cycles).
-    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise.
+    - The default assumes changes are in level (or in what each cycle looks like) under stationary noise,
+      and that a drift bends more slowly than the curve model's knot spacing (``policy.curve_spacing``:
+      57 samples at n = 450; series of 500 samples or more keep 1-15 knots >= 250 samples apart); a faster bend, or a curved drift on under ~300 samples of
+      autocorrelated noise, can still be cut into steps.
       Pick ``method="shape"`` for changes in pattern (nearest-neighbour windows, O(n^2)), a numeric
       ``penalty`` when you know the noise, ``method="binseg"``/``cost=...`` for ruptures' searches.
       Noise whose sd grows along the series is judged by its noisiest sixteenth (fewer changes found
@@ -82,7 +87,8 @@ def detect(
     ``min_shift``: the minimum shift of practical interest, in ``da``'s unit (a number, or a pint quantity
     converted to ``attrs["units"]``). After the search, changes whose step between the neighbouring
     segments' means is smaller are merged away, smallest first, and the remaining change points re-located
-    (``practical.py``; rows of the cycle model are left alone); ``attrs["min_shift"]`` and
+    (``practical.py``; rows of the cycle model are left alone; on rows of the trend or curve model a step
+    is measured against the drift, refitted within the merged segments); ``attrs["min_shift"]`` and
     ``attrs["merged_small_shifts"]`` (how many, numpy input) say so. Statistically real hour-scale wander of
     a fraction of the tolerance is then not listed; a default from a tag's spec is
     ``workbench.spc.design.min_shift_of(tag)``. None (default): every change the search finds.
@@ -145,7 +151,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
     if kw["min_shift"] > 0:
-        out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info)
+        out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info, kw["factor"],
+                         kw["spike_threshold"])
     return out.reshape(x.shape)
 
 

@@ -27,8 +27,11 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      z > 3) and removing that drift gives a lower penalised cost, one penalty more for the slope
      (``trend.py``): a drift cut into a staircase is one drift.
    - ``curve``: the staircase found has two or more marginal steps (each pays its penalty less than 10
-     times over: the stairs of a drift gain about 3 penalties each, real steps many) and a smooth baseline
-     (cubic B-spline, K = 1, 3, 7 or 15 uniform knots at least CURVE_MIN_SPACING samples apart), fitted
+     times over: the stairs of a drift gain about 3 penalties each, real steps many) or segments that still
+     slope (``curve.curve_gate``: the one or two stairs of a drift on a short series), and a smooth baseline
+     (cubic B-spline, K = 0, 1, 3, 7 or 15 uniform knots at least ``curve_spacing`` samples apart: never so
+     close that it could bend through a step of STEP_OF_INTEREST long-run sigmas for less than the step's
+     penalty, which sets the spacing from the penalty alone, 57 samples at n = 450; series of 500 samples or more keep 1-15 knots >= 250 samples apart), fitted
      within the segments and refitted with the search until the change points stop moving, gives a lower
      penalised cost than the mean-shift and trend models, its K + 3 coefficients paying the chi-square
      bound for that many degrees of freedom (``curve.py``): an exponential warm-up or a filter loading is
@@ -69,15 +72,22 @@ PERIOD_ACF = 0.3  # autocorrelation at the period needed to call a series period
 MIN_CYCLES = 10  # cycles needed to consider the cycle model (two segments of 5 cycles)
 CYCLES_PER_SEGMENT = 5
 FUNDAMENTAL = 0.8  # the first autocorrelation peak at least this share of the highest is the period
-CURVE_KNOTS = (1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the spacing)
-CURVE_MIN_SPACING = 250  # samples between knots at least (and 50 x min_size): a bend this slow is not a step
+CURVE_KNOTS = (0, 1, 3, 7, 15)  # interior knots tried for the smooth baseline (nested: each halves the
+# spacing; 0: one cubic through the series)
+STEP_OF_INTEREST = 3.0  # long-run sigmas: the smallest step a smooth baseline must never absorb (the Shewhart
+# 3-sigma shift; the step the defaults are held to find)
+STEP_ABSORBED = 0.085  # a cubic spline with knots h samples apart leaves >= this x h x step^2 of a step's
+# squares unexplained (least squares, unit step anywhere between knots: 0.085 - 0.12 x h)
+STEP_POWER_Z = 2.326  # ... with this many standard errors to spare (a step of interest kept 99 % of the time)
+CURVE_MIN_SEGMENTS = 4  # knot spacing at least this many x min_size: no bend of the baseline (a B-spline spans
+# 4 spacings) is shorter than 16 of the shortest segments
 SPREAD_BLOCKS = 16  # pieces whose noise spread is compared (heteroscedastic noise)
 SPREAD_MIN = 64  # differences per piece at least (shorter series: no comparison)
 SPREAD_SE = 1.17  # relative standard error of a MAD scale x sqrt(differences)
 SPREAD_Z = 4.0  # largest / median piece spread beyond 1 + SPREAD_Z standard errors: the noise grows
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 
-__all__ = ["Plan", "plan", "auto_penalty", "long_run", "dominant_period", "PHI_MAX"]
+__all__ = ["Plan", "plan", "auto_penalty", "curve_spacing", "long_run", "dominant_period", "PHI_MAX"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,20 @@ def auto_penalty(n: int, n_series: int = 1, *, factor: float = 1.0) -> float:
     25.5
     """
     return _auto_penalty(int(n), int(n_series), float(factor))
+
+
+def curve_spacing(beta: float, min_size: int) -> float:
+    """Fewest samples between the knots of the curve model's smooth baseline, from what it must not do: absorb
+    a step of STEP_OF_INTEREST long-run sigmas. A spline with knots h apart bends through a step d with a
+    residual sum of squares >= STEP_ABSORBED x h x d^2 (noise units), and the step is kept as a change when
+    that pays its penalty ``beta`` with STEP_POWER_Z standard errors to spare:
+    h >= (sqrt(beta) + z)^2 / (STEP_ABSORBED x d^2); and CURVE_MIN_SEGMENTS x ``min_size``.
+
+    >>> round(curve_spacing(auto_penalty(100), 5)), round(curve_spacing(auto_penalty(10_000), 5))
+    (49, 71)
+    """
+    step = (math.sqrt(beta) + STEP_POWER_Z) ** 2 / (STEP_ABSORBED * STEP_OF_INTEREST ** 2)
+    return max(step, CURVE_MIN_SEGMENTS * float(min_size))
 
 
 def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = True) -> dict:

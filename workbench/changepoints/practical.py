@@ -31,6 +31,8 @@ cycle looks like (spread, roughness), not only in level, so a step in mean does 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["MERGE_REASON", "merge_rows", "merge_small_shifts"]
@@ -58,18 +60,30 @@ def _relocate(csum: np.ndarray, cps: list[int], i: int, n: int, m: int) -> None:
     cps[i] = _best_split(csum, a, b, m, cps[i])
 
 
-def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int = 1) -> tuple[np.ndarray, int]:
+def _sums(x: np.ndarray, cps: list, drift) -> np.ndarray:
+    """Cumulative sums of x minus its drift (an array, or ``drift(starts)`` for the change points ``cps``),
+    centred: the sums keep their precision on large offsets."""
+    if drift is not None:
+        x = x - (drift(np.asarray(cps, dtype=np.int64)) if callable(drift) else drift)
+    return np.r_[0.0, np.cumsum(x - x.mean())]
+
+
+def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int = 1,
+                       drift: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Merge the changes of one series whose step is below ``min_shift`` (see module doc).
 
     ``x``: the series' valid samples (finite, in order); ``flags``: the search's bool flags on them (True at
-    the first sample of a new segment). Returns (new flags, number of changes merged away).
+    the first sample of a new segment); ``drift``: what the model removed besides the steps (a trend, a
+    curve or a season, same length, data units; or ``drift(starts)`` fitted within the segments that
+    begin at ``starts``, refitted after each merge), taken off before the steps are measured. Returns
+    (new flags, number of changes merged away).
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
     cps = [int(i) for i in np.flatnonzero(flags)]
     if not cps or not min_shift > 0:
         return np.asarray(flags, bool).copy(), 0
-    csum = np.r_[0.0, np.cumsum(x - x.mean())]  # centred: the sums keep their precision on large offsets
+    csum = _sums(x, cps, drift)
     m = max(int(min_size), 1)
     merged = passes = 0
     while cps:
@@ -87,6 +101,8 @@ def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_s
             continue
         del cps[j]
         merged += 1
+        if callable(drift):  # the drift refitted within the merged segments
+            csum = _sums(x, cps, drift)
         for i in (j - 1, j):  # the change points left and right of the merged segment
             if 0 <= i < len(cps):
                 _relocate(csum, cps, i, n, m)
@@ -96,12 +112,11 @@ def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_s
 
 
 def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, penalty: float,
-               info=None) -> np.ndarray:
+               info=None, factor: float = 1.0, spike_threshold: float = 5.0) -> np.ndarray:
     """:func:`merge_small_shifts` on every row of (rows, n) ``x`` and its flags, on the samples the search
-    used (absurd values masked, NaN dropped); rows of the cycle model are left alone. Counts in ``info``."""
-    import math
-
-    from .policy import plan
+    used (absurd values masked, NaN dropped); rows of the cycle model are left alone; under the automatic
+    penalty the drift of the trend or curve model and the season are taken off first (``_drift``), so a
+    step is measured against the drift, not with it. Counts in ``info``."""
     from .rows import _clean
 
     out = np.array(flags, dtype=bool, copy=True)
@@ -111,12 +126,36 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
         clean, valid, _ = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
         own = out[r] if valid is None else out[r, valid]
-        if math.isnan(penalty) and plan(xv, min_size=min_size).model == "cycle":
-            continue
-        new, merged = merge_small_shifts(xv, own, min_shift, min_size)
+        drift = None
+        if math.isnan(penalty):
+            drift = _drift(xv, min_size, factor, spike_threshold)
+            if drift is False:  # the cycle model
+                continue
+        new, merged = merge_small_shifts(xv, own, min_shift, min_size, drift)
         if merged or not np.array_equal(new, own):
             out[r] = False
             out[r, np.flatnonzero(new) if valid is None else valid[new]] = True
         if info is not None:
             info.merged += merged
     return out
+
+
+def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float):
+    """What the default's model removes from the finite series ``xv`` besides its steps, in data units: the
+    season (an array), ``drift(starts)`` (trend line or curve baseline fitted within the segments, plus the
+    season), None (nothing) or False (the cycle model): the plan and the model choice of
+    ``rows.detect_rows`` made again (one more search per row, only with ``min_shift``)."""
+    from ._kernels import fpop_l2
+    from .rows import drift_choice, prepare
+
+    z, p, _ = prepare(xv, min_size, factor, math.nan, spike_threshold, allow_cycle=True)
+    if p.model == "cycle":
+        return False
+    if p.model == "constant":
+        return None
+    m = max(int(min_size), 1)
+    drift = drift_choice(z, fpop_l2(np.ascontiguousarray(z), p.beta, m), p, m)[3]
+    if drift is None:
+        return p.season
+    season = 0.0 if p.season is None else p.season
+    return lambda starts: drift(starts) * p.scale + season

@@ -25,13 +25,22 @@ from ._kernels import (
 )
 from ._lanes import _fpop_sums4, _lanes_workspace
 from ._robust import mask_gaps, standardise
-from .curve import MARGINAL, choose_curve, choose_curve_joint, curve_cost
+from .curve import (
+    MARGINAL,
+    choose_curve,
+    choose_curve_joint,
+    curve_baseline,
+    curve_cost,
+    curve_gate,
+    is_short,
+)
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
 from .shape import shape_changes
-from .trend import choose_trend, choose_trend_joint, sloped
+from .trend import choose_trend, choose_trend_joint, pooled_slope, sloped
 
-__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "prepare"]
+__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "drift_choice",
+           "prepare"]
 
 
 class RowInfo:
@@ -153,28 +162,12 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 
 
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
-    """``trend.choose_trend`` then ``curve.choose_curve`` on one row just searched as mean-shift, from the
-    standardised valid samples ``z`` the search used (at ``valid``, None: all); rewrites its flags if the
-    drift or the smooth-baseline model wins. Rows with fewer than 2 changes are not checked (a drift is cut
-    into a staircase of several)."""
+    """``drift_choice`` on one row just searched as mean-shift, from the standardised valid samples ``z``
+    the search used (at ``valid``, None: all); rewrites its flags if the drift or the smooth-baseline
+    model wins."""
     own = out[r] if valid is None else out[r, valid]
-    if np.count_nonzero(own) < 2:
-        return
-    sxy, sxx, _, marginal = staircase_sums(z, own, MARGINAL * p.beta)  # both models' gates in one pass
-    if marginal < 2 and not sloped(sxy, sxx):  # flat segments, no marginal steps: the staircase stays
-        return
-    flags, slope = choose_trend(z, own, p.beta, m)
-    if marginal < 2:  # no staircase of marginal steps: no curve to try
-        smooth, knots = flags, 0
-    else:
-        cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
-            p.beta if slope != 0.0 else 0.0)
-        smooth, knots = choose_curve(z, own, p.beta, m, cost)
-    if knots:
-        flags, model, reason = smooth, "curve", CURVE_REASON
-    elif slope != 0.0:
-        model, reason = "trend", TREND_REASON
-    else:
+    flags, model, reason, _ = drift_choice(z, own, p, m)
+    if not model:
         return
     out[r] = False
     out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
@@ -182,6 +175,40 @@ def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     info.models[p.model] -= 1
     info.models[name] += 1
     info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
+
+
+def drift_choice(z, own, p: Plan, m):
+    """(flags, model, reason, drift) of ``trend.choose_trend`` then ``curve.choose_curve`` given the
+    mean-shift flags ``own`` of standardised z: model "" (and drift None) when the staircase stands, else
+    "trend" or "curve" and ``drift(starts)``: the drift in z's unit fitted within the segments that begin
+    at ``starts`` (change indices; the line's slope, or the curve's baseline with the knots chosen). Rows
+    without a change are not checked; the trend model needs two (a drift is cut into a staircase of
+    several), the curve model its gate (``curve.curve_gate``)."""
+    changes = int(np.count_nonzero(own))
+    if not changes:
+        return own, "", "", None
+    if z.ndim == 1 and not is_short(z.shape[0], m):  # a long row: both models' gates in one pass first
+        if changes < 2:
+            return own, "", "", None
+        sxy, sxx, _, marginal = staircase_sums(z, np.ascontiguousarray(own, dtype=np.bool_), MARGINAL * p.beta)
+        if marginal < 2 and not sloped(sxy, sxx):  # flat segments, no marginal steps: the staircase stays
+            return own, "", "", None
+        gate = marginal >= 2  # curve_gate's test on a long row
+    else:  # flat segments, steps that pay many times over: no curve to try; nor on short seasonal rows (the
+        # curve took a level shift under a season there: not yet resolved)
+        gate = (p.season is None or not is_short(z.shape[0], m)) and curve_gate(z, own, p.beta, m)
+    flags, slope = choose_trend(z, own, p.beta, m) if changes >= 2 else (own, 0.0)
+    smooth, knots = own, None
+    if gate:
+        cost = staircase_cost(z if slope == 0.0 else z - slope * np.arange(z.shape[0]), flags, p.beta) + (
+            p.beta if slope != 0.0 else 0.0)
+        smooth, knots = choose_curve(z, own, p.beta, m, cost)
+    if knots is not None:
+        return smooth, "curve", CURVE_REASON, lambda starts: curve_baseline(z, knots, starts)
+    if slope != 0.0:
+        return flags, "trend", TREND_REASON, lambda starts: pooled_slope(z, starts[starts > 0])[0] * np.arange(
+            z.shape[0], dtype=np.float64)
+    return own, "", "", None
 
 
 TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
@@ -260,7 +287,7 @@ def _joint_drift(z2, own, beta, m, beta_one):
     (lines are curves with fewer coefficients); otherwise the trend model's own refits
     (``trend.choose_trend_joint``, slow on a curved residual, so only when no curve fits)."""
     smooth, knots = choose_curve_joint(z2, own, beta, m, staircase_cost(z2, own, beta))
-    if knots:
+    if knots is not None:
         starts = np.flatnonzero(smooth)
         sxy, sxx, _ = np.array([_line_sums(z2[:, k], smooth) for k in range(z2.shape[1])]).T
         slopes = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
