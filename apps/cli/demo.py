@@ -2,8 +2,11 @@
 
 The demo opens on a shift of history: before serving it fills its history store (``--store``, default
 ``~/.local/share/line-workbench/demo``) with the virtual line's batch history of the last
-``--history-hours`` (8.5 h; only what the store lacks), and approves a Phase I limit set for the weld
-resistance on the first hours of it if none is in force. The virtual line then runs inside the dashboard
+``--history-hours`` (8.5 h; only what the store lacks), and approves a Phase I limit set for every tag
+with a spec if none is in force. The Phase I window is the line's commissioning run: the stations with SPC
+tags (the coating gauge, the welder) also hold the 15.5 h before the day, which has no injected events and
+spans several slurry lots, so the limits see the lot-to-lot wander (2 h of one lot gave limits that
+alarmed 1-1.5 times a shift on the quiet line). The virtual line then runs inside the dashboard
 server (one acquisition task for all browser sessions), which records it into the same store, so a
 restart brings the same history and limits back. ``STORE/demo.json`` remembers the virtual line (seed,
 the day it began), so history and live stay one line across restarts. ``--speed`` makes simulated time
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +26,11 @@ import pandas as pd
 from workbench.history.store import DeclarationChanged
 
 DEMO_HISTORY_H = 8.5  # the dashboards open on the last 8 h: the store holds a little more
-BASELINE_H = 2.0  # the demo's Phase I limit set: the first hours of its history
+# The commissioning run before the day (hours 8.5-24 of the virtual line's day -1: the default events of a
+# day all fall in its first 8 h), stored for the stations with SPC tags: the demo's Phase I window. Six slurry
+# lots: the limits include the lot-to-lot wander (workbench.spc.design); one lot's 2 h did not.
+COMMISSIONING_H = 15.5
+BASELINE_H = 2.0  # stores made before the commissioning run: Phase I on the first hours of the day
 
 
 def register(sub) -> None:
@@ -86,8 +94,10 @@ def default_store() -> Path:
     return Path(base) / "line-workbench" / "demo"
 
 
-def demo_record(store: Path, seed: int, now: pd.Timestamp, hours: float) -> dict:
-    """``STORE/demo.json``: which virtual line this store holds (seed, the day it began); written once."""
+def demo_record(store: Path, seed: int, now: pd.Timestamp, hours: float,
+                commissioning_h: float = COMMISSIONING_H) -> dict:
+    """``STORE/demo.json``: which virtual line this store holds (seed, the day it began, the hours of
+    commissioning run before that day); written once."""
     path = store / "demo.json"
     if path.exists():
         doc = json.loads(path.read_text())
@@ -96,44 +106,65 @@ def demo_record(store: Path, seed: int, now: pd.Timestamp, hours: float) -> dict
                              f"run with --seed {doc['seed']}, or give another --store")
         return doc
     store.mkdir(parents=True, exist_ok=True)
-    doc = {"seed": seed, "epoch": (now - pd.Timedelta(hours=hours)).floor("s").isoformat()}
+    doc = {"seed": seed, "epoch": (now - pd.Timedelta(hours=hours)).floor("s").isoformat(),
+           "commissioning_h": commissioning_h}
     path.write_text(json.dumps(doc, indent=1))
     return doc
 
 
 def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: float = DEMO_HISTORY_H,
-                  events: str | None = None) -> pd.Timestamp:
-    """Fill ``store`` with the virtual line's history up to now (what it lacks, at most ``hours``) and make
-    sure a weld-resistance limit set is in force; returns the day the virtual line began (naive UTC)."""
+                  events: str | None = None, commissioning_h: float = COMMISSIONING_H) -> pd.Timestamp:
+    """Fill ``store`` with the virtual line's history up to now (what it lacks, at most ``hours``; a new
+    store first gets the commissioning run of its SPC stations) and make sure a limit set is in force for
+    every tag with a spec; returns the day the virtual line began (naive UTC)."""
     from workbench.config import default_config_path, load_line_config
     from workbench.history import HistoryStore
-    from workbench.history.fill import append_samples, declare_line, dropout_gaps
-    from workbench.history.gaps import write_gaps
+    from workbench.history.fill import declare_line
     from workbench.simulate import virtual_line
 
     line = load_line_config(config or default_config_path())
     sims = [s.adapter for s in line.stations if s.adapter.kind == "sim"]
     seed = seed if seed is not None else (sims[0].seed if sims else 0)
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
-    epoch = pd.Timestamp(demo_record(store, seed, now, hours)["epoch"])
+    record = demo_record(store, seed, now, hours, commissioning_h)
+    epoch = pd.Timestamp(record["epoch"])
+    commissioning_h = float(record.get("commissioning_h", 0.0))  # as written once; 0: a store from before it
     hist = HistoryStore(store)
     stations = declare_line(hist, line)
-    marks = [hist.high_water_mark(s) for s in stations]
-    newest = min((m.tz_convert("UTC").tz_localize(None) for m in marks if m is not None), default=None)
+    marks = {s: hist.high_water_mark(s) for s in stations}
+    newest = min((m.tz_convert("UTC").tz_localize(None) for m in marks.values() if m is not None), default=None)
     start = max(epoch, now - pd.Timedelta(hours=hours), newest if newest is not None else epoch)
-    if start < now:
+    spc = {s.name: stations[s.name] for s in line.stations
+           if any(t.spec is not None for t in s.tags) and marks[s.name] is None} if commissioning_h else {}
+    if start < now or spc:
         from data_adapters.acquisition import load_events
-        from tqdm.auto import tqdm
 
         evs = "default" if events is None else None if events == "none" else load_events(events, now.to_pydatetime())
         vl = virtual_line(seed=seed, start=epoch, events=evs, config=line)
-        edges = list(pd.date_range(start, now, freq="1h")) + [now]
-        edges = sorted(set(edges))
-        for t0, t1 in tqdm(list(zip(edges[:-1], edges[1:])), unit="h", desc=f"virtual line history -> {store}"):
-            append_samples(hist, stations, vl.tag_samples(start=t0, end=t1))
-        write_gaps(store, dropout_gaps(vl, line, vl.seconds(start), vl.seconds(now)), source="virtual-line links")
-    ensure_limit_set(store, line, epoch)
+        if spc:  # a new store: the commissioning run first (a station's rows are stored in time order)
+            fill_window(hist, vl, line, spc, epoch - pd.Timedelta(hours=commissioning_h), epoch,
+                        what="commissioning run (SPC stations)")
+        if start < now:
+            fill_window(hist, vl, line, stations, start, now, what="virtual line history")
+    ensure_limit_set(store, line, epoch, commissioning_h)
     return epoch
+
+
+def fill_window(hist, vl, line, stations: dict[str, list[str]], start: pd.Timestamp, end: pd.Timestamp, *,
+                what: str) -> None:
+    """Append the virtual line's samples of ``stations`` from ``start`` to ``end`` hour by hour (a progress
+    bar), and its link drop-outs there as gaps."""
+    from tqdm.auto import tqdm
+
+    from workbench.history.fill import append_samples, dropout_gaps
+    from workbench.history.gaps import write_gaps
+
+    edges = sorted(set(pd.date_range(start, end, freq="1h")) | {end})
+    paths = [p for ps in stations.values() for p in ps]
+    for t0, t1 in tqdm(list(pairwise(edges)), unit="h", desc=f"{what} -> {hist.root}"):
+        append_samples(hist, stations, vl.tag_samples(start=t0, end=t1, paths=paths))
+    gaps = dropout_gaps(vl, line, vl.seconds(start), vl.seconds(end))
+    write_gaps(hist.root, gaps[gaps.station.isin(list(stations))], source="virtual-line links")
 
 
 def newest_stored(store: Path) -> pd.Timestamp:
@@ -146,18 +177,24 @@ def newest_stored(store: Path) -> pd.Timestamp:
     return (max(marks) if marks else pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s") + pd.Timedelta("1s")
 
 
-def ensure_limit_set(store: Path, line, epoch: pd.Timestamp) -> None:
-    """The demo's Phase I limits: if no approved set is in force for a tag with a spec, fit one
-    on the first ``BASELINE_H`` hours of the stored history and approve it (both by ``workbench demo``)."""
+def ensure_limit_set(store: Path, line, epoch: pd.Timestamp, commissioning_h: float = 0.0) -> None:
+    """The demo's Phase I limits: if no approved set is in force for a tag with a spec, fit one on the
+    commissioning run before the day (``commissioning_h`` hours; a store made without one: the first
+    ``BASELINE_H`` hours of the day) and approve it (both by ``workbench demo``)."""
     from workbench.spc import limitsets
 
+    if commissioning_h:
+        start, end = epoch - pd.Timedelta(hours=commissioning_h), epoch - pd.Timedelta(seconds=1)
+        why = (f"demo Phase I baseline: the virtual line's {commissioning_h:g} h commissioning run before the day "
+               "(several slurry lots, no injected events)")
+    else:
+        start, end = epoch, epoch + pd.Timedelta(hours=BASELINE_H)
+        why = f"demo Phase I baseline: the virtual line's first {BASELINE_H:g} h of history"
     for station in line.stations:  # every tag with a spec: the live SPC monitors start from these sets
         for tag in (t for t in station.tags if t.spec is not None):
             if limitsets.in_force(store, tag.path) is not None:
                 continue
-            fitted = limitsets.fit_limit_set(
-                store, tag.path, start=epoch, end=epoch + pd.Timedelta(hours=BASELINE_H), by="workbench demo",
-                why=f"demo Phase I baseline: the virtual line's first {BASELINE_H:g} h of history")
+            fitted = limitsets.fit_limit_set(store, tag.path, start=start, end=end, by="workbench demo", why=why)
             saved = limitsets.save(store, fitted)
             limitsets.approve(store, saved.id, by="workbench demo")
             print(f"limit set {saved.id} approved for {tag.path} (window {saved.window_start} .. {saved.window_end})")

@@ -24,7 +24,7 @@ from workbench.history.rollup import window_summary
 from workbench.live import LiveStore
 from workbench.models.coating_shifts import lane_shifts
 from workbench.spc.design import min_shift_of
-from workbench.units import ureg
+from workbench.units import pretty_units, ureg
 
 from .background import shared_background
 from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
@@ -44,7 +44,7 @@ def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
             f'trend): <b>{len(cp)}</b>{merged_note(cp, units)}</p>')
     if cp.empty:
         return head
-    u = html.escape(units.replace("mg/cm^2", "mg/cm²"))
+    u = html.escape(pretty_units(units))
     rows = [f'<tr data-role="offline-cp" data-lane="{int(r.lane)}" data-time="{pd.Timestamp(r.time).isoformat()}" '
             f'data-shift="{r.shift:.4f}"><td>lane {int(r.lane)}</td><td>{pd.Timestamp(r.time):%H:%M:%S}</td>'
             f'<td class="num">{r.shift:+.3f} {u}</td></tr>' for r in cp.iloc[::-1].head(12).itertuples()]
@@ -56,7 +56,7 @@ def merged_note(cp: pd.DataFrame, units: str) -> str:
     """', N shifts below the minimum of practical interest merged' when lane_shifts merged any."""
     n, m = cp.attrs.get("merged_small_shifts", 0), cp.attrs.get("min_shift")
     return (f' <span data-role="offline-merged" data-merged="{n}">({n} shifts below the minimum of practical '
-            f'interest, {m:g} {html.escape(units)}, merged)</span>') if n and m else ""
+            f'interest, {m:g} {html.escape(pretty_units(units))}, merged)</span>') if n and m else ""
 
 
 def lane_matrix(store: LiveStore, paths: list[str], last: int) -> tuple[np.ndarray, np.ndarray]:
