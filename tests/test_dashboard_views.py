@@ -105,7 +105,7 @@ def test_each_station_page_passes_bokehs_document_checks(small_store):
     from bokeh.core.validation import check_integrity
     from bokeh.document import Document
 
-    import apps.views as views
+    from apps import views
     from workbench import history
 
     store, _ = small_store
