@@ -8,6 +8,7 @@ import importlib
 import logging
 
 import panel as pn
+from bokeh.settings import settings as bokeh_settings
 
 from apps.dashboard.page_html import lean_bundles, serve_locally
 from apps.dashboard.recording import history_acquisition
@@ -21,4 +22,8 @@ for _page in ("overview", "trends", "coating", "dryroom", "welding", "formation"
 
 serve_locally()  # before any page: the assets come from this server whatever the environment says
 lean_bundles()
+# Bokeh checks every new session's document for modelling mistakes (a plot without renderers...) before
+# the page goes out: a tenth of a session's start on the event loop, for warnings about our own code that
+# the tests see (tests/test_dashboard_pages.py validates every page's document)
+bokeh_settings.perform_document_validation.set_value(False)
 shared_acquisition(factory=history_acquisition)

@@ -108,10 +108,12 @@ class SimBackend:
 
     def _readings(self, paths: list[str]) -> dict[str, Reading]:
         now = utcnow()
-        out = {}
+        out, stamps = {}, {}  # the tags of a read share a few sample times: each is converted once
         for path, (value, units, ts) in self.live.read(paths).items():
             v = float(value) if value is not None else math.nan
-            ts = _utc(ts)
+            if ts not in stamps:
+                stamps[ts] = _utc(ts)
+            ts = stamps[ts]
             held = self._held.get(path)
             if held is not None:
                 # Like a PLC register, a written setpoint reads back at once; the line's own 1 Hz

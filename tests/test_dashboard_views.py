@@ -95,3 +95,24 @@ def test_proposing_limits_saves_a_set_that_is_not_in_force(small_store):
     assert proposed is not None and not proposed.approved and proposed.version == 2
     assert proposed.id in page.proposal.object and "NOT in force" in page.proposal.object
     assert limitsets.in_force(store, WELD).id == limit_id  # the approved set stays in force
+
+
+def test_each_station_page_passes_bokehs_document_checks(small_store):
+    """The dashboard server skips Bokeh's per-session document validation (apps/setup.py: it ran on the
+    event loop before every page went out); the checks run here instead, on every station page drawn with
+    data: no error and no warning (a plot without renderers, a bad column reference, an empty layout...)."""
+    import panel as pn
+    from bokeh.core.validation import check_integrity
+    from bokeh.document import Document
+
+    from apps import views
+    from workbench import history
+
+    store, _ = small_store
+    for cls, station, _ in VIEWS:
+        view = getattr(views, cls)(data=history.open_station(store, station), store=str(store), window_hours=3)
+        view.panels.update()
+        doc = Document()
+        doc.add_root(pn.panel(view).get_root(doc))
+        issues = check_integrity(doc.models)
+        assert not issues.error and not issues.warning, f"{cls}: {issues.error + issues.warning}"

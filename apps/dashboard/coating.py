@@ -227,7 +227,7 @@ class CoatingPage:
 
     def _stats(self) -> None:
         r = shared_result(f"coating:{self.station.name}:{self.window_s}", STATS_EVERY_S,
-                          lambda: self._compute(self.window_s))
+                          lambda window_s=self.window_s: self._compute(window_s), refresh_off_loop=True)
         if r is None:
             return
         lanes, cpk = np.arange(1, len(self.paths) + 1), r["cpk"]

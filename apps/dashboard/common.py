@@ -25,6 +25,8 @@ from workbench.config import Station, Tag
 from workbench.display import tile_choice, trend_tags  # noqa: F401  (trend_tags: used by the pages)
 from workbench.units import pretty_units  # noqa: F401  (re-used by the pages)
 
+from .background import shared_background
+
 CSS = (Path(__file__).resolve().parents[1] / "assets" / "dashboard.css").read_text(encoding="utf-8")
 STATE_WORDS = {"running": "LIVE", "stale": "STALE", "disconnected": "DISCONNECTED", "waiting": "WAITING"}
 
@@ -402,13 +404,17 @@ def set_range(rng: Range1d, start: float, end: float) -> None:
 
 _SHARED_RESULTS: dict[str, tuple[float, object]] = {}
 SHARED_FORGET_S = 600.0  # a shared result not asked for in this long is dropped (its window has moved on)
+STALE_AT_MOST = 6  # shared_result(refresh_off_loop=True) shows a result at most this many periods old
 
 
-def shared_result(key: str, max_age_s: float, compute):
+def shared_result(key: str, max_age_s: float, compute, *, refresh_off_loop: bool = False):
     """The result of ``compute()``, shared by every session of this server for ``max_age_s`` seconds.
 
     Heavier analyses (capability, excursions, I-MR, dQ/dV) run once per process per period however many
     screens are open: sessions only render. All sessions run on the server's one event-loop thread.
+    ``refresh_off_loop``: once a result exists, an outdated one (up to ``STALE_AT_MOST`` periods old) is
+    returned at once and recomputed in the analysis thread (``shared_background``) for the next refresh,
+    so a session being opened does not wait for it; an older one, or none, is computed here.
     """
     import time as _time
 
@@ -416,12 +422,22 @@ def shared_result(key: str, max_age_s: float, compute):
     hit = _SHARED_RESULTS.get(key)
     if hit is not None and now - hit[0] < max_age_s:
         return hit[1]
+    if refresh_off_loop and hit is not None and now - hit[0] < STALE_AT_MOST * max_age_s:
+        shared_background(f"refresh:{key}", max_age_s, lambda: _keep_result(key, compute()))
+        return hit[1]
     value = compute()
-    if len(_SHARED_RESULTS) > 64:  # keys carry their window (an hour, a minute): forget the long stale ones
-        for old in [k for k, (t, _) in _SHARED_RESULTS.items() if now - t > SHARED_FORGET_S]:
-            del _SHARED_RESULTS[old]
-    _SHARED_RESULTS[key] = (now, value)
+    _keep_result(key, value)
     return value
+
+
+def _keep_result(key: str, value) -> None:
+    import time as _time
+
+    now = _time.monotonic()
+    if len(_SHARED_RESULTS) > 64:  # keys carry their window (an hour, a minute): forget the long stale ones
+        for old in [k for k, (t, _) in list(_SHARED_RESULTS.items()) if now - t > SHARED_FORGET_S]:
+            _SHARED_RESULTS.pop(old, None)  # (the analysis thread keeps results too)
+    _SHARED_RESULTS[key] = (now, value)
 
 
 def genealogy_as_of(store: LiveStore, note: pn.pane.HTML, needs: str):

@@ -162,7 +162,9 @@ class LiveLine:
         line = self.line
         if sig.station == "coating":
             if sig.variable == "areal_mass":
-                k = line.coater.last_scan(t)
+                if cache.get("scan_at") != t:  # every lane of a read asks for the same scan
+                    cache["scan_at"], cache["scan_k"] = t, line.coater.last_scan(t)
+                k = cache["scan_k"]
                 if cache.get("gauge_k") != k:
                     cache["gauge"], cache["gauge_k"] = line.coater.gauge([k]), k
                 g = cache["gauge"]
