@@ -24,6 +24,6 @@ serve_locally()  # before any page: the assets come from this server whatever th
 lean_bundles()
 # Bokeh checks every new session's document for modelling mistakes (a plot without renderers...) before
 # the page goes out: a tenth of a session's start on the event loop, for warnings about our own code that
-# the tests see (tests/test_dashboard_pages.py validates every page's document)
+# the tests see (tests/test_dashboard_views.py validates every station page's document)
 bokeh_settings.perform_document_validation.set_value(False)
 shared_acquisition(factory=history_acquisition)
