@@ -97,9 +97,6 @@ def test_min_shift_units_and_bad_values_are_named():
         detect(x, min_shift=-1)
     with pytest.raises(ChangepointInputError, match="cannot be converted"):
         detect(x, min_shift=ureg.Quantity(1, "degC"))
-    two = xr.concat([x, x], dim="lane")
-    with pytest.raises(ChangepointInputError, match="joint"):
-        detect(two, joint="lane", min_shift=0.5)
 
 
 def test_default_min_shift_is_a_quarter_of_the_half_width_and_the_config_overrides_it():
@@ -195,3 +192,25 @@ def test_min_shift_measures_a_step_against_the_drift_not_with_it(drift):
     assert all(f.size == 1 and abs(f[0] - 1200) <= 5 for f in found), found
     merged = detect(xr.DataArray(up, dims=("series", "time")), min_shift=2.0)
     assert not merged.values.any()
+
+
+def test_joint_min_shift_keeps_a_change_that_matters_in_any_sensor_and_merges_the_rest():
+    """Eight sensors segmented together (joint="lane"), noise sd 0.05: a 2.0 step in all of them at 300, a
+    statistically certain 0.3 step in all at 600, a 2.0 step in sensor 5 alone at 900. min_shift 1.0: the
+    joint segmentation keeps 300 (all sensors) and 900 (one sensor matters) and merges 600; the segment
+    means and re-locations use every sensor. Without min_shift all three are found."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    base = np.r_[np.zeros(300), np.full(300, 2.0), np.full(600, 2.3)]
+    rig = np.tile(base, (8, 1)) + 0.05 * rng.standard_normal((8, n))
+    rig[5, 900:] += 2.0
+    da = xr.DataArray(rig, dims=("lane", "time"),
+                      coords={"lane": np.arange(1, 9),
+                              "time": pd.date_range("2026-01-05", periods=n, freq="15s")},
+                      attrs={"units": "mg/cm^2"})
+    every = detect(da, joint="lane")
+    assert np.flatnonzero(every.isel(lane=0).values).tolist() == [300, 600, 900]
+    merged = detect(da, joint="lane", min_shift=1.0)
+    assert np.flatnonzero(merged.isel(lane=0).values).tolist() == [300, 900]
+    assert (merged == merged.isel(lane=0)).all()  # one segmentation for the rig
+    assert merged.attrs["merged_small_shifts"] == 1 and merged.attrs["min_shift"] == pytest.approx(1.0)

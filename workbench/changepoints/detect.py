@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .practical import MERGE_REASON, merge_rows
+from .practical import MERGE_REASON, merge_joint_rows, merge_rows
 from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
 METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
@@ -88,7 +88,8 @@ def detect(
     converted to ``attrs["units"]``). After the search, changes whose step between the neighbouring
     segments' means is smaller are merged away, smallest first, and the remaining change points re-located
     (``practical.py``; rows of the cycle model are left alone; on rows of the trend or curve model a step
-    is measured against the drift, refitted within the merged segments); ``attrs["min_shift"]`` and
+    is measured against the drift, refitted within the merged segments; with ``joint=`` a change stays if
+    its step reaches ``min_shift`` in any series, a joint drift not taken off); ``attrs["min_shift"]`` and
     ``attrs["merged_small_shifts"]`` (how many, numpy input) say so. Statistically real hour-scale wander of
     a fraction of the tolerance is then not listed; a default from a tag's spec is
     ``workbench.spc.design.min_shift_of(tag)``. None (default): every change the search finds.
@@ -115,9 +116,6 @@ def detect(
     core = [joint, dim] if joint else [dim]
     attrs = {"long_name": f"change point in {da.name or 'series'}", "method": method, "cost": cost,
              "penalty": str(penalty), "min_size": m}
-    if shift > 0 and joint:
-        raise ChangepointInputError("min_shift is measured per series; with joint=... run detect per series or "
-                                    "leave min_shift out")
     if shift > 0:
         attrs.update(min_shift=shift, min_shift_reason=MERGE_REASON)
     if da.chunks is not None:
@@ -140,6 +138,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
         d = x.shape[-2]
         out = detect_rows_joint(x.reshape(-1, d, n), kw["min_size"], kw["factor"], kw["penalty"],
                                 kw["spike_threshold"], info)
+        if kw["min_shift"] > 0:
+            out = merge_joint_rows(x.reshape(-1, d, n), out, kw["min_shift"], kw["min_size"], info)
         return np.broadcast_to(out.reshape(*lead, 1, n), x.shape).copy()
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":

@@ -18,6 +18,11 @@ result is what a search restricted to changes of at least ``min_shift`` would gi
 no list filtering that would leave two neighbouring segments at nearly the same level, and levels and
 locations re-estimated on the merged segments.
 
+With ``joint=`` (one segmentation for several series, :func:`merge_joint_rows`) a change is kept when its
+step is at least ``min_shift`` in any one series: a shift of practical interest anywhere in the rig; the
+segment means and re-locations use every series (the joint L2 cost). The drift of a joint trend or curve
+model is not taken off there: steps are measured on the segment means.
+
 Rows the policy models as periodic (the ``cycle`` model) are left alone: their changes are in what each
 cycle looks like (spread, roughness), not only in level, so a step in mean does not measure them.
 
@@ -35,7 +40,7 @@ import math
 
 import numpy as np
 
-__all__ = ["MERGE_REASON", "merge_rows", "merge_small_shifts"]
+__all__ = ["MERGE_REASON", "merge_joint_rows", "merge_rows", "merge_small_shifts"]
 
 MAX_PASSES = 20  # re-location passes after the merges (each lowers the cost; ties could otherwise swap forever)
 
@@ -44,13 +49,19 @@ MERGE_REASON = ("changes whose step between the segment means was below min_shif
 
 
 def _best_split(csum: np.ndarray, a: int, b: int, m: int, current: int) -> int:
-    """The split t in [a + m, b - m] of segment [a, b) with the lowest L2 cost (``current`` if none fits)."""
+    """The split t in [a + m, b - m] of segment [a, b) with the lowest L2 cost (``current`` if none fits);
+    ``csum`` (n + 1,) or (n + 1, d): the cost summed over the series."""
     lo, hi = a + m, b - m
     if hi < lo:
         return current
     t = np.arange(lo, hi + 1)
     left, right = csum[t] - csum[a], csum[b] - csum[t]
-    gain = left * left / (t - a) + right * right / (b - t)  # maximising this minimises the two-segment cost
+    wl, wr = (t - a).astype(np.float64), (b - t).astype(np.float64)
+    if csum.ndim == 2:
+        wl, wr = wl[:, None], wr[:, None]
+    gain = left * left / wl + right * right / wr  # maximising this minimises the two-segment cost
+    if gain.ndim == 2:
+        gain = gain.sum(axis=1)
     return int(t[np.argmax(gain)])
 
 
@@ -61,18 +72,20 @@ def _relocate(csum: np.ndarray, cps: list[int], i: int, n: int, m: int) -> None:
 
 
 def _sums(x: np.ndarray, cps: list, drift) -> np.ndarray:
-    """Cumulative sums of x minus its drift (an array, or ``drift(starts)`` for the change points ``cps``),
-    centred: the sums keep their precision on large offsets."""
+    """Cumulative sums (n + 1, ...) of x (n,) or (n, d) minus its drift (an array, or ``drift(starts)`` for
+    the change points ``cps``), centred: the sums keep their precision on large offsets."""
     if drift is not None:
         x = x - (drift(np.asarray(cps, dtype=np.int64)) if callable(drift) else drift)
-    return np.r_[0.0, np.cumsum(x - x.mean())]
+    c = np.cumsum(x - x.mean(axis=0), axis=0)
+    return np.concatenate([np.zeros((1, *c.shape[1:])), c])
 
 
 def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int = 1,
                        drift: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Merge the changes of one series whose step is below ``min_shift`` (see module doc).
 
-    ``x``: the series' valid samples (finite, in order); ``flags``: the search's bool flags on them (True at
+    ``x``: the series' valid samples (finite, in order), or (n, d) samples of d series segmented together
+    (a change is kept if its step reaches ``min_shift`` in any of them); ``flags``: the search's bool flags on them (True at
     the first sample of a new segment); ``drift``: what the model removed besides the steps (a trend, a
     curve or a season, same length, data units; or ``drift(starts)`` fitted within the segments that
     begin at ``starts``, refitted after each merge), taken off before the steps are measured. Returns
@@ -88,8 +101,11 @@ def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_s
     merged = passes = 0
     while cps:
         edges = np.r_[0, cps, n]
-        means = (csum[edges[1:]] - csum[edges[:-1]]) / np.diff(edges)
-        steps = np.abs(np.diff(means))
+        sizes = np.diff(edges).astype(np.float64)
+        means = (csum[edges[1:]] - csum[edges[:-1]]) / (sizes[:, None] if csum.ndim == 2 else sizes)
+        steps = np.abs(np.diff(means, axis=0))
+        if steps.ndim == 2:  # joint: the largest step of any series
+            steps = steps.max(axis=1)
         j = int(np.argmin(steps))
         if steps[j] >= min_shift:
             before = list(cps)
@@ -135,6 +151,28 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
         if merged or not np.array_equal(new, own):
             out[r] = False
             out[r, np.flatnonzero(new) if valid is None else valid[new]] = True
+        if info is not None:
+            info.merged += merged
+    return out
+
+
+def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, info=None) -> np.ndarray:
+    """:func:`merge_small_shifts` on every row of (rows, d, n) ``x`` segmented jointly, flags (rows, n), on
+    the samples the joint search used (absurd values masked per series, samples where any series is NaN
+    dropped); a change stays if its step reaches ``min_shift`` in any series. Counts in ``info``."""
+    from .rows import _clean
+
+    out = np.array(flags, dtype=bool, copy=True)
+    for r in range(x.shape[0]):
+        if not out[r].any():
+            continue
+        cleaned = [_clean(x[r, k])[0] for k in range(x.shape[1])]
+        valid = np.flatnonzero(np.logical_and.reduce([np.isfinite(c) for c in cleaned]))
+        own = out[r, valid]
+        new, merged = merge_small_shifts(np.stack([c[valid] for c in cleaned], axis=1), own, min_shift, min_size)
+        if merged or not np.array_equal(new, own):
+            out[r] = False
+            out[r, valid[new]] = True
         if info is not None:
             info.merged += merged
     return out
