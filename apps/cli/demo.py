@@ -6,7 +6,7 @@ The demo opens on a shift of history: before serving it fills its history store 
 with a spec if none is in force. The Phase I window is the line's commissioning run: the stations with SPC
 tags (the coating gauge, the welder) also hold the 15.5 h before the day, which has no injected events and
 spans several slurry lots, so the limits see the lot-to-lot wander (2 h of one lot gave limits that
-alarmed 1-1.5 times a shift on the quiet line). The virtual line then runs inside the dashboard
+alarmed 1-3 times a shift per lane on the quiet line). The virtual line then runs inside the dashboard
 server (one acquisition task for all browser sessions), which records it into the same store, so a
 restart brings the same history and limits back. ``STORE/demo.json`` remembers the virtual line (seed,
 the day it began), so history and live stay one line across restarts. ``--speed`` makes simulated time

@@ -24,7 +24,7 @@ from workbench.history.rollup import window_summary
 from workbench.live import LiveStore
 from workbench.models.coating_shifts import lane_shifts
 from workbench.spc.design import min_shift_of
-from workbench.units import pretty_units, ureg
+from workbench.units import ureg
 
 from .background import shared_background
 from .common import (GOOD, TrendChart, fmt, html_pane, limit_spans, new_figure, pretty_units, shared_result,
