@@ -170,3 +170,14 @@ def test_the_cli_masks_plc_sentinels_instead_of_105_false_changes(tmp_path, caps
     rc, out, err = _run([str(path), "--changes", "--no-progress"], capsys)
     ch = pd.read_csv(pd.io.common.StringIO(out))
     assert ch.series.tolist() == ["lane01"]
+
+
+def test_a_bare_column_of_values_is_read_as_numbered_samples(tmp_path, capsys):
+    """One column, no time column (a list of readings as exported): samples numbered from 0, with a note;
+    it used to be refused as 'no numeric series columns beside 'value''."""
+    rows = [f"{row.rsplit(',', 2)[1]}\n" for row in _lines(n=80, step_at=50)]
+    path = _csv(tmp_path, "value\n" + "".join(rows))
+    rc, out, err = _run([str(path), "--changes", "--no-progress"], capsys)
+    changes = pd.read_csv(pd.io.common.StringIO(out))
+    assert rc == 0 and changes.time.tolist() == [50] and changes.series.tolist() == ["value"]
+    assert "samples numbered from 0" in err

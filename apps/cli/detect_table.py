@@ -41,6 +41,10 @@ def table_series(p: Path, dim: str, time_col, variables):
         raise ValueError(f"{p}: the table has no rows")
     if time_col is None:
         named = [c for c in df.columns if str(c).lower() in ("time", "timestamp", dim)]
+        if not named and len(df.columns) == 1:  # a bare list of values: the samples are numbered 0, 1, ...
+            df.insert(0, "sample", np.arange(len(df)))
+            print(f"workbench detect: note: {p}: one column and no time column: samples numbered from 0 "
+                  "(give a time column to get times)", file=sys.stderr)
         time_col = named[0] if named else df.columns[0]
     if time_col not in df.columns:
         raise ValueError(f"{p}: no column {time_col!r} (columns: {list(df.columns)}); set --time-col")
