@@ -120,8 +120,13 @@ def test_live_page_gets_one_batched_message_per_refresh(demo, browser):
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
     pg = ctx.new_page()
     frames: list[tuple[float, str]] = []
-    pg.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append((time.monotonic(), f))
-                                        if isinstance(f, str) else None))
+    answers: list[str] = []  # the browser's flow-control answers (common.Heartbeat.drawn)
+
+    def on_ws(ws):
+        ws.on("framereceived", lambda f: frames.append((time.monotonic(), f)) if isinstance(f, str) else None)
+        ws.on("framesent", lambda f: answers.append(f) if isinstance(f, str) and '"drawn"' in f else None)
+
+    pg.on("websocket", on_ws)
     try:
         pg.goto(f"{demo.url}/?page=trends")
         pg.wait_for_selector("[data-role=value][data-station=coating]")
@@ -135,6 +140,7 @@ def test_live_page_gets_one_batched_message_per_refresh(demo, browser):
         assert len(patches) <= 4 * 6, f"{len(patches)} PATCH-DOC messages in 4 s: refreshes are not batched"
         both = [c for c in contents if "ColumnsStreamed" in c and '"attr":"reading"' in c]
         assert both, "tile values and chart samples never arrived in the same message"
+        assert answers, "the browser never answered a refresh (Heartbeat.drawn): the server holds its updates"
     finally:
         ctx.close()
 
@@ -240,5 +246,44 @@ def test_a_session_changes_nothing_until_the_browser_has_its_document():
             assert dash.current == "trends" and dash.callback is not None
             assert id(dash) in dash.pusher.sessions
             dash.pusher.remove(dash)
+
+    run_scenario(scenario)
+
+
+def test_a_browser_that_has_not_painted_the_last_refresh_gets_no_next_one():
+    """Flow control (common.Heartbeat): a refresh goes out only after the browser answered that it painted
+    the previous one, so a slow or loaded browser never queues a backlog of old messages (a CI run's browser
+    stayed deaf to a click for 30 s behind one). A lost answer holds the page at most ACK_WAIT_S.
+    No browser: the answer is set as Panel would set it from the browser."""
+    from bokeh.document import Document
+    from panel.io.document import MockSessionContext
+    from panel.io.state import set_curdoc
+
+    from apps.dashboard import shell
+    from data_adapters.acquisition import Acquisition
+    from workbench.config import default_config_path, load_line_config
+
+    acq = Acquisition(load_line_config(default_config_path()), adapters=[], capacity=50)
+
+    async def scenario() -> None:
+        doc = Document()
+        context = MockSessionContext(document=doc)
+        doc._session_context = lambda: context
+        with set_curdoc(doc):
+            dash = shell.Dashboard(acq)
+            dash._on_ready()
+            dash.pusher.remove(dash)
+            dash._fresh = False
+            dash.refresh()
+            assert dash.heartbeat.seq == 1 and not dash._held
+            dash.refresh()  # not painted yet: held, nothing sent
+            assert dash.heartbeat.seq == 1 and dash._held
+            dash.heartbeat.drawn = 1  # the browser's answer sends the held refresh (next tick)
+            assert not dash._held and dash._pending
+            dash.refresh()
+            assert dash.heartbeat.seq == 2
+            dash._sent_at -= shell.ACK_WAIT_S  # no answer for ACK_WAIT_S: the next refresh goes out anyway
+            dash.refresh()
+            assert dash.heartbeat.seq == 3
 
     run_scenario(scenario)

@@ -163,7 +163,7 @@ def test_a_write_over_max_step_is_marked_and_the_plan_cannot_be_armed(sim_consol
     until(lambda: attr(pg, "[data-role=dry-run]", "data-ok") == "false", 30, "the refused dry run")
     until(lambda: int(attr(pg, "[data-role=profile]", "data-refused") or 0) >= 1, 30, "the refused write on the chart")
     assert "max_step" in pg.locator("[data-role=profile]").first.inner_text()
-    assert pg.locator("tr[data-refused=true]").count() >= 1
+    until(lambda: pg.locator("tr[data-refused=true]").count() >= 1, 30, "the refused write in the table")  # its own message
     pg.get_by_placeholder("why these writes").fill("should not arm")
     arm = pg.get_by_role("button", name="Arm", exact=True)
     assert arm.is_disabled()

@@ -164,9 +164,18 @@ class Heartbeat(JSComponent):
     the new session shows the live line and its history again, reloaded once (the poll stops: on a loaded
     server the new page can take longer than a poll, and a second reload aborted the first, again and again).
     A merely slow server sends its beat again and nothing happens. Supported APIs only (a JSComponent property, ``fetch``, ``location.reload``).
+
+    It also paces the server (flow control): every refresh bumps ``seq`` in its own message and the browser
+    answers ``drawn = seq`` once that message is applied and the frame after it painted. The server sends the
+    next refresh only after that answer (:meth:`apps.dashboard.shell.Dashboard.refresh`), so a slow kiosk PC,
+    or a loaded one, is never handed more than it can draw: it shows the newest data a little less often
+    instead of a backlog of old messages that keeps it busy (and deaf to clicks) for minutes. A hidden tab
+    paints no frames and so asks for nothing until it is shown again.
     """
 
     beat = param.Integer(default=0)
+    seq = param.Integer(default=0, doc="the server's refresh counter")
+    drawn = param.Integer(default=0, doc="the last refresh the browser has applied and painted")
     liveness = param.String(default="/liveness")
     stall_s = param.Number(default=10.0)
     poll_s = param.Number(default=2.0)
@@ -178,6 +187,11 @@ export function render({ model }) {
   const el = document.createElement('span');
   el.dataset.role = 'heartbeat';
   model.on('beat', () => { last = Date.now(); upSince = null; el.dataset.state = 'live'; });
+  // flow control: answer once this refresh is applied and the next frame painted (never in a hidden tab)
+  model.on('seq', () => {
+    const s = model.seq;
+    requestAnimationFrame(() => setTimeout(() => { if (model.drawn < s) model.drawn = s; }, 0));
+  });
   setInterval(async () => {
     if (busy || Date.now() - last < model.stall_s * 1000) return;
     busy = true;

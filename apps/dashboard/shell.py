@@ -33,6 +33,8 @@ PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "250")) / 1000.0  # redr
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
 SPARE_AFTER_S = 3.0  # a spare page is built this long after the last one was taken
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
+ACK_WAIT_S = 5.0  # a refresh the browser has not answered (Heartbeat.drawn) holds the next one this long at most
+# (under Heartbeat.stall_s: a held page still gets its heartbeat and is not taken for lost)
 
 
 STATION_PAGES = {  # station kind -> (page key, title); each is the station's view (apps.views)
@@ -193,6 +195,9 @@ class Dashboard:
         self.container = pn.Column(sizing_mode="stretch_width", min_height=400)
         self.clock = pn.pane.HTML("", stylesheets=[CSS])
         self.heartbeat = Heartbeat(height=0, width=0, margin=0)
+        self._sent_at = 0.0  # when the last refresh went out (flow control: see refresh)
+        self._held = False  # a refresh waits for the browser's answer to the previous one
+        self.heartbeat.param.watch(self._on_drawn, "drawn")
         # how much history every trend, SPC chart and table of the session shows (?window=HOURS too)
         window = next((k for k, h in WINDOWS_H.items() if _arg("window", DEFAULT_WINDOW) in (k, f"{h:g}")),
                       DEFAULT_WINDOW)
@@ -326,6 +331,18 @@ class Dashboard:
         session = getattr(getattr(self._doc, "session_context", None), "_session", None)
         return session is None or session.connection_count > 0
 
+    def _on_drawn(self, event) -> None:
+        """The browser painted a refresh: a refresh held back for it goes out now."""
+        if self._held and event.new >= self.heartbeat.seq:
+            self._held = False
+            self.push()
+
+    def _browser_behind(self) -> bool:
+        """Whether the browser has not yet painted the last refresh sent (and it went out less than
+        ACK_WAIT_S ago: a lost answer must not freeze the page)."""
+        return (self.heartbeat.drawn < self.heartbeat.seq
+                and time.monotonic() - self._sent_at < ACK_WAIT_S)
+
     def tick(self) -> None:
         """Every FULL_REFRESH_S: the kiosk's next page, else a redraw if nothing was pushed meanwhile."""
         try:
@@ -354,11 +371,15 @@ class Dashboard:
                 self._fresh = False
                 self._doc.add_timeout_callback(self.refresh, 150)
                 return
-            self._last_full = time.monotonic()
+            if self._browser_behind():  # flow control (Heartbeat): the answer to the last one sends the next
+                self._held = True
+                return
+            self._last_full = self._sent_at = time.monotonic()
             # one held batch per refresh (a message per changed model would cost a browser repaint each);
             # safe because page swaps never happen inside it (see tick and show)
             with set_curdoc(self._doc), pn.io.hold(self._doc):
                 self.page(self.current).update()
+                self.heartbeat.seq += 1
                 if time.monotonic() - self._last_beat >= FULL_REFRESH_S:  # in the same message as the data
                     self._last_beat = time.monotonic()
                     self.heartbeat.beat += 1
