@@ -181,3 +181,29 @@ def test_a_bare_column_of_values_is_read_as_numbered_samples(tmp_path, capsys):
     changes = pd.read_csv(pd.io.common.StringIO(out))
     assert rc == 0 and changes.time.tolist() == [50] and changes.series.tolist() == ["value"]
     assert "samples numbered from 0" in err
+
+
+def test_min_shift_and_method_from_the_command_line(tmp_path, capsys):
+    """--min-shift merges away steps smaller than what matters (a number in the data's unit, or a quantity
+    converted to it); --method picks another detector; a bad value is one line naming the flag."""
+    rng = np.random.default_rng(4)
+    t = pd.date_range("2026-01-05 06:00", periods=900, freq="1min", tz="UTC")
+    gauge = np.r_[np.zeros(300), np.full(300, 0.4), np.full(300, 2.4)] + 0.05 * rng.normal(size=900)
+    path = tmp_path / "gauge.csv"
+    rows = "".join(f"{a.isoformat()},{v:.4f}\n" for a, v in zip(t, gauge))
+    path.write_text("time,lane01\n,mg/cm^2\n" + rows)  # a units row under the header
+
+    def changes(*extra):
+        rc, out, err = _run([str(path), "--changes", "--no-progress", *extra], capsys)
+        assert rc == 0, err
+        return pd.read_csv(pd.io.common.StringIO(out))
+
+    assert len(changes()) == 2  # the 0.4 step and the 2.0 step
+    assert len(changes("--min-shift", "1.0")) == 1  # only the 2.0 step matters
+    assert len(changes("--min-shift", "10 g/m^2")) == 1  # 10 g/m^2 = 1 mg/cm^2
+    assert len(changes("--min-shift", "0.1")) == 2
+    assert len(changes("--method", "binseg")) >= 1
+    with pytest.raises(ValueError, match="--min-shift 'a lot'"):
+        _run([str(path), "--min-shift", "a lot"], capsys)
+    with pytest.raises(SystemExit):  # argparse names the choices
+        _run([str(path), "--method", "magic"], capsys)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 DATASET_SUFFIXES = {".nc", ".nc4", ".netcdf", ".zarr"}
+CLI_METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup")  # detect.METHODS but dynp (needs n_bkps)
 
 
 def register(sub) -> None:
@@ -26,6 +27,11 @@ def register(sub) -> None:
     p.add_argument("--min-size", type=int, default=5, help="minimum segment length in samples (default 5)")
     p.add_argument("--min-duration", help="minimum segment length in time, e.g. 10min (converted with the median interval)")
     p.add_argument("--joint", help="one segmentation shared along this dim (e.g. lane)")
+    p.add_argument("--method", default="pelt", choices=CLI_METHODS,
+                   help="'pelt' (default: changes in level, the robust policy), 'shape' (changes in pattern: a "
+                        "periodic or structured signal), or ruptures' searches 'kernelcpd', 'binseg', 'bottomup'")
+    p.add_argument("--min-shift", help="smallest shift that matters, e.g. 0.5 or '0.5 g/m^2' (in the data's "
+                                       "unit when no unit is given): smaller steps are merged away")
     p.add_argument("--changes", action="store_true", help="list change points instead of segments")
     p.add_argument("-o", "--output", help="write .csv or .parquet instead of printing CSV")
     p.add_argument("--progress", action=argparse_bool(), default=None,
@@ -45,12 +51,14 @@ def run(args) -> int:
     from workbench.changepoints import detect, segments
 
     penalty = args.penalty if args.penalty == "auto" else _number(args.penalty, "--penalty")
+    min_shift = _shift(args.min_shift)
     if args.progress is None:
         args.progress = sys.stderr.isatty()
     frames = []
     for name, da in load_series(args.file, variables=args.var, dim=args.dim, time_col=args.time_col).items():
-        flags = detect(da, args.dim, penalty=penalty, penalty_factor=args.penalty_factor, min_size=args.min_size,
-                       min_duration=args.min_duration, joint=args.joint, progress=args.progress)
+        flags = detect(da, args.dim, method=args.method, penalty=penalty, penalty_factor=args.penalty_factor,
+                       min_size=args.min_size, min_duration=args.min_duration, joint=args.joint,
+                       progress=args.progress, min_shift=min_shift)
         if flags.chunks is not None:  # lazy (Zarr/NetCDF via dask): compute here, with the bar if asked
             flags = _compute_with_progress(flags, args.progress)
         if args.changes:
@@ -107,6 +115,24 @@ def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
     if not names:
         raise ValueError(f"{p}: no numeric variable with dimension {dim!r} (dims: {dict(ds.sizes)}); try --dim")
     return {v: ds[v] for v in names}
+
+
+def _shift(text: str | None):
+    """``--min-shift``: a number (the data's unit) or a pint quantity such as ``0.5 g/m^2``."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from workbench.units import ureg
+
+    try:
+        q = ureg.Quantity(text)
+    except Exception as exc:
+        raise ValueError(f"--min-shift {text!r}: not a number or a quantity with a unit ({exc}); "
+                         f"write e.g. 0.5 or '0.5 g/m^2'") from None
+    return q if not q.dimensionless else float(q.magnitude)
 
 
 def _number(text: str, flag: str) -> float:
