@@ -214,3 +214,28 @@ def test_joint_min_shift_keeps_a_change_that_matters_in_any_sensor_and_merges_th
     assert np.flatnonzero(merged.isel(lane=0).values).tolist() == [300, 900]
     assert (merged == merged.isel(lane=0)).all()  # one segmentation for the rig
     assert merged.attrs["merged_small_shifts"] == 1 and merged.attrs["min_shift"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("drift", ["trend", "curve"])
+def test_joint_min_shift_measures_steps_against_each_sensors_drift(drift):
+    """The joint analogue of the test above: rigs of 8 sensors, each its own share (0.5-1.5x) of a rise of
+    8 sds over 2,000 samples, and a step at 1200 in half of them. The joint model removed the drift; its
+    line or curve per sensor is now taken off before the steps are measured: a 3 sd step down is kept, a
+    1 sd step up is merged. Before (steps measured on segment means that include the drift) every rig put
+    the step down 350-950 samples early or missed it (trend, curve), and kept the step up in 4 of 4."""
+    from workbench.changepoints.synthetic import drift_shape
+
+    rng = np.random.default_rng(61)
+    rigs, d, n = 4, 8, 2000
+    shape = np.arange(n) / n if drift == "trend" else drift_shape("saturating", n)
+    x = rng.normal(size=(rigs, d, n)) + 8.0 * shape * rng.uniform(0.5, 1.5, (rigs, d, 1))
+    down, up = x.copy(), x.copy()
+    down[:, : d // 2, 1200:] -= 3.0
+    up[:, : d // 2, 1200:] += 1.0
+    dims = ("rig", "sensor", "time")
+    kept = detect(xr.DataArray(down, dims=dims), joint="sensor", min_shift=2.0)
+    assert "joint" in kept.attrs["model"], kept.attrs["model"]
+    found = [np.flatnonzero(f) for f in kept.values[:, 0]]
+    assert all(f.size == 1 and abs(f[0] - 1200) <= 5 for f in found), found
+    merged = detect(xr.DataArray(up, dims=dims), joint="sensor", min_shift=2.0)
+    assert not merged.values.any(), [np.flatnonzero(f).tolist() for f in merged.values[:, 0]]

@@ -139,7 +139,8 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
         out = detect_rows_joint(x.reshape(-1, d, n), kw["min_size"], kw["factor"], kw["penalty"],
                                 kw["spike_threshold"], info)
         if kw["min_shift"] > 0:
-            out = merge_joint_rows(x.reshape(-1, d, n), out, kw["min_shift"], kw["min_size"], info)
+            out = merge_joint_rows(x.reshape(-1, d, n), out, kw["min_shift"], kw["min_size"], kw["penalty"], info,
+                                   kw["factor"], kw["spike_threshold"])
         return np.broadcast_to(out.reshape(*lead, 1, n), x.shape).copy()
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":

@@ -20,8 +20,8 @@ locations re-estimated on the merged segments.
 
 With ``joint=`` (one segmentation for several series, :func:`merge_joint_rows`) a change is kept when its
 step is at least ``min_shift`` in any one series: a shift of practical interest anywhere in the rig; the
-segment means and re-locations use every series (the joint L2 cost). The drift of a joint trend or curve
-model is not taken off there: steps are measured on the segment means.
+segment means and re-locations use every series (the joint L2 cost); the drift of a joint trend or curve
+model is taken off first, a line or curve per series refitted within the merged segments.
 
 Rows the policy models as periodic (the ``cycle`` model) are left alone: their changes are in what each
 cycle looks like (spread, roughness), not only in level, so a step in mean does not measure them.
@@ -156,10 +156,13 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
     return out
 
 
-def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, info=None) -> np.ndarray:
+def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, penalty: float = math.nan,
+                     info=None, factor: float = 1.0, spike_threshold: float = 5.0) -> np.ndarray:
     """:func:`merge_small_shifts` on every row of (rows, d, n) ``x`` segmented jointly, flags (rows, n), on
     the samples the joint search used (absurd values masked per series, samples where any series is NaN
-    dropped); a change stays if its step reaches ``min_shift`` in any series. Counts in ``info``."""
+    dropped); a change stays if its step reaches ``min_shift`` in any series. Under the automatic penalty
+    the joint model's drift (a line or curve per series, ``rows.joint_drift``) is taken off first, refitted
+    within the merged segments, as for one series. Counts in ``info``."""
     from .rows import _clean
 
     out = np.array(flags, dtype=bool, copy=True)
@@ -169,13 +172,43 @@ def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_siz
         cleaned = [_clean(x[r, k])[0] for k in range(x.shape[1])]
         valid = np.flatnonzero(np.logical_and.reduce([np.isfinite(c) for c in cleaned]))
         own = out[r, valid]
-        new, merged = merge_small_shifts(np.stack([c[valid] for c in cleaned], axis=1), own, min_shift, min_size)
+        drift = _joint_drift(x[r], min_size, factor, spike_threshold) if math.isnan(penalty) else None
+        new, merged = merge_small_shifts(np.stack([c[valid] for c in cleaned], axis=1), own, min_shift, min_size,
+                                         drift)
         if merged or not np.array_equal(new, own):
             out[r] = False
             out[r, valid[new]] = True
         if info is not None:
             info.merged += merged
     return out
+
+
+def _joint_drift(rig: np.ndarray, min_size: int, factor: float, spike_threshold: float):
+    """``drift(starts)`` (n_valid, d) in data units that the joint model removes from the rig (d, n) besides
+    its steps (a line or curve per series; 0 for a constant series), or None: the joint search and
+    ``rows.joint_drift`` made again (one more search per rig, only with ``min_shift``)."""
+    from ._joint import pelt_l2_joint
+    from .policy import auto_penalty
+    from .rows import joint_drift, joint_rig
+
+    m = max(int(min_size), 1)
+    j = joint_rig(rig, m, factor, math.nan, spike_threshold)
+    if j.z2 is None or not j.used:
+        return None
+    raw = pelt_l2_joint(j.z2, j.beta, m)  # the staircase the model was chosen against
+    if np.count_nonzero(raw) < 2:
+        return None
+    drift = joint_drift(j.z2, raw, j.beta, m, auto_penalty(j.valid.size, factor=factor))[2]
+    if drift is None:
+        return None
+    d, used, scales = rig.shape[0], j.used, j.scales
+
+    def in_data_units(starts):
+        full = np.zeros((j.valid.size, d))
+        full[:, used] = drift(starts) * scales
+        return full
+
+    return in_data_units
 
 
 def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float):

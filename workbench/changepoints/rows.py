@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -250,42 +251,68 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
     out = np.zeros((rows, n), bool)
     m = max(int(min_size), 1)
     for r in range(rows):
-        cleaned = [_clean(x[r, k]) for k in range(d)]
-        ok = np.ones(n, bool)
-        for clean, _, masked in cleaned:
-            ok &= np.isfinite(clean)
-            info.masked += int(masked)
-        valid = np.flatnonzero(ok)
-        nv = valid.size
-        if nv < 2 * m:
+        rig = joint_rig(x[r], m, factor, penalty, spike_threshold)
+        info.masked += rig.masked
+        if rig.z2 is None:
             info.add("too short")
             continue
-        cols = []
-        for clean, _, _ in cleaned:
-            z, p, _ = prepare(np.ascontiguousarray(clean[valid]), m, factor, penalty, spike_threshold)
-            if p.model != "constant":
-                cols.append(z)
-        info.add(f"joint over {len(cols)} series")
-        if not cols:
+        info.add(f"joint over {len(rig.used)} series")
+        if not rig.used:
             continue
-        z2 = np.ascontiguousarray(np.stack(cols, axis=1))
-        beta = auto_penalty(nv, len(cols), factor=factor) if math.isnan(penalty) else penalty
-        flags = pelt_l2_joint(z2, beta, m)
+        flags = pelt_l2_joint(rig.z2, rig.beta, m)
         if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # trend and curve models, on the joint fit
-            flags, model = _joint_drift(z2, flags, beta, m, auto_penalty(nv, factor=factor))
+            flags, model, _ = joint_drift(rig.z2, flags, rig.beta, m, auto_penalty(rig.valid.size, factor=factor))
             if model:
                 info.models[model] += 1
                 info.reasons.setdefault(model, JOINT_DRIFT_REASON if model == "joint: drift removed"
                                         else JOINT_CURVE_REASON)
-        out[r, valid[flags]] = True
+        out[r, rig.valid[flags]] = True
     return out
 
 
-def _joint_drift(z2, own, beta, m, beta_one):
-    """(flags, model or "") of the joint fit's drift choice. The curve model first (against the staircase):
-    when it wins, a straight drift per series within its segments (no search) is kept if that costs less
-    (lines are curves with fewer coefficients); otherwise the trend model's own refits
-    (``trend.choose_trend_joint``, slow on a curved residual, so only when no curve fits)."""
+class JointRig(NamedTuple):
+    """What the joint search works on for one rig: ``valid`` sample indices (finite in every series), the
+    ``used`` series (not constant), their standardised columns ``z2`` (valid, used; None when too short),
+    their ``scales`` (data units per z unit), the penalty ``beta`` and the count of ``masked`` values."""
+    valid: np.ndarray
+    used: list
+    z2: np.ndarray | None
+    scales: np.ndarray
+    beta: float
+    masked: int
+
+
+def joint_rig(xr_: np.ndarray, m: int, factor: float, penalty: float, spike_threshold: float) -> JointRig:
+    """:class:`JointRig` of one rig (d, n): absurd values masked per series, samples where any series is
+    NaN dropped, each series standardised by its own plan (no cycle model), constant series left out."""
+    d, n = xr_.shape
+    cleaned = [_clean(xr_[k]) for k in range(d)]
+    ok = np.ones(n, bool)
+    for clean, _, _ in cleaned:
+        ok &= np.isfinite(clean)
+    masked = sum(int(c[2]) for c in cleaned)
+    valid = np.flatnonzero(ok)
+    if valid.size < 2 * m:
+        return JointRig(valid, [], None, np.empty(0), math.nan, masked)
+    used, cols, scales = [], [], []
+    for k, (clean, _, _) in enumerate(cleaned):
+        z, p, _ = prepare(np.ascontiguousarray(clean[valid]), m, factor, penalty, spike_threshold)
+        if p.model != "constant":
+            used.append(k)
+            cols.append(z)
+            scales.append(p.scale)
+    z2 = np.ascontiguousarray(np.stack(cols, axis=1)) if cols else np.empty((valid.size, 0))
+    beta = auto_penalty(valid.size, len(cols), factor=factor) if math.isnan(penalty) else penalty
+    return JointRig(valid, used, z2, np.asarray(scales, dtype=np.float64), beta, masked)
+
+
+def joint_drift(z2, own, beta, m, beta_one):
+    """(flags, model or "", drift or None) of the joint fit's drift choice; ``drift(starts)``: the drift of
+    every column of z2 (n, d) fitted within the segments that begin at ``starts`` (a line per column, or
+    its curve baseline). The curve model first (against the staircase): when it wins, a straight drift per
+    series within its segments (no search) is kept if that costs less (lines are curves with fewer
+    coefficients); otherwise the trend model's own refits (``trend.choose_trend_joint``, slow on a curved
+    residual, so only when no curve fits)."""
     smooth, knots = choose_curve_joint(z2, own, beta, m, staircase_cost(z2, own, beta))
     if knots is not None:
         starts = np.flatnonzero(smooth)
@@ -293,9 +320,20 @@ def _joint_drift(z2, own, beta, m, beta_one):
         slopes = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
         line = staircase_cost(z2 - np.arange(z2.shape[0])[:, None] * slopes, smooth, beta) + beta
         curve = curve_cost(z2, starts, beta, knots)
-        return smooth, "joint: drift removed" if line <= curve else "joint: curve removed"
+        if line <= curve:
+            return smooth, "joint: drift removed", lambda at: _joint_lines(z2, at)
+        return smooth, "joint: curve removed", lambda at: curve_baseline(z2, knots, at)
     flags, slopes = choose_trend_joint(z2, own, beta, beta, m, beta_one)
-    return flags, "joint: drift removed" if np.any(slopes != 0.0) else ""
+    if np.any(slopes != 0.0):
+        return flags, "joint: drift removed", lambda at: _joint_lines(z2, at)
+    return flags, "", None
+
+
+def _joint_lines(z2, starts):
+    """A straight drift per column of z2 (n, d), each slope pooled within the segments starting at ``starts``."""
+    t = np.arange(z2.shape[0], dtype=np.float64)
+    starts = np.asarray(starts)
+    return np.stack([pooled_slope(z2[:, k], starts[starts > 0])[0] * t for k in range(z2.shape[1])], axis=1)
 
 
 def _line_sums(z, flags):
