@@ -159,53 +159,49 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
 def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, penalty: float = math.nan,
                      info=None, factor: float = 1.0, spike_threshold: float = 5.0) -> np.ndarray:
     """:func:`merge_small_shifts` on every row of (rows, d, n) ``x`` segmented jointly, flags (rows, n), on
-    the samples the joint search used (absurd values masked per series, samples where any series is NaN
-    dropped); a change stays if its step reaches ``min_shift`` in any series. Under the automatic penalty
-    the joint model's drift (a line or curve per series, ``rows.joint_drift``) is taken off first, refitted
-    within the merged segments, as for one series. Counts in ``info``."""
-    from .rows import _clean
+    the samples the joint search used (``rows.joint_rig``: absurd values masked per series, samples where
+    any series is NaN dropped); a change stays if its step reaches ``min_shift`` in any series. Under the
+    automatic penalty the joint model's drift (a line or curve per series, ``rows.joint_drift``) is taken
+    off first, refitted within the merged segments, as for one series. Counts in ``info``."""
+    from .rows import joint_rig
 
     out = np.array(flags, dtype=bool, copy=True)
+    m = max(int(min_size), 1)
     for r in range(x.shape[0]):
         if not out[r].any():
             continue
-        cleaned = [_clean(x[r, k])[0] for k in range(x.shape[1])]
-        valid = np.flatnonzero(np.logical_and.reduce([np.isfinite(c) for c in cleaned]))
-        own = out[r, valid]
-        drift = _joint_drift(x[r], min_size, factor, spike_threshold) if math.isnan(penalty) else None
-        new, merged = merge_small_shifts(np.stack([c[valid] for c in cleaned], axis=1), own, min_shift, min_size,
-                                         drift)
+        rig = joint_rig(x[r], m, factor, penalty, spike_threshold)
+        own = out[r, rig.valid]
+        drift = _joint_drift(rig, m, factor) if math.isnan(penalty) else None
+        new, merged = merge_small_shifts(rig.values, own, min_shift, min_size, drift)
         if merged or not np.array_equal(new, own):
             out[r] = False
-            out[r, valid[new]] = True
+            out[r, rig.valid[new]] = True
         if info is not None:
             info.merged += merged
     return out
 
 
-def _joint_drift(rig: np.ndarray, min_size: int, factor: float, spike_threshold: float):
-    """``drift(starts)`` (n_valid, d) in data units that the joint model removes from the rig (d, n) besides
-    its steps (a line or curve per series; 0 for a constant series), or None: the joint search and
+def _joint_drift(rig, m: int, factor: float):
+    """``drift(starts)`` (valid, d) in data units that the joint model removes from the ``rows.JointRig``
+    besides its steps (a line or curve per series; 0 for a constant series), or None: the joint search and
     ``rows.joint_drift`` made again (one more search per rig, only with ``min_shift``)."""
     from ._joint import pelt_l2_joint
     from .policy import auto_penalty
-    from .rows import joint_drift, joint_rig
+    from .rows import joint_drift
 
-    m = max(int(min_size), 1)
-    j = joint_rig(rig, m, factor, math.nan, spike_threshold)
-    if j.z2 is None or not j.used:
+    if rig.z2 is None or not rig.used:
         return None
-    raw = pelt_l2_joint(j.z2, j.beta, m)  # the staircase the model was chosen against
+    raw = pelt_l2_joint(rig.z2, rig.beta, m)  # the staircase the model was chosen against
     if np.count_nonzero(raw) < 2:
         return None
-    drift = joint_drift(j.z2, raw, j.beta, m, auto_penalty(j.valid.size, factor=factor))[2]
+    drift = joint_drift(rig.z2, raw, rig.beta, m, auto_penalty(rig.valid.size, factor=factor))[2]
     if drift is None:
         return None
-    d, used, scales = rig.shape[0], j.used, j.scales
 
     def in_data_units(starts):
-        full = np.zeros((j.valid.size, d))
-        full[:, used] = drift(starts) * scales
+        full = np.zeros(rig.values.shape)
+        full[:, rig.used] = drift(starts) * rig.scales
         return full
 
     return in_data_units

@@ -271,10 +271,12 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
 
 
 class JointRig(NamedTuple):
-    """What the joint search works on for one rig: ``valid`` sample indices (finite in every series), the
-    ``used`` series (not constant), their standardised columns ``z2`` (valid, used; None when too short),
-    their ``scales`` (data units per z unit), the penalty ``beta`` and the count of ``masked`` values."""
+    """What the joint search works on for one rig: ``valid`` sample indices (finite in every series), their
+    ``values`` (valid, d; data units, absurd values masked), the ``used`` series (not constant), their
+    standardised columns ``z2`` (valid, used; None when too short), their ``scales`` (data units per z
+    unit), the penalty ``beta`` and the count of ``masked`` values."""
     valid: np.ndarray
+    values: np.ndarray
     used: list
     z2: np.ndarray | None
     scales: np.ndarray
@@ -292,18 +294,19 @@ def joint_rig(xr_: np.ndarray, m: int, factor: float, penalty: float, spike_thre
         ok &= np.isfinite(clean)
     masked = sum(int(c[2]) for c in cleaned)
     valid = np.flatnonzero(ok)
+    values = np.stack([clean[valid] for clean, _, _ in cleaned], axis=1)
     if valid.size < 2 * m:
-        return JointRig(valid, [], None, np.empty(0), math.nan, masked)
+        return JointRig(valid, values, [], None, np.empty(0), math.nan, masked)
     used, cols, scales = [], [], []
-    for k, (clean, _, _) in enumerate(cleaned):
-        z, p, _ = prepare(np.ascontiguousarray(clean[valid]), m, factor, penalty, spike_threshold)
+    for k in range(d):
+        z, p, _ = prepare(np.ascontiguousarray(values[:, k]), m, factor, penalty, spike_threshold)
         if p.model != "constant":
             used.append(k)
             cols.append(z)
             scales.append(p.scale)
     z2 = np.ascontiguousarray(np.stack(cols, axis=1)) if cols else np.empty((valid.size, 0))
     beta = auto_penalty(valid.size, len(cols), factor=factor) if math.isnan(penalty) else penalty
-    return JointRig(valid, used, z2, np.asarray(scales, dtype=np.float64), beta, masked)
+    return JointRig(valid, values, used, z2, np.asarray(scales, dtype=np.float64), beta, masked)
 
 
 def joint_drift(z2, own, beta, m, beta_one):
