@@ -258,11 +258,12 @@ def test_a_session_changes_nothing_until_the_browser_has_its_document():
 def test_a_browser_that_has_not_painted_the_last_refresh_gets_no_next_one():
     """Flow control (common.Heartbeat): a refresh goes out only after the browser answered that it painted
     the previous one, so a slow or loaded browser never queues a backlog of old messages (a CI run's browser
-    stayed deaf to a click for 30 s behind one). A lost answer holds the page at most ACK_WAIT_S.
-    No browser: the answer is set as Panel would set it from the browser."""
+    stayed deaf to a click for 30 s behind one). A lost answer holds the page at most ACK_WAIT_S, and the
+    answer does not mark the session busy. No browser: the answer is fed in as Panel receives it."""
     from bokeh.document import Document
     from panel.io.document import MockSessionContext
     from panel.io.state import set_curdoc
+    from panel.io.state import state as pn_state
 
     from apps.dashboard import shell
     from data_adapters.acquisition import Acquisition
@@ -283,8 +284,12 @@ def test_a_browser_that_has_not_painted_the_last_refresh_gets_no_next_one():
             assert dash.heartbeat.seq == 1 and not dash._held
             dash.refresh()  # not painted yet: held, nothing sent
             assert dash.heartbeat.seq == 1 and dash._held
-            dash.heartbeat.drawn = 1  # the browser's answer sends the held refresh (next tick)
-            assert not dash._held and dash._pending
+            busy: list[bool] = []
+            watcher = pn_state.param.watch(lambda e: busy.append(e.new), "busy")
+            dash.heartbeat._process_events({"drawn": 1})  # the browser's answer, as Panel receives it
+            pn_state.param.unwatch(watcher)
+            assert not dash._held and dash._pending  # it sends the held refresh (next tick)
+            assert True not in busy, "the answer marked the session busy: the template's spinner per refresh"
             dash.refresh()
             assert dash.heartbeat.seq == 2
             dash._sent_at -= shell.ACK_WAIT_S  # no answer for ACK_WAIT_S: the next refresh goes out anyway

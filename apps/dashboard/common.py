@@ -176,6 +176,9 @@ class Heartbeat(JSComponent):
     beat = param.Integer(default=0)
     seq = param.Integer(default=0, doc="the server's refresh counter")
     drawn = param.Integer(default=0, doc="the last refresh the browser has applied and painted")
+    # the browser's answer is no user action: Panel would mark the session busy for it (the template's
+    # spinner on and off, two more messages and an animation per refresh)
+    _busy__ignore = ["drawn"]
     liveness = param.String(default="/liveness")
     stall_s = param.Number(default=10.0)
     poll_s = param.Number(default=2.0)
