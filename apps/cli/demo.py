@@ -130,6 +130,7 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
     epoch = pd.Timestamp(record["epoch"])
     commissioning_h = float(record.get("commissioning_h", 0.0))  # as written once; 0: a store from before it
     hist = HistoryStore(store)
+    busy: dict[str, list[tuple]] = {}  # injected events in the commissioning run, per station kind
     stations = declare_line(hist, line)
     marks = {s: hist.high_water_mark(s) for s in stations}
     newest = min((m.tz_convert("UTC").tz_localize(None) for m in marks.values() if m is not None), default=None)
@@ -144,10 +145,49 @@ def prepare_store(store: Path, *, config=None, seed: int | None = None, hours: f
         if spc:  # a new store: the commissioning run first (a station's rows are stored in time order)
             fill_window(hist, vl, line, spc, epoch - pd.Timedelta(hours=commissioning_h), epoch,
                         what="commissioning run (SPC stations)")
+            busy = injected_events(vl, epoch - pd.Timedelta(hours=commissioning_h), epoch)
         if start < now:
             fill_window(hist, vl, line, stations, start, now, what="virtual line history")
-    ensure_limit_set(store, line, epoch, commissioning_h)
+    ensure_limit_set(store, line, epoch, commissioning_h, busy)
     return epoch
+
+
+MIN_QUIET = pd.Timedelta(hours=2)  # a Phase I stretch shorter than this is not used (the whole run is, said so)
+EVENT_MARGIN = pd.Timedelta(hours=1)  # an event's effect outlasts its end (a dew-point decay, cold welds cooling)
+
+
+def injected_events(vl, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, list[tuple]]:
+    """{station kind: [(start, end + EVENT_MARGIN, event kind)]} of the virtual line's injected process events
+    (an events file's or the default scenario's) overlapping [start, end): assignable causes a Phase I
+    window must leave out."""
+    from workbench.simulate import EVENT_KINDS
+
+    out: dict[str, list[tuple]] = {}
+    for e in vl.events.overlapping(vl.seconds(start), vl.seconds(end)):
+        if e.kind in EVENT_KINDS:
+            a, b = (pd.Timestamp(vl.time(t)) for t in (e.start_s, e.end_s))
+            out.setdefault(EVENT_KINDS[e.kind][0], []).append((a, b + EVENT_MARGIN, e.kind))
+    return out
+
+
+def quiet_stretch(start: pd.Timestamp, end: pd.Timestamp, busy) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The longest part of [start, end] that overlaps none of the ``busy`` (start, end, ...) intervals.
+
+    >>> t = pd.Timestamp("2026-01-01")
+    >>> h = lambda n: t + pd.Timedelta(hours=n)
+    >>> quiet_stretch(h(0), h(15), [(h(-9), h(2), "x"), (h(6), h(7), "y")])  == (h(7), h(15))
+    True
+    """
+    best, cursor = (start, start), start
+    for a, b, *_ in sorted(busy):
+        if b <= cursor or a >= end:
+            continue
+        if min(a, end) - cursor > best[1] - best[0]:
+            best = (cursor, min(a, end))
+        cursor = max(cursor, b)
+    if end - cursor > best[1] - best[0]:
+        best = (cursor, end)
+    return best
 
 
 def fill_window(hist, vl, line, stations: dict[str, list[str]], start: pd.Timestamp, end: pd.Timestamp, *,
@@ -177,24 +217,38 @@ def newest_stored(store: Path) -> pd.Timestamp:
     return (max(marks) if marks else pd.Timestamp.now(tz="UTC").tz_localize(None)).floor("s") + pd.Timedelta("1s")
 
 
-def ensure_limit_set(store: Path, line, epoch: pd.Timestamp, commissioning_h: float = 0.0) -> None:
+def ensure_limit_set(store: Path, line, epoch: pd.Timestamp, commissioning_h: float = 0.0,
+                     busy: dict[str, list[tuple]] | None = None) -> None:
     """The demo's Phase I limits: if no approved set is in force for a tag with a spec, fit one on the
     commissioning run before the day (``commissioning_h`` hours; a store made without one: the first
-    ``BASELINE_H`` hours of the day) and approve it (both by ``workbench demo``)."""
+    ``BASELINE_H`` hours of the day) and approve it (both by ``workbench demo``). ``busy``: injected events
+    in that run per station kind (an events file may reach back into it: :func:`injected_events`); a
+    station's window is then the longest stretch of the run without them (an assignable cause is left out
+    of Phase I, as on a real line), said in the set's reason."""
     from workbench.spc import limitsets
 
     if commissioning_h:
         start, end = epoch - pd.Timedelta(hours=commissioning_h), epoch - pd.Timedelta(seconds=1)
-        why = (f"demo Phase I baseline: the virtual line's {commissioning_h:g} h commissioning run before the day "
-               "(several slurry lots, no injected events)")
+        why = f"demo Phase I baseline: the virtual line's {commissioning_h:g} h commissioning run before the day"
     else:
         start, end = epoch, epoch + pd.Timedelta(hours=BASELINE_H)
         why = f"demo Phase I baseline: the virtual line's first {BASELINE_H:g} h of history"
     for station in line.stations:  # every tag with a spec: the live SPC monitors start from these sets
+        events = (busy or {}).get(station.kind, []) if commissioning_h else []
+        s, e = quiet_stretch(start, end, events)
+        reason = why + (" (several slurry lots, no injected events)" if commissioning_h and not events else "")
+        if events:
+            kinds = ", ".join(sorted({k for *_, k in events}))
+            if e - s >= MIN_QUIET:
+                reason += (f" (several slurry lots), its {(e - s) / pd.Timedelta(hours=1):.1f} h without the "
+                           f"injected events there ({kinds}, each with an hour after it)")
+            else:  # no stretch long enough: the whole run, and the reason says what is in it
+                s, e = start, end
+                reason += f" (several slurry lots; injected events in it: {kinds})"
         for tag in (t for t in station.tags if t.spec is not None):
             if limitsets.in_force(store, tag.path) is not None:
                 continue
-            fitted = limitsets.fit_limit_set(store, tag.path, start=start, end=end, by="workbench demo", why=why)
+            fitted = limitsets.fit_limit_set(store, tag.path, start=s, end=e, by="workbench demo", why=reason)
             saved = limitsets.save(store, fitted)
             limitsets.approve(store, saved.id, by="workbench demo")
             print(f"limit set {saved.id} approved for {tag.path} (window {saved.window_start} .. {saved.window_end})")
