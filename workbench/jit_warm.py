@@ -75,9 +75,9 @@ def warm(verbose: bool = False) -> float:
         step("spc rules", lambda: [spc.apply(lim, new), spc.check_rules(new, center=45.0, sigma=1.0, rules=spc.NELSON)])
         step("spc detectors", lambda: [spc.cusum(new, target=45.0, sigma=1.0), spc.ewma(new, target=45.0, sigma=1.0),
                                        spc.shewhart(new, target=45.0, sigma=1.0), spc.focus(new, target=45.0, sigma=1.0)])
-        step("spc streaming", lambda: [d.update(v, 1.7e9 + i) for d in (spc.StreamingCusum(target=45.0, sigma=1.0),
-                                                                         spc.StreamingEwma(target=45.0, sigma=1.0),
-                                                                         spc.StreamingFocus(target=45.0, sigma=1.0))
+        streams = (spc.StreamingCusum(target=45.0, sigma=1.0), spc.StreamingEwma(target=45.0, sigma=1.0),
+                   spc.StreamingFocus(target=45.0, sigma=1.0))
+        step("spc streaming", lambda: [d.update(v, 1.7e9 + i) for d in streams
                                        for i, v in enumerate((45.0, 46.0, float("nan"), 47.0))])
         step("spc run lengths", lambda: [montecarlo.cusum_run_lengths(k=0.5, h=4.0, n_runs=20),
                                          montecarlo.ewma_run_lengths(lam=0.2, L=2.86, n_runs=20),

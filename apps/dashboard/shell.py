@@ -29,9 +29,10 @@ from .trends import TrendsPage
 log = logging.getLogger(__name__)
 
 WATCH_S = 0.02  # the process-wide watcher looks at the store's version this often (one int compare)
-# redraw a session at most this often: once a second, as SCADA screens do (at 4 a second the live-trends page
-# kept a third of a core busy in Chromium, 0.19 at 1; a kiosk PC has little to spare). WORKBENCH_REFRESH_MS=250
-# for a faster screen; flow control (common.Heartbeat) keeps a slow browser from falling behind either way
+# redraw a session at most this often: once a second, as SCADA screens do (at 4 a second, without flow
+# control, the live-trends page kept half a core busy in Chromium, 0.18 now; a kiosk PC has little to spare).
+# WORKBENCH_REFRESH_MS=250 for a faster screen; flow control (common.Heartbeat) keeps a slow browser from
+# falling behind either way
 PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "1000")) / 1000.0
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
 SPARE_AFTER_S = 3.0  # a spare page is built this long after the last one was taken
