@@ -77,8 +77,7 @@ if [ "$WANT_SYSTEM" = 1 ]; then
     systemctl stop mosquitto || true
   fi
 fi
-# 5. the analyses' numba kernels, compiled once into numba's cache (workbench/jit_warm.py): otherwise every
-#    process started before the cache is written (test workers, notebook kernels, the demo's server) compiles
-#    them again, ~20 s of CPU each; ~1 s when the cache is already there
+# 5. the analyses' numba kernels, compiled once into numba's cache (workbench/jit_warm.py, 20-30 s; ~1 s when
+#    the cache is there): otherwise the first notebook cell or dashboard page of a fresh checkout waits for it
 .venv/bin/python -m workbench.jit_warm || die "compiling the numba kernels failed; see the messages above"
 say "ready: .venv ($(.venv/bin/python --version))"

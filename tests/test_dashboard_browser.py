@@ -145,7 +145,7 @@ def test_live_page_gets_one_batched_message_per_refresh(demo, browser):
         ctx.close()
 
 
-def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
+def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate(monkeypatch):
     """The process-wide watcher behind the live pages (no browser): a burst of readings is pushed to every
     session once, soon after it ends; a steady stream is pushed at most every PUSH_MIN_S; it stops when
     the last session leaves."""
@@ -165,7 +165,7 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         def push(self):
             self.times.append(time.monotonic())
 
-    shell.PUSH_MIN_S, default = 0.25, shell.PUSH_MIN_S  # WORKBENCH_REFRESH_MS=250: four bursts fit in 1 s
+    monkeypatch.setattr(shell, "PUSH_MIN_S", 0.25)  # WORKBENCH_REFRESH_MS=250: four pushes fit in 1 s
 
     async def scenario():
         store, a, b = Store(), Session(), Session()
@@ -192,10 +192,7 @@ def test_pusher_draws_a_burst_once_and_caps_the_redraw_rate():
         await asyncio.sleep(5 * shell.WATCH_S)
         assert pusher.task.done()
 
-    try:
-        run_scenario(scenario)
-    finally:
-        shell.PUSH_MIN_S = default
+    run_scenario(scenario)
 
 
 def run_scenario(scenario) -> None:

@@ -1,5 +1,5 @@
 """`python -m workbench.jit_warm` (run by scripts/setup.sh): the analyses' numba kernels compiled into numba's
-on-disk cache, so processes started later (test workers, notebook kernels, the demo) do not compile again."""
+on-disk cache, so the first notebook cell or dashboard page of a fresh checkout does not compile them."""
 
 from pathlib import Path
 

@@ -1,14 +1,14 @@
 """Compile the numba kernels once, into numba's on-disk cache (``__pycache__`` beside each module).
 
-``scripts/setup.sh`` runs ``python -m workbench.jit_warm`` after installing: every kernel is compiled with
-``cache=True``, so a fresh checkout compiles each of them the first time a process calls it (several
-seconds of CPU per process) and every process started before the cache is written pays again -- the test
-workers, notebook kernels, the demo's server and each CLI call. This runs the analyses once on small
-synthetic series shaped like real ones (float64 samples along time; steps, a trend, a curve, a season, a
-cycle, gaps, a sentinel, several lanes) so the kernels on their usual paths are compiled and cached before
-any of those start. Numba recompiles by itself when a kernel's source changes; a kernel this misses is
-compiled on first use as before. Nothing here is asserted: the tests do that.
-"""
+``scripts/setup.sh`` runs ``python -m workbench.jit_warm`` after installing. Every kernel has ``cache=True``,
+so without this the first process of a fresh checkout to call one compiles it (about 7 s of CPU for the
+default change-point path, 20-30 s for all of them): the first notebook cell or the demo's first coating
+page would wait for it. This runs the analyses once on small synthetic series shaped like real ones
+(float64 samples along time; steps, a trend, a curve, a season, a cycle, gaps, a sentinel, several lanes)
+so the kernels on their usual paths are compiled and cached at setup. (Measured: it does not shorten the
+test suite, whose first workers wrote the cache early anyway.) Numba recompiles by itself when a kernel's
+source changes; a kernel this misses is compiled on first use as before. Nothing here is asserted: the
+tests do that."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def warm(verbose: bool = False) -> float:
         for name, x in _series(rng).items():
             da = xr.DataArray(x, dims=("series", "time"))
             step(f"detect {name}", lambda da=da: detect(da))
-        lanes = xr.DataArray(process_noise_lanes(rng), dims=("rig", "lane", "time"))
+        lanes = xr.DataArray(_rig(rng), dims=("rig", "lane", "time"))
         step("detect joint", lambda: detect(lanes, joint="lane"))
         step("detect min_shift", lambda: detect(lanes.isel(rig=0), min_shift=0.5))
         step("detect joint min_shift", lambda: detect(lanes, joint="lane", min_shift=0.5))
@@ -87,7 +87,7 @@ def warm(verbose: bool = False) -> float:
     return time.process_time() - t0
 
 
-def process_noise_lanes(rng: np.random.Generator) -> np.ndarray:
+def _rig(rng: np.random.Generator) -> np.ndarray:
     """Two rigs of four lanes, 1500 samples, a step in half the lanes."""
     x = rng.normal(size=(2, 4, 1500))
     x[:, :2, 700:] += 3.0
