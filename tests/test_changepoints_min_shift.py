@@ -95,8 +95,10 @@ def test_min_shift_units_and_bad_values_are_named():
     assert detect(x, min_shift=ureg.Quantity(500, "ug/cm^2")).attrs["min_shift"] == pytest.approx(0.5)
     with pytest.raises(ChangepointInputError, match="min_shift=-1"):
         detect(x, min_shift=-1)
-    with pytest.raises(ChangepointInputError, match="cannot be converted"):
+    with pytest.raises(ChangepointInputError, match="min_shift 1 °C cannot be converted"):
         detect(x, min_shift=ureg.Quantity(1, "degC"))
+    with pytest.raises(ChangepointInputError, match="min_shift 0.5 g/m² has a unit but 'x' has none"):
+        detect(x.rename("x").assign_attrs(units=None), min_shift=ureg.Quantity(0.5, "g/m^2"))
 
 
 def test_default_min_shift_is_a_quarter_of_the_half_width_and_the_config_overrides_it():

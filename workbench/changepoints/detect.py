@@ -403,12 +403,13 @@ def _min_shift(value, da: xr.DataArray) -> float:
     if hasattr(value, "units") and hasattr(value, "magnitude"):
         units = da.attrs.get("units")
         if not units:
-            raise ChangepointInputError(f"min_shift={value!r} has a unit but {da.name!r} has no attrs['units']; "
-                                        f"give min_shift as a number in the data's unit")
+            raise ChangepointInputError(f"min_shift {value:~P} has a unit but {da.name!r} has none (no "
+                                        f"attrs['units'], no units row in a file); give min_shift as a number "
+                                        f"in the data's unit")
         try:
             value = value.to(units).magnitude
         except Exception as exc:
-            raise ChangepointInputError(f"min_shift={value!r} cannot be converted to {da.name!r}'s unit "
+            raise ChangepointInputError(f"min_shift {value:~P} cannot be converted to {da.name!r}'s unit "
                                         f"{units!r} ({exc}); give it in a unit of the same kind") from None
     return _positive(value, "min_shift")
 
