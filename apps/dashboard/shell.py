@@ -35,7 +35,7 @@ WATCH_S = 0.02  # the process-wide watcher looks at the store's version this oft
 # falling behind either way
 PUSH_MIN_S = int(os.environ.get("WORKBENCH_REFRESH_MS", "1000")) / 1000.0
 FULL_REFRESH_S = 1.0  # redraw at least this often even without new data (freshness, stale marking, kiosk)
-SPARE_AFTER_S = 3.0  # a spare page is built this long after the last one was taken
+SPARE_AFTER_S = 3.0  # a spare page is built this long after one was taken, if its session is not ready sooner
 SWAP_SETTLE_MS = 300  # a page swap waits this long after the last refresh of the old page
 ACK_WAIT_S = 5.0  # a refresh the browser has not answered (Heartbeat.drawn) holds the next one this long at most
 # (under Heartbeat.stall_s: a held page still gets its heartbeat and is not taken for lost)
@@ -134,8 +134,12 @@ class Spares:
 
     Building a page's Bokeh and Panel models is most of what a new session costs the server (a few hundred
     ms of pure Python); a session that opens a page takes the spare (models not yet in any document, no
-    data drawn) and a new spare is built off the event loop for the one after. Spares are process-wide
-    (one per page key and store) and hold no session state: the window and data come with the session.
+    data drawn) and a new spare is built off the event loop for the one after: as soon as the session that
+    took it has its document in the browser (:meth:`Dashboard._on_ready`: the server is idle while the
+    browser draws), else SPARE_AFTER_S later. Built on a timer alone, screens opened a few seconds apart (a
+    shift's displays, kiosk reloads) found no spare every other time: 190-510 ms to the page's HTML instead
+    of 130 ms (coating page, measured in the demo). Spares are process-wide (one per page key and store)
+    and hold no session state: the window and data come with the session.
     """
 
     _ready: dict[tuple[str, int], object] = {}
@@ -145,15 +149,19 @@ class Spares:
     def take(cls, key: str, factory, store):
         spare = cls._ready.pop((key, id(store)), None)
         page = spare if spare is not None else factory(store)
-        cls.build_later(key, factory, store)
+        cls.build_later(key, factory, store, SPARE_AFTER_S)  # if the session never gets ready (build_soon)
         return page
 
     @classmethod
-    def build_later(cls, key: str, factory, store) -> None:
+    def build_soon(cls, key: str, factory, store) -> None:
+        """The session that took ``key``'s spare has its document in the browser: build the next one now."""
+        cls.build_later(key, factory, store, 0.0)
+
+    @classmethod
+    def build_later(cls, key: str, factory, store, delay_s: float) -> None:
+        """Build a spare ``key`` page in a worker thread ``delay_s`` from now, unless one is there or being
+        built by then."""
         slot = (key, id(store))
-        if slot in cls._building or slot in cls._ready:
-            return
-        cls._building.add(slot)
 
         def build():
             try:
@@ -165,13 +173,17 @@ class Spares:
             finally:
                 cls._building.discard(slot)
 
+        def start():
+            if slot in cls._building or slot in cls._ready:
+                return
+            cls._building.add(slot)
+            loop.run_in_executor(None, build)
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a test building a session by hand): no spare
-            cls._building.discard(slot)
             return
-        # a little later: the session that took the spare is drawing its first screen now
-        loop.call_later(SPARE_AFTER_S, lambda: loop.run_in_executor(None, build))
+        loop.call_later(delay_s, start)
 
 
 def _arg(name: str, default: str) -> str:
@@ -255,6 +267,8 @@ class Dashboard:
         if self._doc is not None:
             self.callback = self._doc.add_periodic_callback(self.tick, int(FULL_REFRESH_S * 1000))
             self.pusher.add(self)
+        for key in self._built:  # the next session's pages, while this browser draws
+            Spares.build_soon(key, self.pages[key][1], self.store)
 
     def page(self, key: str):
         if key not in self._built:
