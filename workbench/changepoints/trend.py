@@ -52,11 +52,13 @@ def sloped(sxy: float, sxx: float) -> bool:
     return sxx > 0 and abs(float(sxy / sxx * np.sqrt(sxx))) > TREND_Z
 
 
-def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int):
+def choose_trend(z: np.ndarray, flags: np.ndarray, beta: float, min_size: int, force: bool = False):
     """(flags, slope) of the better model for standardised z given the mean-shift flags; slope 0.0 when
-    the staircase (mean-shift) model wins."""
+    the staircase (mean-shift) model wins. ``force``: compare the models even if the segments do not slope
+    beyond chance (one step that a line explains better, ``rows.drift_beats_step``)."""
     sxy, sxx, rss = segment_line_sums(np.ascontiguousarray(z), np.ascontiguousarray(flags, dtype=np.bool_))
-    if not sloped(sxy, sxx):  # the cheap test first (one pass, no copies): most series have flat segments
+    if not sxx > 0 or not (force or sloped(sxy, sxx)):  # the cheap test first (one pass, no copies): most
+        # series have flat segments
         return flags, 0.0
     slope = float(sxy / sxx)
     cost_steps = rss + beta * int(np.count_nonzero(flags))
