@@ -284,6 +284,19 @@ def _auto_penalty(n, d, factor):
 
 
 # ---------------------------------------------------------------- long-run scale from block means, trend
+_JUMP_CHUNK = 256  # samples per chunk of the spike pre-test
+
+
+@nb.njit(cache=True, nogil=True)
+def _any_jump(x, lo, hi, lim):
+    """True if some |x[i] - x[i - 1]| > lim for lo <= i <= hi (1 <= lo, hi < len(x)): the spike rule's
+    necessary condition over a chunk, without a branch per sample (int counts: LLVM vectorises the loop)."""
+    hits = 0
+    for i in range(lo, hi + 1):
+        hits += np.int64(abs(x[i] - x[i - 1]) > lim)
+    return hits > 0
+
+
 @nb.njit(cache=True, nogil=True)
 def _centred_scale(d):
     """Robust scale of d around its median (the median removes a linear trend from block differences)."""
@@ -322,11 +335,16 @@ def block_profile(x, min_blocks, sigma=0.0, width=0, threshold=0.0):
     means = np.empty(max(k, 1))
     for j in range(k):  # block means at b = 2; each next scale averages pairs of the previous (O(n) in all)
         means[j] = 0.5 * (x[2 * j] + x[2 * j + 1])
-    for i in range(h, min(n - h, 2 * k) if h > 0 else 0):  # spikes: the pair's mean again, despiked
-        # cheap necessary condition: a sample > lim off the median of 5 (or 3) is > lim off a neighbour
-        if abs(x[i] - x[i - 1]) > lim or abs(x[i] - x[i + 1]) > lim:
-            j = i // 2
-            means[j] = 0.5 * (_despiked(x, 2 * j, h, lim, w) + _despiked(x, 2 * j + 1, h, lim, w))
+    stop = min(n - h, 2 * k) if h > 0 else 0
+    for lo in range(h, stop, _JUMP_CHUNK):  # spikes: the pair's mean again, despiked
+        hi = min(lo + _JUMP_CHUNK, stop)
+        if not _any_jump(x, lo, hi, lim):  # most chunks: no sample can be a spike (one vectorised pass)
+            continue
+        for i in range(lo, hi):
+            # cheap necessary condition: a sample > lim off the median of 5 (or 3) is > lim off a neighbour
+            if abs(x[i] - x[i - 1]) > lim or abs(x[i] - x[i + 1]) > lim:
+                j = i // 2
+                means[j] = 0.5 * (_despiked(x, 2 * j, h, lim, w) + _despiked(x, 2 * j + 1, h, lim, w))
     while k >= min_blocks:
         d = np.empty(k - 1)
         for j in range(k - 1):
