@@ -29,6 +29,7 @@ def _series(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "steps": step,
         "quantised": process_noise("quantised", (4, n), rng),
+        "adc": np.round(np.cumsum(0.2 * rng.standard_normal((4, 1000)), axis=1)),  # most differences 0
         "trend": process_noise("white", (4, n), rng) + 0.004 * t + np.where(t >= 1200, 3.0, 0.0),
         "curve": curved_drift("exponential", "white", (4, n), rng),
         "short_curve": curved_drift("saturating", "ar1", (4, 450), rng),

@@ -7,10 +7,16 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    in the result's attrs; a gap can neither create nor hide a change.
 2. **Long-run noise sigma** (the yardstick of a change in mean): the larger of
    - the AR(1) estimate from differences (``noise.py``: MAD of differences, robust lag-1 correlation,
-     inflation sqrt((1 + phi) / (1 - phi)), floored at resolution / sqrt(12) for coarse quantisation), and
+     inflation sqrt((1 + phi) / (1 - phi)), floored at resolution / sqrt(12) for coarse quantisation),
    - the block estimate (``_robust.block_profile``): differences of adjacent block means, b = 2, 4, 8 ...
      samples per block with >= 128 blocks, spikes removed first, scale x sqrt(b / 2), the largest over b. It needs no noise model,
-     so AR + quantisation together, slow wander and periodic components cannot make it too small.
+     so AR + quantisation together, slow wander and periodic components cannot make it too small, and
+   - for a series read through coarse steps (resolution >= 0.1 sigma and fewer than half of its first
+     differences move: a slow signal on an ADC of a few counts), the semivariogram estimate
+     (``_robust.variogram_profile``: an AR(1) fitted to the robust scales of the differences at lags h and
+     2h, h the first lag at which half of them move). There the differences alternate +-1 count around a
+     code boundary and read a short memory, and on ~1,000 samples the block estimate has too few blocks to
+     reach the long memory: AR(1) phi 0.9 rounded to 1 sd read a long-run sigma of a quarter of the truth.
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
    along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
    over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
@@ -60,6 +66,7 @@ from ._robust import (
     block_profile,
     noise_profile,
     spread_profile,
+    variogram_profile,
 )
 from .seasons import find_season, seasonal_profile
 
@@ -86,6 +93,9 @@ SPREAD_MIN = 64  # differences per piece at least (shorter series: no comparison
 SPREAD_SE = 1.17  # relative standard error of a MAD scale x sqrt(differences)
 SPREAD_Z = 4.0  # largest / median piece spread beyond 1 + SPREAD_Z standard errors: the noise grows
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
+COARSE_STEP = 0.1  # resolution (smallest step) at least this x sigma: the series may be read through coarse
+MIN_MOVING = 0.5  # steps; if fewer than this share of its first differences move, the semivariogram estimate
+# (from the first lag at which this share moves) is added
 
 __all__ = ["Plan", "plan", "auto_penalty", "curve_spacing", "long_run", "dominant_period", "PHI_MAX"]
 
@@ -129,12 +139,15 @@ def curve_spacing(beta: float, min_size: int) -> float:
 
 
 def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = True) -> dict:
-    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1) and block long-run sigma, trend.
-    ``efficient=False``: the MAD even on short series (``noise.py``)."""
+    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1), block and (coarse steps only)
+    semivariogram long-run sigma, trend. ``efficient=False``: the MAD even on short series (``noise.py``)."""
     sigma, phi, lr_ar, res = noise_profile(xv, efficient)
     lr_block, slope, z = block_profile(xv, min_blocks, sigma, 5, SPIKE_SIGMAS)  # spikes removed first
-    return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block,
-                long_run_sigma=max(lr_ar, lr_block), resolution=res, slope=slope, trend_z=z)
+    lr_levels = 0.0
+    if res > 0.0 and res >= COARSE_STEP * sigma:  # read through coarse steps: differences hide the memory
+        lr_levels = variogram_profile(xv, MIN_MOVING)[0]
+    return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=lr_levels,
+                long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z)
 
 
 def spread_ratio(xv: np.ndarray) -> float:
