@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -223,15 +224,22 @@ def drift_beats_step(z: np.ndarray, flags: np.ndarray) -> tuple[bool, bool]:
     samples kept a step in half of the series). Only a gate: each model still has to pay its penalties. A
     real step of d long-run sigmas leaves a line about n d^2 / 16 and a cubic about n d^2 / 28 unexplained
     (a step in the middle: the best odd cubic of sign(x) misses 14 % of its energy): it stays a step."""
-    n = z.shape[0]
-    zc = np.ascontiguousarray(z)
+    zc = np.ascontiguousarray(z, dtype=np.float64)
     _, _, rss_step = segment_line_sums(zc, np.ascontiguousarray(flags, dtype=np.bool_))
-    u = np.linspace(-1.0, 1.0, n)
-    basis = np.stack([np.ones(n), u, 1.5 * u * u - 0.5, (2.5 * u * u - 1.5) * u], axis=1)  # Legendre P0-P3
-    coef, *_ = np.linalg.lstsq(basis, zc, rcond=None)
-    rss_line = float(np.sum((zc - basis[:, :2] @ np.linalg.lstsq(basis[:, :2], zc, rcond=None)[0]) ** 2))
-    rss_cubic = float(np.sum((zc - basis @ coef) ** 2))
+    fit = _cubic_basis(zc.shape[0]).T @ zc  # coefficients on orthonormal polynomials of degree 0-3
+    rss_line = float(zc @ zc) - float(fit[0] ** 2 + fit[1] ** 2)
+    rss_cubic = rss_line - float(fit[2] ** 2 + fit[3] ** 2)
     return rss_line < rss_step, rss_cubic < rss_step
+
+
+@lru_cache(maxsize=8)
+def _cubic_basis(n: int) -> np.ndarray:
+    """(n, 4) orthonormal columns spanning 1, t, t^2, t^3 on n equally spaced samples, nested (the first two
+    span the lines): a fit's residual sum of squares is |z|^2 minus its squared coefficients."""
+    u = np.linspace(-1.0, 1.0, n)
+    q, _ = np.linalg.qr(np.stack([np.ones(n), u, u * u, u * u * u], axis=1))
+    q.flags.writeable = False
+    return q
 
 
 TREND_REASON = ("the segments of a mean-shift fit all sloped one way: drift removed (lower penalised cost with one "
