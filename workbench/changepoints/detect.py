@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .practical import MERGE_REASON, merge_joint_rows, merge_rows
+from .practical import MERGE_REASON, merge_rows
 from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
 METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
@@ -137,21 +137,19 @@ def _flags(arr: np.ndarray, *, joint: bool, engine: str, info: RowInfo | None = 
     if joint:
         d = x.shape[-2]
         out = detect_rows_joint(x.reshape(-1, d, n), kw["min_size"], kw["factor"], kw["penalty"],
-                                kw["spike_threshold"], info)
-        if kw["min_shift"] > 0:
-            out = merge_joint_rows(x.reshape(-1, d, n), out, kw["min_shift"], kw["min_size"], kw["penalty"], info,
-                                   kw["factor"], kw["spike_threshold"])
+                                kw["spike_threshold"], info, kw["min_shift"])
         return np.broadcast_to(out.reshape(*lead, 1, n), x.shape).copy()
     rows = np.ascontiguousarray(x.reshape(-1, n))
     if engine == "numba":
-        out = detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"], info)
-    elif engine == "shape":
+        return detect_rows(rows, kw["min_size"], kw["factor"], kw["penalty"], kw["spike_threshold"], info,
+                           kw["min_shift"]).reshape(x.shape)  # min_shift merged in its row loop
+    if engine == "shape":
         out = detect_rows_shape(rows, kw["min_size"], info)
     else:
         out = detect_rows_ruptures(rows, min_size=kw["min_size"], factor=kw["factor"], penalty=kw["penalty"],
                                    spike_threshold=kw["spike_threshold"], method=kw["method"], cost=kw["cost"],
                                    n_bkps=kw["n_bkps"])
-    if kw["min_shift"] > 0:
+    if kw["min_shift"] > 0:  # shape and ruptures searches: the merge afterwards
         out = merge_rows(rows, out, kw["min_shift"], kw["min_size"], kw["penalty"], info, kw["factor"],
                          kw["spike_threshold"])
     return out.reshape(x.shape)

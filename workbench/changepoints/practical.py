@@ -18,10 +18,12 @@ result is what a search restricted to changes of at least ``min_shift`` would gi
 no list filtering that would leave two neighbouring segments at nearly the same level, and levels and
 locations re-estimated on the merged segments.
 
-With ``joint=`` (one segmentation for several series, :func:`merge_joint_rows`) a change is kept when its
+The default search merges each row as soon as its model is chosen (``rows.detect_rows``, with the drift and
+season that model removed, refitted within the merged segments); the shape and ruptures searches merge
+afterwards (:func:`merge_rows`). With ``joint=`` (``rows.detect_rows_joint``) a change is kept when its
 step is at least ``min_shift`` in any one series: a shift of practical interest anywhere in the rig; the
 segment means and re-locations use every series (the joint L2 cost); the drift of a joint trend or curve
-model is taken off first, a line or curve per series refitted within the merged segments.
+model is taken off first, a line or curve per series.
 
 Rows the policy models as periodic (the ``cycle`` model) are left alone: their changes are in what each
 cycle looks like (spread, roughness), not only in level, so a step in mean does not measure them.
@@ -40,7 +42,7 @@ import math
 
 import numpy as np
 
-__all__ = ["MERGE_REASON", "merge_joint_rows", "merge_rows", "merge_small_shifts"]
+__all__ = ["MERGE_REASON", "merge_rows", "merge_small_shifts"]
 
 MAX_PASSES = 20  # re-location passes after the merges (each lowers the cost; ties could otherwise swap forever)
 
@@ -129,8 +131,9 @@ def merge_small_shifts(x: np.ndarray, flags: np.ndarray, min_shift: float, min_s
 
 def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, penalty: float,
                info=None, factor: float = 1.0, spike_threshold: float = 5.0) -> np.ndarray:
-    """:func:`merge_small_shifts` on every row of (rows, n) ``x`` and its flags, on the samples the search
-    used (absurd values masked, NaN dropped); rows of the cycle model are left alone; under the automatic
+    """:func:`merge_small_shifts` on every row of (rows, n) ``x`` and its flags found by the shape or a
+    ruptures search (the default search merges in its own row loop), on the samples the search used
+    (absurd values masked, NaN dropped); rows of the cycle model are left alone; under the automatic
     penalty the drift of the trend or curve model and the season are taken off first (``_drift``), so a
     step is measured against the drift, not with it. Counts in ``info``."""
     from .rows import _clean
@@ -156,62 +159,11 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
     return out
 
 
-def merge_joint_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int, penalty: float = math.nan,
-                     info=None, factor: float = 1.0, spike_threshold: float = 5.0) -> np.ndarray:
-    """:func:`merge_small_shifts` on every row of (rows, d, n) ``x`` segmented jointly, flags (rows, n), on
-    the samples the joint search used (``rows.joint_rig``: absurd values masked per series, samples where
-    any series is NaN dropped); a change stays if its step reaches ``min_shift`` in any series. Under the
-    automatic penalty the joint model's drift (a line or curve per series, ``rows.joint_drift``) is taken
-    off first, refitted within the merged segments, as for one series. Counts in ``info``."""
-    from .rows import joint_rig
-
-    out = np.array(flags, dtype=bool, copy=True)
-    m = max(int(min_size), 1)
-    for r in range(x.shape[0]):
-        if not out[r].any():
-            continue
-        rig = joint_rig(x[r], m, factor, penalty, spike_threshold)
-        own = out[r, rig.valid]
-        drift = _joint_drift(rig, m, factor) if math.isnan(penalty) else None
-        new, merged = merge_small_shifts(rig.values, own, min_shift, min_size, drift)
-        if merged or not np.array_equal(new, own):
-            out[r] = False
-            out[r, rig.valid[new]] = True
-        if info is not None:
-            info.merged += merged
-    return out
-
-
-def _joint_drift(rig, m: int, factor: float):
-    """``drift(starts)`` (valid, d) in data units that the joint model removes from the ``rows.JointRig``
-    besides its steps (a line or curve per series; 0 for a constant series), or None: the joint search and
-    ``rows.joint_drift`` made again (one more search per rig, only with ``min_shift``)."""
-    from ._joint import pelt_l2_joint
-    from .policy import auto_penalty
-    from .rows import joint_drift
-
-    if rig.z2 is None or not rig.used:
-        return None
-    raw = pelt_l2_joint(rig.z2, rig.beta, m)  # the staircase the model was chosen against
-    if np.count_nonzero(raw) < 2:
-        return None
-    drift = joint_drift(rig.z2, raw, rig.beta, m, auto_penalty(rig.valid.size, factor=factor))[2]
-    if drift is None:
-        return None
-
-    def in_data_units(starts):
-        full = np.zeros(rig.values.shape)
-        full[:, rig.used] = drift(starts) * rig.scales
-        return full
-
-    return in_data_units
-
-
 def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float):
     """What the default's model removes from the finite series ``xv`` besides its steps, in data units: the
     season (an array), ``drift(starts)`` (trend line or curve baseline fitted within the segments, plus the
     season), None (nothing) or False (the cycle model): the plan and the model choice of
-    ``rows.detect_rows`` made again (one more search per row, only with ``min_shift``)."""
+    ``rows.detect_rows`` made for a row another search segmented (one more search per row)."""
     from ._kernels import fpop_l2
     from .rows import drift_choice, prepare
 

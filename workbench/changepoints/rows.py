@@ -38,6 +38,7 @@ from .curve import (
 )
 from .cycles import cycle_changes
 from .policy import Plan, auto_penalty, plan
+from .practical import merge_small_shifts
 from .shape import shape_changes
 from .trend import choose_trend, choose_trend_joint, pooled_slope, sloped
 
@@ -96,11 +97,13 @@ def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_
     return z, p, sums
 
 
-def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
+def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None, min_shift=0.0):
     """Flags for each row of a 2-D float64 array (rows = series, columns = samples in order).
 
     ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
     Gap-free mean-shift/trend rows are searched 4 at a time (``_lanes``, same flags as one at a time).
+    ``min_shift`` > 0: each row's changes smaller than that are merged away as soon as its model is chosen
+    (``practical.merge_small_shifts``, against the drift and season the model removed; cycle rows left alone).
     """
     x = np.asarray(x, dtype=np.float64)
     rows, n = x.shape
@@ -113,6 +116,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     pens = np.empty(4)
     lane_row = np.empty(4, np.int64)
     lane_plan: list = [None] * 4
+    lane_raw: list = [None] * 4  # each lane's samples in data units, for the min_shift merge
     lanes = 0
     auto = math.isnan(penalty)  # mean-shift rows under the auto penalty are checked for a drift at once
     for r in range(rows):
@@ -130,6 +134,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             starts = cycle_changes(xv, p, min_size=m, factor=factor)
             out[r, starts if valid is None else valid[starts]] = True
             continue
+        raw = xv
         if p.season is not None:
             xv = xv - p.season
         lim, half = _spike_half(m, spike_threshold, p, nv)
@@ -139,44 +144,67 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             pens[lanes] = p.beta
             lane_row[lanes] = r
             lane_plan[lanes] = p
+            lane_raw[lanes] = raw
             lanes += 1
             if lanes == 4:
                 while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
                     cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
                 for lane in range(4):
                     out[lane_row[lane]] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
-                    if auto:
-                        _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
+                    drift = _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info) if auto else None
+                    if min_shift > 0:
+                        _merge_small(lane_raw[lane], None, out, lane_row[lane], lane_plan[lane], drift, m, min_shift, info)
                 lanes = 0
             continue
         z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[4, :nv], acc[0], acc[1])
         flags = _backtrack(_fpop_sums(nv, p.beta, m, acc, cand, ints), nv)
         out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
-        if auto:
-            _trend_or_steps(z, valid, out, r, p, m, info)
+        drift = _trend_or_steps(z, valid, out, r, p, m, info) if auto else None
+        if min_shift > 0:
+            _merge_small(raw, valid, out, r, p, drift, m, min_shift, info)
     for lane in range(lanes):  # the remainder: one at a time, from the sums already made
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
         out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-        if auto:
-            _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info)
+        drift = _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info) if auto else None
+        if min_shift > 0:
+            _merge_small(lane_raw[lane], None, out, lane_row[lane], lane_plan[lane], drift, m, min_shift, info)
     return out
+
+
+def _merge_small(raw, valid, out, r, p: Plan, drift, m, min_shift, info: RowInfo):
+    """``practical.merge_small_shifts`` on row r just detected, on its valid samples ``raw`` (data units, at
+    ``valid``, None: all), against what its model removed: the season and ``drift`` (z units, from
+    ``drift_choice``; None: none)."""
+    own = out[r] if valid is None else out[r, valid]
+    if not own.any():
+        return
+    removed = p.season
+    if drift is not None:
+        season = 0.0 if p.season is None else p.season
+        removed = lambda starts: drift(starts) * p.scale + season  # noqa: E731
+    new, merged = merge_small_shifts(raw, own, min_shift, m, removed)
+    if merged or not np.array_equal(new, own):
+        out[r] = False
+        out[r, np.flatnonzero(new) if valid is None else valid[new]] = True
+    info.merged += merged
 
 
 def _trend_or_steps(z, valid, out, r, p: Plan, m, info: RowInfo):
     """``drift_choice`` on one row just searched as mean-shift, from the standardised valid samples ``z``
     the search used (at ``valid``, None: all); rewrites its flags if the drift or the smooth-baseline
-    model wins."""
+    model wins. Returns that model's ``drift(starts)`` (z units; it reads z) or None."""
     own = out[r] if valid is None else out[r, valid]
-    flags, model, reason, _ = drift_choice(z, own, p, m)
+    flags, model, reason, drift = drift_choice(z, own, p, m)
     if not model:
-        return
+        return None
     out[r] = False
     out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
     name = model if p.season is None else f"seasonal {model}"
     info.models[p.model] -= 1
     info.models[name] += 1
     info.reasons.setdefault(name, ("" if p.season is None else f"{p.reason}; ") + reason)
+    return drift
 
 
 def drift_choice(z, own, p: Plan, m):
@@ -265,7 +293,7 @@ JOINT_CURVE_REASON = ("the joint mean-shift fit was a staircase of marginal step
                       "model does")
 
 
-def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None):
+def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowInfo | None = None, min_shift=0.0):
     """One segmentation shared by the d series of each block x[r] (shape rows, d, n); flags per row.
 
     Absurd values are masked per series, then samples where any series is NaN are dropped. Each series is
@@ -273,7 +301,8 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
     the penalty is the chi-square bound for d series: eight quiet sensors do not add up eight sets of false
     alarms. Under the auto penalty the trend model is chosen as for one series, on the joint fit
     (``trend.choose_trend_joint``, counted in the attrs): a trending rig is not cut into a staircase.
-    Constant series are ignored.
+    Constant series are ignored. ``min_shift`` > 0: a change stays if its step reaches it in any one series
+    (``practical.merge_small_shifts`` on the rig's samples, the joint model's drift taken off first).
     """
     x = np.asarray(x, dtype=np.float64)
     rows, d, n = x.shape
@@ -290,14 +319,32 @@ def detect_rows_joint(x, min_size, factor, penalty, spike_threshold, info: RowIn
         if not rig.used:
             continue
         flags = pelt_l2_joint(rig.z2, rig.beta, m)
+        drift = None
         if math.isnan(penalty) and np.count_nonzero(flags) >= 2:  # trend and curve models, on the joint fit
-            flags, model, _ = joint_drift(rig.z2, flags, rig.beta, m, auto_penalty(rig.valid.size, factor=factor))
+            flags, model, drift = joint_drift(rig.z2, flags, rig.beta, m, auto_penalty(rig.valid.size, factor=factor))
             if model:
                 info.models[model] += 1
                 info.reasons.setdefault(model, JOINT_DRIFT_REASON if model == "joint: drift removed"
                                         else JOINT_CURVE_REASON)
+        if min_shift > 0 and flags.any():
+            flags, merged = merge_small_shifts(rig.values, flags, min_shift, m, _in_data_units(rig, drift))
+            info.merged += merged
         out[r, rig.valid[flags]] = True
     return out
+
+
+def _in_data_units(rig: JointRig, drift):
+    """``drift(starts)`` (valid, d) in data units of the z-unit drift of the rig's used columns (0 for a
+    constant series), or None."""
+    if drift is None:
+        return None
+
+    def removed(starts):
+        full = np.zeros(rig.values.shape)
+        full[:, rig.used] = drift(starts) * rig.scales
+        return full
+
+    return removed
 
 
 class JointRig(NamedTuple):
