@@ -270,6 +270,10 @@ def test_the_next_sessions_page_is_built_as_soon_as_this_one_is_in_the_browser(m
     acq = Acquisition(load_line_config(default_config_path()), adapters=[], capacity=50)
     monkeypatch.setattr(shell, "SPARE_AFTER_S", 3600.0)
     slot = ("overview", id(acq.store))
+    delays: list[float] = []  # every spare build the sessions ask for, by its delay
+    build_later = shell.Spares.build_later.__func__
+    monkeypatch.setattr(shell.Spares, "build_later", classmethod(
+        lambda cls, key, factory, store, delay_s: (delays.append(delay_s), build_later(cls, key, factory, store, delay_s))))
 
     def session() -> shell.Dashboard:
         doc = Document()
@@ -281,9 +285,9 @@ def test_the_next_sessions_page_is_built_as_soon_as_this_one_is_in_the_browser(m
     async def scenario() -> None:
         shell.Spares._ready.pop(slot, None)
         first = session()  # no spare yet: its page is built inline
-        await asyncio.sleep(0.2)
-        assert slot not in shell.Spares._ready, "a spare was built before the session was ready"
+        assert delays == [3600.0], "a spare was asked for before the session was ready"
         first._on_ready()
+        assert delays == [3600.0, 0.0]
         first.pusher.remove(first)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
