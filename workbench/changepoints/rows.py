@@ -150,10 +150,11 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
                 while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
                     cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
                 for lane in range(4):
-                    out[lane_row[lane]] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
-                    drift = _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info) if auto else None
+                    rl, pl = lane_row[lane], lane_plan[lane]
+                    out[rl] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
+                    drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
                     if min_shift > 0:
-                        _merge_small(lane_raw[lane], None, out, lane_row[lane], lane_plan[lane], drift, m, min_shift, info)
+                        _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
                 lanes = 0
             continue
         z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[4, :nv], acc[0], acc[1])
@@ -165,10 +166,11 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     for lane in range(lanes):  # the remainder: one at a time, from the sums already made
         acc[0][: n + 1] = acc4[0][: n + 1, lane]
         acc[1][: n + 1] = acc4[1][: n + 1, lane]
-        out[lane_row[lane]] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-        drift = _trend_or_steps(zbuf[lane], None, out, lane_row[lane], lane_plan[lane], m, info) if auto else None
+        rl, pl = lane_row[lane], lane_plan[lane]
+        out[rl] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
+        drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
         if min_shift > 0:
-            _merge_small(lane_raw[lane], None, out, lane_row[lane], lane_plan[lane], drift, m, min_shift, info)
+            _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
     return out
 
 
