@@ -1,13 +1,16 @@
-"""The speed-ups of issue 14 change no result: the bracketed selection returns the exact order statistic,
-the 4-way running minima/maxima the same extremes, and the 4-lane search (1/k from a table by gather) the
-same flags as the one-series search, on the generator rigs and on every TSSB series."""
+"""The speed-ups of issue 14 change no result: the bracketed selection returns the exact order statistic
+(its bracket pass by AVX-512 compress or by the scalar loop alike), the 4-way running minima/maxima the same
+extremes, the absurd-value screen leaves a clean series untouched without copying it, the spike rule in
+chunks replaces the same samples, and the 4-lane search (1/k from a table by gather) the same flags as the
+one-series search, on the generator rigs and on every TSSB series."""
 
 import math
 
 import numpy as np
 import pytest
 
-from workbench.changepoints._robust import _min_step, _select_bracketed, mask_absurd
+from workbench.changepoints import _robust
+from workbench.changepoints._robust import _min_step, _select_bracketed, mask_absurd, mask_gaps, standardise
 from workbench.changepoints.rows import detect_rows
 from workbench.changepoints.synthetic import process_noise
 
@@ -32,6 +35,56 @@ def test_bracketed_selection_is_the_exact_order_statistic():
             assert _select_bracketed(a.copy(), k) == np.partition(a, k)[k], (n, k)
             checked += 1
     assert checked == 6 * 7 * 8
+
+
+def test_the_bracket_pass_keeps_the_values_inside_in_order_with_or_without_avx512():
+    rng = np.random.default_rng(5)
+    paths = [_robust._keep_between, _robust._keep_between_loop]  # (compress where the CPU has it), scalar
+    for n in (0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096):
+        a = np.round(rng.normal(size=n) * 3) / 3
+        if n > 3:
+            a[[1, n // 2]] = np.nan, np.inf
+        lo, hi = -0.5, 1.0
+        want = a[(a >= lo) & (a <= hi)]
+        for keep_between in paths:
+            keep = np.full(n, -99.0)
+            m = keep_between(a, lo, hi, keep)
+            assert m == want.size and np.array_equal(keep[:m], want), (n, keep_between)
+
+
+def test_a_clean_series_is_screened_without_a_copy_and_a_dirty_one_on_a_copy():
+    x = np.random.default_rng(6).normal(size=5000)
+    out, count, gaps = mask_gaps(x)
+    assert (count, gaps) == (0, 0) and np.shares_memory(out, x)
+    y = x.copy()
+    y[[10, 20]] = np.nan, 3.4e38
+    out, count, gaps = mask_gaps(y)
+    assert (count, gaps) == (1, 2) and not np.shares_memory(out, y) and y[20] == 3.4e38 and np.isnan(out[20])
+
+
+def _standardise_sample_by_sample(x, lim, half):
+    """The spike rule one sample at a time, as the search defines it (the reference for the chunked pass)."""
+    z = x.copy()
+    for i in range(half, x.size - half):
+        if abs(x[i] - x[i - 1]) > lim or abs(x[i] - x[i + 1]) > lim:
+            med = np.median(x[i - half: i + half + 1])
+            if abs(x[i] - med) > lim:
+                z[i] = med
+    return z
+
+
+@pytest.mark.parametrize("half", [1, 2])
+def test_the_chunked_spike_rule_replaces_the_samples_the_sample_by_sample_rule_does(half):
+    rng = np.random.default_rng(7)
+    for n in (3, 5, 64, 65, 66, 129, 1000):
+        x = rng.normal(size=n)
+        hits = rng.integers(0, n, max(1, n // 20))
+        x[hits] += rng.choice([-1, 1], hits.size) * 8  # spikes, some adjacent, some at chunk edges
+        x[np.arange(63, n, 64)] += 6
+        z, s = np.empty(n), np.empty((2, n + 1))
+        standardise(x, 0.0, 0.0, 1.0, 3.0, half, z, s[0], s[1])
+        np.testing.assert_array_equal(z, _standardise_sample_by_sample(x, 3.0, half) if n > 2 * half else x)
+        np.testing.assert_array_equal(s[0][1:], np.cumsum(z))
 
 
 def test_smallest_step_is_the_smallest_nonzero_difference():
