@@ -9,8 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from workbench.changepoints import _robust
-from workbench.changepoints._robust import _min_step, _select_bracketed, mask_absurd, mask_gaps, standardise
+from workbench.changepoints import _order
+from workbench.changepoints._order import _select_bracketed
+from workbench.changepoints._robust import _min_step, mask_absurd, mask_gaps, standardise
 from workbench.changepoints.rows import detect_rows
 from workbench.changepoints.synthetic import process_noise
 
@@ -39,7 +40,7 @@ def test_bracketed_selection_is_the_exact_order_statistic():
 
 def test_the_bracket_pass_keeps_the_values_inside_in_order_with_or_without_avx512():
     rng = np.random.default_rng(5)
-    paths = [_robust._keep_between, _robust._keep_between_loop]  # (compress where the CPU has it), scalar
+    paths = [_order._keep_between, _order._keep_between_loop]  # (compress where the CPU has it), scalar
     for n in (0, 1, 7, 8, 9, 63, 64, 65, 1000, 4096):
         a = np.round(rng.normal(size=n) * 3) / 3
         if n > 3:

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from workbench.changepoints import detect
-from workbench.changepoints._robust import _qn_scale
+from workbench.changepoints._order import _qn_scale
 from workbench.changepoints.policy import long_run
 
 SEED = 20261203
