@@ -272,6 +272,45 @@ def block_profile(x, min_blocks, sigma=0.0, width=0, threshold=0.0):
     return best, slope, z
 
 
+@nb.njit(cache=True, nogil=True)
+def block_extrapolated(x, min_blocks):
+    """Long-run sigma of a finite 1-D float64 array from block means down to ``min_blocks`` blocks, with the
+    block estimate's bias at each scale extrapolated away.
+
+    V(b) = (robust scale of adjacent block-mean differences)^2 x b / 2 approaches sigma_LR^2 from below as
+    sigma_LR^2 (1 - c / b) for a short-memory process (c ~ the correlation time), too slowly for the scales a
+    short series has: AR(1) phi 0.9 reads 0.2-0.6 sigma_LR at 4-31 samples per block. Richardson's step
+    2 V(2b) - V(b) removes the 1/b term; the largest of it and of V(2b) over the scales is returned (0 if
+    fewer than two scales). It is noisier than ``block_profile`` (few blocks, a difference of two
+    estimates): white noise reads ~1.2 sigma. ``policy.long_run`` uses it only for series whose first
+    differences are mostly 0 (a slow signal read through a few ADC codes), where every other estimate
+    reads the code flicker and not the memory."""
+    n = x.shape[0]
+    k = n // 2
+    if k < 2 * min_blocks:
+        return 0.0
+    means = np.empty(k)
+    for j in range(k):
+        means[j] = 0.5 * (x[2 * j] + x[2 * j + 1])
+    b = 2
+    prev = -1.0
+    best = 0.0
+    while k >= min_blocks:
+        d = np.empty(k - 1)
+        for j in range(k - 1):
+            d[j] = means[j + 1] - means[j]
+        s, _ = _centred_scale(d)
+        v = s * s * b / 2.0
+        if prev >= 0.0:
+            best = max(best, v, 2.0 * v - prev)
+        prev = v
+        k //= 2
+        for j in range(k):
+            means[j] = 0.5 * (means[2 * j] + means[2 * j + 1])
+        b *= 2
+    return math.sqrt(best)
+
+
 # ---------------------------------------------------------------- absurd values (PLC sentinels)
 PLC_ABSURD = 1e30  # |x| at or above this is a controller's bad-value code (3.4e38, -9.9e37, ...), never a reading
 RANGE_FACTOR = 20.0  # a value further than this many robust ranges outside the 1-99 % range is absurd

@@ -17,6 +17,9 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      2h, h the first lag at which half of them move). There the differences alternate +-1 count around a
      code boundary and read a short memory, and on ~1,000 samples the block estimate has too few blocks to
      reach the long memory: AR(1) phi 0.9 rounded to 1 sd read a long-run sigma of a quarter of the truth.
+     With only three codes (rounded to 2-3 sd) no lag moves half the time; there the block estimate down to
+     32 blocks with its 1/b bias extrapolated away (``_robust.block_extrapolated``, Richardson's step
+     2 V(2b) - V(b)) is added: false changes on 1,000 quiet samples 73-100 % -> 7-8 %.
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
    along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
    over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
@@ -63,6 +66,7 @@ import numpy as np
 from ._robust import (
     PHI_MAX,
     _auto_penalty,
+    block_extrapolated,
     block_profile,
     noise_profile,
     spread_profile,
@@ -95,7 +99,8 @@ SPREAD_Z = 4.0  # largest / median piece spread beyond 1 + SPREAD_Z standard err
 LEVEL_BLOCKS = 32  # pieces whose medians are removed before looking for a period behind level shifts
 COARSE_STEP = 0.1  # resolution (smallest step) at least this x sigma: the series may be read through coarse
 MIN_MOVING = 0.5  # steps; if fewer than this share of its first differences move, the semivariogram estimate
-# (from the first lag at which this share moves) is added
+# (from the first lag at which this share moves) and the extrapolated block estimate are added
+COARSE_BLOCKS = 32  # blocks at the coarsest scale of the extrapolated block estimate (a MAD of 31 differences)
 
 __all__ = ["Plan", "plan", "auto_penalty", "curve_spacing", "long_run", "dominant_period", "PHI_MAX"]
 
@@ -145,7 +150,9 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = Tru
     lr_block, slope, z = block_profile(xv, min_blocks, sigma, 5, SPIKE_SIGMAS)  # spikes removed first
     lr_levels = 0.0
     if res > 0.0 and res >= COARSE_STEP * sigma:  # read through coarse steps: differences hide the memory
-        lr_levels = variogram_profile(xv, MIN_MOVING)[0]
+        lr_levels, _, lag = variogram_profile(xv, MIN_MOVING)
+        if lag != 1:  # most first differences are 0: the block estimate down to a few blocks, extrapolated
+            lr_levels = max(lr_levels, block_extrapolated(xv, COARSE_BLOCKS))
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=lr_levels,
                 long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z)
 
