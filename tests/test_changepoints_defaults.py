@@ -85,6 +85,22 @@ def test_a_slow_signal_read_through_three_adc_codes_is_not_cut_and_its_steps_are
     assert np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)]) >= 0.9
 
 
+def test_a_slow_wander_is_cut_less_often_and_its_steps_are_found():
+    """AR(1) phi 0.99 over 3,000 samples (a temperature that wanders over a shift): the AR(1) inflation is
+    capped at phi 0.95 and the block estimate's 128 blocks of 23 samples are far shorter than the memory,
+    so the long-run sigma read low: 44 % of quiet series got false changes, 3 long-run sigma steps F1 0.69
+    (100 series). With the extrapolated block estimate added for phi >= 0.9: 21 % and 0.89. Still not the
+    95 % the issue asks of phi <= 0.7: on 3,000 samples such a series holds ~15 independent values."""
+    rng = np.random.default_rng(14)
+    x, long_run, _ = _slow_signal_through_an_adc(rng, 60, 3000, phi=0.99)
+    quiet = _detect(x).values
+    assert np.mean(~quiet.any(axis=1)) >= 0.7
+    at = rng.integers(600, 2400, 60)
+    stepped = x + 3.0 * long_run * (np.arange(3000)[None, :] >= at[:, None])
+    flags = _detect(stepped).values
+    assert np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)]) >= 0.8
+
+
 def test_a_trend_plus_two_steps_gives_two_change_points_not_a_staircase():
     rng = np.random.default_rng(9)
     values = process_noise("trend", (SERIES, N), rng)

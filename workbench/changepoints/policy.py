@@ -19,7 +19,9 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      reach the long memory: AR(1) phi 0.9 rounded to 1 sd read a long-run sigma of a quarter of the truth.
      With only three codes (rounded to 2-3 sd) no lag moves half the time; there the block estimate down to
      32 blocks with its 1/b bias extrapolated away (``_robust.block_extrapolated``, Richardson's step
-     2 V(2b) - V(b)) is added: false changes on 1,000 quiet samples 73-100 % -> 7-8 %.
+     2 V(2b) - V(b)) is added: false changes on 1,000 quiet samples 73-100 % -> 7-8 %. It is added as well
+     when phi >= LONG_MEMORY_PHI (slow wander: the AR(1) inflation is capped at phi 0.95, and 128 blocks
+     are shorter than a memory of phi 0.98-0.99 on a few thousand samples: 35-44 % -> 15-21 % false at 3,000).
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
    along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
    over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
@@ -101,6 +103,8 @@ COARSE_STEP = 0.1  # resolution (smallest step) at least this x sigma: the serie
 MIN_MOVING = 0.5  # steps; if fewer than this share of its first differences move, the semivariogram estimate
 # (from the first lag at which this share moves) and the extrapolated block estimate are added
 COARSE_BLOCKS = 32  # blocks at the coarsest scale of the extrapolated block estimate (a MAD of 31 differences)
+LONG_MEMORY_PHI = 0.9  # lag-1 correlation from which the extrapolated block estimate is added as well (the AR(1)
+# inflation is capped at PHI_MAX, and 128 blocks of a few thousand samples are shorter than the memory)
 
 __all__ = ["Plan", "plan", "auto_penalty", "curve_spacing", "long_run", "dominant_period", "PHI_MAX"]
 
@@ -144,15 +148,17 @@ def curve_spacing(beta: float, min_size: int) -> float:
 
 
 def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = True) -> dict:
-    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1), block and (coarse steps only)
-    semivariogram long-run sigma, trend. ``efficient=False``: the MAD even on short series (``noise.py``)."""
+    """Noise profile of a finite 1-D float64 array: sigma, phi, AR(1), block and (coarse steps or long
+    memory only) semivariogram / extrapolated block long-run sigma ("levels"), trend. ``efficient=False``:
+    the MAD even on short series (``noise.py``)."""
     sigma, phi, lr_ar, res = noise_profile(xv, efficient)
     lr_block, slope, z = block_profile(xv, min_blocks, sigma, 5, SPIKE_SIGMAS)  # spikes removed first
     lr_levels = 0.0
+    lag = 1
     if res > 0.0 and res >= COARSE_STEP * sigma:  # read through coarse steps: differences hide the memory
         lr_levels, _, lag = variogram_profile(xv, MIN_MOVING)
-        if lag != 1:  # most first differences are 0: the block estimate down to a few blocks, extrapolated
-            lr_levels = max(lr_levels, block_extrapolated(xv, COARSE_BLOCKS))
+    if lag != 1 or phi >= LONG_MEMORY_PHI:  # most first differences 0, or a memory the 128 blocks cannot reach
+        lr_levels = max(lr_levels, block_extrapolated(xv, COARSE_BLOCKS))
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=lr_levels,
                 long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z)
 
