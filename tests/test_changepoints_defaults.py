@@ -50,6 +50,16 @@ def _slow_signal_through_an_adc(rng, series, n, phi=0.9, step=1.0):
     return x, np.sqrt((1.0 + phi) / (1.0 - phi)), lambda v: np.round(v / step) * step
 
 
+def _quiet_share_and_step_f1(rng, x, long_run, read=lambda v: v):
+    """(share of the quiet series ``read(x)`` with no change, mean F1 (margin 10) of one 3 long-run sigma step
+    added at a random sample in the middle three fifths of each series)."""
+    series, n = x.shape
+    quiet = _detect(read(x)).values
+    at = rng.integers(n // 5, 4 * n // 5, series)
+    flags = _detect(read(x + 3.0 * long_run * (np.arange(n)[None, :] >= at[:, None]))).values
+    return np.mean(~quiet.any(axis=1)), np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)])
+
+
 def test_a_slow_signal_read_through_a_few_adc_counts_is_not_cut_and_its_steps_are_found():
     """1,000 samples of AR(1) phi 0.9 rounded to 1 marginal sd: the first differences are mostly 0 and
     alternate +-1 count, so the AR(1) estimate from differences read a short memory (long-run sigma a
@@ -59,12 +69,8 @@ def test_a_slow_signal_read_through_a_few_adc_counts_is_not_cut_and_its_steps_ar
     rng = np.random.default_rng(12)
     x, long_run, adc = _slow_signal_through_an_adc(rng, 60, 1000)
     assert np.mean(np.diff(adc(x), axis=1) == 0) > 0.5  # the regime: most first differences are 0
-    quiet = _detect(adc(x)).values
-    assert np.mean(~quiet.any(axis=1)) >= 0.9
-    at = rng.integers(200, 800, 60)
-    stepped = x + 3.0 * long_run * (np.arange(1000)[None, :] >= at[:, None])
-    flags = _detect(adc(stepped)).values
-    assert np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)]) >= 0.9
+    quiet, f1 = _quiet_share_and_step_f1(rng, x, long_run, adc)
+    assert quiet >= 0.9 and f1 >= 0.9
 
 
 @pytest.mark.parametrize("step", [2.0, 3.0])
@@ -77,12 +83,8 @@ def test_a_slow_signal_read_through_three_adc_codes_is_not_cut_and_its_steps_are
     rng = np.random.default_rng(13)
     x, long_run, adc = _slow_signal_through_an_adc(rng, 60, 1000, step=step)
     assert np.mean(np.diff(adc(x[:, ::64]), axis=1) != 0) < 0.5  # even 64 samples apart, most codes are the same
-    quiet = _detect(adc(x)).values
-    assert np.mean(~quiet.any(axis=1)) >= 0.85
-    at = rng.integers(200, 800, 60)
-    stepped = x + 3.0 * long_run * (np.arange(1000)[None, :] >= at[:, None])
-    flags = _detect(adc(stepped)).values
-    assert np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)]) >= 0.9
+    quiet, f1 = _quiet_share_and_step_f1(rng, x, long_run, adc)
+    assert quiet >= 0.85 and f1 >= 0.9
 
 
 def test_a_slow_wander_is_cut_less_often_and_its_steps_are_found():
@@ -93,12 +95,8 @@ def test_a_slow_wander_is_cut_less_often_and_its_steps_are_found():
     95 % the issue asks of phi <= 0.7: on 3,000 samples such a series holds ~15 independent values."""
     rng = np.random.default_rng(14)
     x, long_run, _ = _slow_signal_through_an_adc(rng, 60, 3000, phi=0.99)
-    quiet = _detect(x).values
-    assert np.mean(~quiet.any(axis=1)) >= 0.7
-    at = rng.integers(600, 2400, 60)
-    stepped = x + 3.0 * long_run * (np.arange(3000)[None, :] >= at[:, None])
-    flags = _detect(stepped).values
-    assert np.mean([f1_score([a], np.flatnonzero(f), margin=10) for a, f in zip(at, flags)]) >= 0.8
+    quiet, f1 = _quiet_share_and_step_f1(rng, x, long_run)
+    assert quiet >= 0.7 and f1 >= 0.8
 
 
 def test_a_trend_plus_two_steps_gives_two_change_points_not_a_staircase():

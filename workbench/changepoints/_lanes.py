@@ -2,18 +2,20 @@
 
 Kept because it earns its place: ``benchmarks/changepoints.py`` measures ``detect`` with the scalar kernel
 instead 1.38-1.46x slower end to end (more than the issue's 20 %; README's change-point section).
-Self-contained on purpose (numba's cache only notices edits to the defining file).
+Self-contained on purpose (numba's cache only notices edits to the defining file); only the step that turns
+the IR text into a library numba links is shared (``_ir.py``).
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from llvmlite import binding as _llb
 from llvmlite import ir as _llir
 from numba.core import cgutils as _cgutils
 from numba.core import types as _nbtypes
 from numba.extending import intrinsic as _intrinsic
+
+from ._ir import ir_library
 
 # ---------------------------------------------------------------- FPOP on 4 series in lockstep (AVX)
 # ``_fpop_sums`` is bound by one sqrt and a compare/select chain per candidate, all scalar. Here 4 series
@@ -290,16 +292,6 @@ done:
 """.replace("TRUE4", "<i1 true, i1 true, i1 true, i1 true>").replace("NINF4", _NINF4).replace("INF4", _INF4).replace("ONE4", _splat("1.0")).replace("V4", _V4)
 
 
-def _pass4_library(context):
-    codegen = context.codegen()
-    lib = codegen.create_library("wb_fpop_pass4")
-    mod = _llb.parse_assembly(_PASS4_IR)
-    mod.triple = _llb.get_process_triple()
-    mod.data_layout = str(codegen.target_data)
-    lib.add_llvm_module(mod)
-    return lib
-
-
 @_intrinsic
 def _steps4(typingctx, cand, acc4, last, pens, st, m, s0, se, rows):
     """FPOP steps s0 <= s < se (each with tn = s - m == 0 or >= m) for 4 lanes (see the IR): per step one
@@ -309,7 +301,7 @@ def _steps4(typingctx, cand, acc4, last, pens, st, m, s0, se, rows):
     sig = i64(cand, acc4, last, pens, st, m, s0, se, rows)
 
     def codegen(context, builder, signature, args):
-        context.active_code_library.add_linking_library(_pass4_library(context))
+        context.active_code_library.add_linking_library(ir_library(context, "wb_fpop_pass4", _PASS4_IR))
         ptr = _llir.PointerType(_llir.IntType(8))
         li64 = _llir.IntType(64)
         fnty = _llir.FunctionType(li64, [ptr] * 5 + [li64] * 6)

@@ -25,6 +25,8 @@ from numba.core import types as _nbtypes
 from numba.core.errors import TypingError as _TypingError
 from numba.extending import intrinsic as _intrinsic
 
+from ._ir import ir_library
+
 _MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4)
 _QN_TO_SIGMA = 2.21914  # Qn's consistency constant at the normal (robustbase::Qn)
 _TRIM_KEEP = 0.98
@@ -43,7 +45,7 @@ def _select(b, k):
         x1 = b[mid]
         x2 = b[hi - 1]
         piv = max(min(x0, x1), min(max(x0, x1), x2))  # median of three
-        store = lo + _partition(b[lo:hi], piv)  # elements < pivot to the left
+        store = lo + _to_front(b[lo:hi], piv, False)  # elements < pivot to the left
         if k < store:
             hi = store
             continue
@@ -52,7 +54,7 @@ def _select(b, k):
         if store > lo:  # progress without a second pass (noise data: the pivot is rarely repeated)
             lo = store
             continue
-        eq = store + _gather_equal(b[store:hi], piv)  # the pivot is the range's minimum: its copies (quantised
+        eq = store + _to_front(b[store:hi], piv, True)  # the pivot is the range's minimum: its copies (quantised
         # data has many) out of the way
         if k < eq:
             return piv
@@ -61,30 +63,18 @@ def _select(b, k):
 
 
 @nb.njit(cache=True, nogil=True)
-def _partition(seg, piv):
-    """Moves the values of seg below piv to its front, in one branch-free pass; returns how many. The moving
-    index is unsigned: numba's negative-index wraparound test on a signed one cost ~1/3 of the pass."""
+def _to_front(seg, piv, equal):
+    """Moves the values of seg below piv (``equal``: equal to piv) to its front, in one branch-free pass;
+    returns how many. The moving index is unsigned: numba's negative-index wraparound test on a signed one
+    cost ~1/3 of the pass."""
     store = 0
     for i in range(seg.shape[0]):
         v = seg[i]
         at = np.uint64(store)
         seg[i] = seg[at]
         seg[at] = v
-        store += v < piv
+        store += (v == piv) if equal else (v < piv)
     return store
-
-
-@nb.njit(cache=True, nogil=True)
-def _gather_equal(seg, piv):
-    """Moves the values of seg equal to piv to its front (``_partition``'s pass for ==); returns how many."""
-    eq = 0
-    for i in range(seg.shape[0]):
-        v = seg[i]
-        at = np.uint64(eq)
-        seg[i] = seg[at]
-        seg[at] = v
-        eq += v == piv
-    return eq
 
 
 # ---------------------------------------------------------------- keeping the values inside a bracket
@@ -102,9 +92,8 @@ entry:
   %lov = shufflevector <8 x double> %lo0, <8 x double> poison, <8 x i32> zeroinitializer
   %hi0 = insertelement <8 x double> poison, double %hi, i64 0
   %hiv = shufflevector <8 x double> %hi0, <8 x double> poison, <8 x i32> zeroinitializer
-  %n8 = and i64 %n, -8
-  %any = icmp sgt i64 %n8, 0
-  br i1 %any, label %loop, label %tail
+  %any = icmp sgt i64 %n, 0
+  br i1 %any, label %loop, label %exit
 loop:
   %i = phi i64 [0, %entry], [%i1, %loop]
   %m = phi i64 [0, %entry], [%m1, %loop]
@@ -120,30 +109,10 @@ loop:
   %cnt64 = zext i8 %cnt to i64
   %m1 = add i64 %m, %cnt64
   %i1 = add i64 %i, 8
-  %more = icmp slt i64 %i1, %n8
-  br i1 %more, label %loop, label %tail
-tail:
-  %it = phi i64 [0, %entry], [%i1, %loop]
-  %mt = phi i64 [0, %entry], [%m1, %loop]
-  %tmore = icmp slt i64 %it, %n
-  br i1 %tmore, label %tl, label %exit
-tl:
-  %j = phi i64 [%it, %tail], [%j1, %tl]
-  %mj = phi i64 [%mt, %tail], [%mj1, %tl]
-  %pj = getelementptr double, ptr %b, i64 %j
-  %x = load double, ptr %pj, align 8
-  %pkj = getelementptr double, ptr %keep, i64 %mj
-  store double %x, ptr %pkj, align 8
-  %d1 = fcmp oge double %x, %lo
-  %d2 = fcmp ole double %x, %hi
-  %d = and i1 %d1, %d2
-  %dz = zext i1 %d to i64
-  %mj1 = add i64 %mj, %dz
-  %j1 = add i64 %j, 1
-  %tm = icmp slt i64 %j1, %n
-  br i1 %tm, label %tl, label %exit
+  %more = icmp slt i64 %i1, %n
+  br i1 %more, label %loop, label %exit
 exit:
-  %mr = phi i64 [%mt, %tail], [%mj1, %tl]
+  %mr = phi i64 [0, %entry], [%m1, %loop]
   ret i64 %mr
 }
 """
@@ -151,26 +120,17 @@ _COMPRESS = bool(_llb.get_host_cpu_features().get("avx512f", False))  # frozen i
 # cache is keyed by the CPU, so a cache made elsewhere is not reused)
 
 
-def _keep_library(context):
-    codegen = context.codegen()
-    lib = codegen.create_library("wb_keep_between")
-    mod = _llb.parse_assembly(_KEEP_IR)
-    mod.triple = _llb.get_process_triple()
-    mod.data_layout = str(codegen.target_data)
-    lib.add_llvm_module(mod)
-    return lib
-
-
 @_intrinsic
 def _keep_between_avx512(typingctx, b, lo, hi, keep):
-    """``_keep_between`` by vcompresspd (the IR above); C-contiguous float64 arrays only."""
+    """``_keep_between`` by vcompresspd (the IR above) on a C-contiguous float64 array whose length is a
+    multiple of 8."""
     for a in (b, keep):
         if not (isinstance(a, _nbtypes.Array) and a.dtype == _nbtypes.float64 and a.ndim == 1 and a.layout == "C"):
             raise _TypingError(f"_keep_between needs C-contiguous 1-D float64 arrays, got {a}")
     sig = _nbtypes.int64(b, lo, hi, keep)
 
     def codegen(context, builder, signature, args):
-        context.active_code_library.add_linking_library(_keep_library(context))
+        context.active_code_library.add_linking_library(ir_library(context, "wb_keep_between", _KEEP_IR))
         ptr = _llir.PointerType(_llir.IntType(8))
         li64 = _llir.IntType(64)
         dbl = _llir.DoubleType()
@@ -190,9 +150,11 @@ def _keep_between_avx512(typingctx, b, lo, hi, keep):
 def _keep_between(b, lo, hi, keep):
     """Copies the values v of b with lo <= v <= hi to the front of keep (len(keep) >= len(b)), in order;
     returns how many. keep's other slots up to len(b) may be overwritten."""
-    if _COMPRESS:
-        return _keep_between_avx512(b, lo, hi, keep)
-    return _keep_between_loop(b, lo, hi, keep)
+    if not _COMPRESS:
+        return _keep_between_loop(b, lo, hi, keep)
+    n8 = b.shape[0] - b.shape[0] % 8  # whole vectors by compress, the rest by the loop
+    m = _keep_between_avx512(b[:n8], lo, hi, keep)
+    return m + _keep_between_loop(b[n8:], lo, hi, keep[m:])
 
 
 @nb.njit(cache=True, nogil=True)
