@@ -385,6 +385,16 @@ def mask_gaps(x):
 
 
 @nb.njit(cache=True, nogil=True)
+def two_valued(x):
+    """True if the NaN-free x takes at most two distinct values (a state: on/off, open/closed)."""
+    lo, hi = _min_max(x)
+    other = 0
+    for i in range(x.shape[0]):  # int counts, no branch: vectorised
+        other += np.int64(x[i] != lo) & np.int64(x[i] != hi)
+    return other == 0
+
+
+@nb.njit(cache=True, nogil=True)
 def _min_max(x):
     """(min, max) of a NaN-free x, in 4 independent running minima and maxima (one chain waits ~4 cycles)."""
     n = x.shape[0]

@@ -19,7 +19,8 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      reach the long memory: AR(1) phi 0.9 rounded to 1 sd read a long-run sigma of a quarter of the truth.
      With only three codes (rounded to 2-3 sd) no lag moves half the time; there the block estimate down to
      32 blocks with its 1/b bias extrapolated away (``_robust.block_extrapolated``, Richardson's step
-     2 V(2b) - V(b)) is added: false changes on 1,000 quiet samples 73-100 % -> 7-8 %. It is added as well
+     2 V(2b) - V(b)) is added: false changes on 1,000 quiet samples 73-100 % -> 7-8 %; not to a two-valued
+     series (a state: on/off, open/closed), whose flips are level changes. It is added as well
      when phi >= LONG_MEMORY_PHI (slow wander: the AR(1) inflation is capped at phi 0.95, and 128 blocks
      are shorter than a memory of phi 0.98-0.99 on a few thousand samples: 35-44 % -> 15-21 % false at 3,000).
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
@@ -72,6 +73,7 @@ from ._robust import (
     block_profile,
     noise_profile,
     spread_profile,
+    two_valued,
     variogram_profile,
 )
 from .seasons import find_season, seasonal_profile
@@ -157,7 +159,9 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = Tru
     lag = 1
     if res > 0.0 and res >= COARSE_STEP * sigma:  # read through coarse steps: differences hide the memory
         lr_levels, _, lag = variogram_profile(xv, MIN_MOVING)
-    if lag != 1 or phi >= LONG_MEMORY_PHI:  # most first differences 0, or a memory the 128 blocks cannot reach
+    # most first differences 0 (but not a two-valued state, whose flips are level changes), or a memory the
+    # 128 blocks cannot reach
+    if (lag != 1 and not two_valued(xv)) or phi >= LONG_MEMORY_PHI:
         lr_levels = max(lr_levels, block_extrapolated(xv, COARSE_BLOCKS))
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=lr_levels,
                 long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z)
