@@ -284,17 +284,26 @@ def test_the_next_sessions_page_is_built_as_soon_as_this_one_is_in_the_browser(m
 
     async def scenario() -> None:
         shell.Spares._ready.pop(slot, None)
+        loop = asyncio.get_running_loop()
+        builds: asyncio.Queue = asyncio.Queue()  # the spares' worker-thread builds, as they start
+        run_in_executor = loop.run_in_executor
+
+        def watched(executor, fn, *args):
+            future = run_in_executor(executor, fn, *args)
+            if fn.__qualname__.startswith("Spares."):
+                builds.put_nowait(future)
+            return future
+
+        loop.run_in_executor = watched
         first = session()  # no spare yet: its page is built inline
         assert delays == [3600.0], "a spare was asked for before the session was ready"
         first._on_ready()
         assert delays == [3600.0, 0.0]
         first.pusher.remove(first)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while slot not in shell.Spares._ready and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        build = await asyncio.wait_for(builds.get(), 15)  # the ready signal started a build ...
+        await asyncio.wait_for(build, 15)  # ... and it finished
         spare = shell.Spares._ready.get(slot)
-        assert spare is not None, "no spare page 15 s after the session was ready"
+        assert spare is not None, "the spare build finished without a page"
         second = session()
         assert second.page("overview") is spare and slot not in shell.Spares._ready
 
