@@ -199,16 +199,10 @@ def _select_bracketed(b, k):
 
 
 @nb.njit(cache=True, nogil=True)
-def _robust_scale(a, centred=False):
-    """MAD scale; for quantised data (>= 10 % exact zeros, where the MAD collapses) a 2 %-trimmed RMS.
-    ``centred``: a's median is known to be 0 (skips one selection)."""
-    return _scale_in_place(a.copy(), centred)
-
-
-@nb.njit(cache=True, nogil=True)
 def _scale_in_place(b, centred=False):
-    """``_robust_scale`` of b, with b itself as the work buffer (reordered and overwritten): for arrays the
-    caller made to be measured. The MAD's selections need no order; the trimmed RMS keeps it."""
+    """Robust scale of b: the MAD scale; for quantised data (>= 10 % exact zeros, where the MAD collapses) a
+    2 %-trimmed RMS. b itself is the work buffer (reordered and overwritten): for arrays the caller made to be
+    measured. ``centred``: b's median is known to be 0 (skips one selection)."""
     n = b.shape[0]
     if n == 0:
         return 0.0
@@ -225,7 +219,7 @@ def _scale_in_place(b, centred=False):
 
 @nb.njit(cache=True, nogil=True)
 def _abs_scale(b, zeros):
-    """``_robust_scale`` from b = |a - median| (|a| when there are >= 10 % exact zeros, ``zeros`` of them in
+    """``_scale_in_place``'s scale from b = |a - median| (|a| when there are >= 10 % exact zeros, ``zeros`` of them in
     a): the MAD scale, or the 2 %-trimmed RMS of a for quantised data. Reorders b."""
     n = b.shape[0]
     if zeros < 0.1 * n:

@@ -55,7 +55,8 @@ def noise_level(da: xr.DataArray, dim: str = "time") -> xr.Dataset:
 
     Returns a Dataset over the other dims with ``sigma`` (noise sd, da's units), ``phi`` (AR(1)
     coefficient, 1), ``long_run_sigma`` (sd of a segment mean x sqrt(length), da's units; the larger of the AR(1) and the
-    block estimate, and for a series read through coarse steps the semivariogram one, see ``policy.py``) and
+    block estimate, and for a series read through coarse steps or with a long memory the semivariogram and
+    extrapolated block ones, see ``policy.py``) and
     ``resolution`` (smallest step between samples, da's units). Level shifts and spikes do not inflate them.
 
     >>> import numpy as np, xarray as xr
