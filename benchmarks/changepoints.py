@@ -10,10 +10,11 @@ CPU-second (process CPU time of all threads, not wall), and each ratio is the me
 with their min-max spread. Contenders:
 - project ``detect`` on the whole (series, time) DataArray, as a user calls it (noise estimate, absurd-value
   mask, model choice, search, xarray), on its local thread pool (numba JIT warm-up done before timing);
-- the same with the scalar one-series search instead of the 4-lane one (``_lanes.py`` must earn its place:
+- the same with the scalar one-series search instead of the lanes' one (``_lanes.py`` must earn its place:
   the issue asks for the simplest kernel within 20 % of the fastest); its flags are checked equal;
 - ``rows.detect_rows`` in one thread (policy + search, no xarray, no thread pool);
-- the search kernel alone (4-lane FPOP, one thread) on the series already standardised by the policy: the
+- the search kernel alone (FPOP on LANES series at once, one thread) on the series already standardised by the
+  policy (and, where LANES is 8, the same with 4 lanes: the AVX2 width, for the width's own ratio): the
   rest of the project's CPU time is its policy (absurd-value mask, noise estimate, despiking, model choice);
 - fastcpd ``detect_mean`` (default settings: its own variance estimate, MBIC penalty, PELT) in a loop.
 
@@ -46,6 +47,7 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.changepoints import auto_penalty, detect, f1_score, noise_level  # noqa: E402
+from workbench.changepoints.rows import LANES  # noqa: E402
 from workbench.changepoints.synthetic import piecewise_constant  # noqa: E402
 
 MIN_SIZE = 5
@@ -130,50 +132,51 @@ def run_rows(values):
 
 @contextlib.contextmanager
 def scalar_search():
-    """``detect`` with the one-series FPOP kernel only: the 4-lane workspace is made empty, as for < 4 rows."""
+    """``detect`` with the one-series FPOP kernel only: the lanes' workspace is made empty, as for < 4 rows."""
     from workbench.changepoints import rows
 
     lanes = rows._lanes_workspace
-    rows._lanes_workspace = lambda n: lanes(0)
+    rows._lanes_workspace = lambda n, w: lanes(0, w)
     try:
         yield
     finally:
         rows._lanes_workspace = lanes
 
 
-def standardised(values):
-    """(cumulative sums per 4 rows [blocks, 2, n + 2, 4], penalties [blocks, 4]) the policy hands the search,
-    for the mean-shift rows (the model of every row of these series; others are left out)."""
+def standardised(values, w=None):
+    """(cumulative sums per w (default LANES) rows [blocks, 2, n + 2, w], penalties [blocks, w]) the policy
+    hands the search, for the mean-shift rows (the model of every row of these series; others are left out)."""
     from workbench.changepoints.rows import prepare
 
+    w = w or LANES
     n = values.shape[1]
     keep = []
     for x in values:
         _, p, sums = prepare(np.ascontiguousarray(x), MIN_SIZE, 1.0, math.nan, 5.0)
         if p.model == "mean-shift":
             keep.append((sums, p.beta))
-    blocks = len(keep) // 4
-    acc = np.empty((blocks, 2, n + 2, 4))
-    pens = np.empty((blocks, 4))
-    for i in range(4 * blocks):
-        acc[i // 4, :, : n + 1, i % 4] = keep[i][0]
-        pens[i // 4, i % 4] = keep[i][1]
+    blocks = len(keep) // w
+    acc = np.empty((blocks, 2, n + 2, w))
+    pens = np.empty((blocks, w))
+    for i in range(w * blocks):
+        acc[i // w, :, : n + 1, i % w] = keep[i][0]
+        pens[i // w, i % w] = keep[i][1]
     return acc, pens
 
 
 def run_search(acc, pens):
-    """The 4-lane FPOP kernel and the backtrack on prepared sums, in this thread (as ``detect_rows`` calls it)."""
+    """The lanes' FPOP kernel and the backtrack on prepared sums, in this thread (as ``detect_rows`` calls it)."""
     from workbench.changepoints._kernels import _backtrack
-    from workbench.changepoints._lanes import _fpop_sums4, _lanes_workspace
+    from workbench.changepoints._lanes import _fpop_lanes, _lanes_workspace
 
-    n = acc.shape[2] - 2
-    ws, cand, st, last = _lanes_workspace(n)
+    n, w = acc.shape[2] - 2, acc.shape[3]
+    ws, cand, st, last = _lanes_workspace(n, w)
     out = []
     for b in range(acc.shape[0]):
         ws[:2] = acc[b]
-        while not _fpop_sums4(n, pens[b], MIN_SIZE, ws, cand, st, last):
-            cand = np.empty((min(2 * cand.shape[0], n + 2), 7, 4))
-        out.extend(_backtrack(last[:, lane], n) for lane in range(4))
+        while not _fpop_lanes(n, pens[b], MIN_SIZE, ws, cand, st, last):
+            cand = np.empty((min(2 * cand.shape[0], n + 2), 7, w))
+        out.extend(_backtrack(last[:, lane], n) for lane in range(w))
     return out
 
 
@@ -207,9 +210,10 @@ def main(argv=None) -> int:
     total = n_series * n
     load0 = os.getloadavg()
     print(f"data: {n_series} series x {n} samples = {total / 1e6:.1f} M samples, {args.changes} steps of "
-          f"{args.jump:g} sd per series, AR(1) phi {args.phi:g}; {os.cpu_count()} CPUs; load avg (1, 5, 15 min) "
+          f"{args.jump:g} sd per series, AR(1) phi {args.phi:g}; {os.cpu_count()} CPUs, search {LANES} lanes wide; "
+          f"load avg (1, 5, 15 min) "
           f"{load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} (other work inflates wall times; CPU-seconds much less)")
-    # numba JIT / cache load, not timed: >= 4 rows in each of the thread pool's blocks, so the 4-lane search is
+    # numba JIT / cache load, not timed: >= LANES rows in each of the thread pool's blocks, so the lanes' search is
     # loaded too (2 rows left it, and its first compile in a fresh checkout, inside the timed run), and rows
     # with >= 2 steps, so the drift check's kernels are too (the first 400 samples rarely held 2 steps)
     warm, _ = piecewise_constant(64, min(n, 400), 3, jump=args.jump, phi=args.phi, seed=args.seed + 2)
@@ -225,10 +229,13 @@ def main(argv=None) -> int:
 
     acc, pens = standardised(values)
     run_search(acc[:1], pens[:1])
+    acc4, pens4 = standardised(values, 4)
     contenders = [("project detect (local threads)", lambda: run_project(values)),
                   ("project detect, scalar search", lambda: _scalar(values)),
                   ("project policy+search, 1 thread", lambda: run_rows(values)),
                   ("project search kernel only", lambda: run_search(acc, pens))]
+    if LANES != 4:
+        contenders.append(("project search kernel, 4 lanes", lambda: run_search(acc4, pens4)))
     fastcpd_ok = True
     try:
         run_fastcpd(values[:1])  # first-call setup, not timed
@@ -240,7 +247,8 @@ def main(argv=None) -> int:
     f1_fastcpd = mean_f1(truth, run_fastcpd(values)) if fastcpd_ok else None
     times = interleaved(contenders, args.repeats)
     samples = {name: total for name in times}
-    samples["project search kernel only"] = acc.shape[0] * 4 * n
+    samples["project search kernel only"] = acc.shape[0] * LANES * n
+    samples["project search kernel, 4 lanes"] = acc4.shape[0] * 4 * n
     med = {name: (float(np.median([w for w, _ in t])), float(np.median([c for _, c in t])))
            for name, t in times.items()}
 
@@ -287,7 +295,9 @@ def main(argv=None) -> int:
     print("\nratios per CPU-second (median of the per-repeat ratios, min-max):")
     lines = [("project detect / fastcpd detect_mean", ours_name, "fastcpd detect_mean loop"),
              ("search kernel only / fastcpd detect_mean", "project search kernel only", "fastcpd detect_mean loop"),
-             ("4-lane / scalar search, detect end to end", ours_name, "project detect, scalar search"),
+             ("lanes / scalar search, detect end to end", ours_name, "project detect, scalar search"),
+             (f"{LANES} lanes / 4 lanes, search kernel only", "project search kernel only",
+              "project search kernel, 4 lanes"),
              ("detect (threads) / one thread, no xarray", ours_name, "project policy+search, 1 thread")]
     got = {}
     for what, a, b in lines:
@@ -314,8 +324,8 @@ def main(argv=None) -> int:
     if fastcpd_ok:
         checks.insert(2, (">= 0.8x fastcpd per core (per CPU-second, median of interleaved repeats)",
                           got["project detect / fastcpd detect_mean"][0] >= 0.8))
-        checks.insert(3, ("4-lane search earns its place (> 1.2x the scalar one end to end)",
-                          got["4-lane / scalar search, detect end to end"][0] > 1.2))
+        checks.insert(3, (f"{LANES}-lane search earns its place (> 1.2x the scalar one end to end)",
+                          got["lanes / scalar search, detect end to end"][0] > 1.2))
     print(f"\nprocess peak RSS {psutil.Process().memory_info().rss / 2**20:.0f} MB (data itself "
           f"{values.nbytes / 2**20:.0f} MB); load avg before {load0[0]:.1f}, after {load1[0]:.1f}")
     for what, ok in checks:

@@ -1,8 +1,9 @@
 """The speed-ups of issue 14 change no result: the bracketed selection returns the exact order statistic
 (its bracket pass by AVX-512 compress or by the scalar loop alike), the 4-way running minima/maxima the same
 extremes, the absurd-value screen leaves a clean series untouched without copying it, the spike rule in
-chunks replaces the same samples, and the 4-lane search (1/k from a table by gather) the same flags as the
-one-series search, on the generator rigs and on every TSSB series."""
+chunks replaces the same samples, and the lockstep search on 4 or 8 series (1/k by division, where the
+one-series search reads a table of 1/k) the same flags as the one-series search, on the generator rigs and
+on every TSSB series."""
 
 import math
 
@@ -112,8 +113,12 @@ def _lockstep_equals_alone(block, min_size=5):
     return int(together.sum())
 
 
+@pytest.mark.parametrize("lanes", [4, 8])
 @pytest.mark.parametrize("kind", ["white", "ar1", "quantised", "ar1_quantised", "trend", "sine", "heteroscedastic"])
-def test_four_lane_search_equals_the_one_series_search_on_the_generator_rigs(kind):
+def test_lockstep_search_equals_the_one_series_search_on_the_generator_rigs(kind, lanes, monkeypatch):
+    from workbench.changepoints import rows
+
+    monkeypatch.setattr(rows, "LANES", lanes)  # both widths, whatever this CPU's default
     rng = np.random.default_rng(3)
     x = process_noise(kind, (8, 10_000), rng)
     for r in range(8):
@@ -122,7 +127,7 @@ def test_four_lane_search_equals_the_one_series_search_on_the_generator_rigs(kin
     assert _lockstep_equals_alone(np.ascontiguousarray(x)) >= 8 * 5  # not vacuous
 
 
-def test_four_lane_search_equals_the_one_series_search_on_every_tssb_series(shared_data):
+def test_lockstep_search_equals_the_one_series_search_on_every_tssb_series(shared_data):
     desc = shared_data / "changepoints" / "tssb" / "desc.txt"
     assert desc.exists(), f"TSSB missing: expected {desc} (see ../shared/data/NOTICE.md)"
     found = 0
@@ -130,7 +135,9 @@ def test_four_lane_search_equals_the_one_series_search_on_every_tssb_series(shar
         if not line.strip():
             continue
         x = np.loadtxt(desc.parent / f"{line.split(',')[0]}.txt")
-        # 4 lanes of one length: the series, reversed, negated, and shifted by a quarter
-        block = np.vstack([x, x[::-1], -x, np.roll(x, x.size // 4)])
+        # 8 lanes of one length (4 where the CPU has no AVX-512, then 4 more): the series, reversed, negated,
+        # shifted by a quarter, and the same four in another unit (x 1e3 + 20: other rounding)
+        four = np.vstack([x, x[::-1], -x, np.roll(x, x.size // 4)])
+        block = np.vstack([four, four * 1e3 + 20.0])
         found += _lockstep_equals_alone(np.ascontiguousarray(block))
     assert found > 75  # not vacuous

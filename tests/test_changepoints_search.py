@@ -109,39 +109,49 @@ def _block(kind, seed, rows=10, n=800):
     return np.ascontiguousarray(x)
 
 
+@pytest.fixture(params=[4, 8], ids=["4 lanes", "8 lanes"])
+def lanes(request, monkeypatch):
+    """Both widths of the lockstep search, whatever this CPU's default (``_lanes.LANES``)."""
+    from workbench.changepoints import rows
+
+    monkeypatch.setattr(rows, "LANES", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", ["white", "ar", "quantised", "spiky", "walk"])
 @pytest.mark.parametrize("min_size", [1, 5, 12])
-def test_four_series_lockstep_search_flags_equal_the_one_series_search(kind, min_size):
+def test_lockstep_search_flags_equal_the_one_series_search(kind, min_size, lanes):
     from workbench.changepoints.rows import detect_rows
 
-    x = _block(kind, seed=min_size)
+    x = _block(kind, seed=min_size, rows=lanes + 6)  # with 4 lanes: rows 0,1,3,4 and 5-8 in lockstep, 2, 9 alone
     found = 0
     for penalty in (np.nan, 8.0):
-        together = detect_rows(x, min_size, 1.0, penalty, 4.0)  # rows 0,1,3,4 and 5-8 in lockstep, 2, 9 alone
+        together = detect_rows(x, min_size, 1.0, penalty, 4.0)  # row 2 holds gaps: always alone
         alone = np.vstack([detect_rows(x[r : r + 1], min_size, 1.0, penalty, 4.0) for r in range(len(x))])
         np.testing.assert_array_equal(together, alone)
         found += together.sum()
     assert found >= 2 * len(x)  # not vacuous: changes were found
 
 
-def test_four_series_search_refuses_a_full_candidate_table_and_a_grown_one_gives_the_same_result():
+@pytest.mark.parametrize("w", [4, 8])
+def test_lockstep_search_refuses_a_full_candidate_table_and_a_grown_one_gives_the_same_result(w):
     from workbench.changepoints import _kernels as ck, _lanes as cl
 
-    x = _block("walk", seed=3)[4:8]
+    x = _block("walk", seed=3, rows=w + 4)[4:]
     n, m, pen = x.shape[1], 3, 6.0
-    acc4, _, st, last = cl._lanes_workspace(n)
+    accw, _, st, last = cl._lanes_workspace(n, w)
     acc, cand, ints = ck._fpop_workspace(n)
     expected = []
-    for lane in range(4):
+    for lane in range(w):
         ck._fpop_l2_ws(x[lane], pen, m, acc, cand, ints)
-        acc4[0][: n + 1, lane] = acc[0][: n + 1]
-        acc4[1][: n + 1, lane] = acc[1][: n + 1]
+        accw[0][: n + 1, lane] = acc[0][: n + 1]
+        accw[1][: n + 1, lane] = acc[1][: n + 1]
         expected.append(ints[0][: n + 1].copy())
     rows = 2  # a 2-row table: compacted early, refused when full, then grown as detect_rows does
-    while not cl._fpop_sums4(n, np.full(4, pen), m, acc4, np.empty((rows, 7, 4)), st, last):
+    while not cl._fpop_lanes(n, np.full(w, pen), m, accw, np.empty((rows, 7, w)), st, last):
         rows *= 2
     assert rows > 2
-    for lane in range(4):
+    for lane in range(w):
         np.testing.assert_array_equal(last[: n + 1, lane], expected[lane])
     assert len(set(expected[0].tolist())) > 3  # not vacuous: several changes
 

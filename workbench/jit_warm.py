@@ -35,6 +35,8 @@ def _series(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "short_curve": curved_drift("saturating", "ar1", (4, 450), rng),
         "season": process_noise("white", (4, 480), rng) + 2.0 * np.sin(2 * np.pi * np.arange(480) / 12),
         "cycle": np.asarray(pattern_changes(["sine", "square"], 600, seed=1)[0], dtype=float)[None, :],
+        # 64 rows: >= 8 in each of the thread pool's blocks, so the lockstep search (``_lanes``) runs too
+        "lanes": process_noise("white", (64, 400), rng) + np.where(np.arange(400) >= 200, 3.0, 0.0),
     }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from .practical import MERGE_REASON, merge_rows
-from .rows import RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
+from .rows import LANES, RowInfo, detect_rows, detect_rows_joint, detect_rows_ruptures, detect_rows_shape
 
 METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup", "dynp")
 RUPTURES_COSTS = ("l2", "l1", "normal", "rbf", "linear", "ar", "mahalanobis", "rank", "clinear", "cosine")
@@ -198,6 +198,8 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
     workers = _n_workers(None)
     n_blocks = min(rows.shape[0], 4 * workers)
     bounds = np.linspace(0, rows.shape[0], n_blocks + 1).astype(int)
+    if rows.shape[0] >= LANES * n_blocks:  # whole lane groups of the compiled search in each block but the last
+        bounds[1:-1] -= bounds[1:-1] % LANES
 
     infos = [RowInfo() for _ in range(n_blocks)]
 
@@ -220,13 +222,15 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
 
 
 def _chunk_rows(da: xr.DataArray, core: list[str], client) -> xr.DataArray:
-    """Split numpy input into ~4 blocks per worker along the longest non-core dim."""
+    """Split numpy input into ~4 blocks per worker along the longest non-core dim (LANES rows a multiple)."""
     others = [d for d in da.dims if d not in core]
     if not others:
         return da.chunk({c: -1 for c in core})
     workers = _n_workers(client)
     longest = max(others, key=lambda d: da.sizes[d])
     per = max(1, math.ceil(da.sizes[longest] / (4 * workers)))
+    if per >= LANES:  # whole lane groups of the compiled search in each chunk but the last
+        per = math.ceil(per / LANES) * LANES
     return da.chunk({**{d: -1 for d in da.dims}, longest: per})
 
 

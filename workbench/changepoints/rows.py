@@ -3,7 +3,7 @@
 Per row: absurd values become gaps (``_robust.mask_gaps``), NaN/inf samples are dropped and detection runs
 on the valid samples in order (flags go to the first valid sample of each new segment; fewer than
 2 * min_size valid samples: no change), ``policy.plan`` picks the scale, penalty and model, then a pure
-compiled kernel searches: FPOP (``_kernels``; 4 gap-free rows at a time in ``_lanes``), the joint search, or
+compiled kernel searches: FPOP (``_kernels``; 8 or 4 gap-free rows at a time in ``_lanes``), the joint search, or
 the cycle model (``cycles.py``). Spikes (a sample more than ``spike_threshold`` short-term sigmas off its
 running median over 3 or 5 samples, never wider than min_size) are replaced by that median first.
 """
@@ -25,7 +25,7 @@ from ._kernels import (
     segment_line_sums,
     staircase_sums,
 )
-from ._lanes import _fpop_sums4, _lanes_workspace
+from ._lanes import LANES, _fpop_lanes, _lanes_workspace
 from ._robust import mask_gaps, standardise
 from .curve import (
     MARGINAL,
@@ -42,8 +42,8 @@ from .practical import merge_small_shifts
 from .shape import shape_changes
 from .trend import choose_trend, choose_trend_joint, pooled_slope, sloped
 
-__all__ = ["RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape", "drift_choice",
-           "prepare", "drift_beats_step"]
+__all__ = ["LANES", "RowInfo", "detect_rows", "detect_rows_joint", "detect_rows_ruptures", "detect_rows_shape",
+           "drift_choice", "prepare", "drift_beats_step"]
 
 
 class RowInfo:
@@ -101,7 +101,8 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     """Flags for each row of a 2-D float64 array (rows = series, columns = samples in order).
 
     ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
-    Gap-free mean-shift/trend rows are searched 4 at a time (``_lanes``, same flags as one at a time).
+    Gap-free mean-shift/trend rows are searched ``LANES`` at a time (``_lanes``: 8 where the CPU has AVX-512,
+    else 4; 4 when fewer rows than that; same flags as one at a time); the rows left over, one at a time.
     ``min_shift`` > 0: each row's changes smaller than that are merged away as soon as its model is chosen
     (``practical.merge_small_shifts``, against the drift and season the model removed; cycle rows left alone).
     """
@@ -111,12 +112,13 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     out = np.zeros((rows, n), bool)
     m = max(int(min_size), 1)
     acc, cand, ints = _fpop_workspace(n)
-    acc4, cand4, st4, last4 = _lanes_workspace(n if rows >= 4 and n >= 2 * m else 0)
-    zbuf = np.empty((5, n))  # the standardised series of each lane (0-3) and of a row searched alone (4)
-    pens = np.empty(4)
-    lane_row = np.empty(4, np.int64)
-    lane_plan: list = [None] * 4
-    lane_raw: list = [None] * 4  # each lane's samples in data units, for the min_shift merge
+    w = LANES if rows >= LANES else 4  # lanes searched at once (fewer rows: 4, the rest one at a time)
+    accw, candw, stw, lastw = _lanes_workspace(n if rows >= 4 and n >= 2 * m else 0, w)
+    zbuf = np.empty((w + 1, n))  # the standardised series of each lane (0 to w - 1) and of a row searched alone
+    pens = np.empty(w)
+    lane_row = np.empty(w, np.int64)
+    lane_plan: list = [None] * w
+    lane_raw: list = [None] * w  # each lane's samples in data units, for the min_shift merge
     lanes = 0
     auto = math.isnan(penalty)  # mean-shift rows under the auto penalty are checked for a drift at once
     for r in range(rows):
@@ -138,34 +140,34 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         if p.season is not None:
             xv = xv - p.season
         lim, half = _spike_half(m, spike_threshold, p, nv)
-        if valid is None and acc4.shape[1] == n + 2:  # a lane of the next 4-series search
-            standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[lanes], acc4[0][:, lanes],
-                        acc4[1][:, lanes])
+        if valid is None and accw.shape[1] == n + 2:  # a lane of the next w-series search
+            standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[lanes], accw[0][:, lanes],
+                        accw[1][:, lanes])
             pens[lanes] = p.beta
             lane_row[lanes] = r
             lane_plan[lanes] = p
             lane_raw[lanes] = raw
             lanes += 1
-            if lanes == 4:
-                while not _fpop_sums4(n, pens, m, acc4, cand4, st4, last4):
-                    cand4 = np.empty((min(2 * cand4.shape[0], n + 2), 7, 4))  # rare: many live at once
-                for lane in range(4):
+            if lanes == w:
+                while not _fpop_lanes(n, pens, m, accw, candw, stw, lastw):
+                    candw = np.empty((min(2 * candw.shape[0], n + 2), 7, w))  # rare: many live at once
+                for lane in range(w):
                     rl, pl = lane_row[lane], lane_plan[lane]
-                    out[rl] = _backtrack(last4[:, lane], n)  # a strided view: no copy of n back-pointers
+                    out[rl] = _backtrack(lastw[:, lane], n)  # a strided view: no copy of n back-pointers
                     drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
                     if min_shift > 0:
                         _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
                 lanes = 0
             continue
-        z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[4, :nv], acc[0], acc[1])
+        z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[w, :nv], acc[0], acc[1])
         flags = _backtrack(_fpop_sums(nv, p.beta, m, acc, cand, ints), nv)
         out[r, np.flatnonzero(flags) if valid is None else valid[flags]] = True
         drift = _trend_or_steps(z, valid, out, r, p, m, info) if auto else None
         if min_shift > 0:
             _merge_small(raw, valid, out, r, p, drift, m, min_shift, info)
     for lane in range(lanes):  # the remainder: one at a time, from the sums already made
-        acc[0][: n + 1] = acc4[0][: n + 1, lane]
-        acc[1][: n + 1] = acc4[1][: n + 1, lane]
+        acc[0][: n + 1] = accw[0][: n + 1, lane]
+        acc[1][: n + 1] = accw[1][: n + 1, lane]
         rl, pl = lane_row[lane], lane_plan[lane]
         out[rl] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
         drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
