@@ -23,6 +23,11 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      series (a state: on/off, open/closed), whose flips are level changes. It is added as well
      when phi >= LONG_MEMORY_PHI (slow wander: the AR(1) inflation is capped at phi 0.95, and 128 blocks
      are shorter than a memory of phi 0.98-0.99 on a few thousand samples: 35-44 % -> 15-21 % false at 3,000).
+   **Set levels** (``held_levels``: a setpoint, recipe or mode tag exported with the sensors) are the
+   exception: most samples equal the one before, at most 5 distinct values that come back, most moves jump
+   two resolutions or more, holds of all lengths (not a value sampled slower and held). Every estimate
+   above reads their moves as noise (random 3-5 level
+   staircases: F1 0.03-0.05); their yardstick is the AR(1) one, floored at resolution / sqrt(12).
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
    along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
    over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
@@ -105,6 +110,10 @@ COARSE_STEP = 0.1  # resolution (smallest step) at least this x sigma: the serie
 MIN_MOVING = 0.5  # steps; if fewer than this share of its first differences move, the semivariogram estimate
 # (from the first lag at which this share moves) and the extrapolated block estimate are added
 COARSE_BLOCKS = 32  # blocks at the coarsest scale of the extrapolated block estimate (a MAD of 31 differences)
+MAX_SET_LEVELS = 5  # distinct values at most in held levels
+MIN_REVISITS = 0.5  # share of moves landing on a value held before, at least, in held levels
+MIN_HOLDS = 4  # holds between moves needed to read set levels at all (fewer: the estimates as for other series)
+SAMPLED_HOLD = 0.5  # the shortest tenth of holds at least this x the median: a value sampled slower and held
 LONG_MEMORY_PHI = 0.9  # lag-1 correlation from which the extrapolated block estimate is added as well (the AR(1)
 # inflation is capped at PHI_MAX, and 128 blocks of a few thousand samples are shorter than the memory)
 
@@ -159,12 +168,41 @@ def long_run(xv: np.ndarray, min_blocks: int = MIN_BLOCKS, efficient: bool = Tru
     lag = 1
     if res > 0.0 and res >= COARSE_STEP * sigma:  # read through coarse steps: differences hide the memory
         lr_levels, _, lag = variogram_profile(xv, MIN_MOVING)
-    # most first differences 0 (but not a two-valued state, whose flips are level changes), or a memory the
-    # 128 blocks cannot reach
-    if (lag != 1 and not two_valued(xv)) or phi >= LONG_MEMORY_PHI:
+    still = lag != 1  # most first differences 0
+    if still and held_levels(xv, res):  # set levels, no noise between their moves: the estimates from lags and
+        # blocks read the moves as noise; the yardstick is the AR(1) one, floored at the quantisation res / sqrt(12)
+        return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=0.0,
+                    long_run_sigma=lr_ar, resolution=res, slope=slope, trend_z=z, held=True)
+    # a slow signal read through a few codes (not a two-valued state: its flips are level changes), or a
+    # memory the 128 blocks cannot reach
+    if (still and not two_valued(xv)) or phi >= LONG_MEMORY_PHI:
         lr_levels = max(lr_levels, block_extrapolated(xv, COARSE_BLOCKS))
     return dict(sigma=sigma, phi=phi, long_run_ar=lr_ar, long_run_block=lr_block, long_run_levels=lr_levels,
-                long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z)
+                long_run_sigma=max(lr_ar, lr_block, lr_levels), resolution=res, slope=slope, trend_z=z, held=False)
+
+
+def held_levels(xv: np.ndarray, res: float) -> bool:
+    """Whether a series whose first differences are mostly 0 holds set levels (a setpoint, a recipe or mode
+    tag) rather than a slow signal read through a few codes or a noisy value sampled slower and held in
+    between (a lab result, a slow scan). Set levels are the only reading under which every move is a change,
+    so all of these must hold (each rule measured on generators of the other kinds:
+    ``tests/test_changepoints_set_levels.py``):
+    - at most MAX_SET_LEVELS distinct values, which come back (at least MIN_REVISITS of the moves land on a
+      value held before), and at least half of the moves jump two resolutions or more: set values are few
+      and far apart, while noise read on a grid moves mostly between neighbouring codes (normal noise with
+      <= 5 distinct codes: 0.12-0.20 of its moves jump; a slow signal or a ramp through codes: few or none);
+    - its holds come in all lengths (MIN_HOLDS or more; the shortest tenth shorter than SAMPLED_HOLD x the
+      median): a value sampled every P samples has a shortest hold near P (p10 / median 0.56-0.92 with jitter
+      up to +-40 %; random setpoint staircases 0.11-0.5)."""
+    at = np.flatnonzero(xv[1:] != xv[:-1]) + 1  # where each move lands
+    moves = at.size
+    if moves <= MIN_HOLDS or 2 * np.count_nonzero(np.abs(xv[at] - xv[at - 1]) >= 2.0 * res) < moves:
+        return False
+    levels = np.unique(xv[np.r_[0, at]]).size
+    if levels > MAX_SET_LEVELS or moves + 1 - levels < MIN_REVISITS * moves:
+        return False
+    holds = np.diff(at)  # the holds between moves
+    return bool(np.percentile(holds, 10) < SAMPLED_HOLD * np.median(holds))
 
 
 def spread_ratio(xv: np.ndarray) -> float:
@@ -269,4 +307,10 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         season = _season(xv, beta, p["long_run_sigma"])
         if season is not None:
             return season
+    if p["held"]:
+        return Plan("mean-shift", HELD_REASON, centre, 0.0, lr, p["sigma"], beta)
     return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)
+
+
+HELD_REASON = ("level changes of set levels (a setpoint, recipe or mode tag: most samples equal to the one before, "
+               "a few values far apart, moved at irregular times): every move judged against the resolution")
