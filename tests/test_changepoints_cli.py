@@ -207,3 +207,39 @@ def test_min_shift_and_method_from_the_command_line(tmp_path, capsys):
         _run([str(path), "--min-shift", "a lot"], capsys)
     with pytest.raises(SystemExit):  # argparse names the choices
         _run([str(path), "--method", "magic"], capsys)
+
+
+def test_a_cycler_export_is_read_by_its_reader_and_its_step_changes_are_where_the_current_changes(capsys, shared_data):
+    # the PEC export has 29 lines of test metadata before its table: read as a plain CSV it stopped at a
+    # pandas tokenizer error that named neither the file nor a fix
+    pec = shared_data / "cyclers" / "cellpy" / "pec.csv"
+    assert pec.exists(), f"cycler exports missing: expected {pec} (see ../shared/data/NOTICE.md)"
+    rc, out, err = _run([str(pec), "--changes", "--no-progress"], capsys)
+    assert rc == 0
+    ch = pd.read_csv(pd.io.common.StringIO(out))
+    assert list(ch.columns) == ["variable", "record", "time", "units"]
+    units = ch.groupby("variable")["units"].first().to_dict()
+    assert units["current"] == "A" and units["step"] == "1"  # canonical units (the file: mA)
+    steps = ch.loc[ch.variable == "step", "record"].to_numpy()
+    current = ch.loc[ch.variable == "current", "record"].to_numpy()
+    assert steps.size == 7  # every move of the step number (the test plan set it: no statistics)
+    assert all(np.abs(current - s).min() == 0 for s in steps)  # the current changes with each step
+    assert "no temperature" not in err  # it has one
+
+
+def test_segments_of_a_cycler_export_give_the_records_times(capsys, shared_data):
+    maccor = shared_data / "cyclers" / "cellpy" / "maccor_001.txt"
+    assert maccor.exists(), f"cycler exports missing: expected {maccor} (see ../shared/data/NOTICE.md)"
+    rc, out, err = _run([str(maccor), "--var", "step", "--no-progress"], capsys)
+    assert rc == 0 and "same_time_at_step_change" in err  # the reader's repairs are listed, not hidden
+    seg = pd.read_csv(pd.io.common.StringIO(out))
+    assert {"start_time", "end_time"} <= set(seg.columns)
+    assert (seg["level"].diff().dropna() != 0).all() and len(seg) > 10
+    assert (seg["start_time"].diff().dropna() >= 0).all()
+
+
+def test_notes_above_the_header_are_named_with_the_fix_not_a_tokenizer_error(tmp_path, capsys):
+    path = _csv(tmp_path, "Exported by: historian\nStation:,5\ntime,a,b\n" + "".join(_lines()))
+    want = r"export\.csv: not one table from line 1 \(line 3 has 3 fields where the lines above have 2\).*delete those"
+    with pytest.raises(ValueError, match=want):
+        _run([str(path), "--no-progress"], capsys)

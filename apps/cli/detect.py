@@ -1,4 +1,9 @@
-"""`workbench detect FILE`: change points in every series of a CSV/Parquet table or a NetCDF/Zarr dataset.
+"""`workbench detect FILE`: change points in every series of a CSV/Parquet table, a NetCDF/Zarr dataset or a
+cycler export.
+
+Cycler exports (every format ``workbench.cyclers`` reads but BDF, which is a plain table): voltage, current,
+capacity and temperature along the file's records (``time``: seconds since the test's start), in canonical
+units; the step and cycle numbers change wherever they move (set by the test plan: no statistics).
 
 Tables are wide: one time column (``--time-col``, default: the first column named time/timestamp, else the
 first column) and one numeric column per series. Datasets: every numeric variable with the ``--dim``
@@ -13,12 +18,15 @@ from pathlib import Path
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
 DATASET_SUFFIXES = {".nc", ".nc4", ".netcdf", ".zarr"}
+COUNTERS = ("step", "cycle")  # a cycler's step and cycle numbers: set by the test plan, every move is a change
 CLI_METHODS = ("pelt", "shape", "kernelcpd", "binseg", "bottomup")  # detect.METHODS but dynp (needs n_bkps)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("detect", help="change points in every series of a file (CSV/Parquet/NetCDF/Zarr)")
-    p.add_argument("file", help="input: .csv, .parquet, .nc or .zarr (a stored history dataset)")
+    p = sub.add_parser("detect", help="change points in every series of a file (CSV/Parquet/NetCDF/Zarr, cycler "
+                                      "exports)")
+    p.add_argument("file", help="input: .csv, .parquet, .nc or .zarr (a stored history dataset), or a cycler "
+                                "export (Maccor, Neware, BioLogic, Arbin, PEC, Novonix)")
     p.add_argument("--var", action="append", help="dataset variable to analyse (repeatable; default: all numeric)")
     p.add_argument("--dim", default="time", help="dimension to detect along (default: time)")
     p.add_argument("--time-col", help="time column of a table (default: 'time'/'timestamp' or the first column)")
@@ -46,6 +54,7 @@ def argparse_bool():
 
 
 def run(args) -> int:
+    import numpy as np
     import pandas as pd
 
     from workbench.changepoints import detect, segments
@@ -56,16 +65,25 @@ def run(args) -> int:
         args.progress = sys.stderr.isatty()
     frames = []
     for name, da in load_series(args.file, variables=args.var, dim=args.dim, time_col=args.time_col).items():
-        flags = detect(da, args.dim, method=args.method, penalty=penalty, penalty_factor=args.penalty_factor,
-                       min_size=args.min_size, min_duration=args.min_duration, joint=args.joint,
-                       progress=args.progress, min_shift=min_shift)
+        along = args.dim if args.dim in da.dims or da.ndim != 1 else da.dims[0]  # a cycler export: its records
+        if da.attrs.get("every_move"):  # no statistics: the test plan moved it
+            v = da.values
+            flags = da.copy(data=np.r_[False, v[1:] != v[:-1]])
+        else:
+            flags = detect(da, along, method=args.method, penalty=penalty, penalty_factor=args.penalty_factor,
+                           min_size=args.min_size, min_duration=args.min_duration, joint=args.joint,
+                           progress=args.progress, min_shift=min_shift)
         if flags.chunks is not None:  # lazy (Zarr/NetCDF via dask): compute here, with the bar if asked
             flags = _compute_with_progress(flags, args.progress)
         if args.changes:
             df = flags.to_dataframe(name="change").reset_index()
             df = df[df["change"]].drop(columns="change")
         else:
-            df = segments(da.compute() if da.chunks is not None else da, flags, args.dim)
+            df = segments(da.compute() if da.chunks is not None else da, flags, along)
+            if along != args.dim and args.dim in da.coords:  # the records' times beside their numbers
+                t = da[args.dim].values
+                df.insert(df.columns.get_loc("end") + 1, f"start_{args.dim}", t[df["start_index"]])
+                df.insert(df.columns.get_loc(f"start_{args.dim}") + 1, f"end_{args.dim}", t[df["stop_index"] - 1])
         df.insert(0, "variable", name)
         df["units"] = da.attrs.get("units")
         frames.append(df)
@@ -101,6 +119,9 @@ def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or directory")
     suffix = p.suffix.lower()
+    fmt = _cycler_format(p)
+    if fmt is not None:
+        return cycler_series(p, fmt, variables)
     if suffix in TABLE_SUFFIXES:
         from .detect_table import table_series
 
@@ -115,6 +136,45 @@ def load_series(path, *, variables=None, dim="time", time_col=None) -> dict:
     if not names:
         raise ValueError(f"{p}: no numeric variable with dimension {dim!r} (dims: {dict(ds.sizes)}); try --dim")
     return {v: ds[v] for v in names}
+
+
+def _cycler_format(p: Path) -> str | None:
+    """The cycler format of a file read through ``workbench.cyclers`` (None: a table, a dataset, or BDF, whose
+    CSV the table reader reads with every column)."""
+    if not p.is_file() or p.suffix.lower() in DATASET_SUFFIXES | {".parquet", ".pq"}:
+        return None
+    from workbench.cyclers import sniff
+
+    fmt = sniff(p)
+    return None if fmt == "bdf" else fmt
+
+
+def cycler_series(p: Path, fmt: str, variables) -> dict:
+    """{variable: DataArray along ``record``} of a cycler export (``workbench.cyclers.read_curve``: canonical
+    names and units, repairs listed on stderr), in the file's record order, with the seconds since the test's
+    start as the ``time`` coordinate: a step change is often logged twice at one time (end of one step,
+    start of the next), so time cannot be the dimension without dropping a record."""
+    import numpy as np
+
+    from workbench.cyclers import read_curve
+
+    ds = read_curve(p, fmt=fmt)
+    for repair in ds.attrs.get("repairs", []):
+        print(f"workbench detect: note: {p}: {repair}", file=sys.stderr)
+    numeric = [v for v, da in ds.data_vars.items() if v != "time" and da.dtype.kind in "fiu"]
+    missing = [v for v in variables or [] if v not in numeric]
+    if missing:
+        raise ValueError(f"{p}: no variable(s) {missing}; this {fmt} export has {numeric} (choose with --var)")
+    out = {}
+    for v in variables or numeric:
+        if not variables and not np.isfinite(ds[v].values).any():
+            print(f"workbench detect: note: {p}: no {v} recorded: skipped", file=sys.stderr)
+            continue
+        da = ds[v].rename({ds[v].dims[0]: "record"}).assign_coords(time=("record", ds["time"].values, {"units": "s"}))
+        if v in COUNTERS:
+            da.attrs["every_move"] = 1
+        out[v] = da
+    return out
 
 
 def _shift(text: str | None):

@@ -7,6 +7,7 @@ What a plant export throws at it, and what happens:
 - a text cell (``ERR``, ``#N/A``) in a numeric column: that cell becomes a gap (NaN), the series is kept and
   a note on stderr names the column and lines.
 - a column of text only (a lot id): skipped with a note (an error if asked for with --var).
+- lines of notes above the header (rows of another width): an error naming the line and the fix.
 - times with and without a UTC offset mixed, a time cell that is not a time, a file cut off mid-row,
   an unknown --var, the same time on several rows: a one-line error naming file, line, column and the fix.
 
@@ -34,7 +35,17 @@ def table_series(p: Path, dim: str, time_col, variables):
     sep, decimal = _csv_dialect(p) if is_csv else (",", ".")
     if is_csv:
         _check_complete(p, sep)
-        df = pd.read_csv(p, sep=sep, decimal=decimal, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            df = pd.read_csv(p, sep=sep, decimal=decimal, dtype=str, keep_default_na=False, na_values=[""])
+        except pd.errors.ParserError as exc:  # "Expected 2 fields in line 30, saw 7": a preamble above the table
+            import re
+
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            what = (f"line {m[2]} has {m[3]} fields where the lines above have {m[1]}" if m else
+                    str(exc).strip())
+            raise ValueError(f"{p}: not one table from line 1 ({what}); if notes or test metadata stand above the "
+                             "header row, delete those lines (cycler exports that workbench.cyclers knows are "
+                             "read with their metadata)") from None
     else:
         df = pd.read_parquet(p)
     if df.empty:
