@@ -152,6 +152,24 @@ def test_a_sentinel_is_masked_counted_and_neither_creates_nor_hides_a_change(sen
         assert found.size == 1 and abs(found[0] - 200) <= 5
 
 
+@pytest.mark.parametrize("samples", [3, 4])
+def test_dropouts_shorter_than_a_segment_are_not_level_changes_and_a_real_step_is_kept(samples):
+    # a reading that drops to 0 (or half) for a few scans, 20 times in 10,000 samples: within 20 robust ranges,
+    # so not absurd; the spike rule's window of 5 left 3-4 sample dropouts whole, and each was cut in and out
+    # (29-39 changes a series); the window now reaches min_size - 1 (up to 4) samples each side
+    rng = np.random.default_rng(3)
+    rows, truth = [], 5_000
+    for _ in range(20):
+        x = 100.0 + rng.normal(size=N) + np.where(np.arange(N) >= truth, 3.0, 0.0)
+        for p in rng.choice(np.r_[10:4_990, 5_010:N - 10], 20, replace=False):
+            x[p: p + samples] = rng.choice([0.0, 50.0])
+        rows.append(x)
+    res = _detect(np.array(rows))
+    f1 = np.mean([f1_score([truth], np.flatnonzero(f), margin=5) for f in res.values])
+    print(f"\ndropouts of {samples} samples: {res.values.sum(axis=1).mean():.1f} changes a series, F1 {f1:.2f}")
+    assert res.values.sum(axis=1).mean() <= 2.0 and f1 >= 0.8
+
+
 def test_absurd_values_do_not_mask_a_real_excursion():
     rng = np.random.default_rng(3)
     x = rng.normal(size=2000)

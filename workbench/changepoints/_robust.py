@@ -474,7 +474,7 @@ def mask_absurd(x):
 # ---------------------------------------------------------------- standardising for the search
 @nb.njit(cache=True, nogil=True)
 def standardise(xv, centre, slope, inv_scale, lim, half, z, s1a, s2a):
-    """z = (x - centre - slope (i - n/2)) / scale with isolated spikes replaced by the running median of
+    """z = (x - centre - slope (i - n/2)) / scale with spikes and short pulses replaced by the running median of
     2*half+1 scaled samples, and the cumulative sums of z and z^2 for the search. In three passes, each
     a tight loop (one loop doing all three ran ~2x slower): the scaled samples, the spike rule (after one
     vectorised count that finds no neighbours more than lim apart on most series), the sums."""
@@ -505,26 +505,35 @@ _SPIKE_CHUNK = 64  # samples per chunk of standardise's spike pre-test
 @nb.njit(cache=True, nogil=True)
 def _despike_scaled(xv, centre, slope, inv_scale, mid, lim, half, z):
     """``standardise``'s spike rule on the scaled samples z, replaced in place: a sample more than lim off
-    the median of the 2*half+1 scaled samples around it becomes that median. The rule reads the samples as
-    scaled before any replacement (the window recomputed from xv, as z before it may have changed)."""
+    the median of the 2*half+1 scaled samples around it becomes that median (half <= 4: a pulse of up to 4
+    samples, shorter than a segment of min_size 5). The rule reads the samples as scaled before any
+    replacement (the window recomputed from xv, as z before it may have changed)."""
     n = xv.shape[0]
-    w = np.empty(5)
     width = 2 * half + 1
+    w = np.empty(width)
+    two = half > 2  # neighbours looked at on each side by the cheap test: 1, or 2 for windows of 7 and 9
     for lo in range(half, n - half, _SPIKE_CHUNK):
         hi = min(lo + _SPIKE_CHUNK, n - half)
         # z[lo:] is unchanged yet, z[lo - 1] may be: read as scaled
         prev = (xv[lo - 1] - centre - slope * (lo - 1 - mid)) * inv_scale
+        prev2 = (xv[lo - 2] - centre - slope * (lo - 2 - mid)) * inv_scale if two else 0.0
         if abs(z[lo] - prev) <= lim and _jumps(z[lo:hi + 1], lim) == 0:  # most chunks: no spike can be here
             continue
         for i in range(lo, hi):
             v = z[i]
-            # a sample > lim off the median of 5 (or 3) is > lim off a neighbour: cheap test first
-            if abs(v - prev) > lim or abs(v - z[i + 1]) > lim:
+            # cheap test first: if v and its 1 (2) nearest samples on each side, a majority of the window,
+            # are all within lim of v, so is the median (at most half of the window lies beyond v + lim, at
+            # most half below v - lim)
+            far = abs(v - prev) > lim or abs(v - z[i + 1]) > lim
+            if two:
+                far = far or abs(v - prev2) > lim or abs(v - z[i + 2]) > lim
+            if far:
                 for j in range(width):
                     w[j] = (xv[i - half + j] - centre - slope * (i - half + j - mid)) * inv_scale
                 med = _middle(w, width)
                 if abs(v - med) > lim:
                     z[i] = med
+            prev2 = prev
             prev = v
 
 

@@ -70,8 +70,9 @@ def detect(
       where it is quiet).
     - ``min_size`` samples, or ``min_duration`` (e.g. ``"10min"``) converted with the median sampling
       interval of ``dim``; the larger wins.
-    - ``spike_threshold``: isolated outliers (> that many robust sigmas off the running median of 3-5
-      samples) are ignored; ``None`` keeps every sample.
+    - ``spike_threshold``: isolated outliers and pulses shorter than a segment (> that many robust sigmas
+      off the running median of 2 min(min_size - 1, 4) + 1 samples: a dropout of up to 4 scans) are
+      ignored; ``None`` keeps every sample.
 
     Gaps and irregular sampling: NaN samples are dropped, detection runs on the valid samples in order
     and a change is flagged at the first valid sample of the new segment; an all-NaN (or too short)

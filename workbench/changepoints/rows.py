@@ -4,8 +4,9 @@ Per row: absurd values become gaps (``_robust.mask_gaps``), NaN/inf samples are 
 on the valid samples in order (flags go to the first valid sample of each new segment; fewer than
 2 * min_size valid samples: no change), ``policy.plan`` picks the scale, penalty and model, then a pure
 compiled kernel searches: FPOP (``_kernels``; 8 or 4 gap-free rows at a time in ``_lanes``), the joint search, or
-the cycle model (``cycles.py``). Spikes (a sample more than ``spike_threshold`` short-term sigmas off its
-running median over 3 or 5 samples, never wider than min_size) are replaced by that median first.
+the cycle model (``cycles.py``). Spikes and pulses shorter than a segment (a sample more than
+``spike_threshold`` short-term sigmas off its running median over min(min_size - 1, 4) samples each side: a
+dropout of a few scans) are replaced by that median first (min_size < 3: none).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class RowInfo:
 
 
 def _spike_half(min_size: int, spike_threshold: float, p: Plan, n: int) -> tuple[float, int]:
-    width = 5 if min_size >= 5 else 3 if min_size >= 3 else 0
+    width = 2 * min(min_size - 1, 4) + 1 if min_size >= 3 else 0
     lim = spike_threshold * p.sigma / p.scale if p.scale > 0 else 0.0
     if not (spike_threshold > 0 and lim > 0) or n < width:
         return 0.0, 0
