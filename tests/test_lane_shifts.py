@@ -47,3 +47,17 @@ def test_gaps_are_skipped_not_filled():
     da[100:140, 3] = np.nan  # a gauge dropout on the same lane
     cp = lane_shifts(da)
     assert cp.lane.tolist() == [4] and cp["shift"][0] == pytest.approx(0.4, abs=0.02)
+
+
+def test_the_coating_page_says_when_a_listed_shift_is_a_step_on_a_drift():
+    # the default merges shifts below min_shift measured against the drift its model removed; a kept step
+    # whose plain segment means differ by less (quiet virtual line: lane 15, +0.075 against 0.085) is marked
+    from apps.dashboard.coating import offline_rows
+
+    cp = pd.DataFrame({"lane": [15, 3], "time": pd.to_datetime(["2026-01-05 10:53", "2026-01-05 11:00"]),
+                       "shift": [0.075, -0.3]})
+    cp.attrs.update(min_shift=0.085, merged_small_shifts=4)
+    html = offline_rows(cp, "mg/cm^2", 1000)
+    rows = html.split("<tr ")[1:]  # newest first: lane 3, then lane 15
+    assert 'data-lane="3"' in rows[0] and "against-drift" not in rows[0]
+    assert 'data-lane="15"' in rows[1] and "(a step on a drift)" in rows[1]

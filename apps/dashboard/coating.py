@@ -45,11 +45,19 @@ def offline_rows(cp: pd.DataFrame, units: str, n_scans: int) -> str:
     if cp.empty:
         return head
     u = html.escape(pretty_units(units))
+    m = cp.attrs.get("min_shift")
     rows = [f'<tr data-role="offline-cp" data-lane="{int(r.lane)}" data-time="{pd.Timestamp(r.time).isoformat()}" '
             f'data-shift="{r.shift:.4f}"><td>lane {int(r.lane)}</td><td>{pd.Timestamp(r.time):%H:%M:%S}</td>'
-            f'<td class="num">{r.shift:+.3f} {u}</td></tr>' for r in cp.iloc[::-1].head(12).itertuples()]
+            f'<td class="num">{r.shift:+.3f} {u}{DRIFT_NOTE if m and abs(r.shift) < m else ""}</td></tr>'
+            for r in cp.iloc[::-1].head(12).itertuples()]
     return head + ('<table class="lw-table" data-role="offline-changepoints"><thead><tr><th>lane</th>'
                    f'<th>segment starts</th><th>shift</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+# a kept change whose segment means differ by less than the minimum shift: the default measured the step against
+# the lane's drift (trend or smooth baseline), which the plain means mix in
+DRIFT_NOTE = (' <span data-role="against-drift" title="smaller than the minimum shift between the segments\' means: '
+              'kept because the step measured against the lane\'s drift is not">(a step on a drift)</span>')
 
 
 def merged_note(cp: pd.DataFrame, units: str) -> str:
