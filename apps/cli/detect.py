@@ -68,7 +68,7 @@ def run(args) -> int:
         args.progress = sys.stderr.isatty()
     frames = []
     for name, da in load_series(args.file, variables=args.var, dim=args.dim, time_col=args.time_col).items():
-        along = args.dim if args.dim in da.dims or da.ndim != 1 else da.dims[0]  # a cycler export: its records
+        along = "record" if "cycler" in da.attrs else args.dim  # a cycler export: along its records
         if da.attrs.get("every_move"):  # no statistics: the test plan moved it
             v = da.values
             flags = da.copy(data=np.r_[False, v[1:] != v[:-1]])
@@ -174,6 +174,7 @@ def cycler_series(p: Path, fmt: str, variables) -> dict:
             print(f"workbench detect: note: {p}: no {v} recorded: skipped", file=sys.stderr)
             continue
         da = ds[v].rename({ds[v].dims[0]: "record"}).assign_coords(time=("record", ds["time"].values, {"units": "s"}))
+        da.attrs["cycler"] = fmt
         if v in COUNTERS:
             da.attrs["every_move"] = 1
         out[v] = da
