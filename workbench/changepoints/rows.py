@@ -103,7 +103,8 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
 
     ``penalty`` NaN means automatic (unit-free, scaled by ``factor``); otherwise data-unit^2.
     Gap-free mean-shift/trend rows are searched ``LANES`` at a time (``_lanes``: 8 where the CPU has AVX-512,
-    else 4; 4 when fewer rows than that; same flags as one at a time); the rows left over, one at a time.
+    else 4; 4 when fewer rows than that; same flags as one at a time); of the rows left over, 4 in lockstep
+    and the rest one at a time.
     ``min_shift`` > 0: each row's changes smaller than that are merged away as soon as its model is chosen
     (``practical.merge_small_shifts``, against the drift and season the model removed; cycle rows left alone).
     """
@@ -122,6 +123,13 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
     lane_raw: list = [None] * w  # each lane's samples in data units, for the min_shift merge
     lanes = 0
     auto = math.isnan(penalty)  # mean-shift rows under the auto penalty are checked for a drift at once
+
+    def finish(lane, flags):  # a lane's flags into its row, then the drift check and the min_shift merge
+        rl, pl = lane_row[lane], lane_plan[lane]
+        out[rl] = flags
+        drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
+        if min_shift > 0:
+            _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
     for r in range(rows):
         clean, valid, masked = _clean(x[r])
         xv = clean if valid is None else np.ascontiguousarray(clean[valid])
@@ -150,14 +158,9 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
             lane_raw[lanes] = raw
             lanes += 1
             if lanes == w:
-                while not _fpop_lanes(n, pens, m, accw, candw, stw, lastw):
-                    candw = np.empty((min(2 * candw.shape[0], n + 2), 7, w))  # rare: many live at once
+                candw = _search_lanes(n, pens, m, accw, candw, stw, lastw)
                 for lane in range(w):
-                    rl, pl = lane_row[lane], lane_plan[lane]
-                    out[rl] = _backtrack(lastw[:, lane], n)  # a strided view: no copy of n back-pointers
-                    drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
-                    if min_shift > 0:
-                        _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
+                    finish(lane, _backtrack(lastw[:, lane], n))  # a strided view: no copy of n back-pointers
                 lanes = 0
             continue
         z = standardise(xv, p.centre, p.slope, 1.0 / p.scale, lim, half, zbuf[w, :nv], acc[0], acc[1])
@@ -166,15 +169,26 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         drift = _trend_or_steps(z, valid, out, r, p, m, info) if auto else None
         if min_shift > 0:
             _merge_small(raw, valid, out, r, p, drift, m, min_shift, info)
-    for lane in range(lanes):  # the remainder: one at a time, from the sums already made
+    done = 0
+    if lanes >= 4 and w > 4:  # 4 of the rows left over in lockstep as well, from the sums already made
+        acc4, cand4, st4, last4 = _lanes_workspace(n, 4)
+        acc4[:2] = accw[:2, :, :4]
+        _search_lanes(n, pens[:4].copy(), m, acc4, cand4, st4, last4)
+        for lane in range(4):
+            finish(lane, _backtrack(last4[:, lane], n))
+        done = 4
+    for lane in range(done, lanes):  # the rest: one at a time, from the sums already made
         acc[0][: n + 1] = accw[0][: n + 1, lane]
         acc[1][: n + 1] = accw[1][: n + 1, lane]
-        rl, pl = lane_row[lane], lane_plan[lane]
-        out[rl] = _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n)
-        drift = _trend_or_steps(zbuf[lane], None, out, rl, pl, m, info) if auto else None
-        if min_shift > 0:
-            _merge_small(lane_raw[lane], None, out, rl, pl, drift, m, min_shift, info)
+        finish(lane, _backtrack(_fpop_sums(n, pens[lane], m, acc, cand, ints), n))
     return out
+
+
+def _search_lanes(n, pens, m, acc, cand, st, last):
+    """``_fpop_lanes`` with the candidate table grown until it fits (rare: many live at once); the table."""
+    while not _fpop_lanes(n, pens, m, acc, cand, st, last):
+        cand = np.empty((min(2 * cand.shape[0], n + 2), 7, cand.shape[2]))
+    return cand
 
 
 def _merge_small(raw, valid, out, r, p: Plan, drift, m, min_shift, info: RowInfo):
