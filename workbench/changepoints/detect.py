@@ -198,6 +198,8 @@ def _local_threads(da: xr.DataArray, core: list[str], kwargs: dict) -> xr.DataAr
     out = np.empty(rows.shape, bool)
     workers = _n_workers(None)
     n_blocks = min(rows.shape[0], 4 * workers)
+    if rows.shape[0] < LANES * n_blocks:  # few rows (24 lanes): blocks of whole lane groups, one per worker at least
+        n_blocks = max(min(workers, rows.shape[0]), rows.shape[0] // LANES)
     bounds = np.linspace(0, rows.shape[0], n_blocks + 1).astype(int)
     if rows.shape[0] >= LANES * n_blocks:  # whole lane groups of the compiled search in each block but the last
         bounds[1:-1] -= bounds[1:-1] % LANES
@@ -230,6 +232,8 @@ def _chunk_rows(da: xr.DataArray, core: list[str], client) -> xr.DataArray:
     workers = _n_workers(client)
     longest = max(others, key=lambda d: da.sizes[d])
     per = max(1, math.ceil(da.sizes[longest] / (4 * workers)))
+    if per < LANES:  # few rows (24 lanes): chunks of a lane group, one per worker at least
+        per = min(LANES, math.ceil(da.sizes[longest] / workers))
     if per >= LANES:  # whole lane groups of the compiled search in each chunk but the last
         per = math.ceil(per / LANES) * LANES
     return da.chunk({**{d: -1 for d in da.dims}, longest: per})
