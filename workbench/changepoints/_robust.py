@@ -358,30 +358,42 @@ def mask_gaps(x):
         odd += np.int64(abs(v) >= PLC_ABSURD) + np.int64(v != v)  # a code or NaN: the general path
     if odd > 0:
         return _mask_gaps_copy(x)
-    step = max(1, n // _MAX_PAIRS)
-    view = x[::step]
-    k = view.shape[0]
-    if k < 20:
-        return x, 0, 0
     low, high = _min_max(x)
-    if _inside_range(view, low, high):
+    a, b = _absurd_limits(x[::max(1, n // _MAX_PAIRS)], low, high)
+    if a == -np.inf and b == np.inf:
         return x, 0, 0
-    buf = view.copy()
+    out = x.copy()
+    count = _mask_outside(out, a, b)
+    return out, count, count
+
+
+@nb.njit(cache=True, nogil=True)
+def _absurd_limits(sample, low, high):
+    """(a, b): values below a or above b are absurd (RANGE_FACTOR x (q99 - q01) outside [q01, q99] of the
+    finite ``sample``); (-inf, inf) when the sample is too small (< 20), has no spread, or ``_inside_range``
+    proves that nothing in [low, high], the series' range, lies outside (its two selections skipped)."""
+    k = sample.shape[0]
+    if k < 20 or _inside_range(sample, low, high):
+        return -np.inf, np.inf
+    buf = sample.copy()
     lo = _select_bracketed(buf, int(0.01 * k))
     hi = _select_bracketed(buf, int(0.99 * k))
     r = hi - lo
     if not r > 0.0:
-        return x, 0, 0
-    a = lo - RANGE_FACTOR * r
-    b = hi + RANGE_FACTOR * r
-    out = x.copy()
+        return -np.inf, np.inf
+    return lo - RANGE_FACTOR * r, hi + RANGE_FACTOR * r
+
+
+@nb.njit(cache=True, nogil=True)
+def _mask_outside(out, a, b):
+    """Sets the values of ``out`` below a or above b to NaN, in place; how many."""
     count = 0
-    for i in range(n):
+    for i in range(out.shape[0]):
         v = out[i]
         if v < a or v > b:
             out[i] = np.nan
             count += 1
-    return out, count, count
+    return count
 
 
 @nb.njit(cache=True, nogil=True)
@@ -444,23 +456,9 @@ def _mask_gaps_copy(x):
         if np.isfinite(out[i]):
             sub[k] = out[i]
             k += 1
-    if k < 20:
-        return out, count, count + nans
-    buf = sub[:k]
-    if _inside_range(buf, low, high):
-        return out, count, count + nans
-    lo = _select_bracketed(buf, int(0.01 * k))
-    hi = _select_bracketed(buf, int(0.99 * k))
-    r = hi - lo
-    if not r > 0.0:
-        return out, count, count + nans
-    a = lo - RANGE_FACTOR * r
-    b = hi + RANGE_FACTOR * r
-    for i in range(n):
-        v = out[i]
-        if v < a or v > b:
-            out[i] = np.nan
-            count += 1
+    a, b = _absurd_limits(sub[:k], low, high)
+    if a != -np.inf or b != np.inf:
+        count += _mask_outside(out, a, b)
     return out, count, count + nans
 
 
