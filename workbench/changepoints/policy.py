@@ -26,8 +26,8 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
    **Set levels** (``held_levels``: a setpoint, recipe or mode tag exported with the sensors) are the
    exception: most samples equal the one before, at most 5 distinct values that come back, most moves jump
    two resolutions or more, holds of all lengths (not a value sampled slower and held). Every estimate
-   above reads their moves as noise (random 3-5 level
-   staircases: F1 0.03-0.05); their yardstick is the AR(1) one, floored at resolution / sqrt(12).
+   above reads their moves as noise (random 3-5 level staircases: F1 0.03-0.05); their yardstick is the
+   AR(1) one, floored at resolution / sqrt(12).
    Level shifts and spikes touch few differences and are ignored by the robust scales. Noise that grows
    along the series (``spread_ratio``): the sigma is multiplied by the noisiest 1/16's spread of differences
    over the median 1/16's when that ratio is beyond sampling error (4 standard errors of a MAD), so the
@@ -114,6 +114,8 @@ MAX_SET_LEVELS = 5  # distinct values at most in held levels
 MIN_REVISITS = 0.5  # share of moves landing on a value held before, at least, in held levels
 MIN_HOLDS = 4  # holds between moves needed to read set levels at all (fewer: the estimates as for other series)
 SAMPLED_HOLD = 0.5  # the shortest tenth of holds at least this x the median: a value sampled slower and held
+HELD_REASON = ("level changes of set levels (a setpoint, recipe or mode tag: most samples equal to the one before, "
+               "a few values far apart, moved at irregular times): every move judged against the resolution")
 LONG_MEMORY_PHI = 0.9  # lag-1 correlation from which the extrapolated block estimate is added as well (the AR(1)
 # inflation is capped at PHI_MAX, and 128 blocks of a few thousand samples are shorter than the memory)
 
@@ -307,10 +309,5 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         season = _season(xv, beta, p["long_run_sigma"])
         if season is not None:
             return season
-    if p["held"]:
-        return Plan("mean-shift", HELD_REASON, centre, 0.0, lr, p["sigma"], beta)
-    return Plan("mean-shift", "level changes under long-run noise", centre, 0.0, lr, p["sigma"], beta)
-
-
-HELD_REASON = ("level changes of set levels (a setpoint, recipe or mode tag: most samples equal to the one before, "
-               "a few values far apart, moved at irregular times): every move judged against the resolution")
+    reason = HELD_REASON if p["held"] else "level changes under long-run noise"
+    return Plan("mean-shift", reason, centre, 0.0, lr, p["sigma"], beta)
