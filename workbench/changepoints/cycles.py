@@ -20,7 +20,7 @@ import numpy as np
 
 from ._joint import pelt_l2_joint
 from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
-from .trend import choose_trend_joint
+from .trend import _columns, choose_trend_joint
 
 __all__ = ["cycle_features", "cycle_changes"]
 
@@ -63,13 +63,23 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     m = max(CYCLES_PER_SEGMENT, math.ceil(min_size / period))
     beta = auto_penalty(k, z.shape[1], factor=factor)
     flags = pelt_l2_joint(z, beta, m)
-    if np.count_nonzero(flags) >= 2:  # a drift under the cycles (level creeping up) is not a staircase
-        drift, _ = choose_trend_joint(z, flags, beta, beta, m, auto_penalty(k, factor=factor))
+    if np.count_nonzero(flags):  # a drift under the cycles (level creeping up) is not a staircase, nor one step
+        drift, _ = choose_trend_joint(z, flags, beta, beta, m, auto_penalty(k, factor=factor),
+                                      force=_line_beats_steps(z, flags))
         # ... but a drift that needs more changes than the staircase explains no staircase: cycles whose
         # features wander in structured ways (TSSB's MiddlePhalanx: 16 -> 48 changes) keep the steps
         flags = drift if np.count_nonzero(drift) <= np.count_nonzero(flags) else flags
     starts = np.flatnonzero(flags) * period
     return np.array([_place(xv, s, period) for s in starts], dtype=np.int64)
+
+
+def _line_beats_steps(z: np.ndarray, flags: np.ndarray) -> bool:
+    """Whether one line through each column of z (cycles, features) leaves less residual sum of squares than
+    the segment means of ``flags``: then the steps may be a drift cut up (the slopes within the segments are
+    biased low, and a few cycles per segment give them little weight)."""
+    line = np.zeros(z.shape[0], np.bool_)
+    sxy, sxx, rss = _columns(z, line)
+    return float(np.sum(rss - sxy * sxy / sxx)) < float(np.sum(_columns(z, flags)[2]))
 
 
 def _place(xv: np.ndarray, s: int, period: int) -> int:

@@ -53,9 +53,12 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      penalised cost than the mean-shift and trend models, its K + 3 coefficients paying the chi-square
      bound for that many degrees of freedom (``curve.py``): an exponential warm-up or a filter loading is
      one curve, and steps riding on it are still steps (a spline cannot make a step).
-   - ``seasonal``: a smooth series that is not a cycle but whose first differences repeat with a period P
-     (a season riding on a trend or level shifts, ``seasons.py``): the seasonal profile (phase medians
-     around a moving average) is removed, then as ``mean-shift`` (and ``trend``, ``curve``) on what is left.
+   - ``seasonal``: a series that is not a cycle (nor set levels, nor a two-valued state) whose semivariogram
+     dips at a period P and again at 2P (a season riding on a trend or level shifts, ``seasons.py``; on a
+     series that is not smooth only seasons longer than n / 64, which the block estimate cannot see, are
+     looked for, on 256 block means: ~8 us a 10,000-sample series): the seasonal profile (phase medians
+     around a moving average, each sample's phase from its position, so a gap does not shift it) is
+     removed, then as ``mean-shift`` (and ``trend``, ``curve``) on what is left.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
    (no cycle model), the penalty for d series, and the trend choice made on the joint fit
@@ -81,7 +84,7 @@ from ._robust import (
     two_valued,
     variogram_profile,
 )
-from .seasons import find_season, seasonal_profile
+from .seasons import SCAN_POINTS, SLOW_POINTS, find_season, seasonal_profile
 
 MIN_BLOCKS = 128  # blocks per scale in the block estimate (a MAD of 127 values: ~14 % relative error;
 # 9 steps in 127 differences inflate it by < 10 %)
@@ -245,19 +248,19 @@ def dominant_period(xv: np.ndarray) -> tuple[int, float]:
     return _acf_peak(xv - np.median(xv), n // MIN_CYCLES)
 
 
-def _season(xv: np.ndarray, beta: float, long_run_sigma: float) -> Plan | None:
-    """The seasonal model (``seasons.py``) of a smooth series that is not a cycle: the plan of the series
-    minus its seasonal profile, or None when it has no season or removing it leaves no less noise than the
-    series' own ``long_run_sigma``."""
-    period, acf = find_season(xv, _acf_peak)
+def _season(xv: np.ndarray, beta: float, long_run_sigma: float, points: int, at: np.ndarray | None) -> Plan | None:
+    """The seasonal model (``seasons.py``; scanned on at most ``points`` block means, phases from ``at``):
+    the plan of the series minus its seasonal profile, or None when it has no season or removing it leaves
+    no less noise than the series' own ``long_run_sigma``."""
+    period, dip = find_season(xv, points, at)
     if not period:
         return None
-    season = seasonal_profile(xv, period)
+    season = seasonal_profile(xv, period, at)
     y = xv - season
     p = long_run(y)
     if not 0.0 < p["long_run_sigma"] < long_run_sigma:
         return None
-    return Plan("seasonal", f"a season of {period} samples (autocorrelation of the differences {acf:.2f}) removed, "
+    return Plan("seasonal", f"a season of {period} samples (the variogram dips {dip:.0%} there) removed, "
                 "then level changes under long-run noise", float(np.add.reduce(y) / y.shape[0]), 0.0,
                 p["long_run_sigma"] * spread_ratio(y), p["sigma"], beta, period, season)
 
@@ -284,9 +287,10 @@ def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:
 
 
 def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float = math.nan,
-         allow_cycle: bool = True, n_series: int = 1) -> Plan:
+         allow_cycle: bool = True, n_series: int = 1, at: np.ndarray | None = None) -> Plan:
     """The policy for one finite series (see module doc). ``penalty`` NaN means automatic; a number is
-    used as given in the data's unit squared (ruptures' convention: no scaling, no model choice)."""
+    used as given in the data's unit squared (ruptures' convention: no scaling, no model choice). ``at``: the
+    samples' positions along the row when its gaps were taken out (None: none), for a season's phase."""
     n = xv.shape[0]
     # the mean guards the cumulative sums' precision (the L2 cost is shift-free); np.mean's own pairwise sum
     # and division without its Python wrapper (~15 us a series)
@@ -300,14 +304,19 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         return Plan("constant", "no variation: nothing can change", centre)
     beta = auto_penalty(n, n_series, factor=factor)
     smooth = p["phi"] >= SMOOTH_PHI or p["long_run_block"] > STRUCTURE_RATIO * p["long_run_ar"]
+    cycle = None
     if allow_cycle and smooth:
         period, acf = dominant_period(xv)
         if period >= 2 and acf >= PERIOD_ACF and n >= MIN_CYCLES * period:
-            return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
-                        0.0, lr, p["sigma"], beta, period)
-    if smooth:
-        season = _season(xv, beta, p["long_run_sigma"])
-        if season is not None:
-            return season
+            cycle = Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
+                         0.0, lr, p["sigma"], beta, period)
+    # a season is looked for in every series but set levels and states (their moves and flips are changes);
+    # where the series is not smooth, only seasons too slow for the block estimate to see (> n / 64 samples)
+    season = None if p["held"] or two_valued(xv) else _season(xv, beta, p["long_run_sigma"],
+                                                              SCAN_POINTS if smooth else SLOW_POINTS, at)
+    if cycle is not None:
+        return cycle
+    if season is not None:
+        return season
     reason = HELD_REASON if p["held"] else "level changes under long-run noise"
     return Plan("mean-shift", reason, centre, 0.0, lr, p["sigma"], beta)

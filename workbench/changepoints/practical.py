@@ -147,7 +147,7 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
         own = out[r] if valid is None else out[r, valid]
         drift = None
         if math.isnan(penalty):
-            drift = _drift(xv, min_size, factor, spike_threshold)
+            drift = _drift(xv, min_size, factor, spike_threshold, valid)
             if drift is False:  # the cycle model
                 continue
         new, merged = merge_small_shifts(xv, own, min_shift, min_size, drift)
@@ -159,15 +159,16 @@ def merge_rows(x: np.ndarray, flags: np.ndarray, min_shift: float, min_size: int
     return out
 
 
-def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float):
+def _drift(xv: np.ndarray, min_size: int, factor: float, spike_threshold: float, at: np.ndarray | None = None):
     """What the default's model removes from the finite series ``xv`` besides its steps, in data units: the
     season (an array), ``drift(starts)`` (trend line or curve baseline fitted within the segments, plus the
     season), None (nothing) or False (the cycle model): the plan and the model choice of
-    ``rows.detect_rows`` made for a row another search segmented (one more search per row)."""
+    ``rows.detect_rows`` made for a row another search segmented (one more search per row); ``at``: the
+    samples' positions when the row's gaps were taken out."""
     from ._kernels import fpop_l2
     from .rows import drift_choice, prepare
 
-    z, p, _ = prepare(xv, min_size, factor, math.nan, spike_threshold, allow_cycle=True)
+    z, p, _ = prepare(xv, min_size, factor, math.nan, spike_threshold, allow_cycle=True, at=at)
     if p.model == "cycle":
         return False
     if p.model == "constant":

@@ -86,9 +86,10 @@ def _clean(row: np.ndarray):
 
 
 def prepare(xv: np.ndarray, min_size: int, factor: float, penalty: float, spike_threshold: float,
-            allow_cycle: bool = False) -> tuple[np.ndarray, Plan, np.ndarray]:
-    """Standardise one finite series by its plan: (z, plan, cumulative sums [2, n + 1])."""
-    p = plan(xv, min_size=min_size, factor=factor, penalty=penalty, allow_cycle=allow_cycle)
+            allow_cycle: bool = False, at: np.ndarray | None = None) -> tuple[np.ndarray, Plan, np.ndarray]:
+    """Standardise one finite series by its plan: (z, plan, cumulative sums [2, n + 1]); ``at``: its samples'
+    positions in the row (gaps taken out; None: none)."""
+    p = plan(xv, min_size=min_size, factor=factor, penalty=penalty, allow_cycle=allow_cycle, at=at)
     xv = xv if p.season is None else xv - p.season
     n = xv.shape[0]
     z = np.empty(n)
@@ -137,7 +138,7 @@ def detect_rows(x, min_size, factor, penalty, spike_threshold, info: RowInfo | N
         if nv < 2 * m:
             info.add("too short", masked)
             continue
-        p = plan(xv, min_size=m, factor=factor, penalty=penalty)
+        p = plan(xv, min_size=m, factor=factor, penalty=penalty, at=valid)
         info.add(p, masked)
         if p.model == "constant":
             continue
@@ -237,9 +238,10 @@ def drift_choice(z, own, p: Plan, m):
     changes = int(np.count_nonzero(own))
     if not changes:
         return own, "", "", None
-    line, bent = drift_beats_step(z, own) if changes == 1 and z.ndim == 1 else (False, False)  # a drift cut
-    # in two?
-    if z.ndim == 1 and not is_short(z.shape[0], m):  # a long row: both models' gates in one pass first
+    short = is_short(z.shape[0], m)
+    # a drift cut in two (or, on a short row, into a staircase whose few samples a segment give weak slopes)?
+    line, bent = drift_beats_step(z, own, p.beta) if (changes == 1 or short) and z.ndim == 1 else (False, False)
+    if z.ndim == 1 and not short:  # a long row: both models' gates in one pass first
         if changes < 2 and not bent:
             return own, "", "", None
         sxy, sxx, _, marginal = staircase_sums(z, np.ascontiguousarray(own, dtype=np.bool_), MARGINAL * p.beta)
@@ -248,7 +250,7 @@ def drift_choice(z, own, p: Plan, m):
         gate = marginal >= 2 or bent  # curve_gate's test on a long row
     else:  # flat segments, steps that pay many times over: no curve to try; nor on short seasonal rows (the
         # curve took a level shift under a season there: not yet resolved)
-        gate = (p.season is None or not is_short(z.shape[0], m)) and (bent or curve_gate(z, own, p.beta, m))
+        gate = (p.season is None or not short) and (bent or curve_gate(z, own, p.beta, m))
     flags, slope = choose_trend(z, own, p.beta, m, force=line) if changes >= 2 or line else (own, 0.0)
     smooth, knots = own, None
     if gate:
@@ -263,16 +265,20 @@ def drift_choice(z, own, p: Plan, m):
     return own, "", "", None
 
 
-def drift_beats_step(z: np.ndarray, flags: np.ndarray) -> tuple[bool, bool]:
+def drift_beats_step(z: np.ndarray, flags: np.ndarray, beta: float = 0.0) -> tuple[bool, bool]:
     """(line, cubic): whether one line, or one cubic, through standardised z (n,) leaves a smaller residual
-    sum of squares than the one step of ``flags``. Then the step may be a drift cut in two, and the trend
-    model (line) or the curve model (cubic) is tried whatever the slope within its halves: that z-score is
-    weak when the halves are short or the noise autocorrelated (AR(1) phi 0.5 under a drift of 3 sd over 400
-    samples kept a step in half of the series). Only a gate: each model still has to pay its penalties. A
-    real step of d long-run sigmas leaves a line about n d^2 / 16 and a cubic about n d^2 / 28 unexplained
-    (a step in the middle: the best odd cubic of sign(x) misses 14 % of its energy): it stays a step."""
+    sum of squares than the step of ``flags``, or, for k > 1 steps, than the staircase with (k - 1) x ``beta``
+    for the changes it has more. Then the step may be a drift cut in two, and the trend model (line) or the
+    curve model (cubic) is tried whatever the slope within its halves: that z-score is weak when the halves
+    are short or the noise autocorrelated (AR(1) phi 0.5 under a drift of 3 sd over 400 samples kept a step in
+    half of the series; a drift of 5 sd under a removed season on 300 samples was cut into 3-4 segments with
+    slope z-scores of 0.6-2.8). Only a gate: each model still has to pay its penalties. A real step of d
+    long-run sigmas leaves a line about n d^2 / 16 and a cubic about n d^2 / 28 unexplained (a step in the
+    middle: the best odd cubic of sign(x) misses 14 % of its energy): it stays a step."""
     zc = np.ascontiguousarray(z, dtype=np.float64)
-    _, _, rss_step = segment_line_sums(zc, np.ascontiguousarray(flags, dtype=np.bool_))
+    f = np.ascontiguousarray(flags, dtype=np.bool_)
+    _, _, rss_step = segment_line_sums(zc, f)
+    rss_step += beta * (np.count_nonzero(f) - 1)
     fit = _cubic_basis(zc.shape[0]).T @ zc  # coefficients on orthonormal polynomials of degree 0-3
     rss_line = float(zc @ zc) - float(fit[0] ** 2 + fit[1] ** 2)
     rss_cubic = rss_line - float(fit[2] ** 2 + fit[3] ** 2)
@@ -395,7 +401,7 @@ def joint_rig(xr_: np.ndarray, m: int, factor: float, penalty: float, spike_thre
         return JointRig(valid, values, [], None, np.empty(0), math.nan, masked)
     used, cols, scales = [], [], []
     for k in range(d):
-        z, p, _ = prepare(np.ascontiguousarray(values[:, k]), m, factor, penalty, spike_threshold)
+        z, p, _ = prepare(np.ascontiguousarray(values[:, k]), m, factor, penalty, spike_threshold, at=valid)
         if p.model != "constant":
             used.append(k)
             cols.append(z)
@@ -465,7 +471,7 @@ def detect_rows_ruptures(x, *, min_size, factor, penalty, spike_threshold, metho
         valid = np.arange(n) if valid is None else valid
         if valid.size < 2 * max(min_size, 1):
             continue
-        z, p, _ = prepare(np.ascontiguousarray(clean[valid]), min_size, factor, penalty, spike_threshold)
+        z, p, _ = prepare(np.ascontiguousarray(clean[valid]), min_size, factor, penalty, spike_threshold, at=valid)
         if p.model == "constant":
             continue
         algo = _ruptures_algo(rpt, method, cost, min_size).fit(z)

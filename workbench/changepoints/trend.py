@@ -88,14 +88,16 @@ def _columns(z2: np.ndarray, flags: np.ndarray):
 
 
 def choose_trend_joint(z2: np.ndarray, flags: np.ndarray, beta: float, slope_penalty: float, min_size: int,
-                       beta_one: float):
+                       beta_one: float, force: bool = False):
     """``choose_trend`` for one segmentation shared by the columns of standardised z2 (n, d): (flags, slopes
     per column, all 0.0 when the staircase wins). A drift is tried when the segments of the joint fit slope
     one way: the slopes' chi-square (sum of their z^2, d degrees of freedom) beats ``slope_penalty``, what
     the drift model pays for its d slopes (quiet or stepped rigs of 8: <= 19; drifting ones: >= 80). The
     refits start from the slopes within the joint segments, from one line through each series, and from
     each series' own choice (``choose_trend`` at the single-series penalty ``beta_one``): a step in some
-    series biases the first two, and the refits can settle on a drift plus a spurious change.
+    series biases the first two, and the refits can settle on a drift plus a spurious change. ``force``:
+    compare the models even if the slopes within the segments do not beat ``slope_penalty`` (they are biased
+    low when the staircase has taken most of the drift).
 
     The joint search sums every series' evidence, so a drift too weak to cut one series into a staircase
     (and left in by the single-series choice) still cuts the rig: the choice is made on the joint fit.
@@ -105,7 +107,7 @@ def choose_trend_joint(z2: np.ndarray, flags: np.ndarray, beta: float, slope_pen
     n, d = z2.shape
     sxy, sxx, rss = _columns(z2, flags)
     zero = np.zeros(d)
-    if not np.all(sxx > 0) or float(np.sum(sxy * sxy / sxx)) <= slope_penalty:
+    if not np.all(sxx > 0) or not (force or float(np.sum(sxy * sxy / sxx)) > slope_penalty):
         return flags, zero
     t = np.arange(n, dtype=np.float64)[:, None]
     best = (rss.sum() + beta * int(np.count_nonzero(flags)), flags, zero)
