@@ -135,6 +135,18 @@ def test_a_short_season_on_a_drift_is_not_cut_into_a_staircase(n, amp):
     # now 0.04 and 0.00
 
 
+@pytest.mark.parametrize(("n", "period"), [(300, 12), (1000, 24)])
+def test_a_season_of_many_cycles_on_a_drift_is_not_cut_and_a_step_on_it_is_found(n, period):
+    """25 and 41 cycles of a 3 sd season on a drift of 5 sds: the cycle model's level feature is cut into 3-4
+    steps whose within-segment slopes do not beat the slopes' penalty; one line through the features, its
+    penalty paid, now beats the steps with theirs and opens the drift choice (``cycles._line_beats_steps``)."""
+    quiet, _ = rates(periodic(np.random.default_rng(12), n, period, 3.0, 5.0 / n, 0.3), n // 2)
+    _, hit = rates(periodic(np.random.default_rng(13), n, period, 3.0, 5.0 / n, 0.3, step=3.0), int(n * 0.6))
+    assert quiet <= 0.15, quiet  # before: 0.615 and 0.435 had false changes; without the penalties in the
+    # line's gate 0.25 and 0.225; now 0.09 and 0.05
+    assert hit >= 0.9, hit  # before: 0.75 and 0.30; now 1.0 and 1.0
+
+
 def test_a_random_wander_is_not_taken_for_a_season():
     rng = np.random.default_rng(3)
     e = rng.standard_normal((SERIES, 1000))

@@ -65,7 +65,7 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     flags = pelt_l2_joint(z, beta, m)
     if np.count_nonzero(flags):  # a drift under the cycles (level creeping up) is not a staircase, nor one step
         drift, _ = choose_trend_joint(z, flags, beta, beta, m, auto_penalty(k, factor=factor),
-                                      force=_line_beats_steps(z, flags))
+                                      force=_line_beats_steps(z, flags, beta))
         # ... but a drift that needs more changes than the staircase explains no staircase: cycles whose
         # features wander in structured ways (TSSB's MiddlePhalanx: 16 -> 48 changes) keep the steps
         flags = drift if np.count_nonzero(drift) <= np.count_nonzero(flags) else flags
@@ -73,13 +73,14 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     return np.array([_place(xv, s, period) for s in starts], dtype=np.int64)
 
 
-def _line_beats_steps(z: np.ndarray, flags: np.ndarray) -> bool:
-    """Whether one line through each column of z (cycles, features) leaves less residual sum of squares than
-    the segment means of ``flags``: then the steps may be a drift cut up (the slopes within the segments are
-    biased low, and a few cycles per segment give them little weight)."""
+def _line_beats_steps(z: np.ndarray, flags: np.ndarray, beta: float) -> bool:
+    """Whether one line through each column of z (cycles, features), ``beta`` paid for the slopes, costs less
+    than the segment means of ``flags``, ``beta`` paid per change: then the steps may be a drift cut up (the
+    slopes within the segments are biased low, and a few cycles per segment give them little weight)."""
     line = np.zeros(z.shape[0], np.bool_)
     sxy, sxx, rss = _columns(z, line)
-    return float(np.sum(rss - sxy * sxy / sxx)) < float(np.sum(_columns(z, flags)[2]))
+    steps = float(np.sum(_columns(z, flags)[2])) + beta * int(np.count_nonzero(flags))
+    return float(np.sum(rss - sxy * sxy / sxx)) + beta < steps
 
 
 def _place(xv: np.ndarray, s: int, period: int) -> int:
