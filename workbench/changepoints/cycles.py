@@ -4,7 +4,8 @@ A scanning gauge's traverse, a dry-room regeneration cycle or a machine's stroke
 (``policy.dominant_period``). Cut into cycles of P samples, each cycle is described by five numbers: level
 (mean), spread (log sd), roughness (log mean |difference|) and upper/lower envelope (max - mean, mean -
 min). A regime change moves some of them; the exact joint L2 search (``_kernels.pelt_l2_joint``) runs on
-these cycle features, each scaled by its own robust long-run sigma, with the chi-square penalty for 5
+these cycle features, each less its own season if it has one (``seasons.find_season``: weekends are a
+season of 7 daily cycles, not two level changes a week) and scaled by its own robust long-run sigma, with the chi-square penalty for 5
 series, and at least 5 cycles per segment; as in joint detection, a drift of the features within the segments
 found (a level creeping up under the cycles) is removed when that costs less (``trend.choose_trend_joint``)
 and needs no more changes than the steps did, so it is not cut into a staircase. Each change is then placed to the sample, within one cycle,
@@ -20,6 +21,7 @@ import numpy as np
 
 from ._joint import pelt_l2_joint
 from .policy import CYCLES_PER_SEGMENT, Plan, auto_penalty, long_run
+from .seasons import MIN_SEASONS, find_season, seasonal_profile
 from .trend import _columns, choose_trend_joint
 
 __all__ = ["cycle_features", "cycle_changes"]
@@ -54,6 +56,9 @@ def cycle_changes(xv: np.ndarray, p: Plan, *, min_size: int, factor: float) -> n
     cols = []
     for j in range(feats.shape[1]):
         f = np.ascontiguousarray(feats[:, j])
+        season = find_season(f)[0] if k >= 4 * MIN_SEASONS else 0
+        if season:  # a longer season under the cycles (weekends under days) is not a change in the cycles
+            f = f - seasonal_profile(f, season)
         lr = long_run(f, FEATURE_BLOCKS, efficient=False)["long_run_sigma"] if k >= 4 else 0.0
         if lr > 0.0:
             cols.append((f - f.mean()) / lr)

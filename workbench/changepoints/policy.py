@@ -58,7 +58,8 @@ Everything ``detect(penalty="auto")`` decides per series, before the compiled se
      series that is not smooth only seasons longer than n / 64, which the block estimate cannot see, are
      looked for, on 256 block means: ~8 us a 10,000-sample series): the seasonal profile (phase medians
      around a moving average, each sample's phase from its position, so a gap does not shift it) is
-     removed, then as ``mean-shift`` (and ``trend``, ``curve``) on what is left.
+     removed, and a second, longer season looked for in what is left (weekends under days), then as
+     ``mean-shift`` (and ``trend``, ``curve``) on what is left.
    - ``mean-shift``: otherwise; changes in mean under the long-run noise.
 5. **Joint** (``detect(joint=...)``, ``rows.detect_rows_joint``): each series standardised by its own plan
    (no cycle model), the penalty for d series, and the trend choice made on the joint fit
@@ -119,6 +120,7 @@ MIN_HOLDS = 4  # holds between moves needed to read set levels at all (fewer: th
 SAMPLED_HOLD = 0.5  # the shortest tenth of holds at least this x the median: a value sampled slower and held
 HELD_REASON = ("level changes of set levels (a setpoint, recipe or mode tag: most samples equal to the one before, "
                "a few values far apart, moved at irregular times): every move judged against the resolution")
+MAX_SEASONS = 2  # seasons removed one after the other (a day, then a week)
 LONG_MEMORY_PHI = 0.9  # lag-1 correlation from which the extrapolated block estimate is added as well (the AR(1)
 # inflation is capped at PHI_MAX, and 128 blocks of a few thousand samples are shorter than the memory)
 
@@ -251,18 +253,26 @@ def dominant_period(xv: np.ndarray) -> tuple[int, float]:
 def _season(xv: np.ndarray, beta: float, long_run_sigma: float, points: int, at: np.ndarray | None) -> Plan | None:
     """The seasonal model (``seasons.py``; scanned on at most ``points`` block means, phases from ``at``):
     the plan of the series minus its seasonal profile, or None when it has no season or removing it leaves
-    no less noise than the series' own ``long_run_sigma``."""
-    period, dip = find_season(xv, points, at)
-    if not period:
+    no less noise than the series' own ``long_run_sigma``. A longer season left in what remains (a week
+    under a day: weekends) is removed as well, up to MAX_SEASONS; each must lower the long-run sigma."""
+    season, periods, y, p = None, [], xv, None
+    while len(periods) < MAX_SEASONS:
+        period, dip = find_season(y, points, at, periods[-1][0] if periods else 0)
+        if not period or (periods and period <= periods[-1][0]):
+            break
+        profile = seasonal_profile(y, period, at)
+        q = long_run(y - profile)
+        if not 0.0 < q["long_run_sigma"] < (long_run_sigma if p is None else p["long_run_sigma"]):
+            break
+        y, p = y - profile, q
+        season = profile if season is None else season + profile
+        periods.append((period, dip))
+    if season is None:
         return None
-    season = seasonal_profile(xv, period, at)
-    y = xv - season
-    p = long_run(y)
-    if not 0.0 < p["long_run_sigma"] < long_run_sigma:
-        return None
-    return Plan("seasonal", f"a season of {period} samples (the variogram dips {dip:.0%} there) removed, "
-                "then level changes under long-run noise", float(np.add.reduce(y) / y.shape[0]), 0.0,
-                p["long_run_sigma"] * spread_ratio(y), p["sigma"], beta, period, season)
+    named = " and ".join(f"{period} samples (the variogram dips {dip:.0%} there)" for period, dip in periods)
+    return Plan("seasonal", f"a season of {named} removed, then level changes under long-run noise",
+                float(np.add.reduce(y) / y.shape[0]), 0.0, p["long_run_sigma"] * spread_ratio(y), p["sigma"], beta,
+                periods[0][0], season)
 
 
 def _acf_peak(x: np.ndarray, max_lag: int) -> tuple[int, float]:

@@ -31,8 +31,12 @@ import numba as nb
 import numpy as np
 
 MIN_SEASONS = 4  # seasons needed to estimate a profile by phase medians
-DIP = 0.5  # the variogram at P (and 2P) at most this share below its mean half a period either side: a season
-# of amplitude A over noise sd s dips 1 - s^2 / (s^2 + A^2) (A = s: 0.5; seen on 25-60 % of such series)
+DIP = 0.4  # the variogram at P (and 2P) at most this share below its mean half a period either side: a sine
+# season of amplitude A over noise sd s dips A^2 / (s^2 + A^2), 0.4 from A = 0.82 s; AR(1) 0.7-0.99, random walks,
+# steps and drifts: <= 3 % of series (``tests/test_changepoints_seasons.py``)
+FEW_SEASONS = 8  # fewer repeats than this in the series (P > n / 8): the variogram at 2P rests on fewer than
+DIP_FEW = 0.5  # 3/4 of the pairs and wanders more, so both dips must reach this (AR(1) 0.9 on 1,000
+# samples read "seasons" of 233-258 samples dipping 0.40-0.47 on 1.3 % of series)
 SCAN_POINTS = 2048  # longest series scanned sample by sample (longer: block means)
 SLOW_POINTS = 256  # ... where only seasons slower than the block estimate can see are looked for (policy)
 DIRECT_POINTS = 512  # series up to this long: the variogram by direct sums (FFT overhead dominates there)
@@ -94,27 +98,35 @@ def _dip(v, h, half):
 
 
 @nb.njit(cache=True, nogil=True)
-def _first_dip(v, top):
-    """(P, dip) of the shortest local minimum of v in FIRST_LAG .. top dipping >= DIP, confirmed at 2P, or
-    (0, 0.0); v must reach lag 2 top + top // 2 + 1."""
-    for p in range(FIRST_LAG, top + 1):
-        if v[p] <= v[p - 1] and v[p] <= v[p + 1]:
+def _first_dip(v, first, top):
+    """(P, dip) of the shortest local minimum of v in first .. top dipping >= DIP, moved to the lowest value
+    within a quarter period after it (a broad dip has noisy local minima on its way down), confirmed at
+    the lowest value within an eighth of a period of 2P; or (0, 0.0). v must reach lag 2 top + top // 2 + top // 8 + 2."""
+    for h in range(first, top + 1):
+        if v[h] <= v[h - 1] and v[h] <= v[h + 1] and _dip(v, h, h // 2) >= DIP:
+            p = _lowest(v, h, min(top, h + h // 4))
+            q = _lowest(v, 2 * p - max(1, p // 8), 2 * p + max(1, p // 8))
+            need = DIP if p * FEW_SEASONS <= top * MIN_SEASONS else DIP_FEW
             d = _dip(v, p, p // 2)
-            if d >= DIP:
-                q = 2 * p - 1
-                for j in (2 * p, 2 * p + 1):
-                    if v[j] < v[q]:
-                        q = j
-                return (p, d) if _dip(v, q, p // 2) >= DIP else (0, 0.0)
+            return (p, d) if d >= need and _dip(v, q, p // 2) >= need else (0, 0.0)
     return 0, 0.0
 
 
-def _scan(x: np.ndarray) -> tuple[int, float]:
-    """(first period with a confirmed dip, its dip) in the variogram of x, or (0, 0.0)."""
+@nb.njit(cache=True, nogil=True)
+def _lowest(v, lo, hi):
+    best = lo
+    for j in range(lo + 1, hi + 1):
+        if v[j] < v[best]:
+            best = j
+    return best
+
+
+def _scan(x: np.ndarray, first: int) -> tuple[int, float]:
+    """(first period from lag ``first`` on with a confirmed dip, its dip) in the variogram of x, or (0, 0.0)."""
     top = x.shape[0] // MIN_SEASONS
-    if top < FIRST_LAG:
+    if top < first:
         return 0, 0.0
-    p, d = _first_dip(variogram(x, 2 * top + top // 2 + 1), top)
+    p, d = _first_dip(variogram(x, 2 * top + top // 2 + top // 8 + 2), first, top)
     return int(p), float(d)
 
 
@@ -144,10 +156,12 @@ def _best_period(xv: np.ndarray, around: int, cands: np.ndarray, at: np.ndarray 
     return int(cands[np.argmin(rss + cands * (rss.min() / d.shape[0]))])
 
 
-def find_season(xv: np.ndarray, points: int = SCAN_POINTS, at: np.ndarray | None = None) -> tuple[int, float]:
+def find_season(xv: np.ndarray, points: int = SCAN_POINTS, at: np.ndarray | None = None,
+                longer: int = 0) -> tuple[int, float]:
     """(period P, the variogram's dip at P) of a finite series, or (0, 0.0) if it has no season; scanned on
     at most ``points`` block means (periods shorter than 4 blocks are not looked for). ``at``: the samples'
-    positions along the series (a series with gaps; None: 0 .. n - 1), for the phase of each.
+    positions along the series (a series with gaps; None: 0 .. n - 1), for the phase of each. ``longer``:
+    only periods longer than this (a second season, after a shorter one was removed).
 
     >>> t = np.arange(520.0)
     >>> rng = np.random.default_rng(0)
@@ -158,9 +172,9 @@ def find_season(xv: np.ndarray, points: int = SCAN_POINTS, at: np.ndarray | None
     n = xv.shape[0]
     block = -(-n // points)
     if block == 1:
-        p, d = _scan(xv)
+        p, d = _scan(xv, max(FIRST_LAG, longer + 1))
         return (_phase_fit(xv, p, p // 4, at), d) if p else (0, 0.0)
-    p, d = _scan(_block_means(np.ascontiguousarray(xv, dtype=np.float64), block))
+    p, d = _scan(_block_means(np.ascontiguousarray(xv, dtype=np.float64), block), max(FIRST_LAG, longer // block + 1))
     return (_phase_fit(xv, p * block, p * block // 4, at), d) if p >= FIRST_LAG + 1 else (0, 0.0)
 
 
