@@ -5,10 +5,12 @@ A scanning gauge's traverse, a dry-room regeneration cycle or a machine's stroke
 (mean), spread (log sd), roughness (log mean |difference|) and upper/lower envelope (max - mean, mean -
 min). A regime change moves some of them; the exact joint L2 search (``_kernels.pelt_l2_joint``) runs on
 these cycle features, each less its own season if it has one (``seasons.find_season``: weekends are a
-season of 7 daily cycles, not two level changes a week) and scaled by its own robust long-run sigma, with the chi-square penalty for 5
-series, and at least 5 cycles per segment; as in joint detection, a drift of the features within the segments
-found (a level creeping up under the cycles) is removed when that costs less (``trend.choose_trend_joint``)
-and needs no more changes than the steps did, so it is not cut into a staircase. Each change is then placed to the sample, within one cycle,
+season of 7 daily cycles, not two level changes a week) and scaled by its own robust long-run sigma, with
+the chi-square penalty for 5 series, and at least 5 cycles per segment; as in joint detection, a drift of
+the features within the segments found (a level creeping up under the cycles) is removed when that costs
+less (``trend.choose_trend_joint``; tried even for one step when one line through the features, its
+penalty paid, costs less than the steps with theirs) and needs no more changes than the steps did, so it
+is not cut into a staircase. Each change is then placed to the sample, within one cycle,
 where the means of one cycle before and one cycle after differ most (a full cycle averages the periodic
 part out).
 """

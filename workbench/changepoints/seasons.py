@@ -10,13 +10,15 @@ is cut into "level shifts" (90 % of 520-sample weekly series with a yearly seaso
 The period is looked for in the series' **semivariogram** v(h) = mean of (x[t + h] - x[t])^2 / 2 over t
 (all lags by one FFT, or direct sums on short series): noise gives a plateau, a drift and level shifts a
 smooth rise (a drift adds (slope h)^2 / 2, a step d adds about d^2 h / 2n), and a season of amplitude A a
-swing of A^2 that returns to the noise at every multiple of its period P, however slow it is. The period is the first lag P whose value
-is at most (1 - DIP) times the mean of the values half a period either side (a dip the rising background
-cancels from), confirmed at 2P with the same half-period (a season repeats; a wander's one bump does not),
-P at most n / MIN_SEASONS. The variogram's dip is broad (a period of 52 reads 50-54), so P is then the
-integer near it (within a quarter) whose phase means explain most of the detrended series, one noise
-variance paid per phase. Long series are scanned as block means of at most SCAN_POINTS points (seasons of
-fewer than 4 blocks are the block estimate's and the cycle model's) and the period refined on the samples.
+swing of A^2 that returns to the noise at every multiple of its period P, however slow it is. The period
+is the first local minimum P at most (1 - DIP) times the mean of the values half a period either side (a
+dip the rising background cancels from), moved to the lowest value of its basin, and confirmed at 2P with
+the same half-period (a season repeats; a wander's one bump does not); P at most n / MIN_SEASONS, and with
+fewer than FEW_SEASONS repeats both dips must reach DIP_FEW. The variogram's dip is broad (a period of 52
+reads 50-54), so P is then the integer near it (within a quarter) whose phase means explain most of the
+detrended series, one noise variance paid per phase. Long series are scanned as block means of at most
+SCAN_POINTS points (seasons of fewer than 4 blocks are the block estimate's and the cycle model's) and the
+period refined on the samples.
 
 The seasonal profile is then the classical decomposition's (e.g. Brockwell & Davis, *Introduction to Time
 Series and Forecasting* 1.5): a centred moving average over one season takes out trend and level, and the
@@ -100,8 +102,8 @@ def _dip(v, h, half):
 @nb.njit(cache=True, nogil=True)
 def _first_dip(v, first, top):
     """(P, dip) of the shortest local minimum of v in first .. top dipping >= DIP, moved to the lowest value
-    within a quarter period after it (a broad dip has noisy local minima on its way down), confirmed at
-    the lowest value within an eighth of a period of 2P; or (0, 0.0). v must reach lag 2 top + top // 2 + top // 8 + 2."""
+    within a quarter period after it (a broad dip has noisy local minima on its way down), confirmed at the
+    lowest value within an eighth of a period of 2P; or (0, 0.0). v must reach lag 2.625 top + 2."""
     for h in range(first, top + 1):
         if v[h] <= v[h - 1] and v[h] <= v[h + 1] and _dip(v, h, h // 2) >= DIP:
             p = _lowest(v, h, min(top, h + h // 4))
@@ -174,7 +176,8 @@ def find_season(xv: np.ndarray, points: int = SCAN_POINTS, at: np.ndarray | None
     if block == 1:
         p, d = _scan(xv, max(FIRST_LAG, longer + 1))
         return (_phase_fit(xv, p, p // 4, at), d) if p else (0, 0.0)
-    p, d = _scan(_block_means(np.ascontiguousarray(xv, dtype=np.float64), block), max(FIRST_LAG, longer // block + 1))
+    means = _block_means(np.ascontiguousarray(xv, dtype=np.float64), block)
+    p, d = _scan(means, max(FIRST_LAG, longer // block + 1))
     return (_phase_fit(xv, p * block, p * block // 4, at), d) if p >= FIRST_LAG + 1 else (0, 0.0)
 
 
