@@ -171,8 +171,12 @@ def test_step_effect_over_opcua_recovered(tmp_path, opcua_line, line_config, mon
         on_server = src[np.isin(mapped, settled)]
         assert len(on_server) >= 20 and (on_server - step_at).total_seconds().min() >= 5.0 - 1.0, (
             step_at, on_server[:3])  # whole-second samples: the first settled one may sit < 1 s early
+        # the effect recovered (its error over 20,000 simulated windows of this noise: at most 11.5 W) inside
+        # its interval; whether the 95 % interval covers 100 W is a 95 % event and its width has a long tail
+        # (wider than 40 W for 4.8 % of windows: a side's phi estimated near its cap on 25 samples), so the
+        # interval's coverage and width are the Monte Carlo test's (tests/test_trial_effects_coverage.py)
         eff = res.effects().set_index("segment").loc["plus100"]
-        assert eff.ci_low <= 100.0 <= eff.ci_high and eff.ci_high - eff.ci_low < 40.0, eff.to_dict()
+        assert abs(eff.effect - 100.0) < 20.0 and eff.ci_low < eff.effect < eff.ci_high, eff.to_dict()
         assert ctl.restored and [e["result"] for e in audit.entries()] == ["written", "written"]
     finally:
         ctl.close()
