@@ -314,19 +314,15 @@ def plan(xv: np.ndarray, *, min_size: int, factor: float = 1.0, penalty: float =
         return Plan("constant", "no variation: nothing can change", centre)
     beta = auto_penalty(n, n_series, factor=factor)
     smooth = p["phi"] >= SMOOTH_PHI or p["long_run_block"] > STRUCTURE_RATIO * p["long_run_ar"]
-    cycle = None
     if allow_cycle and smooth:
         period, acf = dominant_period(xv)
         if period >= 2 and acf >= PERIOD_ACF and n >= MIN_CYCLES * period:
-            cycle = Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
-                         0.0, lr, p["sigma"], beta, period)
+            return Plan("cycle", f"periodic: {period} samples per cycle (autocorrelation {acf:.2f})", centre,
+                        0.0, lr, p["sigma"], beta, period)
     # a season is looked for in every series but set levels and states (their moves and flips are changes);
     # where the series is not smooth, only seasons too slow for the block estimate to see (> n / 64 samples)
-    season = None if p["held"] or two_valued(xv) else _season(xv, beta, p["long_run_sigma"],
-                                                              SCAN_POINTS if smooth else SLOW_POINTS, at)
-    if cycle is not None:
-        return cycle
-    if season is not None:
+    season = None if p["held"] else _season(xv, beta, p["long_run_sigma"], SCAN_POINTS if smooth else SLOW_POINTS, at)
+    if season is not None and not two_valued(xv):  # (a state checked only when a season was found: rare)
         return season
     reason = HELD_REASON if p["held"] else "level changes under long-run noise"
     return Plan("mean-shift", reason, centre, 0.0, lr, p["sigma"], beta)
